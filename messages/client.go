@@ -1,0 +1,49 @@
+package messages
+
+// The requests below come from the HTTP API to the kv actor, each by
+// RequestFuture; the kv actor answers each with a Result once it is settled:
+// a write once its entry is applied on this node, a linearizable read once a
+// read index is known and applied, a serializable read at once.
+
+// Put stores Value under Key.
+type Put struct {
+	Key   string
+	Value []byte
+}
+
+// Delete removes Key. Deleting an absent key succeeds.
+type Delete struct {
+	Key string
+}
+
+// Get reads Key. Serializable reads skip the read-index round and may return
+// stale data.
+type Get struct {
+	Key          string
+	Serializable bool
+}
+
+// AddMember proposes adding member ID, reachable at PeerURL.
+type AddMember struct {
+	ID      uint64
+	PeerURL string
+}
+
+// RemoveMember proposes removing member ID.
+type RemoveMember struct {
+	ID uint64
+}
+
+// MembersRequest asks for the current member list (id → peer URL), as applied.
+type MembersRequest struct{}
+
+// Result answers a client request. Err is nil on success; Value and Found are
+// set for Get; Members for MembersRequest; Index is the applied index the
+// answer reflects.
+type Result struct {
+	Value   []byte
+	Found   bool
+	Members map[uint64]string
+	Index   uint64
+	Err     error
+}

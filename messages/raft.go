@@ -1,0 +1,115 @@
+package messages
+
+import (
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Propose asks raft to replicate an encoded command.
+// Sender: kv actor. Receiver: raft actor.
+// If raft refuses it, the raft actor answers the sender with ProposalFailed;
+// otherwise the outcome is learnt when the entry is applied (or never).
+type Propose struct {
+	ID   uint64 // the kv actor's request id, echoed in ProposalFailed
+	Data []byte
+}
+
+// ProposeConfChange asks raft to replicate a membership change.
+// Sender: kv actor. Receiver: raft actor. Failure is reported as for Propose.
+type ProposeConfChange struct {
+	ID     uint64
+	Change *raftpb.ConfChange
+}
+
+// ProposalFailed reports that raft refused a Propose or ProposeConfChange.
+// Sender: raft actor. Receiver: kv actor.
+type ProposalFailed struct {
+	ID  uint64
+	Err error // ErrNoLeader or ErrProposalDropped
+}
+
+// ReadIndex asks for a linearizable read point for request ID.
+// Sender: kv actor. Receiver: raft actor. The raft actor batches every
+// ReadIndex it has queued into one raft read-index round and answers with
+// ReadIndexReady or ReadIndexFailed.
+type ReadIndex struct {
+	ID uint64
+}
+
+// ReadIndexReady tells the kv actor that requests IDs may be served once the
+// state machine has applied Index.
+// Sender: raft actor. Receiver: kv actor.
+type ReadIndexReady struct {
+	IDs   []uint64
+	Index uint64
+}
+
+// ReadIndexFailed tells the kv actor that requests IDs cannot be served.
+// Sender: raft actor. Receiver: kv actor.
+type ReadIndexFailed struct {
+	IDs []uint64
+	Err error
+}
+
+// ApplyConfChange hands a committed membership change to the raft actor,
+// which applies it to the RawNode and to the transport (PeerURL is the added
+// member's peer URL, empty for a removal).
+// Sender: kv actor, with RequestFuture, while applying the entry at Index.
+// Receiver: raft actor, which responds with ConfChangeApplied. The kv actor
+// waits for the answer before it applies the next entry, so its snapshots
+// always carry the ConfState that matches their index.
+type ApplyConfChange struct {
+	Index   uint64
+	Change  raftpb.ConfChangeI
+	PeerURL string
+}
+
+// ConfChangeApplied answers ApplyConfChange.
+// Sender: raft actor. Receiver: kv actor.
+type ConfChangeApplied struct {
+	ConfState *raftpb.ConfState
+}
+
+// MembersRestored gives the raft actor the full member list after the kv
+// actor restored a snapshot received from the leader, so the transport can
+// reach members whose conf change entries were compacted away.
+// Sender: kv actor. Receiver: raft actor.
+type MembersRestored struct {
+	Members map[uint64]string // id → peer URL
+}
+
+// ReportUnreachable tells raft that a message to peer ID could not be sent.
+// Sender: transport. Receiver: raft actor.
+type ReportUnreachable struct {
+	ID uint64
+}
+
+// ReportSnapshot tells raft how sending a MsgSnap to peer ID ended.
+// Sender: transport. Receiver: raft actor.
+type ReportSnapshot struct {
+	ID     uint64
+	Status raft.SnapshotStatus
+}
+
+// StatusRequest asks the raft actor for a Status.
+// Sender: HTTP API (RequestFuture). Receiver: raft actor.
+type StatusRequest struct{}
+
+// Status describes the node as its raft actor sees it.
+// Sender: raft actor. Receiver: the requester.
+type Status struct {
+	ID        uint64            `json:"id"`
+	Leader    uint64            `json:"leader"`
+	Term      uint64            `json:"term"`
+	RaftState string            `json:"raft_state"`
+	Commit    uint64            `json:"commit_index"`
+	Applied   uint64            `json:"applied_index"`
+	Members   map[uint64]string `json:"members"` // id → peer URL
+}
+
+// MemberRemoved tells the raft actor that peer By refused a message because
+// it removed this member from the cluster: the member must stop.
+// Sender: transport. Receiver: raft actor.
+type MemberRemoved struct {
+	By uint64
+}

@@ -1,0 +1,54 @@
+package messages
+
+import (
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// RestoreSnapshot tells the state machine to replace its whole state with the
+// snapshot's. The wal actor sends it after the snapshot is durable and before
+// it delivers the append responses that carry the snapshot, so it reaches the
+// kv actor ahead of every MsgStorageApply for later entries.
+// Sender: wal actor. Receiver: kv actor.
+type RestoreSnapshot struct {
+	Snapshot *raftpb.Snapshot
+}
+
+// CreateSnapshot asks the snapshotter to persist the state machine's state as
+// of Index and compact the log behind it.
+// Sender: kv actor, every --snapshot-count applied entries. Receiver:
+// snapshotter actor.
+type CreateSnapshot struct {
+	Index     uint64
+	ConfState *raftpb.ConfState
+	Data      []byte
+}
+
+// SaveSnapshotFile asks the snapshotter to write a snapshot received from the
+// leader to a .snap file, before the wal actor records it in the WAL.
+// Sender: wal actor (RequestFuture). Receiver: snapshotter actor, which
+// responds with SnapshotFileSaved.
+type SaveSnapshotFile struct {
+	Snapshot *raftpb.Snapshot
+}
+
+// SnapshotFileSaved answers SaveSnapshotFile; Err is nil on success.
+type SnapshotFileSaved struct {
+	Err error
+}
+
+// RecordSnapshot asks the wal actor to write a WAL snapshot record for a
+// .snap file already on disk, fsync it, and release the WAL file locks up to
+// its index.
+// Sender: snapshotter actor. Receiver: wal actor, which answers the sender
+// with SnapshotRecorded.
+type RecordSnapshot struct {
+	Snapshot *walpb.Snapshot
+}
+
+// SnapshotRecorded answers RecordSnapshot. On success the snapshotter goes on
+// to compact the in-memory log and purge old files.
+type SnapshotRecorded struct {
+	Index uint64
+	Err   error
+}
