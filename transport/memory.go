@@ -1,0 +1,210 @@
+package transport
+
+import (
+	"fmt"
+	"sync"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
+)
+
+// Network is an in-memory network joining the members of one cluster in a
+// process. Each message is marshalled and unmarshalled on the way, as on a
+// wire, so members never share memory. Faults are set explicitly (Cut,
+// Isolate, DropType) and stay until Heal: nothing is random.
+type Network struct {
+	mu      sync.Mutex
+	members map[uint64]*Memory
+	cut     map[link]bool
+	drop    map[raftpb.MessageType]bool
+	counts  map[raftpb.MessageType]int // messages delivered, by type
+}
+
+type link struct{ from, to uint64 }
+
+// NewNetwork returns a network with no members and no faults.
+func NewNetwork() *Network {
+	return &Network{
+		members: make(map[uint64]*Memory),
+		cut:     make(map[link]bool),
+		drop:    make(map[raftpb.MessageType]bool),
+		counts:  make(map[raftpb.MessageType]int),
+	}
+}
+
+// Delivered counts the messages of type t the network has delivered.
+func (n *Network) Delivered(t raftpb.MessageType) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.counts[t]
+}
+
+// Join attaches member id with its inbox and returns its transport. A member
+// that joins again (a restart) replaces its earlier self.
+func (n *Network) Join(id uint64, inbox Inbox) *Memory {
+	t := &Memory{net: n, id: id, inbox: inbox, peers: make(map[uint64]string), removed: make(map[uint64]bool)}
+	n.mu.Lock()
+	n.members[id] = t
+	n.mu.Unlock()
+	return t
+}
+
+// Cut drops every message between a and b, both ways.
+func (n *Network) Cut(a, b uint64) {
+	n.CutOneWay(a, b)
+	n.CutOneWay(b, a)
+}
+
+// CutOneWay drops every message from `from` to `to`.
+func (n *Network) CutOneWay(from, to uint64) {
+	n.mu.Lock()
+	n.cut[link{from, to}] = true
+	n.mu.Unlock()
+}
+
+// Isolate cuts member id off from every other member, current or future.
+func (n *Network) Isolate(id uint64) {
+	n.mu.Lock()
+	n.cut[link{id, 0}] = true
+	n.cut[link{0, id}] = true
+	n.mu.Unlock()
+}
+
+// DropType drops every message of type t, on every link.
+func (n *Network) DropType(t raftpb.MessageType) {
+	n.mu.Lock()
+	n.drop[t] = true
+	n.mu.Unlock()
+}
+
+// Heal removes every fault.
+func (n *Network) Heal() {
+	n.mu.Lock()
+	clear(n.cut)
+	clear(n.drop)
+	n.mu.Unlock()
+}
+
+func (n *Network) blocked(from, to uint64, t raftpb.MessageType) bool {
+	return n.drop[t] || n.cut[link{from, to}] || n.cut[link{from, 0}] || n.cut[link{0, to}]
+}
+
+// deliver carries m from member `from` and reports the outcome to it.
+func (n *Network) deliver(from *Memory, m *raftpb.Message) {
+	to := m.GetTo()
+	n.mu.Lock()
+	dst, ok := n.members[to]
+	if ok && dst.closed {
+		ok = false
+	}
+	if ok && n.blocked(from.id, to, m.GetType()) {
+		ok = false
+	}
+	refused := ok && dst.refuses(from.id)
+	if ok && !refused {
+		n.counts[m.GetType()]++
+	}
+	n.mu.Unlock()
+
+	switch {
+	case !ok:
+		from.unreachable(m)
+	case refused:
+		// A member that removed the sender tells it so, as rafthttp's 410
+		// does, so a removed member learns it must stop.
+		from.inbox(messages.MemberRemoved{By: to})
+	default:
+		b, err := proto.Marshal(m)
+		if err != nil {
+			from.unreachable(m)
+			return
+		}
+		var c raftpb.Message
+		if err := proto.Unmarshal(b, &c); err != nil {
+			from.unreachable(m)
+			return
+		}
+		dst.inbox(&c)
+		if m.GetType() == raftpb.MsgSnap {
+			from.inbox(messages.ReportSnapshot{ID: to, Status: raft.SnapshotFinish})
+		}
+	}
+}
+
+// Memory is one member's transport on a Network.
+type Memory struct {
+	net   *Network
+	id    uint64
+	inbox Inbox
+
+	// guarded by net.mu
+	peers   map[uint64]string
+	removed map[uint64]bool
+	closed  bool
+}
+
+var _ Transport = (*Memory)(nil)
+
+// Send implements Transport. Delivery happens before Send returns, into the
+// peers' mailboxes, so it never waits on a peer's processing.
+func (t *Memory) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		t.net.mu.Lock()
+		_, known := t.peers[m.GetTo()]
+		closed := t.closed
+		t.net.mu.Unlock()
+		if closed {
+			return
+		}
+		if !known {
+			t.unreachable(m)
+			continue
+		}
+		t.net.deliver(t, m)
+	}
+}
+
+func (t *Memory) unreachable(m *raftpb.Message) {
+	t.inbox(messages.ReportUnreachable{ID: m.GetTo()})
+	if m.GetType() == raftpb.MsgSnap {
+		t.inbox(messages.ReportSnapshot{ID: m.GetTo(), Status: raft.SnapshotFailure})
+	}
+}
+
+// refuses tells whether this member removed `from`. Called with net.mu held.
+func (t *Memory) refuses(from uint64) bool { return t.removed[from] }
+
+// AddPeer implements Transport.
+func (t *Memory) AddPeer(id uint64, peerURL string) {
+	if id == t.id {
+		return
+	}
+	t.net.mu.Lock()
+	t.peers[id] = peerURL
+	delete(t.removed, id)
+	t.net.mu.Unlock()
+}
+
+// RemovePeer implements Transport.
+func (t *Memory) RemovePeer(id uint64) {
+	t.net.mu.Lock()
+	delete(t.peers, id)
+	t.removed[id] = true
+	t.net.mu.Unlock()
+}
+
+// Close implements Transport: the member leaves the network.
+func (t *Memory) Close() error {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	t.closed = true
+	if t.net.members[t.id] == t {
+		delete(t.net.members, t.id)
+	}
+	return nil
+}
+
+func (t *Memory) String() string { return fmt.Sprintf("memory transport of member %x", t.id) }
