@@ -1,0 +1,306 @@
+package kv
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
+)
+
+// Config wires a kv actor to the rest of its node.
+type Config struct {
+	ID            uint64                       // this member's raft id
+	Raft          *actor.PID                   // the raft actor
+	Snapshotter   *actor.PID                   // the snapshotter actor
+	Deliver       func(msgs []*raftpb.Message) // routes apply responses back to raft
+	SnapshotCount uint64                       // applied entries between snapshots; 0 disables them
+	// RequestTimeout bounds how long a request waits for the log. The HTTP
+	// handler gives up at its own timeout; this frees what it left behind.
+	RequestTimeout time.Duration
+	// ConfChangeTimeout bounds the wait for the raft actor to apply a conf
+	// change; the state machine cannot go on consistently without it.
+	ConfChangeTimeout time.Duration
+	Initial           *raftpb.Snapshot // state to start from; nil for an empty store
+	Fatal             func(messages.Fatal)
+	Logger            *zap.Logger
+}
+
+// Actor is the state machine of one member. See the package doc for the
+// messages it takes and sends.
+type Actor struct {
+	cfg       Config
+	st        *store
+	applied   uint64
+	confState *raftpb.ConfState
+	lastSnap  uint64 // index of the last snapshot taken or restored
+	ids       *reqIDGen
+	failed    bool // after a fatal error nothing more is applied
+
+	writes    map[uint64]*waiter // proposals waiting to be applied
+	reads     map[uint64]*waiter // linearizable reads waiting for a read index
+	readReady []*waiter          // reads with a read index, waiting for applied ≥ index
+
+	sweep *time.Timer
+	root  *actor.RootContext // answers waiters while stopping
+}
+
+// sweepEvery is how often expired waiters are dropped. It only bounds memory
+// held for requests whose HTTP handler already answered 504.
+const sweepEvery = time.Second
+
+type sweepTick struct{}
+
+// NewActor returns the state machine, restored from cfg.Initial if given.
+func NewActor(cfg Config) (*Actor, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.ConfChangeTimeout <= 0 {
+		cfg.ConfChangeTimeout = 10 * time.Second
+	}
+	a := &Actor{
+		cfg:       cfg,
+		st:        newStore(),
+		confState: &raftpb.ConfState{},
+		ids:       newReqIDGen(cfg.ID, time.Now()),
+		writes:    make(map[uint64]*waiter),
+		reads:     make(map[uint64]*waiter),
+	}
+	if s := cfg.Initial; s != nil && s.GetMetadata().GetIndex() > 0 {
+		st, err := unmarshalStore(s.GetData())
+		if err != nil {
+			return nil, fmt.Errorf("restore snapshot at index %d: %w", s.GetMetadata().GetIndex(), err)
+		}
+		a.st = st
+		a.applied = s.GetMetadata().GetIndex()
+		a.lastSnap = a.applied
+		a.confState = raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
+	}
+	return a, nil
+}
+
+// Members returns the member list the state machine starts with.
+func (a *Actor) Members() map[uint64]string { return a.st.membersCopy() }
+
+// Receive implements actor.Actor.
+func (a *Actor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.root = ctx.ActorSystem().Root
+		a.armSweep(ctx)
+	case *actor.Stopping:
+		a.stop()
+	case sweepTick:
+		a.expire(time.Now())
+		a.armSweep(ctx)
+
+	case *raftpb.Message:
+		a.applyMsg(ctx, m)
+	case messages.RestoreSnapshot:
+		a.restore(ctx, m.Snapshot)
+
+	case messages.Put:
+		a.propose(ctx, command{op: opPut, key: m.Key, value: m.Value})
+	case messages.Delete:
+		a.propose(ctx, command{op: opDelete, key: m.Key})
+	case messages.Get:
+		a.get(ctx, m)
+	case messages.AddMember:
+		a.addMember(ctx, m)
+	case messages.RemoveMember:
+		a.removeMember(ctx, m)
+	case messages.MembersRequest:
+		ctx.Respond(messages.Result{Members: a.st.membersCopy(), Index: a.applied})
+
+	case messages.ProposalFailed:
+		if w, ok := a.writes[m.ID]; ok {
+			delete(a.writes, m.ID)
+			ctx.Send(w.reply, messages.Result{Err: m.Err})
+		}
+	case messages.ReadIndexReady:
+		for _, id := range m.IDs {
+			if w, ok := a.reads[id]; ok {
+				delete(a.reads, id)
+				w.index = m.Index
+				a.readReady = append(a.readReady, w)
+			}
+		}
+		a.serveReads(ctx)
+	case messages.ReadIndexFailed:
+		for _, id := range m.IDs {
+			if w, ok := a.reads[id]; ok {
+				delete(a.reads, id)
+				ctx.Send(w.reply, messages.Result{Err: m.Err})
+			}
+		}
+	}
+}
+
+func (a *Actor) armSweep(ctx actor.Context) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	a.sweep = time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
+}
+
+func (a *Actor) stop() {
+	if a.sweep != nil {
+		a.sweep.Stop()
+	}
+	a.failAll(messages.ErrStopped)
+}
+
+// failAll answers every waiting request with err.
+func (a *Actor) failAll(err error) {
+	res := messages.Result{Err: err}
+	for _, m := range []map[uint64]*waiter{a.writes, a.reads} {
+		for id, w := range m {
+			a.send(w.reply, res)
+			delete(m, id)
+		}
+	}
+	for _, w := range a.readReady {
+		a.send(w.reply, res)
+	}
+	a.readReady = nil
+}
+
+// send answers a waiter from outside Receive's context (stop runs while the
+// actor is stopping, when its context may no longer send).
+func (a *Actor) send(to *actor.PID, res messages.Result) {
+	if to != nil && a.root != nil {
+		a.root.Send(to, res)
+	}
+}
+
+func (a *Actor) expire(now time.Time) {
+	timeout := func(w *waiter) { a.send(w.reply, messages.Result{Err: messages.ErrTimeout}) }
+	expired(a.writes, now, timeout)
+	expired(a.reads, now, timeout)
+	kept := a.readReady[:0]
+	for _, w := range a.readReady {
+		if now.After(w.deadline) {
+			timeout(w)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(a.readReady[len(kept):])
+	a.readReady = kept
+}
+
+func (a *Actor) newWaiter(ctx actor.Context, key string) *waiter {
+	return &waiter{reply: ctx.Sender(), deadline: time.Now().Add(a.cfg.RequestTimeout), key: key}
+}
+
+func (a *Actor) propose(ctx actor.Context, c command) {
+	if a.refuse(ctx) {
+		return
+	}
+	c.reqID = a.ids.id()
+	a.writes[c.reqID] = a.newWaiter(ctx, c.key)
+	ctx.Send(a.cfg.Raft, messages.Propose{ID: c.reqID, Data: c.encode()})
+}
+
+// refuse answers requests that cannot be taken: no one to answer, or a state
+// machine that stopped applying.
+func (a *Actor) refuse(ctx actor.Context) bool {
+	if ctx.Sender() == nil {
+		a.cfg.Logger.Warn("kv request without a sender dropped", zap.String("type", fmt.Sprintf("%T", ctx.Message())))
+		return true
+	}
+	if a.failed {
+		ctx.Respond(messages.Result{Err: messages.ErrStopped})
+		return true
+	}
+	return false
+}
+
+func (a *Actor) get(ctx actor.Context, m messages.Get) {
+	if a.refuse(ctx) {
+		return
+	}
+	if m.Serializable {
+		v, ok := a.st.get(m.Key)
+		ctx.Respond(messages.Result{Value: v, Found: ok, Index: a.applied})
+		return
+	}
+	id := a.ids.id()
+	a.reads[id] = a.newWaiter(ctx, m.Key)
+	ctx.Send(a.cfg.Raft, messages.ReadIndex{ID: id})
+}
+
+// serveReads answers the reads whose read index has been applied. Values are
+// shared with the store: the store never mutates a value in place.
+func (a *Actor) serveReads(ctx actor.Context) {
+	kept := a.readReady[:0]
+	for _, w := range a.readReady {
+		if w.index > a.applied {
+			kept = append(kept, w)
+			continue
+		}
+		v, ok := a.st.get(w.key)
+		ctx.Send(w.reply, messages.Result{Value: v, Found: ok, Index: a.applied})
+	}
+	clear(a.readReady[len(kept):])
+	a.readReady = kept
+}
+
+func (a *Actor) addMember(ctx actor.Context, m messages.AddMember) {
+	if a.refuse(ctx) {
+		return
+	}
+	if _, ok := a.st.members[m.ID]; ok {
+		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrMemberExists, m.ID)})
+		return
+	}
+	a.proposeConfChange(ctx, &raftpb.ConfChange{
+		Type:    raftpb.ConfChangeAddNode.Enum(),
+		NodeId:  new(m.ID),
+		Context: []byte(m.PeerURL),
+	})
+}
+
+func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
+	if a.refuse(ctx) {
+		return
+	}
+	if _, ok := a.st.members[m.ID]; !ok {
+		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrUnknownMember, m.ID)})
+		return
+	}
+	a.proposeConfChange(ctx, &raftpb.ConfChange{
+		Type:   raftpb.ConfChangeRemoveNode.Enum(),
+		NodeId: new(m.ID),
+	})
+}
+
+func (a *Actor) proposeConfChange(ctx actor.Context, cc *raftpb.ConfChange) {
+	id := a.ids.id()
+	cc.Id = new(id)
+	a.writes[id] = a.newWaiter(ctx, "")
+	ctx.Send(a.cfg.Raft, messages.ProposeConfChange{ID: id, Change: cc})
+}
+
+// settle answers the write that proposed request id, if it is waiting here.
+func (a *Actor) settle(ctx actor.Context, id uint64) {
+	if w, ok := a.writes[id]; ok {
+		delete(a.writes, id)
+		ctx.Send(w.reply, messages.Result{Index: a.applied})
+	}
+}
+
+func (a *Actor) fatal(err error) {
+	a.failed = true
+	a.cfg.Logger.Error("state machine stopped", zap.Error(err))
+	a.failAll(messages.ErrStopped)
+	if a.cfg.Fatal != nil {
+		a.cfg.Fatal(messages.Fatal{Component: "kv", Err: err})
+	}
+}

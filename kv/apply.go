@@ -1,0 +1,141 @@
+package kv
+
+import (
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
+)
+
+// applyMsg applies a MsgStorageApply's entries in index order, then hands its
+// responses back to raft: raft learns an entry is applied only once it is.
+func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
+	if m.GetType() != raftpb.MsgStorageApply {
+		a.cfg.Logger.Warn("kv actor ignored a raft message", zap.Stringer("type", m.GetType()))
+		return
+	}
+	if a.failed {
+		return
+	}
+	for _, e := range m.GetEntries() {
+		if err := a.applyEntry(ctx, e); err != nil {
+			a.fatal(fmt.Errorf("apply entry %d: %w", e.GetIndex(), err))
+			return
+		}
+	}
+	a.cfg.Deliver(m.GetResponses())
+	a.serveReads(ctx)
+	a.maybeSnapshot(ctx)
+}
+
+func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
+	idx := e.GetIndex()
+	if idx <= a.applied {
+		// Already in the state: covered by a restored snapshot.
+		return nil
+	}
+	if idx != a.applied+1 {
+		return fmt.Errorf("gap in the log: applied %d, next entry %d", a.applied, idx)
+	}
+	switch e.GetType() {
+	case raftpb.EntryNormal:
+		a.applied = idx
+		if len(e.GetData()) == 0 {
+			return nil // a new leader's empty entry
+		}
+		c, err := decodeCommand(e.GetData())
+		if err != nil {
+			return err
+		}
+		a.st.apply(c)
+		a.settle(ctx, c.reqID)
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("decode conf change: %w", err)
+		}
+		url := ""
+		switch cc.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
+			url = string(cc.GetContext())
+			a.st.members[cc.GetNodeId()] = url
+		case raftpb.ConfChangeRemoveNode:
+			delete(a.st.members, cc.GetNodeId())
+		}
+		if err := a.applyConfChange(ctx, idx, &cc, url); err != nil {
+			return err
+		}
+		a.applied = idx
+		a.settle(ctx, cc.GetId())
+	case raftpb.EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("decode conf change v2: %w", err)
+		}
+		if err := a.applyConfChange(ctx, idx, &cc, ""); err != nil {
+			return err
+		}
+		a.applied = idx
+	default:
+		return fmt.Errorf("unknown entry type %v", e.GetType())
+	}
+	return nil
+}
+
+// applyConfChange has the raft actor apply a committed conf change and waits
+// for the resulting ConfState, which later snapshots must carry.
+func (a *Actor) applyConfChange(ctx actor.Context, idx uint64, cc raftpb.ConfChangeI, url string) error {
+	res, err := ctx.RequestFuture(a.cfg.Raft, messages.ApplyConfChange{Index: idx, Change: cc, PeerURL: url}, a.cfg.ConfChangeTimeout).Result()
+	if err != nil {
+		return fmt.Errorf("raft actor did not apply conf change: %w", err)
+	}
+	applied, ok := res.(messages.ConfChangeApplied)
+	if !ok {
+		return fmt.Errorf("unexpected answer %T to ApplyConfChange", res)
+	}
+	a.confState = raftpb.EnsureConfState(applied.ConfState)
+	return nil
+}
+
+// restore replaces the whole state with a snapshot received from the leader.
+func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
+	if a.failed {
+		return
+	}
+	idx := s.GetMetadata().GetIndex()
+	if idx <= a.applied {
+		a.cfg.Logger.Warn("ignored a snapshot older than the applied state", zap.Uint64("snapshot", idx), zap.Uint64("applied", a.applied))
+		return
+	}
+	st, err := unmarshalStore(s.GetData())
+	if err != nil {
+		a.fatal(fmt.Errorf("restore snapshot at index %d: %w", idx, err))
+		return
+	}
+	a.st = st
+	a.applied = idx
+	a.lastSnap = idx
+	a.confState = raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
+	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Int("keys", len(st.data)))
+	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: st.membersCopy()})
+	a.serveReads(ctx)
+}
+
+// maybeSnapshot hands the state to the snapshotter every SnapshotCount
+// applied entries. The encoding happens here, on the actor that owns the
+// state, so no copy of the map is shared.
+func (a *Actor) maybeSnapshot(ctx actor.Context) {
+	if a.cfg.SnapshotCount == 0 || a.applied-a.lastSnap < a.cfg.SnapshotCount {
+		return
+	}
+	a.lastSnap = a.applied
+	ctx.Send(a.cfg.Snapshotter, messages.CreateSnapshot{
+		Index:     a.applied,
+		ConfState: proto.Clone(a.confState).(*raftpb.ConfState),
+		Data:      a.st.marshal(),
+	})
+}

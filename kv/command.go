@@ -1,0 +1,71 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// op is the kind of a command in a log entry.
+type op byte
+
+const (
+	opPut    op = 1
+	opDelete op = 2
+)
+
+// ErrBadCommand is returned when a log entry does not decode as a command.
+// An entry that cannot be decoded is fatal for the state machine: every
+// member must apply the same log the same way.
+var ErrBadCommand = errors.New("malformed command")
+
+// command is one state machine operation as stored in a raft entry:
+//
+//	op (1 byte) | request id (uvarint) | key length (uvarint) | key | value
+//
+// A compact binary form keeps entries small (the WAL and every follower pay
+// for each byte) and decodes without reflection.
+type command struct {
+	op    op
+	reqID uint64
+	key   string
+	value []byte
+}
+
+func (c command) encode() []byte {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(c.key)+len(c.value))
+	b = append(b, byte(c.op))
+	b = binary.AppendUvarint(b, c.reqID)
+	b = binary.AppendUvarint(b, uint64(len(c.key)))
+	b = append(b, c.key...)
+	return append(b, c.value...)
+}
+
+// decodeCommand parses an entry's data. The returned value aliases data.
+func decodeCommand(data []byte) (command, error) {
+	if len(data) < 1 {
+		return command{}, fmt.Errorf("%w: empty", ErrBadCommand)
+	}
+	c := command{op: op(data[0])}
+	if c.op != opPut && c.op != opDelete {
+		return command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, data[0])
+	}
+	rest := data[1:]
+	id, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return command{}, fmt.Errorf("%w: request id", ErrBadCommand)
+	}
+	rest = rest[n:]
+	klen, n := binary.Uvarint(rest)
+	if n <= 0 || klen > uint64(len(rest)-n) {
+		return command{}, fmt.Errorf("%w: key length", ErrBadCommand)
+	}
+	rest = rest[n:]
+	c.reqID = id
+	c.key = string(rest[:klen])
+	c.value = rest[klen:]
+	if c.op == opDelete && len(c.value) != 0 {
+		return command{}, fmt.Errorf("%w: delete with a value", ErrBadCommand)
+	}
+	return c, nil
+}

@@ -1,0 +1,95 @@
+package kv
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/raftkv/node/messages"
+)
+
+// apiFailure is how an error is shown to a client.
+type apiFailure struct {
+	status     int
+	reason     string
+	retryAfter bool // the request was not proposed, a retry is safe
+}
+
+// apiClassify maps an error from an actor to an HTTP answer. write says
+// whether the request changes state, which matters only for a timeout: then
+// the client must learn that its write may still be applied.
+func apiClassify(err error, write bool) apiFailure {
+	switch {
+	case errors.Is(err, actor.ErrTimeout), errors.Is(err, messages.ErrTimeout):
+		if write {
+			return apiFailure{status: http.StatusGatewayTimeout,
+				reason: "request timed out: the outcome of the write is unknown, it may still be applied"}
+		}
+		return apiFailure{status: http.StatusGatewayTimeout, reason: "request timed out"}
+	case errors.Is(err, messages.ErrNoLeader):
+		return apiFailure{status: http.StatusServiceUnavailable, reason: "no leader: retry later", retryAfter: true}
+	case errors.Is(err, messages.ErrProposalDropped):
+		return apiFailure{status: http.StatusServiceUnavailable, reason: "proposal dropped by raft: retry later", retryAfter: true}
+	case errors.Is(err, messages.ErrRemoved):
+		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping: " + messages.ErrRemoved.Error()}
+	case errors.Is(err, messages.ErrStopped):
+		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping"}
+	case errors.Is(err, actor.ErrDeadLetter):
+		// The target actor is gone, which happens only while the node stops.
+		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping: its actors are gone"}
+	case errors.Is(err, messages.ErrNotFound):
+		return apiFailure{status: http.StatusNotFound, reason: "key not found"}
+	case errors.Is(err, messages.ErrUnknownMember):
+		return apiFailure{status: http.StatusNotFound, reason: "unknown member"}
+	case errors.Is(err, messages.ErrMemberExists):
+		return apiFailure{status: http.StatusConflict, reason: "member already exists"}
+	default:
+		return apiFailure{status: http.StatusInternalServerError, reason: "internal error: " + err.Error()}
+	}
+}
+
+// fail answers a failed request with a one-line plain-text reason.
+func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error, write bool) {
+	f := apiClassify(err, write)
+	h.logFailure(r, f.status, err)
+	if f.retryAfter {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, apiOneLine(f.reason), f.status)
+}
+
+// logFailure logs server-side failures; 4xx are the client's business.
+func (h *apiHandler) logFailure(r *http.Request, status int, err error) {
+	if status < http.StatusInternalServerError {
+		return
+	}
+	h.log.Warn("client request failed",
+		zap.String("method", r.Method),
+		zap.String("path", r.URL.Path),
+		zap.Int("status", status),
+		zap.Error(err))
+}
+
+// writeJSON answers 200 with v. Encoding first means an encoding failure can
+// still become a 500 instead of a truncated 200.
+func (h *apiHandler) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// apiOneLine keeps an error body to one line whatever the wrapped errors
+// contain.
+func apiOneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,113 @@
+package kv
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/raftkv/node/messages"
+)
+
+// apiIndexBody is the JSON answer to a /v1/kv write: the applied index that
+// contains it, which a client can compare with /v1/status.
+type apiIndexBody struct {
+	Index uint64 `json:"index"`
+}
+
+// serveKV serves /v1/kv/<key>. key is already percent-decoded.
+func (h *apiHandler) serveKV(w http.ResponseWriter, r *http.Request, key string) {
+	switch r.Method {
+	case http.MethodGet:
+		h.getKey(w, r, key)
+	case http.MethodPut:
+		h.putKey(w, r, key, http.StatusOK)
+	case http.MethodDelete:
+		h.deleteKey(w, r, key)
+	default:
+		apiMethodNotAllowed(w, "GET, PUT, DELETE")
+	}
+}
+
+// getKey answers the raw value, so that GET through either route family
+// returns byte for byte what was PUT.
+func (h *apiHandler) getKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !apiCheckKey(w, key) {
+		return
+	}
+	serializable, err := apiSerializable(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	res, err := h.askKV(messages.Get{Key: key, Serializable: serializable})
+	if err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	if !res.Found {
+		h.fail(w, r, messages.ErrNotFound, false)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(res.Value)
+}
+
+// putKey answers okStatus on success: 200 with the index on /v1/kv, 204 on the
+// raftexample route whose clients expect no body.
+func (h *apiHandler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int) {
+	if !apiCheckKey(w, key) {
+		return
+	}
+	value, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	res, err := h.askKV(messages.Put{Key: key, Value: value})
+	if err != nil {
+		h.fail(w, r, err, true)
+		return
+	}
+	if okStatus == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.writeJSON(w, r, apiIndexBody{Index: res.Index})
+}
+
+func (h *apiHandler) deleteKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !apiCheckKey(w, key) {
+		return
+	}
+	res, err := h.askKV(messages.Delete{Key: key})
+	if err != nil {
+		h.fail(w, r, err, true)
+		return
+	}
+	h.writeJSON(w, r, apiIndexBody{Index: res.Index})
+}
+
+func apiCheckKey(w http.ResponseWriter, key string) bool {
+	if key == "" {
+		http.Error(w, "empty key", http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// apiSerializable parses the consistency query parameter. Unknown values are
+// refused rather than ignored: a typo must not silently weaken a read.
+func apiSerializable(rawQuery string) (bool, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return false, fmt.Errorf("malformed query string: %w", err)
+	}
+	switch c := q.Get("consistency"); c {
+	case "", "linearizable":
+		return false, nil
+	case "serializable":
+		return true, nil
+	default:
+		return false, fmt.Errorf("consistency must be linearizable or serializable, not %q", c)
+	}
+}

@@ -1,0 +1,546 @@
+package kv_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/messages"
+)
+
+// silent marks a fake actor that never answers, so the handler's future
+// times out.
+var silent any
+
+// apiBarrier is answered by a fake actor in mailbox order: once its answer
+// arrives, every message sent to the fake before it has been recorded.
+type apiBarrier struct{}
+
+// fakeActor stands in for the kv or the raft actor: it records each message
+// and answers it with a scripted reply.
+type fakeActor struct {
+	pid *actor.PID
+	got chan any
+}
+
+func spawnFake(system *actor.ActorSystem, reply any) *fakeActor {
+	f := &fakeActor{got: make(chan any, 64)}
+	f.pid = system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch ctx.Message().(type) {
+		case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+			return
+		case apiBarrier:
+			ctx.Respond(apiBarrier{})
+			return
+		}
+		f.got <- ctx.Message()
+		if reply != nil {
+			ctx.Respond(reply)
+		}
+	}))
+	return f
+}
+
+type apiFixture struct {
+	system *actor.ActorSystem
+	kv     *fakeActor
+	raft   *fakeActor
+	url    string
+	client *http.Client
+	logs   *observer.ObservedLogs
+}
+
+// newFixture serves a handler wired to two fake actors. cfg may set Timeout
+// and MaxRequestBytes; the other fields are filled here.
+func newFixture(t *testing.T, kvReply, raftReply any, cfg kv.HandlerConfig) *apiFixture {
+	t.Helper()
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(slog.DiscardHandler)
+		}),
+		// A logged dead letter starts a goroutine that lives for one throttle
+		// interval; keep it short so the leak check does not wait for it.
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	t.Cleanup(system.Shutdown)
+	core, logs := observer.New(zapcore.DebugLevel)
+	f := &apiFixture{
+		system: system,
+		kv:     spawnFake(system, kvReply),
+		raft:   spawnFake(system, raftReply),
+		logs:   logs,
+	}
+	cfg.Root = system.Root
+	cfg.KV = f.kv.pid
+	cfg.Raft = f.raft.pid
+	cfg.Logger = zap.New(core)
+	srv := httptest.NewServer(kv.NewHandler(cfg))
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	f.client = srv.Client()
+	return f
+}
+
+// do sends a request; a body of nil sends none, chunked sends it without a
+// Content-Length so the server cannot refuse it before reading.
+func (f *apiFixture) do(t *testing.T, method, path string, body *string, chunked bool) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(*body)
+		if chunked {
+			rd = io.NopCloser(rd) // hides the length from http.NewRequest
+		}
+	}
+	req, err := http.NewRequest(method, f.url+path, rd)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp, string(b)
+}
+
+// received returns every message fake got before this call.
+func (f *apiFixture) received(t *testing.T, fake *fakeActor) []any {
+	t.Helper()
+	if _, err := f.system.Root.RequestFuture(fake.pid, apiBarrier{}, 5*time.Second).Result(); err != nil {
+		t.Fatalf("barrier: %v", err)
+	}
+	var msgs []any
+	for {
+		select {
+		case m := <-fake.got:
+			msgs = append(msgs, m)
+		default:
+			return msgs
+		}
+	}
+}
+
+func verifyNoLeaks(t *testing.T) {
+	t.Helper()
+	// Registered first, so it runs after every other cleanup of the test.
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+func ptr(s string) *string { return &s }
+
+// apiCase is one request against a handler wired to fake actors.
+type apiCase struct {
+	name    string
+	method  string
+	path    string
+	body    *string
+	chunked bool
+	cfg     kv.HandlerConfig
+
+	kvReply   any // the fake kv actor's answer; silent never answers
+	raftReply any // the fake raft actor's answer
+
+	wantStatus   int
+	wantBody     *string           // exact body, when set
+	wantContains string            // substring of the body, when set
+	wantHeader   map[string]string // "" means the header must be absent
+	wantKV       []any             // exactly the messages the kv actor must get
+	wantRaft     []any             // exactly the messages the raft actor must get
+}
+
+func runCases(t *testing.T, cases []apiCase) {
+	t.Helper()
+	verifyNoLeaks(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.kvReply, c.raftReply, c.cfg)
+			resp, body := f.do(t, c.method, c.path, c.body, c.chunked)
+			if resp.StatusCode != c.wantStatus {
+				t.Errorf("status = %d, want %d (body %q)", resp.StatusCode, c.wantStatus, body)
+			}
+			if c.wantBody != nil && body != *c.wantBody {
+				t.Errorf("body = %q, want %q", body, *c.wantBody)
+			}
+			if c.wantContains != "" && !strings.Contains(body, c.wantContains) {
+				t.Errorf("body = %q, want it to contain %q", body, c.wantContains)
+			}
+			if resp.StatusCode >= 400 {
+				if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") || len(body) < 2 {
+					t.Errorf("error body %q is not one non-empty line", body)
+				}
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+					t.Errorf("error Content-Type = %q, want text/plain", ct)
+				}
+			}
+			for k, want := range c.wantHeader {
+				if got := resp.Header.Get(k); got != want {
+					t.Errorf("header %s = %q, want %q", k, got, want)
+				}
+			}
+			if got := f.received(t, f.kv); !reflect.DeepEqual(got, c.wantKV) {
+				t.Errorf("kv actor got %#v, want %#v", got, c.wantKV)
+			}
+			if got := f.received(t, f.raft); !reflect.DeepEqual(got, c.wantRaft) {
+				t.Errorf("raft actor got %#v, want %#v", got, c.wantRaft)
+			}
+		})
+	}
+}
+
+func msgs(m ...any) []any { return m }
+
+func TestKVRoutes(t *testing.T) {
+	found := messages.Result{Value: []byte("bar\x00\n"), Found: true, Index: 3}
+	runCases(t, []apiCase{
+		{name: "GET value is raw bytes", method: "GET", path: "/v1/kv/foo", kvReply: found,
+			wantStatus: 200, wantBody: ptr("bar\x00\n"),
+			wantHeader: map[string]string{"Content-Type": "application/octet-stream"},
+			wantKV:     msgs(messages.Get{Key: "foo"})},
+		{name: "GET serializable", method: "GET", path: "/v1/kv/foo?consistency=serializable", kvReply: found,
+			wantStatus: 200, wantKV: msgs(messages.Get{Key: "foo", Serializable: true})},
+		{name: "GET linearizable", method: "GET", path: "/v1/kv/foo?consistency=linearizable", kvReply: found,
+			wantStatus: 200, wantKV: msgs(messages.Get{Key: "foo"})},
+		{name: "GET key is percent-decoded", method: "GET", path: "/v1/kv/a%2Fb%20c/d", kvReply: found,
+			wantStatus: 200, wantKV: msgs(messages.Get{Key: "a/b c/d"})},
+		{name: "GET answered by pointer", method: "GET", path: "/v1/kv/foo", kvReply: &found,
+			wantStatus: 200, wantBody: ptr("bar\x00\n"), wantKV: msgs(messages.Get{Key: "foo"})},
+		{name: "GET absent", method: "GET", path: "/v1/kv/foo", kvReply: messages.Result{Index: 3},
+			wantStatus: 404, wantContains: "not found", wantKV: msgs(messages.Get{Key: "foo"})},
+		{name: "PUT", method: "PUT", path: "/v1/kv/foo", body: ptr("bar"), kvReply: messages.Result{Index: 7},
+			wantStatus: 200, wantBody: ptr(`{"index":7}` + "\n"),
+			wantHeader: map[string]string{"Content-Type": "application/json"},
+			wantKV:     msgs(messages.Put{Key: "foo", Value: []byte("bar")})},
+		{name: "PUT chunked", method: "PUT", path: "/v1/kv/foo", body: ptr("bar"), chunked: true,
+			kvReply: messages.Result{Index: 8}, wantStatus: 200, wantBody: ptr(`{"index":8}` + "\n"),
+			wantKV: msgs(messages.Put{Key: "foo", Value: []byte("bar")})},
+		{name: "DELETE", method: "DELETE", path: "/v1/kv/foo", kvReply: messages.Result{Index: 9},
+			wantStatus: 200, wantBody: ptr(`{"index":9}` + "\n"),
+			wantHeader: map[string]string{"Content-Type": "application/json"},
+			wantKV:     msgs(messages.Delete{Key: "foo"})},
+		{name: "POST not allowed", method: "POST", path: "/v1/kv/foo", body: ptr("x"), kvReply: found,
+			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, PUT, DELETE"}},
+		{name: "PATCH not allowed", method: "PATCH", path: "/v1/kv/foo", body: ptr("x"), kvReply: found,
+			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, PUT, DELETE"}},
+		{name: "GET empty key", method: "GET", path: "/v1/kv/", kvReply: found,
+			wantStatus: 400, wantContains: "empty key"},
+		{name: "PUT empty key", method: "PUT", path: "/v1/kv/", body: ptr("x"), kvReply: found,
+			wantStatus: 400, wantContains: "empty key"},
+		{name: "DELETE empty key", method: "DELETE", path: "/v1/kv/", kvReply: found,
+			wantStatus: 400, wantContains: "empty key"},
+		{name: "GET unknown consistency", method: "GET", path: "/v1/kv/foo?consistency=stale", kvReply: found,
+			wantStatus: 400, wantContains: "consistency"},
+		{name: "GET malformed query", method: "GET", path: "/v1/kv/foo?consistency=%zz", kvReply: found,
+			wantStatus: 400, wantContains: "query"},
+		{name: "unknown v1 route", method: "GET", path: "/v1/other", kvReply: found, wantStatus: 404},
+		{name: "v1 kv without slash", method: "GET", path: "/v1/kv", kvReply: found, wantStatus: 404},
+		{name: "v1 alone", method: "GET", path: "/v1", kvReply: found, wantStatus: 404},
+		{name: "metrics not served here", method: "GET", path: "/metrics", kvReply: found, wantStatus: 404},
+	})
+}
+
+func TestRaftexampleRoutes(t *testing.T) {
+	found := messages.Result{Value: []byte("bar"), Found: true}
+	ok := messages.Result{Index: 4}
+	runCases(t, []apiCase{
+		{name: "PUT key", method: "PUT", path: "/foo", body: ptr("bar"), kvReply: ok,
+			wantStatus: 204, wantBody: ptr(""), wantKV: msgs(messages.Put{Key: "foo", Value: []byte("bar")})},
+		{name: "PUT nested key", method: "PUT", path: "/a/b%20c", body: ptr("v"), kvReply: ok,
+			wantStatus: 204, wantKV: msgs(messages.Put{Key: "a/b c", Value: []byte("v")})},
+		{name: "GET key", method: "GET", path: "/foo", kvReply: found,
+			wantStatus: 200, wantBody: ptr("bar"), wantKV: msgs(messages.Get{Key: "foo"})},
+		{name: "GET key named like a reserved prefix", method: "GET", path: "/metricsfoo", kvReply: found,
+			wantStatus: 200, wantKV: msgs(messages.Get{Key: "metricsfoo"})},
+		{name: "GET absent", method: "GET", path: "/foo", kvReply: messages.Result{},
+			wantStatus: 404, wantKV: msgs(messages.Get{Key: "foo"})},
+		{name: "GET serializable", method: "GET", path: "/foo?consistency=serializable", kvReply: found,
+			wantStatus: 200, wantKV: msgs(messages.Get{Key: "foo", Serializable: true})},
+		{name: "PUT empty key", method: "PUT", path: "/", body: ptr("x"), kvReply: ok, wantStatus: 400},
+		{name: "GET empty key", method: "GET", path: "/", kvReply: found, wantStatus: 400},
+		{name: "POST adds member", method: "POST", path: "/2", body: ptr("http://127.0.0.1:22379"), kvReply: ok,
+			wantStatus: 204, wantBody: ptr(""),
+			wantKV: msgs(messages.AddMember{ID: 2, PeerURL: "http://127.0.0.1:22379"})},
+		{name: "POST hex id and trailing newline", method: "POST", path: "/0x10", body: ptr("https://h:1\n"), kvReply: ok,
+			wantStatus: 204, wantKV: msgs(messages.AddMember{ID: 16, PeerURL: "https://h:1"})},
+		{name: "DELETE removes member", method: "DELETE", path: "/3", kvReply: ok,
+			wantStatus: 204, wantBody: ptr(""), wantKV: msgs(messages.RemoveMember{ID: 3})},
+		{name: "POST id zero", method: "POST", path: "/0", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
+		{name: "POST id not a number", method: "POST", path: "/abc", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
+		{name: "POST id negative", method: "POST", path: "/-1", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
+		{name: "POST id overflows", method: "POST", path: "/18446744073709551616", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
+		{name: "POST no id", method: "POST", path: "/", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
+		{name: "DELETE id zero", method: "DELETE", path: "/0", kvReply: ok, wantStatus: 400},
+		{name: "DELETE id not a number", method: "DELETE", path: "/foo", kvReply: ok, wantStatus: 400},
+		{name: "POST URL bad scheme", method: "POST", path: "/2", body: ptr("ftp://h:1"), kvReply: ok,
+			wantStatus: 400, wantContains: "scheme"},
+		{name: "POST URL without scheme", method: "POST", path: "/2", body: ptr("h:1"), kvReply: ok, wantStatus: 400},
+		{name: "POST URL without host", method: "POST", path: "/2", body: ptr("http://"), kvReply: ok,
+			wantStatus: 400, wantContains: "host"},
+		{name: "POST URL unparsable", method: "POST", path: "/2", body: ptr("http://h:1/%zz"), kvReply: ok, wantStatus: 400},
+		{name: "POST URL empty", method: "POST", path: "/2", body: ptr(""), kvReply: ok, wantStatus: 400},
+		{name: "PATCH not allowed", method: "PATCH", path: "/foo", body: ptr("x"), kvReply: ok,
+			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, PUT, POST, DELETE"}},
+	})
+}
+
+// TestSameKeyBothRoutes checks that /<key> and /v1/kv/<key> name one key.
+func TestSameKeyBothRoutes(t *testing.T) {
+	verifyNoLeaks(t)
+	f := newFixture(t, messages.Result{Found: true}, silent, kv.HandlerConfig{})
+	for _, r := range []struct{ method, path string }{
+		{"PUT", "/a"}, {"GET", "/v1/kv/a"}, {"PUT", "/v1/kv/a"}, {"GET", "/a"}, {"DELETE", "/v1/kv/a"},
+	} {
+		if resp, body := f.do(t, r.method, r.path, ptr("v"), false); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: status %d (%q)", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+	want := msgs(
+		messages.Put{Key: "a", Value: []byte("v")}, messages.Get{Key: "a"},
+		messages.Put{Key: "a", Value: []byte("v")}, messages.Get{Key: "a"}, messages.Delete{Key: "a"},
+	)
+	if got := f.received(t, f.kv); !reflect.DeepEqual(got, want) {
+		t.Errorf("kv actor got %#v, want %#v", got, want)
+	}
+}
+
+func TestClusterRoutes(t *testing.T) {
+	status := messages.Status{ID: 1, Leader: 2, Term: 3, RaftState: "StateFollower", Commit: 5, Applied: 4,
+		Members: map[uint64]string{1: "http://a:1", 2: "http://b:2"}}
+	short := kv.HandlerConfig{Timeout: 50 * time.Millisecond}
+	runCases(t, []apiCase{
+		{name: "members sorted by id", method: "GET", path: "/v1/members",
+			kvReply:    messages.Result{Members: map[uint64]string{3: "http://c:3", 1: "http://a:1", 20: "http://t:20", 2: "http://b:2"}},
+			wantStatus: 200,
+			wantBody: ptr(`{"members":[{"id":1,"peer_url":"http://a:1"},{"id":2,"peer_url":"http://b:2"},` +
+				`{"id":3,"peer_url":"http://c:3"},{"id":20,"peer_url":"http://t:20"}]}` + "\n"),
+			wantHeader: map[string]string{"Content-Type": "application/json"},
+			wantKV:     msgs(messages.MembersRequest{})},
+		{name: "no members is an empty list", method: "GET", path: "/v1/members", kvReply: messages.Result{},
+			wantStatus: 200, wantBody: ptr(`{"members":[]}` + "\n"), wantKV: msgs(messages.MembersRequest{})},
+		{name: "members error", method: "GET", path: "/v1/members", kvReply: messages.Result{Err: messages.ErrStopped},
+			wantStatus: 503, wantKV: msgs(messages.MembersRequest{})},
+		{name: "members not PUT", method: "PUT", path: "/v1/members", body: ptr("x"),
+			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET"}},
+		{name: "status", method: "GET", path: "/v1/status", raftReply: status, wantStatus: 200,
+			wantBody: ptr(`{"id":1,"leader":2,"term":3,"raft_state":"StateFollower","commit_index":5,` +
+				`"applied_index":4,"members":{"1":"http://a:1","2":"http://b:2"}}` + "\n"),
+			wantHeader: map[string]string{"Content-Type": "application/json"},
+			wantRaft:   msgs(messages.StatusRequest{})},
+		{name: "status answered by pointer", method: "GET", path: "/v1/status", raftReply: &status,
+			wantStatus: 200, wantContains: `"leader":2`, wantRaft: msgs(messages.StatusRequest{})},
+		{name: "status unexpected answer", method: "GET", path: "/v1/status", raftReply: "nonsense",
+			wantStatus: 500, wantRaft: msgs(messages.StatusRequest{})},
+		{name: "status timeout", method: "GET", path: "/v1/status", raftReply: silent, cfg: short,
+			wantStatus: 504, wantRaft: msgs(messages.StatusRequest{})},
+		{name: "status not POST", method: "POST", path: "/v1/status", wantStatus: 405,
+			wantHeader: map[string]string{"Allow": "GET"}},
+		{name: "healthz with leader", method: "GET", path: "/healthz", raftReply: status,
+			wantStatus: 200, wantBody: ptr("ok\n"), wantRaft: msgs(messages.StatusRequest{})},
+		{name: "healthz without leader", method: "GET", path: "/healthz", raftReply: messages.Status{ID: 1},
+			wantStatus: 503, wantContains: "leader", wantRaft: msgs(messages.StatusRequest{})},
+		{name: "healthz raft silent", method: "GET", path: "/healthz", raftReply: silent, cfg: short,
+			wantStatus: 503, wantContains: "status", wantRaft: msgs(messages.StatusRequest{})},
+		{name: "healthz raft answers garbage", method: "GET", path: "/healthz", raftReply: 42,
+			wantStatus: 503, wantRaft: msgs(messages.StatusRequest{})},
+		{name: "healthz not POST", method: "POST", path: "/healthz", wantStatus: 405,
+			wantHeader: map[string]string{"Allow": "GET"}},
+		{name: "healthz subpath", method: "GET", path: "/healthz/x", wantStatus: 404},
+	})
+}
+
+// TestErrorMapping sends each sentinel error through the routes that can
+// meet it, wrapped as the kv actor may wrap it, and checks that a Result
+// with an error never gives a 2xx even when its other fields look fine.
+func TestErrorMapping(t *testing.T) {
+	type mapping struct {
+		err        error
+		status     int
+		contains   string
+		retryAfter string
+	}
+	mappings := []mapping{
+		{messages.ErrNoLeader, 503, "no leader", "1"},
+		{messages.ErrProposalDropped, 503, "retry later", "1"},
+		{messages.ErrStopped, 503, "stopping", ""},
+		{messages.ErrRemoved, 503, "removed", ""},
+		{messages.ErrTimeout, 504, "timed out", ""},
+		{messages.ErrNotFound, 404, "not found", ""},
+		{messages.ErrUnknownMember, 404, "unknown member", ""},
+		{messages.ErrMemberExists, 409, "already exists", ""},
+		{errors.New("disk on fire"), 500, "disk on fire", ""},
+	}
+	routes := []struct {
+		method, path string
+		body         *string
+		sent         any
+	}{
+		{"GET", "/v1/kv/k", nil, messages.Get{Key: "k"}},
+		{"PUT", "/v1/kv/k", ptr("v"), messages.Put{Key: "k", Value: []byte("v")}},
+		{"DELETE", "/v1/kv/k", nil, messages.Delete{Key: "k"}},
+		{"GET", "/k", nil, messages.Get{Key: "k"}},
+		{"PUT", "/k", ptr("v"), messages.Put{Key: "k", Value: []byte("v")}},
+		{"POST", "/5", ptr("http://h:5"), messages.AddMember{ID: 5, PeerURL: "http://h:5"}},
+		{"DELETE", "/5", nil, messages.RemoveMember{ID: 5}},
+		{"GET", "/v1/members", nil, messages.MembersRequest{}},
+	}
+	var cases []apiCase
+	for _, m := range mappings {
+		for _, r := range routes {
+			cases = append(cases, apiCase{
+				name:   fmt.Sprintf("%s %s %v", r.method, r.path, m.err),
+				method: r.method, path: r.path, body: r.body,
+				kvReply: messages.Result{
+					Err:   fmt.Errorf("wrapped: %w", m.err),
+					Found: true, Value: []byte("v"), Index: 1,
+					Members: map[uint64]string{1: "http://a:1"},
+				},
+				wantStatus: m.status, wantContains: m.contains,
+				wantHeader: map[string]string{"Retry-After": m.retryAfter},
+				wantKV:     msgs(r.sent),
+			})
+		}
+	}
+	runCases(t, cases)
+}
+
+// TestUnknownReplies checks that an answer the handler does not understand
+// is a 500, not a success.
+func TestUnknownReplies(t *testing.T) {
+	runCases(t, []apiCase{
+		{name: "string answer to PUT", method: "PUT", path: "/v1/kv/k", body: ptr("v"), kvReply: "ok",
+			wantStatus: 500, wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+		{name: "nil pointer answer to PUT", method: "PUT", path: "/k", body: ptr("v"), kvReply: (*messages.Result)(nil),
+			wantStatus: 500, wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+		{name: "error value answer to GET", method: "GET", path: "/k", kvReply: messages.ErrNoLeader,
+			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "1"}, wantKV: msgs(messages.Get{Key: "k"})},
+	})
+}
+
+func TestTimeouts(t *testing.T) {
+	short := kv.HandlerConfig{Timeout: 50 * time.Millisecond}
+	const unknown = "outcome of the write is unknown"
+	runCases(t, []apiCase{
+		{name: "PUT v1", method: "PUT", path: "/v1/kv/k", body: ptr("v"), kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: unknown, wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+		{name: "DELETE v1", method: "DELETE", path: "/v1/kv/k", kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: unknown, wantKV: msgs(messages.Delete{Key: "k"})},
+		{name: "PUT raftexample", method: "PUT", path: "/k", body: ptr("v"), kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: unknown, wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+		{name: "POST member", method: "POST", path: "/2", body: ptr("http://h:2"), kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: unknown, wantKV: msgs(messages.AddMember{ID: 2, PeerURL: "http://h:2"})},
+		{name: "DELETE member", method: "DELETE", path: "/2", kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: unknown, wantKV: msgs(messages.RemoveMember{ID: 2})},
+		{name: "GET", method: "GET", path: "/v1/kv/k", kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: "timed out", wantKV: msgs(messages.Get{Key: "k"})},
+		{name: "members", method: "GET", path: "/v1/members", kvReply: silent, cfg: short,
+			wantStatus: 504, wantContains: "timed out", wantKV: msgs(messages.MembersRequest{})},
+		{name: "kv actor's own timeout on a write", method: "PUT", path: "/v1/kv/k", body: ptr("v"),
+			kvReply:    messages.Result{Err: messages.ErrTimeout},
+			wantStatus: 504, wantContains: unknown, wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+	})
+}
+
+func TestBodyLimit(t *testing.T) {
+	limit := kv.HandlerConfig{MaxRequestBytes: 8}
+	ok := messages.Result{Index: 1}
+	const defaultLimit = 1572864
+	runCases(t, []apiCase{
+		{name: "at the limit", method: "PUT", path: "/v1/kv/k", body: ptr("12345678"), cfg: limit, kvReply: ok,
+			wantStatus: 200, wantKV: msgs(messages.Put{Key: "k", Value: []byte("12345678")})},
+		{name: "over the limit", method: "PUT", path: "/v1/kv/k", body: ptr("123456789"), cfg: limit, kvReply: ok,
+			wantStatus: 413, wantContains: "8 bytes"},
+		{name: "over the limit chunked", method: "PUT", path: "/v1/kv/k", body: ptr("123456789"), chunked: true,
+			cfg: limit, kvReply: ok, wantStatus: 413, wantContains: "8 bytes"},
+		{name: "raftexample PUT over the limit", method: "PUT", path: "/k", body: ptr("123456789"), chunked: true,
+			cfg: limit, kvReply: ok, wantStatus: 413},
+		{name: "member URL over the limit", method: "POST", path: "/2", body: ptr("http://hostname:2"),
+			cfg: limit, kvReply: ok, wantStatus: 413},
+		{name: "default limit accepted", method: "PUT", path: "/v1/kv/k", body: ptr(strings.Repeat("x", defaultLimit)),
+			kvReply: ok, wantStatus: 200,
+			wantKV: msgs(messages.Put{Key: "k", Value: []byte(strings.Repeat("x", defaultLimit))})},
+		{name: "default limit exceeded", method: "PUT", path: "/v1/kv/k", body: ptr(strings.Repeat("x", defaultLimit+1)),
+			chunked: true, kvReply: ok, wantStatus: 413},
+	})
+}
+
+// TestServerErrorsAreLogged checks that each 5xx is logged at warn with the
+// request and the cause, and that client errors are not.
+func TestServerErrorsAreLogged(t *testing.T) {
+	verifyNoLeaks(t)
+	f := newFixture(t, messages.Result{Err: messages.ErrNoLeader}, messages.Status{}, kv.HandlerConfig{})
+	if resp, _ := f.do(t, "PUT", "/v1/kv/a%20b", ptr("v"), false); resp.StatusCode != 503 {
+		t.Fatalf("status = %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "GET", "/v1/kv/", nil, false); resp.StatusCode != 400 {
+		t.Fatalf("status = %d, want 400", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "GET", "/healthz", nil, false); resp.StatusCode != 503 {
+		t.Fatalf("status = %d, want 503", resp.StatusCode)
+	}
+	entries := f.logs.AllUntimed()
+	if len(entries) != 2 {
+		t.Fatalf("got %d log entries, want 2: %v", len(entries), entries)
+	}
+	for i, want := range []struct{ method, path string }{{"PUT", "/v1/kv/a b"}, {"GET", "/healthz"}} {
+		e := entries[i]
+		fields := e.ContextMap()
+		if e.Level != zapcore.WarnLevel {
+			t.Errorf("entry %d level = %v, want warn", i, e.Level)
+		}
+		if fields["method"] != want.method || fields["path"] != want.path {
+			t.Errorf("entry %d fields = %v, want method %s path %q", i, fields, want.method, want.path)
+		}
+		if errText, _ := fields["error"].(string); !strings.Contains(errText, messages.ErrNoLeader.Error()) {
+			t.Errorf("entry %d error = %q, want it to mention %q", i, errText, messages.ErrNoLeader)
+		}
+	}
+}
+
+// TestStoppedActor checks that a request to an actor that is gone fails fast
+// with 503 instead of waiting for the timeout.
+func TestStoppedActor(t *testing.T) {
+	verifyNoLeaks(t)
+	f := newFixture(t, messages.Result{}, messages.Status{Leader: 1}, kv.HandlerConfig{Timeout: time.Minute})
+	if err := f.system.Root.StopFuture(f.kv.pid).Wait(); err != nil {
+		t.Fatalf("stopping the fake kv actor: %v", err)
+	}
+	resp, body := f.do(t, "GET", "/v1/kv/k", nil, false)
+	if resp.StatusCode != 503 || !strings.Contains(body, "stopping") {
+		t.Errorf("got %d %q, want 503 saying the node is stopping", resp.StatusCode, body)
+	}
+}
+
+// TestUnwiredHandler checks that missing actors give a 500, not a panic.
+func TestUnwiredHandler(t *testing.T) {
+	verifyNoLeaks(t)
+	srv := httptest.NewServer(kv.NewHandler(kv.HandlerConfig{}))
+	defer srv.Close()
+	for _, path := range []string{"/v1/kv/k", "/v1/status"} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 500 {
+			t.Errorf("GET %s: status %d, want 500", path, resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+)
+
+// ErrBadSnapshot is returned when snapshot data does not decode.
+var ErrBadSnapshot = errors.New("malformed snapshot data")
+
+// snapshotMagic starts every snapshot this package writes, so a snapshot of
+// another format (raftexample's JSON, say) is refused instead of misread.
+const snapshotMagic = "RKV1"
+
+// store is the replicated state: the key-value map and the member list. The
+// member list is part of the state because a snapshot may compact away the
+// conf change entries that carried the members' peer URLs.
+type store struct {
+	data    map[string][]byte
+	members map[uint64]string // id → peer URL
+}
+
+func newStore() *store {
+	return &store{data: make(map[string][]byte), members: make(map[uint64]string)}
+}
+
+// apply executes one command. Values are copied: entry data belongs to raft's
+// log, which may be compacted or reused.
+func (s *store) apply(c command) {
+	switch c.op {
+	case opPut:
+		s.data[c.key] = append([]byte(nil), c.value...)
+	case opDelete:
+		delete(s.data, c.key)
+	}
+}
+
+func (s *store) get(key string) ([]byte, bool) {
+	v, ok := s.data[key]
+	return v, ok
+}
+
+// marshal encodes the whole state:
+//
+//	magic | n members | (id | url length | url)… | n keys | (key length | key | value length | value)…
+//
+// with every integer a uvarint.
+func (s *store) marshal() []byte {
+	size := len(snapshotMagic) + 2*binary.MaxVarintLen64
+	for _, u := range s.members {
+		size += 2*binary.MaxVarintLen64 + len(u)
+	}
+	for k, v := range s.data {
+		size += 2*binary.MaxVarintLen64 + len(k) + len(v)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, snapshotMagic...)
+	b = binary.AppendUvarint(b, uint64(len(s.members)))
+	for id, u := range s.members {
+		b = binary.AppendUvarint(b, id)
+		b = appendBytes(b, []byte(u))
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.data)))
+	for k, v := range s.data {
+		b = appendBytes(b, []byte(k))
+		b = appendBytes(b, v)
+	}
+	return b
+}
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// unmarshalStore decodes what marshal wrote. Empty data is an empty store:
+// a snapshot taken before anything was written.
+func unmarshalStore(b []byte) (*store, error) {
+	s := newStore()
+	if len(b) == 0 {
+		return s, nil
+	}
+	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrBadSnapshot)
+	}
+	r := reader{b: b[len(snapshotMagic):]}
+	n := r.uvarint()
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		id := r.uvarint()
+		s.members[id] = string(r.bytes())
+	}
+	n = r.uvarint()
+	if r.err == nil && n <= uint64(len(r.b)) {
+		s.data = make(map[string][]byte, n)
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		k := string(r.bytes())
+		v := r.bytes()
+		s.data[k] = append([]byte(nil), v...)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadSnapshot, len(r.b))
+	}
+	return s, nil
+}
+
+// reader decodes uvarint-framed fields, remembering the first error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = fmt.Errorf("%w: truncated integer", ErrBadSnapshot)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = fmt.Errorf("%w: field of %d bytes past the end", ErrBadSnapshot, n)
+		return nil
+	}
+	p := r.b[:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (s *store) membersCopy() map[uint64]string { return maps.Clone(s.members) }
