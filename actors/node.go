@@ -1,0 +1,348 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/persistence"
+	"github.com/raftkv/node/transport"
+)
+
+// NodeConfig configures one member.
+type NodeConfig struct {
+	ID        uint64
+	ClusterID uint64
+	// Peers maps the ids of the members named at start (--cluster) to their
+	// peer URLs, this member's own included.
+	Peers map[uint64]string
+	// Join starts a member that was added to a running cluster: it does not
+	// bootstrap a configuration of its own.
+	Join    bool
+	DataDir string
+
+	SnapshotCount  uint64 // applied entries between snapshots
+	CatchUpEntries uint64 // entries kept behind a snapshot for slow followers
+
+	TickInterval   time.Duration
+	ElectionTick   int
+	HeartbeatTick  int
+	RequestTimeout time.Duration
+
+	// Transport builds the member's transport around the inbox that feeds
+	// its raft actor.
+	Transport func(inbox transport.Inbox) (transport.Transport, error)
+	Logger    *zap.Logger
+
+	// wrapLog lets this package's tests put a failing WAL under the wal actor.
+	wrapLog func(persistence.Log) persistence.Log
+}
+
+// Defaults for NodeConfig's zero values. A 100 ms tick with a 10-tick
+// election timeout is raftexample's and etcd's default: a leader is replaced
+// within 1-2 s of failing, and a loaded 2-core machine does not miss
+// heartbeats.
+const (
+	DefaultSnapshotCount  = 10000
+	DefaultCatchUpEntries = 5000 // etcd's: a follower this far behind catches up by log
+	DefaultTickInterval   = 100 * time.Millisecond
+	DefaultElectionTick   = 10
+	DefaultHeartbeatTick  = 1
+	DefaultRequestTimeout = 5 * time.Second
+	// stopTimeout bounds the wait for each actor to stop.
+	stopTimeout = 10 * time.Second
+)
+
+// Node is one running member.
+type Node struct {
+	cfg    NodeConfig
+	lg     *zap.Logger
+	system *actor.ActorSystem
+	tr     transport.Transport
+	raft   *actor.PID
+	wal    *actor.PID
+	snap   *actor.PID
+	kv     *actor.PID
+
+	failOnce sync.Once
+	done     chan struct{} // closed when the member stopped by itself
+	err      error         // why; set before done is closed
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	stopErr  error
+}
+
+// StartNode replays cfg.DataDir and starts the member's actors.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	cfg = withDefaults(cfg)
+	if cfg.ID == 0 {
+		return nil, errors.New("member id must be non-zero")
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("no transport")
+	}
+	lg := cfg.Logger.With(zap.Uint64("member", cfg.ID))
+
+	rp, err := persistence.Open(lg, cfg.DataDir, persistence.Metadata{NodeID: cfg.ID, ClusterID: cfg.ClusterID})
+	if err != nil {
+		return nil, fmt.Errorf("open data dir %s: %w", cfg.DataDir, err)
+	}
+	n := &Node{cfg: cfg, lg: lg, done: make(chan struct{}), stopped: make(chan struct{})}
+	if err := n.start(rp); err != nil {
+		if cerr := rp.WAL.Close(); cerr != nil {
+			lg.Warn("close WAL after a failed start", zap.Error(cerr))
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+func withDefaults(cfg NodeConfig) NodeConfig {
+	if cfg.SnapshotCount == 0 {
+		cfg.SnapshotCount = DefaultSnapshotCount
+	}
+	if cfg.CatchUpEntries == 0 {
+		cfg.CatchUpEntries = DefaultCatchUpEntries
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
+	if cfg.ElectionTick == 0 {
+		cfg.ElectionTick = DefaultElectionTick
+	}
+	if cfg.HeartbeatTick == 0 {
+		cfg.HeartbeatTick = DefaultHeartbeatTick
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return cfg
+}
+
+func (n *Node) start(rp *persistence.Replay) error {
+	cfg, lg := n.cfg, n.lg
+	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(zapslog.NewHandler(lg.Named("protoactor").Core()))
+	}))
+	root := n.system.Root
+	n.raft = n.system.NewLocalPID("raft")
+	n.wal = n.system.NewLocalPID("wal")
+	n.snap = n.system.NewLocalPID("snapshotter")
+	n.kv = n.system.NewLocalPID("kv")
+
+	raftPID := n.raft
+	tr, err := cfg.Transport(func(m any) { root.Send(raftPID, m) })
+	if err != nil {
+		n.system.Shutdown()
+		return fmt.Errorf("start transport: %w", err)
+	}
+	n.tr = tr
+	// deliver releases responses after a storage write: this member's own go
+	// to its raft actor, the others to the network.
+	deliver := func(msgs []*raftpb.Message) {
+		var out []*raftpb.Message
+		for _, m := range msgs {
+			if m.GetTo() == cfg.ID {
+				root.Send(raftPID, m)
+			} else {
+				out = append(out, m)
+			}
+		}
+		if len(out) > 0 {
+			tr.Send(out)
+		}
+	}
+
+	applied := uint64(0)
+	if rp.Snapshot != nil {
+		applied = rp.Snapshot.GetMetadata().GetIndex()
+	}
+	kvActor, err := kv.NewActor(kv.Config{
+		ID:             cfg.ID,
+		Raft:           n.raft,
+		Snapshotter:    n.snap,
+		Deliver:        deliver,
+		SnapshotCount:  cfg.SnapshotCount,
+		RequestTimeout: cfg.RequestTimeout,
+		Initial:        rp.Snapshot,
+		Fatal:          n.fatal,
+		Logger:         lg.Named("kv"),
+	})
+	if err != nil {
+		n.abort()
+		return err
+	}
+	members := maps.Clone(cfg.Peers)
+	maps.Copy(members, kvActor.Members())
+	var boot []raft.Peer
+	if rp.Fresh && !cfg.Join {
+		for _, id := range slices.Sorted(maps.Keys(cfg.Peers)) {
+			boot = append(boot, raft.Peer{ID: id, Context: []byte(cfg.Peers[id])})
+		}
+	}
+	raftActor, err := NewRaft(RaftConfig{
+		ID:            cfg.ID,
+		Storage:       rp.Storage,
+		Applied:       applied,
+		Bootstrap:     boot,
+		Members:       members,
+		WAL:           n.wal,
+		KV:            n.kv,
+		Transport:     tr,
+		TickInterval:  cfg.TickInterval,
+		ElectionTick:  cfg.ElectionTick,
+		HeartbeatTick: cfg.HeartbeatTick,
+		Logger:        lg,
+		Removed:       func(reason error) { n.fail(reason) },
+	})
+	if err != nil {
+		n.abort()
+		return err
+	}
+	var wlog persistence.Log = rp.WAL
+	if cfg.wrapLog != nil {
+		wlog = cfg.wrapLog(wlog)
+	}
+	walActor := persistence.NewWALActor(persistence.WALConfig{
+		Log:         wlog,
+		Storage:     rp.Storage,
+		Snapshotter: n.snap,
+		KV:          n.kv,
+		Deliver:     deliver,
+		Fatal:       n.fatal,
+		Logger:      lg.Named("wal"),
+	})
+	snapActor := persistence.NewSnapshotterActor(persistence.SnapshotterConfig{
+		Snap:           rp.Snapshotter,
+		SnapDir:        persistence.SnapDir(cfg.DataDir),
+		WALDir:         persistence.WALDir(cfg.DataDir),
+		Storage:        rp.Storage,
+		WAL:            n.wal,
+		CatchUpEntries: cfg.CatchUpEntries,
+		Fatal:          n.fatal,
+		Logger:         lg.Named("snapshotter"),
+	})
+
+	// The raft actor goes last: once it runs it ticks and sends to the others.
+	for _, a := range []struct {
+		name string
+		a    actor.Actor
+	}{{"wal", walActor}, {"snapshotter", snapActor}, {"kv", kvActor}, {"raft", raftActor}} {
+		props := actor.PropsFromProducer(func() actor.Actor { return a.a }, actor.WithGuardian(n.stopOnPanic(a.name)))
+		if _, err := root.SpawnNamed(props, a.name); err != nil {
+			n.abort()
+			return fmt.Errorf("spawn %s actor: %w", a.name, err)
+		}
+	}
+	lg.Info("member started",
+		zap.String("data_dir", cfg.DataDir),
+		zap.Bool("fresh", rp.Fresh),
+		zap.Uint64("snapshot_index", applied),
+		zap.Int("members", len(members)))
+	return nil
+}
+
+// stopOnPanic is the supervision of every actor of the member: a panic stops
+// the actor and the whole member, with the panic as the reason. protoactor's
+// default would restart the actor with a fresh, empty state.
+func (n *Node) stopOnPanic(name string) actor.SupervisorStrategy {
+	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
+		n.fatal(messages.Fatal{Component: name, Err: fmt.Errorf("panic: %v", reason)})
+		return actor.StopDirective
+	})
+}
+
+func (n *Node) fatal(f messages.Fatal) {
+	n.lg.Error("fatal error: stopping the member", zap.String("component", f.Component), zap.Error(f.Err))
+	n.fail(f)
+}
+
+// fail records why the member must stop and stops it. It runs on an actor's
+// goroutine, which must not wait for actors to stop, so the stop runs on its
+// own goroutine; Stop waits for it.
+func (n *Node) fail(err error) {
+	n.failOnce.Do(func() {
+		n.err = err
+		close(n.done)
+		go func() { _ = n.Stop() }()
+	})
+}
+
+// abort undoes a partial start.
+func (n *Node) abort() {
+	if n.tr != nil {
+		_ = n.tr.Close()
+	}
+	n.system.Shutdown()
+}
+
+// Root is the root context of the member's actor system, for requests from
+// outside the actors (the HTTP API).
+func (n *Node) Root() *actor.RootContext { return n.system.Root }
+
+// KV is the kv actor.
+func (n *Node) KV() *actor.PID { return n.kv }
+
+// Raft is the raft actor.
+func (n *Node) Raft() *actor.PID { return n.raft }
+
+// ID is the member's raft id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Done is closed when the member stopped by itself: a fatal error, or its
+// removal from the cluster. Err then says why.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is the reason the member stopped by itself: a messages.Fatal (an
+// errors.As target), an error wrapping messages.ErrRemoved, or nil while it
+// runs or after a plain Stop.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// Stop stops the member's actors, closes its WAL and transport, and waits for
+// all of it. Calling Stop more than once, or concurrently, is safe.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		defer close(n.stopped)
+		var errs []error
+		// Raft first, so no new work is produced; kv next, so waiting
+		// clients hear ErrStopped; then the wal actor, closing the WAL, and
+		// only then the snapshotter, which a wal actor saving a leader's
+		// snapshot may be waiting on.
+		for _, pid := range []*actor.PID{n.raft, n.kv, n.wal, n.snap} {
+			if err := n.system.Root.StopFuture(pid).Wait(); err != nil {
+				errs = append(errs, fmt.Errorf("stop %s actor: %w", pid.Id, err))
+			}
+		}
+		if err := n.tr.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+		n.system.Shutdown()
+		n.stopErr = errors.Join(errs...)
+		n.lg.Info("member stopped")
+	})
+	<-n.stopped
+	return n.stopErr
+}

@@ -1,0 +1,383 @@
+package actors
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+
+	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/transport"
+)
+
+// RaftConfig configures the raft actor.
+type RaftConfig struct {
+	ID      uint64
+	Storage *raft.MemoryStorage // filled by replay; shared with the wal and snapshotter actors, which write it
+	Applied uint64              // index the state machine starts at (its snapshot's)
+	// Bootstrap lists the members of a brand-new cluster, with their peer
+	// URLs as Context. Nil on a restart and for a member that joins.
+	Bootstrap []raft.Peer
+	// Members are the peer URLs known at start (from --cluster and the
+	// snapshot), this member's own included.
+	Members   map[uint64]string
+	WAL, KV   *actor.PID
+	Transport transport.Transport
+
+	TickInterval  time.Duration // wall time of one raft tick
+	ElectionTick  int           // ticks without a leader before a campaign
+	HeartbeatTick int           // ticks between leader heartbeats
+
+	Logger *zap.Logger
+	// Removed is called once, when this member's removal is applied or a
+	// peer says it was removed. The member must then stop.
+	Removed func(reason error)
+}
+
+// Limits on what raft hands out at once. They bound the memory held by one
+// Ready and one message, not throughput: batching comes from the mailbox.
+const (
+	// maxSizePerMsg caps a MsgApp's entries at 1 MiB, as etcd does, so one
+	// message to a lagging follower stays well below the transport's limits.
+	maxSizePerMsg = 1 << 20
+	// maxInflightMsgs lets 256 MsgApps be unacknowledged per follower (etcd's
+	// value): deep enough to keep a pipeline full at LAN round trips.
+	maxInflightMsgs = 256
+	// maxUncommittedSize makes a leader refuse proposals once 64 MiB of its
+	// log is uncommitted, instead of growing without bound when followers
+	// stall.
+	maxUncommittedSize = 64 << 20
+	// maxCommittedSizePerReady bounds the entries in flight to the kv actor.
+	maxCommittedSizePerReady = 64 << 20
+	// readBatchTimeout drops the record of a read-index round whose answer
+	// never came (a lost message); its clients get 504 from their own timeout.
+	readBatchTimeout = 30 * time.Second
+)
+
+// Raft is the raft core actor. See the package doc.
+type Raft struct {
+	cfg     RaftConfig
+	rn      *raft.RawNode
+	members map[uint64]string
+
+	flushing bool // a flush marker is in the mailbox
+
+	readBatch []uint64              // ReadIndex requests not yet asked of raft
+	readSeq   uint64                // tags each read-index round
+	inflight  map[uint64]*readRound // rounds asked of raft, by tag
+	lead      uint64                // leader as of the last Ready
+	removed   bool
+
+	ticker *time.Timer
+}
+
+type readRound struct {
+	ids   []uint64
+	asked time.Time
+}
+
+// flush is the marker the raft actor sends itself: when it comes out of the
+// mailbox, everything queued before it has been handled.
+type flush struct{}
+
+// tick drives raft's logical clock.
+type tick struct{}
+
+// NewRaft builds the RawNode (bootstrapping a new cluster if asked) so that
+// configuration errors surface before any actor runs.
+func NewRaft(cfg RaftConfig) (*Raft, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	rc := &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTick,
+		HeartbeatTick:             cfg.HeartbeatTick,
+		Storage:                   cfg.Storage,
+		Applied:                   cfg.Applied,
+		AsyncStorageWrites:        true,
+		MaxSizePerMsg:             maxSizePerMsg,
+		MaxInflightMsgs:           maxInflightMsgs,
+		MaxUncommittedEntriesSize: maxUncommittedSize,
+		MaxCommittedSizePerReady:  maxCommittedSizePerReady,
+		// CheckQuorum makes a leader cut off from a majority step down, so
+		// its clients get errors instead of waiting on it; PreVote keeps a
+		// member returning from a partition from disrupting the leader.
+		CheckQuorum:       true,
+		PreVote:           true,
+		ReadOnlyOption:    raft.ReadOnlySafe,
+		StepDownOnRemoval: true,
+		Logger:            raftLogger{cfg.Logger.Named("raft").Sugar()},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("new raft node: %w", err)
+	}
+	if len(cfg.Bootstrap) > 0 {
+		if err := rn.Bootstrap(cfg.Bootstrap); err != nil {
+			return nil, fmt.Errorf("bootstrap raft: %w", err)
+		}
+	}
+	return &Raft{
+		cfg:      cfg,
+		rn:       rn,
+		members:  maps.Clone(cfg.Members),
+		inflight: make(map[uint64]*readRound),
+	}, nil
+}
+
+// Receive implements actor.Actor.
+func (r *Raft) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		for id, u := range r.members {
+			r.cfg.Transport.AddPeer(id, u)
+		}
+		r.armTick(ctx)
+		r.campaignIfAlone()
+	case *actor.Stopping:
+		if r.ticker != nil {
+			r.ticker.Stop()
+		}
+		return
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+		return // lifecycle notices the actor has no use for
+	case flush:
+		r.flushing = false
+		r.ready(ctx)
+		return
+	case tick:
+		r.rn.Tick()
+		r.expireReads(time.Now())
+		r.armTick(ctx)
+	case *raftpb.Message:
+		r.step(m)
+	case messages.Propose:
+		if err := r.rn.Propose(m.Data); err != nil {
+			ctx.Send(r.cfg.KV, messages.ProposalFailed{ID: m.ID, Err: r.proposalError(err)})
+		}
+	case messages.ProposeConfChange:
+		if err := r.rn.ProposeConfChange(m.Change); err != nil {
+			ctx.Send(r.cfg.KV, messages.ProposalFailed{ID: m.ID, Err: r.proposalError(err)})
+		}
+	case messages.ReadIndex:
+		r.readBatch = append(r.readBatch, m.ID)
+	case messages.ApplyConfChange:
+		ctx.Respond(messages.ConfChangeApplied{ConfState: r.applyConfChange(m)})
+	case messages.MembersRestored:
+		r.restoreMembers(m.Members)
+	case messages.ReportUnreachable:
+		r.rn.ReportUnreachable(m.ID)
+	case messages.ReportSnapshot:
+		r.rn.ReportSnapshot(m.ID, m.Status)
+	case messages.MemberRemoved:
+		r.remove(fmt.Errorf("%w (said by member %x)", messages.ErrRemoved, m.By))
+	case messages.StatusRequest:
+		ctx.Respond(r.status())
+		return
+	default:
+		r.cfg.Logger.Warn("raft actor got an unknown message", zap.String("type", fmt.Sprintf("%T", m)))
+		return
+	}
+	if !r.flushing {
+		r.flushing = true
+		ctx.Send(ctx.Self(), flush{})
+	}
+}
+
+// campaignIfAlone starts an election at once when this member is the only
+// voter: no one else can win, and waiting out an election timeout would only
+// delay the first request of a one-member cluster by a second or two.
+func (r *Raft) campaignIfAlone() {
+	voters := r.rn.Status().Config.Voters.IDs()
+	if _, ok := voters[r.cfg.ID]; ok && len(voters) == 1 {
+		if err := r.rn.Campaign(); err != nil {
+			r.cfg.Logger.Warn("campaign", zap.Error(err))
+		}
+	}
+}
+
+func (r *Raft) step(m *raftpb.Message) {
+	err := r.rn.Step(m)
+	switch {
+	case err == nil:
+	case errors.Is(err, raft.ErrStepPeerNotFound):
+		// A response from a member that is no longer in the configuration.
+		r.cfg.Logger.Debug("dropped a message from an unknown member", zap.Uint64("from", m.GetFrom()), zap.Stringer("type", m.GetType()))
+	default:
+		r.cfg.Logger.Warn("raft refused a message", zap.Uint64("from", m.GetFrom()), zap.Stringer("type", m.GetType()), zap.Error(err))
+	}
+}
+
+// proposalError tells a client whether raft refused a proposal for lack of a
+// leader (retry after an election) or for another reason.
+func (r *Raft) proposalError(err error) error {
+	if errors.Is(err, raft.ErrProposalDropped) {
+		if r.rn.BasicStatus().Lead == raft.None {
+			return messages.ErrNoLeader
+		}
+		return messages.ErrProposalDropped
+	}
+	return fmt.Errorf("%w: %w", messages.ErrProposalDropped, err)
+}
+
+func (r *Raft) armTick(ctx actor.Context) {
+	// One timer re-armed per tick handled: ticks never pile up behind a busy
+	// mailbox the way a fixed-rate scheduler's do.
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	r.ticker = time.AfterFunc(r.cfg.TickInterval, func() { root.Send(self, tick{}) })
+}
+
+// ready asks raft for read indexes batched since the last flush, then routes
+// every Ready fragment.
+func (r *Raft) ready(ctx actor.Context) {
+	r.askReadIndex(ctx)
+	for r.rn.HasReady() {
+		rd := r.rn.Ready()
+		if rd.SoftState != nil && rd.SoftState.Lead != r.lead {
+			r.leaderChanged(ctx, rd.SoftState.Lead)
+		}
+		for _, rs := range rd.ReadStates {
+			r.readDone(ctx, rs)
+		}
+		r.route(ctx, rd.Messages)
+	}
+}
+
+// route sends each message of a Ready where it belongs: storage writes to the
+// wal actor, committed entries to the kv actor, the rest to the network.
+func (r *Raft) route(ctx actor.Context, msgs []*raftpb.Message) {
+	var out []*raftpb.Message
+	for _, m := range msgs {
+		switch m.GetTo() {
+		case raft.LocalAppendThread:
+			ctx.Send(r.cfg.WAL, m)
+		case raft.LocalApplyThread:
+			ctx.Send(r.cfg.KV, m)
+		case r.cfg.ID:
+			ctx.Send(ctx.Self(), m)
+		default:
+			out = append(out, m)
+		}
+	}
+	if len(out) > 0 {
+		r.cfg.Transport.Send(out)
+	}
+}
+
+func (r *Raft) leaderChanged(ctx actor.Context, lead uint64) {
+	r.cfg.Logger.Info("leader changed", zap.Uint64("from", r.lead), zap.Uint64("to", lead), zap.Uint64("term", r.rn.BasicStatus().GetTerm()))
+	r.lead = lead
+	// raft forgets pending read-index rounds when leadership moves; fail them
+	// now so their clients can retry at once.
+	for tag, rr := range r.inflight {
+		ctx.Send(r.cfg.KV, messages.ReadIndexFailed{IDs: rr.ids, Err: messages.ErrProposalDropped})
+		delete(r.inflight, tag)
+	}
+}
+
+func (r *Raft) askReadIndex(ctx actor.Context) {
+	if len(r.readBatch) == 0 {
+		return
+	}
+	ids := r.readBatch
+	r.readBatch = nil
+	if r.rn.BasicStatus().Lead == raft.None {
+		ctx.Send(r.cfg.KV, messages.ReadIndexFailed{IDs: ids, Err: messages.ErrNoLeader})
+		return
+	}
+	// Every request in the batch arrived before this round began, so the
+	// round's read index is a valid read point for all of them.
+	r.readSeq++
+	r.inflight[r.readSeq] = &readRound{ids: ids, asked: time.Now()}
+	r.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, r.readSeq))
+}
+
+func (r *Raft) readDone(ctx actor.Context, rs raft.ReadState) {
+	if len(rs.RequestCtx) != 8 {
+		return
+	}
+	tag := binary.BigEndian.Uint64(rs.RequestCtx)
+	rr, ok := r.inflight[tag]
+	if !ok {
+		return
+	}
+	delete(r.inflight, tag)
+	ctx.Send(r.cfg.KV, messages.ReadIndexReady{IDs: rr.ids, Index: rs.Index})
+}
+
+func (r *Raft) expireReads(now time.Time) {
+	for tag, rr := range r.inflight {
+		if now.Sub(rr.asked) > readBatchTimeout {
+			delete(r.inflight, tag)
+		}
+	}
+}
+
+func (r *Raft) applyConfChange(m messages.ApplyConfChange) *raftpb.ConfState {
+	cs := r.rn.ApplyConfChange(m.Change)
+	if cc, ok := m.Change.AsV1(); ok {
+		id := cc.GetNodeId()
+		switch cc.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
+			r.members[id] = m.PeerURL
+			if id != r.cfg.ID {
+				r.cfg.Transport.AddPeer(id, m.PeerURL)
+			}
+		case raftpb.ConfChangeRemoveNode:
+			delete(r.members, id)
+			if id == r.cfg.ID {
+				r.remove(messages.ErrRemoved)
+			} else {
+				r.cfg.Transport.RemovePeer(id)
+			}
+		}
+	}
+	r.cfg.Logger.Info("applied conf change", zap.Uint64("index", m.Index), zap.Stringer("conf_state", cs))
+	return cs
+}
+
+func (r *Raft) restoreMembers(members map[uint64]string) {
+	for id := range r.members {
+		if _, ok := members[id]; !ok && id != r.cfg.ID {
+			r.cfg.Transport.RemovePeer(id)
+			delete(r.members, id)
+		}
+	}
+	for id, u := range members {
+		r.members[id] = u
+		if id != r.cfg.ID {
+			r.cfg.Transport.AddPeer(id, u)
+		}
+	}
+}
+
+func (r *Raft) remove(reason error) {
+	if r.removed {
+		return
+	}
+	r.removed = true
+	r.cfg.Logger.Warn("stopping: removed from the cluster", zap.Error(reason))
+	if r.cfg.Removed != nil {
+		r.cfg.Removed(reason)
+	}
+}
+
+func (r *Raft) status() messages.Status {
+	st := r.rn.Status()
+	return messages.Status{
+		ID:        st.ID,
+		Leader:    st.Lead,
+		Term:      st.GetTerm(),
+		RaftState: st.RaftState.String(),
+		Commit:    st.GetCommit(),
+		Applied:   st.Applied,
+		Members:   maps.Clone(r.members),
+	}
+}

@@ -1,0 +1,279 @@
+package actors
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/goleak"
+
+	"github.com/raftkv/node/messages"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// protoactor's dead-letter log throttle ends by itself 1 s after a
+		// dead letter (see actors_test.go at the root).
+		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+}
+
+// fakeTransport records what the raft actor sends to the network.
+type fakeTransport struct {
+	mu   sync.Mutex
+	sent []*raftpb.Message
+}
+
+func (t *fakeTransport) Send(msgs []*raftpb.Message) {
+	t.mu.Lock()
+	t.sent = append(t.sent, msgs...)
+	t.mu.Unlock()
+}
+func (t *fakeTransport) AddPeer(uint64, string) {}
+func (t *fakeTransport) RemovePeer(uint64)      {}
+func (t *fakeTransport) Close() error           { return nil }
+
+func (t *fakeTransport) messages() []*raftpb.Message {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*raftpb.Message(nil), t.sent...)
+}
+
+// gate is a dispatcher that can hold an actor's mailbox: while closed, the
+// mailbox is not run, so everything sent meanwhile is queued.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	held   []func()
+}
+
+func (g *gate) Schedule(fn func()) {
+	g.mu.Lock()
+	if g.closed {
+		g.held = append(g.held, fn)
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
+	go fn()
+}
+
+func (g *gate) Throughput() int { return 300 }
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	g.closed = false
+	held := g.held
+	g.held = nil
+	g.mu.Unlock()
+	for _, fn := range held {
+		go fn()
+	}
+}
+
+// storageProbe plays the wal actor (or the kv actor): it records each
+// message and, like the real one, makes the write and releases responses.
+type storageProbe struct {
+	storage *raft.MemoryStorage
+	raft    *atomic.Pointer[actor.PID] // set once the raft actor is spawned
+	got     chan *raftpb.Message
+}
+
+func (p *storageProbe) receive(ctx actor.Context) {
+	m, ok := ctx.Message().(*raftpb.Message)
+	if !ok {
+		return
+	}
+	if m.GetType() == raftpb.MsgStorageAppend {
+		if m.GetTerm() != 0 {
+			_ = p.storage.SetHardState(&raftpb.HardState{Term: new(m.GetTerm()), Vote: new(m.GetVote()), Commit: new(m.GetCommit())})
+		}
+		_ = p.storage.Append(m.GetEntries())
+	}
+	p.got <- m
+	for _, r := range m.GetResponses() {
+		ctx.Send(p.raft.Load(), r)
+	}
+}
+
+type raftRig struct {
+	system *actor.ActorSystem
+	raft   *actor.PID
+	pid    atomic.Pointer[actor.PID]
+	wal    chan *raftpb.Message
+	kv     chan *raftpb.Message
+	net    *fakeTransport
+	gate   *gate
+}
+
+func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
+	t.Helper()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	t.Cleanup(system.Shutdown)
+	storage := raft.NewMemoryStorage()
+	rig := &raftRig{
+		system: system,
+		wal:    make(chan *raftpb.Message, 1000),
+		kv:     make(chan *raftpb.Message, 1000),
+		net:    &fakeTransport{},
+		gate:   &gate{},
+	}
+	walProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.wal}
+	kvProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.kv}
+	walPID := system.Root.Spawn(actor.PropsFromFunc(walProbe.receive))
+	kvPID := system.Root.Spawn(actor.PropsFromFunc(kvProbe.receive))
+	var peers []raft.Peer
+	members := make(map[uint64]string)
+	for _, id := range voters {
+		peers = append(peers, raft.Peer{ID: id})
+		members[id] = ""
+	}
+	r, err := NewRaft(RaftConfig{
+		ID:            1,
+		Storage:       storage,
+		Bootstrap:     peers,
+		Members:       members,
+		WAL:           walPID,
+		KV:            kvPID,
+		Transport:     rig.net,
+		TickInterval:  time.Millisecond,
+		ElectionTick:  10,
+		HeartbeatTick: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probes answer the raft actor from its first message on, so its
+	// PID must be known before it runs.
+	rig.pid.Store(system.NewLocalPID("raft"))
+	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(rig.gate)), "raft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.raft = pid
+	t.Cleanup(func() { _ = system.Root.StopFuture(rig.raft).Wait() })
+	return rig
+}
+
+func (rig *raftRig) status(t *testing.T) messages.Status {
+	t.Helper()
+	res, err := rig.system.Root.RequestFuture(rig.raft, messages.StatusRequest{}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.(messages.Status)
+}
+
+// next returns the next message from ch, failing the test after a while.
+func next(t *testing.T, ch chan *raftpb.Message, what string) *raftpb.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s", what)
+		return nil
+	}
+}
+
+// Storage writes go to the wal actor, committed entries to the kv actor, and
+// nothing local ever reaches the network.
+func TestRaftRoutesReadyFragments(t *testing.T) {
+	rig := newRaftRig(t, 1)
+	// A lone voter campaigns at once: its vote and log go to the WAL first.
+	first := next(t, rig.wal, "MsgStorageAppend")
+	if first.GetType() != raftpb.MsgStorageAppend || first.GetTo() != raft.LocalAppendThread {
+		t.Fatalf("wal actor got %v to %x", first.GetType(), first.GetTo())
+	}
+	apply := next(t, rig.kv, "MsgStorageApply")
+	if apply.GetType() != raftpb.MsgStorageApply || apply.GetTo() != raft.LocalApplyThread {
+		t.Fatalf("kv actor got %v to %x", apply.GetType(), apply.GetTo())
+	}
+	if len(apply.GetEntries()) == 0 {
+		t.Fatal("MsgStorageApply without entries")
+	}
+	for _, m := range rig.net.messages() {
+		t.Errorf("a lone member sent %v to %x over the network", m.GetType(), m.GetTo())
+	}
+}
+
+func TestRaftSendsPeerMessagesToTransport(t *testing.T) {
+	rig := newRaftRig(t, 1, 2)
+	// With a silent peer, member 1 campaigns after its election timeout and
+	// asks member 2 for a (pre-)vote over the network.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var votes int
+		for _, m := range rig.net.messages() {
+			if m.GetTo() != 2 {
+				t.Fatalf("network message to %x, want only to 2", m.GetTo())
+			}
+			if m.GetType() == raftpb.MsgPreVote {
+				votes++
+			}
+		}
+		if votes > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no MsgPreVote reached the transport")
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	for _, ch := range []chan *raftpb.Message{rig.wal, rig.kv} {
+		for len(ch) > 0 {
+			if m := <-ch; m.GetTo() != raft.LocalAppendThread && m.GetTo() != raft.LocalApplyThread {
+				t.Fatalf("storage actor got a network message %v", m.GetType())
+			}
+		}
+	}
+}
+
+// Proposals queued while the actor is busy all go into one Ready: one
+// MsgStorageAppend, hence one WAL write and one fsync.
+func TestRaftBatchesQueuedProposalsIntoOneAppend(t *testing.T) {
+	rig := newRaftRig(t, 1)
+	// Wait for leadership and an idle log: all appended entries applied.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := rig.status(t)
+		if st.RaftState == "StateLeader" && st.Applied == st.Commit && st.Commit > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no idle leader: %+v", st)
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	for len(rig.wal) > 0 {
+		<-rig.wal
+	}
+
+	const n = 50
+	rig.gate.close()
+	for i := range n {
+		rig.system.Root.Send(rig.raft, messages.Propose{ID: uint64(i), Data: []byte{byte(i)}})
+	}
+	rig.gate.open()
+
+	var got int
+	for got == 0 {
+		m := next(t, rig.wal, "append after the proposals")
+		got = len(m.GetEntries())
+	}
+	if got != n {
+		t.Fatalf("first append after %d queued proposals carried %d entries, want all %d", n, got, n)
+	}
+}
