@@ -1,0 +1,199 @@
+// Command node runs one member of a replicated key-value cluster.
+//
+// With no flags it starts a one-member cluster: peer URL
+// http://127.0.0.1:12379, client API on 127.0.0.1:12380, data in ./node-1.
+// Flags --id, --cluster, --port and --join mean what they mean for etcd's
+// raftexample.
+//
+// Exit status: 0 after SIGINT/SIGTERM or removal from the cluster; 1 when the
+// member could not start or stopped on a fatal error (such as a failed WAL
+// write); 2 for bad flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/raftkv/node/actors"
+	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/transport"
+)
+
+type options struct {
+	id              uint64
+	cluster         string
+	port            int
+	join            bool
+	dataDir         string
+	snapshotCount   uint64
+	maxRequestBytes int64
+	logLevel        string
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.Uint64Var(&o.id, "id", 1, "this member's id: its 1-based position in --cluster")
+	fs.StringVar(&o.cluster, "cluster", "http://127.0.0.1:12379", "comma-separated peer URLs of the cluster's members, in id order")
+	fs.IntVar(&o.port, "port", 12380, "client API port (on 127.0.0.1)")
+	fs.BoolVar(&o.join, "join", false, "join a running cluster that this member was added to (POST /<id>)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "data directory (default ./node-<id>)")
+	fs.Uint64Var(&o.snapshotCount, "snapshot-count", actors.DefaultSnapshotCount, "applied entries between snapshots")
+	fs.Int64Var(&o.maxRequestBytes, "max-request-bytes", 1572864, "largest client request body accepted, in bytes")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.dataDir == "" {
+		o.dataDir = "node-" + strconv.FormatUint(o.id, 10)
+	}
+	return o, nil
+}
+
+// peers maps ids 1..N to the --cluster URLs, as raftexample numbers them.
+func peers(cluster string) (map[uint64]string, error) {
+	out := make(map[uint64]string)
+	for i, s := range strings.Split(cluster, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("bad peer URL %q in --cluster", s)
+		}
+		out[uint64(i+1)] = u.String()
+	}
+	return out, nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return cfg.Build()
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	lg, err := newLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := run(o, lg)
+	_ = lg.Sync()
+	os.Exit(code)
+}
+
+func run(o options, lg *zap.Logger) int {
+	ps, err := peers(o.cluster)
+	if err != nil {
+		lg.Error("bad flags", zap.Error(err))
+		return 2
+	}
+	if _, ok := ps[o.id]; !ok {
+		lg.Error("bad flags", zap.Error(fmt.Errorf("--id %d is not in --cluster (%d members)", o.id, len(ps))))
+		return 2
+	}
+	if len(ps) > 1 {
+		lg.Error("bad flags", zap.Error(errors.New("the network peer transport is not built yet: only a one-member --cluster can run")))
+		return 2
+	}
+	network := transport.NewNetwork()
+
+	node, err := actors.StartNode(actors.NodeConfig{
+		ID:            o.id,
+		Peers:         ps,
+		Join:          o.join,
+		DataDir:       o.dataDir,
+		SnapshotCount: o.snapshotCount,
+		Transport: func(inbox transport.Inbox) (transport.Transport, error) {
+			return network.Join(o.id, inbox), nil
+		},
+		Logger: lg,
+	})
+	if err != nil {
+		lg.Error("could not start the member", zap.Error(err))
+		return 1
+	}
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		lg.Error("could not listen for clients", zap.String("addr", addr), zap.Error(err))
+		_ = node.Stop()
+		return 1
+	}
+	srv := &http.Server{
+		Handler: kv.NewHandler(kv.HandlerConfig{
+			Root:            node.Root(),
+			KV:              node.KV(),
+			Raft:            node.Raft(),
+			MaxRequestBytes: o.maxRequestBytes,
+			Logger:          lg.Named("http"),
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	lg.Info("serving",
+		zap.Uint64("id", o.id),
+		zap.String("client_url", "http://"+addr),
+		zap.String("peer_url", ps[o.id]),
+		zap.String("data_dir", o.dataDir))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+
+	code := 0
+	select {
+	case s := <-sig:
+		lg.Info("stopping on signal", zap.Stringer("signal", s))
+	case <-node.Done():
+		if errors.Is(node.Err(), messages.ErrRemoved) {
+			lg.Info("this member was removed from the cluster; stopping", zap.Error(node.Err()))
+		} else {
+			lg.Error("stopping on a fatal error", zap.Error(node.Err()))
+			code = 1
+		}
+	case err := <-serveErr:
+		lg.Error("client API stopped", zap.Error(err))
+		code = 1
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		lg.Warn("client API shutdown", zap.Error(err))
+	}
+	if err := node.Stop(); err != nil {
+		lg.Error("stop", zap.Error(err))
+		code = 1
+	}
+	return code
+}
