@@ -213,4 +213,3 @@ func TestMembersAreAddedAndRemoved(t *testing.T) {
 		t.Fatalf("DELETE of a removed member: %d %s", r.code, r.body)
 	}
 }
-
