@@ -340,6 +340,11 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) *raftpb.ConfState {
 		}
 	}
 	r.cfg.Logger.Info("applied conf change", zap.Uint64("index", m.Index), zap.Stringer("conf_state", cs))
+	if r.rn.BasicStatus().Lead == raft.None {
+		// A new one-member cluster cannot campaign before its bootstrap
+		// conf change is applied: this is the first moment it can.
+		r.campaignIfAlone()
+	}
 	return cs
 }
 

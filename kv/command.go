@@ -52,12 +52,12 @@ func decodeCommand(data []byte) (command, error) {
 	}
 	rest := data[1:]
 	id, n := binary.Uvarint(rest)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(id) {
 		return command{}, fmt.Errorf("%w: request id", ErrBadCommand)
 	}
 	rest = rest[n:]
 	klen, n := binary.Uvarint(rest)
-	if n <= 0 || klen > uint64(len(rest)-n) {
+	if n <= 0 || n != uvarintLen(klen) || klen > uint64(len(rest)-n) {
 		return command{}, fmt.Errorf("%w: key length", ErrBadCommand)
 	}
 	rest = rest[n:]
@@ -68,4 +68,14 @@ func decodeCommand(data []byte) (command, error) {
 		return command{}, fmt.Errorf("%w: delete with a value", ErrBadCommand)
 	}
 	return c, nil
+}
+
+// uvarintLen is the length of v's shortest uvarint encoding. Decoding accepts
+// only that one, so a command has exactly one encoding.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/raftkv/node/messages"
 )
 
@@ -77,9 +79,10 @@ func (h *apiHandler) serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // unhealthy answers 503 whatever the cause, since a health checker needs only
-// "take this node out of rotation"; the body says why.
+// "take this node out of rotation"; the body says why. It logs at debug only:
+// checkers poll, and a leaderless member already says so in raft's own log.
 func (h *apiHandler) unhealthy(w http.ResponseWriter, r *http.Request, err error) {
-	h.logFailure(r, http.StatusServiceUnavailable, err)
+	h.log.Debug("unhealthy", zap.String("path", r.URL.Path), zap.Error(err))
 	http.Error(w, "unhealthy: "+apiOneLine(err.Error()), http.StatusServiceUnavailable)
 }
 
