@@ -1,0 +1,934 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
+)
+
+// waitFor bounds every wait on the actors; a correct run never comes near it.
+const waitFor = 5 * time.Second
+
+// probeBarrier is recorded by a probe in mailbox order: once it comes out of
+// a probe's channel, everything sent to the probe before it has come out too.
+type probeBarrier struct{}
+
+func isLifecycle(m any) bool {
+	switch m.(type) {
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+		return true
+	}
+	return false
+}
+
+// probe records every message it gets, in order.
+type probe struct {
+	pid *actor.PID
+	got chan any
+}
+
+func spawnProbe(system *actor.ActorSystem, answer func(ctx actor.Context)) *probe {
+	p := &probe{got: make(chan any, 256)}
+	p.pid = system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if isLifecycle(ctx.Message()) {
+			return
+		}
+		p.got <- ctx.Message()
+		if answer != nil {
+			answer(ctx)
+		}
+	}))
+	return p
+}
+
+// raftProbe stands in for the raft actor: it records what it gets and
+// answers ApplyConfChange with the ConfState the change leads to.
+type raftProbe struct {
+	*probe
+	mu       sync.Mutex
+	answered []uint64 // indexes of the ApplyConfChange answered so far
+}
+
+func spawnRaftProbe(system *actor.ActorSystem, silent bool) *raftProbe {
+	r := &raftProbe{}
+	voters, learners := map[uint64]bool{}, map[uint64]bool{} // owned by the probe's Receive
+	r.probe = spawnProbe(system, func(ctx actor.Context) {
+		acc, ok := ctx.Message().(messages.ApplyConfChange)
+		if !ok || silent {
+			return
+		}
+		for _, c := range acc.Change.AsV2().GetChanges() {
+			id := c.GetNodeId()
+			switch c.GetType() {
+			case raftpb.ConfChangeAddNode:
+				voters[id] = true
+				delete(learners, id)
+			case raftpb.ConfChangeAddLearnerNode:
+				learners[id] = true
+				delete(voters, id)
+			case raftpb.ConfChangeRemoveNode:
+				delete(voters, id)
+				delete(learners, id)
+			}
+		}
+		r.mu.Lock()
+		r.answered = append(r.answered, acc.Index)
+		r.mu.Unlock()
+		ctx.Respond(messages.ConfChangeApplied{ConfState: confState(slices.Sorted(maps.Keys(voters)), slices.Sorted(maps.Keys(learners)))})
+	})
+	return r
+}
+
+func (r *raftProbe) answeredIndexes() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.answered)
+}
+
+func confState(voters, learners []uint64) *raftpb.ConfState {
+	return raftpb.EnsureConfState(&raftpb.ConfState{Voters: voters, Learners: learners})
+}
+
+// delivery is one call of Deliver, with what the state machine held then.
+type delivery struct {
+	msgs        []*raftpb.Message
+	applied     uint64
+	data        map[string]string
+	members     map[uint64]string
+	confChanges []uint64 // ApplyConfChange indexes the raft probe had answered
+}
+
+type fixture struct {
+	system    *actor.ActorSystem
+	act       *Actor
+	pid       *actor.PID
+	raft      *raftProbe
+	snap      *probe
+	delivered chan delivery
+	fatals    chan messages.Fatal
+	stopped   bool
+}
+
+type fixtureOpts struct {
+	cfg              func(*Config)
+	silentConfChange bool // the raft probe never answers ApplyConfChange
+}
+
+// newFixture spawns a kv actor wired to probes. Its cleanup stops the actor
+// and the system, then checks that no goroutine is left behind.
+func newFixture(t *testing.T, o fixtureOpts) *fixture {
+	t.Helper()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+	})
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	f := &fixture{
+		system:    system,
+		raft:      spawnRaftProbe(system, o.silentConfChange),
+		snap:      spawnProbe(system, nil),
+		delivered: make(chan delivery, 64),
+		fatals:    make(chan messages.Fatal, 8),
+	}
+	cfg := Config{
+		ID:          1,
+		Raft:        f.raft.pid,
+		Snapshotter: f.snap.pid,
+		// Runs on the kv actor, so it may look at the state directly.
+		Deliver: func(msgs []*raftpb.Message) {
+			f.delivered <- delivery{
+				msgs:        msgs,
+				applied:     f.act.applied,
+				data:        stringData(f.act.st),
+				members:     maps.Clone(f.act.st.members),
+				confChanges: f.raft.answeredIndexes(),
+			}
+		},
+		Fatal:             func(m messages.Fatal) { f.fatals <- m },
+		Logger:            zap.NewNop(),
+		ConfChangeTimeout: waitFor,
+	}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	act, err := NewActor(cfg)
+	if err != nil {
+		t.Fatalf("NewActor: %v", err)
+	}
+	f.act = act
+	f.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act }))
+	t.Cleanup(func() {
+		f.stop(t)
+		system.Shutdown()
+	})
+	return f
+}
+
+func stringData(s *store) map[string]string {
+	m := make(map[string]string, len(s.data))
+	for k, v := range s.data {
+		m[k] = string(v)
+	}
+	return m
+}
+
+func (f *fixture) stop(t *testing.T) {
+	t.Helper()
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	if err := f.system.Root.StopFuture(f.pid).Wait(); err != nil {
+		t.Errorf("stopping the kv actor: %v", err)
+	}
+}
+
+// call is a client request made with RequestFuture. Its answer is piped into
+// a probe so that "no answer yet" can be checked in mailbox order.
+type call struct {
+	f    *fixture
+	what string
+	p    *probe
+}
+
+func (f *fixture) request(msg any) *call {
+	c := &call{f: f, what: fmt.Sprintf("%T%+v", msg, msg), p: spawnProbe(f.system, nil)}
+	f.system.Root.RequestFuture(f.pid, msg, 2*waitFor).PipeTo(c.p.pid)
+	return c
+}
+
+func (c *call) result(t *testing.T) messages.Result {
+	t.Helper()
+	return recv[messages.Result](t, c.p.got, "answer to "+c.what)
+}
+
+// pending fails if the request has been answered by now. The kv actor
+// answers a MembersRequest sent after the request only once it handled the
+// request, so an answer it gave is in the call's mailbox ahead of the barrier.
+func (c *call) pending(t *testing.T) {
+	t.Helper()
+	c.f.sync(t)
+	c.f.system.Root.Send(c.p.pid, probeBarrier{})
+	recv[probeBarrier](t, c.p.got, "no answer yet to "+c.what)
+}
+
+func (c *call) wantErr(t *testing.T, want error) {
+	t.Helper()
+	r := c.result(t)
+	if !errors.Is(r.Err, want) {
+		t.Fatalf("answer to %s: err = %v, want %v (result %+v)", c.what, r.Err, want, r)
+	}
+}
+
+// sync returns once the kv actor has handled everything sent to it before.
+func (f *fixture) sync(t *testing.T) messages.Result {
+	t.Helper()
+	res, err := f.system.Root.RequestFuture(f.pid, messages.MembersRequest{}, waitFor).Result()
+	if err != nil {
+		t.Fatalf("MembersRequest: %v", err)
+	}
+	r, ok := res.(messages.Result)
+	if !ok {
+		t.Fatalf("MembersRequest answered %T", res)
+	}
+	return r
+}
+
+// quiet fails if the kv actor has sent p anything not yet taken from p.got.
+func (f *fixture) quiet(t *testing.T, p *probe, name string) {
+	t.Helper()
+	f.sync(t)
+	f.system.Root.Send(p.pid, probeBarrier{})
+	recv[probeBarrier](t, p.got, "nothing more sent to "+name)
+}
+
+func (f *fixture) raftQuiet(t *testing.T) { t.Helper(); f.quiet(t, f.raft.probe, "raft") }
+func (f *fixture) snapQuiet(t *testing.T) { t.Helper(); f.quiet(t, f.snap, "the snapshotter") }
+
+func recv[T any](t *testing.T, ch <-chan any, what string) T {
+	t.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	var zero T
+	select {
+	case m := <-ch:
+		v, ok := m.(T)
+		if !ok {
+			t.Fatalf("%s: got %T %+v, want a %T", what, m, m, zero)
+		}
+		return v
+	case <-timer.C:
+		t.Fatalf("%s: no %T within %v", what, zero, waitFor)
+	}
+	return zero
+}
+
+// apply sends a MsgStorageApply of entries and returns its responses.
+func (f *fixture) apply(entries ...*raftpb.Entry) []*raftpb.Message {
+	resps := []*raftpb.Message{
+		{Type: raftpb.MsgStorageApplyResp.Enum(), To: new(uint64(1)), Entries: entries},
+		{Type: raftpb.MsgStorageApplyResp.Enum(), To: new(uint64(1))},
+	}
+	f.system.Root.Send(f.pid, &raftpb.Message{Type: raftpb.MsgStorageApply.Enum(), Entries: entries, Responses: resps})
+	return resps
+}
+
+// wantDelivery waits for Deliver and checks it got exactly resps.
+func (f *fixture) wantDelivery(t *testing.T, resps []*raftpb.Message) delivery {
+	t.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	select {
+	case d := <-f.delivered:
+		if len(d.msgs) != len(resps) {
+			t.Fatalf("Deliver got %d messages, want %d", len(d.msgs), len(resps))
+		}
+		for i := range resps {
+			if d.msgs[i] != resps[i] {
+				t.Fatalf("Deliver got message %d = %v, want the apply's response %v", i, d.msgs[i], resps[i])
+			}
+		}
+		return d
+	case <-timer.C:
+		t.Fatalf("Deliver not called within %v", waitFor)
+	}
+	return delivery{}
+}
+
+func (f *fixture) noDelivery(t *testing.T) {
+	t.Helper()
+	f.sync(t)
+	select {
+	case d := <-f.delivered:
+		t.Fatalf("Deliver called with %v (applied %d)", d.msgs, d.applied)
+	default:
+	}
+}
+
+func (f *fixture) wantFatal(t *testing.T) messages.Fatal {
+	t.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	select {
+	case m := <-f.fatals:
+		return m
+	case <-timer.C:
+		t.Fatalf("Fatal not called within %v", waitFor)
+	}
+	return messages.Fatal{}
+}
+
+func (f *fixture) noFatal(t *testing.T) {
+	t.Helper()
+	f.sync(t)
+	select {
+	case m := <-f.fatals:
+		t.Fatalf("Fatal called: %v", m)
+	default:
+	}
+}
+
+// get reads key from local state (serializable) and checks the answer.
+func (f *fixture) get(t *testing.T, key string, want *string, wantIndex uint64) {
+	t.Helper()
+	r := f.request(messages.Get{Key: key, Serializable: true}).result(t)
+	if r.Err != nil {
+		t.Fatalf("Get %q: %v", key, r.Err)
+	}
+	switch {
+	case want == nil && r.Found:
+		t.Errorf("Get %q = %q, want not found", key, r.Value)
+	case want != nil && (!r.Found || string(r.Value) != *want):
+		t.Errorf("Get %q = %q (found %v), want %q", key, r.Value, r.Found, *want)
+	}
+	if r.Index != wantIndex {
+		t.Errorf("Get %q at index %d, want %d", key, r.Index, wantIndex)
+	}
+}
+
+func str(s string) *string { return &s }
+
+func normalEntry(idx uint64, data []byte) *raftpb.Entry {
+	return &raftpb.Entry{Term: new(uint64(1)), Index: new(idx), Type: raftpb.EntryNormal.Enum(), Data: data}
+}
+
+// putEntry is a put proposed by no waiting client (request id 0).
+func putEntry(idx uint64, key, value string) *raftpb.Entry {
+	return normalEntry(idx, command{op: opPut, key: key, value: []byte(value)}.encode())
+}
+
+func confChangeEntry(t *testing.T, idx uint64, cc proto.Message) *raftpb.Entry {
+	t.Helper()
+	data, err := proto.Marshal(cc)
+	if err != nil {
+		t.Fatalf("marshal conf change: %v", err)
+	}
+	typ := raftpb.EntryConfChange
+	if _, ok := cc.(*raftpb.ConfChangeV2); ok {
+		typ = raftpb.EntryConfChangeV2
+	}
+	return &raftpb.Entry{Term: new(uint64(1)), Index: new(idx), Type: typ.Enum(), Data: data}
+}
+
+func addNode(id uint64, url string, reqID uint64) *raftpb.ConfChange {
+	return &raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(id), Context: []byte(url), Id: new(reqID)}
+}
+
+func snapshotOf(st *store, idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
+	return &raftpb.Snapshot{
+		Data:     st.marshal(),
+		Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(uint64(1)), ConfState: cs},
+	}
+}
+
+// (a) A write is answered only once its entry is applied, and the apply's
+// responses go to Deliver only after its entries are in the state.
+func TestActorWriteAnsweredOnApply(t *testing.T) {
+	cases := []struct {
+		name      string
+		req       any
+		wantOp    op
+		wantValue string
+		wantGet   *string
+	}{
+		{"put", messages.Put{Key: "k", Value: []byte("new")}, opPut, "new", str("new")},
+		{"put empty value", messages.Put{Key: "k"}, opPut, "", str("")},
+		{"delete", messages.Delete{Key: "k"}, opDelete, "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, fixtureOpts{})
+			f.wantDelivery(t, f.apply(putEntry(1, "k", "old")))
+
+			w := f.request(c.req)
+			p := recv[messages.Propose](t, f.raft.got, "Propose")
+			cmd, err := decodeCommand(p.Data)
+			if err != nil {
+				t.Fatalf("Propose data does not decode: %v", err)
+			}
+			if cmd.op != c.wantOp || cmd.key != "k" || string(cmd.value) != c.wantValue || cmd.reqID != p.ID {
+				t.Fatalf("proposed %+v with id %d, want op %d key k value %q with the proposal's id", cmd, p.ID, c.wantOp, c.wantValue)
+			}
+			w.pending(t)
+			f.get(t, "k", str("old"), 1) // nothing applied on proposal
+
+			// Another entry settles nothing.
+			f.wantDelivery(t, f.apply(normalEntry(2, nil)))
+			w.pending(t)
+
+			resps := f.apply(normalEntry(3, p.Data))
+			if r := w.result(t); r.Err != nil || r.Index != 3 {
+				t.Fatalf("answer = %+v, want success at index 3", r)
+			}
+			d := f.wantDelivery(t, resps)
+			if d.applied != 3 {
+				t.Errorf("Deliver called with applied %d, want 3", d.applied)
+			}
+			if v, ok := d.data["k"]; ok != (c.wantGet != nil) || (ok && v != *c.wantGet) {
+				t.Errorf("state when Deliver was called: k = %q (present %v), want %v", v, ok, c.wantGet)
+			}
+			f.get(t, "k", c.wantGet, 3)
+			f.noDelivery(t)
+			f.raftQuiet(t)
+		})
+	}
+}
+
+// An applied entry settles the request that proposed it and no other.
+func TestActorEntrySettlesItsOwnRequest(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	first := f.request(messages.Put{Key: "a", Value: []byte("1")})
+	p1 := recv[messages.Propose](t, f.raft.got, "first Propose")
+	second := f.request(messages.Put{Key: "b", Value: []byte("2")})
+	p2 := recv[messages.Propose](t, f.raft.got, "second Propose")
+	if p1.ID == p2.ID {
+		t.Fatalf("two proposals share request id %d", p1.ID)
+	}
+	f.wantDelivery(t, f.apply(normalEntry(1, p2.Data)))
+	if r := second.result(t); r.Err != nil || r.Index != 1 {
+		t.Fatalf("second answer = %+v, want success at 1", r)
+	}
+	first.pending(t)
+	f.wantDelivery(t, f.apply(normalEntry(2, p1.Data)))
+	if r := first.result(t); r.Err != nil || r.Index != 2 {
+		t.Fatalf("first answer = %+v, want success at 2", r)
+	}
+}
+
+// (b) A refused proposal is an error reply, never a success.
+func TestActorProposalFailed(t *testing.T) {
+	reqs := []struct {
+		name string
+		req  any
+	}{
+		{"put", messages.Put{Key: "k", Value: []byte("v")}},
+		{"delete", messages.Delete{Key: "k"}},
+		{"add member", messages.AddMember{ID: 5, PeerURL: "http://e:2380"}},
+	}
+	for _, r := range reqs {
+		for _, reason := range []error{messages.ErrNoLeader, messages.ErrProposalDropped} {
+			t.Run(fmt.Sprintf("%s/%v", r.name, reason), func(t *testing.T) {
+				f := newFixture(t, fixtureOpts{})
+				w := f.request(r.req)
+				var id uint64
+				switch m := recv[any](t, f.raft.got, "a proposal").(type) {
+				case messages.Propose:
+					id = m.ID
+				case messages.ProposeConfChange:
+					id = m.ID
+				default:
+					t.Fatalf("raft got %T, want a proposal", m)
+				}
+				// A failure for another request leaves this one waiting.
+				f.system.Root.Send(f.pid, messages.ProposalFailed{ID: id + 1, Err: reason})
+				w.pending(t)
+				f.system.Root.Send(f.pid, messages.ProposalFailed{ID: id, Err: reason})
+				w.wantErr(t, reason)
+				f.noDelivery(t)
+			})
+		}
+	}
+}
+
+// (c) Entries at or below the applied index are skipped, not applied twice.
+func TestActorSkipsAppliedEntries(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "b", "2")))
+
+	w := f.request(messages.Put{Key: "w", Value: []byte("x")})
+	p := recv[messages.Propose](t, f.raft.got, "Propose")
+	// A replay at an applied index changes nothing and settles nothing.
+	resps := f.apply(putEntry(1, "a", "replayed"), normalEntry(2, p.Data), putEntry(3, "c", "3"))
+	if d := f.wantDelivery(t, resps); d.applied != 3 {
+		t.Fatalf("applied %d after the replay, want 3", d.applied)
+	}
+	w.pending(t)
+	f.get(t, "a", str("1"), 3)
+	f.get(t, "b", str("2"), 3)
+	f.get(t, "c", str("3"), 3)
+	f.get(t, "w", nil, 3)
+
+	f.wantDelivery(t, f.apply(normalEntry(4, p.Data)))
+	if r := w.result(t); r.Err != nil || r.Index != 4 {
+		t.Fatalf("answer = %+v, want success at 4", r)
+	}
+	f.get(t, "w", str("x"), 4)
+	// A raft message that is not an apply is ignored.
+	f.system.Root.Send(f.pid, &raftpb.Message{Type: raftpb.MsgApp.Enum(), Entries: []*raftpb.Entry{putEntry(5, "a", "no")}})
+	f.noDelivery(t)
+	f.get(t, "a", str("1"), 4)
+	f.noFatal(t)
+}
+
+// (c, f) A broken log or snapshot stops the state machine: Fatal is called,
+// waiting requests and every later one get ErrStopped, nothing more is applied.
+func TestActorFatal(t *testing.T) {
+	cases := []struct {
+		name    string
+		silent  bool // the raft probe does not answer ApplyConfChange
+		send    func(t *testing.T) any
+		wantErr error
+	}{
+		{name: "gap", send: func(*testing.T) any { return applyOf(putEntry(3, "a", "gap")) }},
+		{name: "gap after an entry", send: func(*testing.T) any { return applyOf(putEntry(2, "b", "2"), putEntry(4, "a", "gap")) }},
+		{name: "undecodable command", wantErr: ErrBadCommand, send: func(*testing.T) any { return applyOf(normalEntry(2, []byte{9, 1, 0})) }},
+		{name: "undecodable conf change", send: func(*testing.T) any {
+			return applyOf(&raftpb.Entry{Index: new(uint64(2)), Type: raftpb.EntryConfChange.Enum(), Data: []byte{0xff, 0xff}})
+		}},
+		{name: "unknown entry type", send: func(*testing.T) any {
+			return applyOf(&raftpb.Entry{Index: new(uint64(2)), Type: raftpb.EntryType(7).Enum()})
+		}},
+		{name: "conf change not applied by raft", silent: true, send: func(t *testing.T) any {
+			return applyOf(confChangeEntry(t, 2, addNode(2, "http://b:2380", 0)))
+		}},
+		{name: "snapshot with garbage data", wantErr: ErrBadSnapshot, send: func(*testing.T) any {
+			return messages.RestoreSnapshot{Snapshot: &raftpb.Snapshot{Data: []byte("garbage"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5))}}}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, fixtureOpts{silentConfChange: c.silent, cfg: func(cfg *Config) {
+				cfg.ConfChangeTimeout = 50 * time.Millisecond
+			}})
+			f.wantDelivery(t, f.apply(putEntry(1, "a", "1")))
+			put := f.request(messages.Put{Key: "k", Value: []byte("v")})
+			recv[messages.Propose](t, f.raft.got, "Propose")
+			read := f.request(messages.Get{Key: "a"})
+			recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+			ready := f.request(messages.Get{Key: "a"})
+			ri := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+			f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{ri.ID}, Index: 100})
+			ready.pending(t)
+
+			f.system.Root.Send(f.pid, c.send(t))
+			fatal := f.wantFatal(t)
+			if fatal.Component != "kv" || fatal.Err == nil {
+				t.Fatalf("Fatal(%+v), want component kv and an error", fatal)
+			}
+			if c.wantErr != nil && !errors.Is(fatal, c.wantErr) {
+				t.Fatalf("Fatal error %v does not wrap %v", fatal, c.wantErr)
+			}
+			for _, w := range []*call{put, read, ready} {
+				w.wantErr(t, messages.ErrStopped)
+			}
+			f.noDelivery(t)
+			if c.silent {
+				recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+			}
+
+			for _, req := range []any{
+				messages.Put{Key: "k"}, messages.Delete{Key: "a"},
+				messages.Get{Key: "a"}, messages.Get{Key: "a", Serializable: true},
+				messages.AddMember{ID: 9, PeerURL: "u"}, messages.RemoveMember{ID: 9},
+			} {
+				f.request(req).wantErr(t, messages.ErrStopped)
+			}
+			// Nothing more is applied, and Fatal is not called again.
+			f.apply(putEntry(2, "a", "late"), putEntry(9, "gap", ""))
+			f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(newStore(), 50, nil)})
+			f.noDelivery(t)
+			f.noFatal(t)
+			f.raftQuiet(t)
+			f.snapQuiet(t)
+		})
+	}
+}
+
+func applyOf(entries ...*raftpb.Entry) *raftpb.Message {
+	return &raftpb.Message{Type: raftpb.MsgStorageApply.Enum(), Entries: entries}
+}
+
+// (d) A linearizable read waits for its read index and for the state to
+// reach it, then answers with the state as of then.
+func TestActorLinearizableGet(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.wantDelivery(t, f.apply(putEntry(1, "k", "v1")))
+
+	get := f.request(messages.Get{Key: "k"})
+	ri := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	get.pending(t)
+	f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{ri.ID}, Index: 3})
+	get.pending(t)
+	f.wantDelivery(t, f.apply(putEntry(2, "k", "v2")))
+	get.pending(t)
+	f.wantDelivery(t, f.apply(putEntry(3, "k", "v3")))
+	r := get.result(t)
+	if r.Err != nil || !r.Found || string(r.Value) != "v3" || r.Index != 3 {
+		t.Fatalf("answer = %+v, want v3 at index 3", r)
+	}
+	f.raftQuiet(t)
+}
+
+func TestActorReadIndexBatch(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.wantDelivery(t, f.apply(putEntry(1, "k", "v1"), putEntry(2, "j", "w")))
+	present := f.request(messages.Get{Key: "k"})
+	r1 := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	absent := f.request(messages.Get{Key: "nope"})
+	r2 := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	failed := f.request(messages.Get{Key: "j"})
+	r3 := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	if r1.ID == r2.ID || r2.ID == r3.ID || r1.ID == r3.ID {
+		t.Fatalf("read ids not unique: %d %d %d", r1.ID, r2.ID, r3.ID)
+	}
+
+	f.system.Root.Send(f.pid, messages.ReadIndexFailed{IDs: []uint64{r3.ID}, Err: messages.ErrNoLeader})
+	failed.wantErr(t, messages.ErrNoLeader)
+	present.pending(t)
+	absent.pending(t)
+
+	// A read index the state already reached is served at once.
+	f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{r1.ID, r2.ID}, Index: 2})
+	if r := present.result(t); r.Err != nil || !r.Found || string(r.Value) != "v1" || r.Index != 2 {
+		t.Fatalf("present key: %+v, want v1 at 2", r)
+	}
+	if r := absent.result(t); r.Err != nil || r.Found || r.Value != nil || r.Index != 2 {
+		t.Fatalf("absent key: %+v, want not found at 2", r)
+	}
+	// Late news about settled reads changes nothing.
+	f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{r3.ID}, Index: 1})
+	f.system.Root.Send(f.pid, messages.ReadIndexFailed{IDs: []uint64{r1.ID}, Err: messages.ErrNoLeader})
+	f.noFatal(t)
+}
+
+// (d) A serializable read answers from local state at once, even while a
+// write to its key waits, and costs no read index.
+func TestActorSerializableGet(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.get(t, "k", nil, 0)
+	f.wantDelivery(t, f.apply(putEntry(1, "k", "v1")))
+	w := f.request(messages.Put{Key: "k", Value: []byte("v2")})
+	recv[messages.Propose](t, f.raft.got, "Propose")
+	f.get(t, "k", str("v1"), 1)
+	f.raftQuiet(t)
+	w.pending(t)
+}
+
+// (e) Every SnapshotCount applied entries the state goes to the snapshotter
+// with the ConfState of the last applied conf change.
+func TestActorCreatesSnapshots(t *testing.T) {
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.SnapshotCount = 3 }})
+	f.wantDelivery(t, f.apply(confChangeEntry(t, 1, addNode(1, "http://a:2380", 0)), putEntry(2, "a", "1")))
+	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+	f.snapQuiet(t)
+
+	f.wantDelivery(t, f.apply(putEntry(3, "b", "2")))
+	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 3, confState([]uint64{1}, nil),
+		storeOf(map[uint64]string{1: "http://a:2380"}, map[string]string{"a": "1", "b": "2"}))
+
+	f.wantDelivery(t, f.apply(putEntry(4, "a", "3")))
+	f.wantDelivery(t, f.apply(normalEntry(5, command{op: opDelete, key: "b"}.encode())))
+	f.snapQuiet(t)
+	f.wantDelivery(t, f.apply(confChangeEntry(t, 6, addNode(2, "http://b:2380", 0))))
+	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 6, confState([]uint64{1, 2}, nil),
+		storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, map[string]string{"a": "3"}))
+	f.snapQuiet(t)
+}
+
+func TestActorSnapshotsDisabled(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	for i := uint64(1); i <= 5; i++ {
+		f.wantDelivery(t, f.apply(putEntry(i, "k", "v")))
+	}
+	f.snapQuiet(t)
+}
+
+func checkSnapshot(t *testing.T, got messages.CreateSnapshot, index uint64, cs *raftpb.ConfState, want *store) {
+	t.Helper()
+	if got.Index != index {
+		t.Errorf("snapshot index %d, want %d", got.Index, index)
+	}
+	if !proto.Equal(got.ConfState, cs) {
+		t.Errorf("snapshot ConfState %v, want %v", got.ConfState, cs)
+	}
+	st, err := unmarshalStore(got.Data)
+	if err != nil {
+		t.Fatalf("snapshot data does not restore: %v", err)
+	}
+	sameStore(t, st, want)
+}
+
+// (f) A snapshot from the leader replaces the state and the member list, and
+// applying goes on right after its index.
+func TestActorRestoresSnapshot(t *testing.T) {
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.SnapshotCount = 4 }})
+	f.wantDelivery(t, f.apply(putEntry(1, "old", "1"), confChangeEntry(t, 2, addNode(1, "http://a:2380", 0))))
+	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+	read := f.request(messages.Get{Key: "x"})
+	ri := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{ri.ID}, Index: 10})
+	read.pending(t)
+
+	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}
+	leader := storeOf(members, map[string]string{"x": "1", "y": "2"})
+	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(leader, 10, confState([]uint64{1, 2}, nil))})
+	mr := recv[messages.MembersRestored](t, f.raft.got, "MembersRestored")
+	if !maps.Equal(mr.Members, members) {
+		t.Fatalf("MembersRestored %v, want %v", mr.Members, members)
+	}
+	// The read waiting for index 10 is served from the snapshot.
+	if r := read.result(t); r.Err != nil || string(r.Value) != "1" || r.Index != 10 {
+		t.Fatalf("read waiting for 10: %+v, want x=1 at 10", r)
+	}
+	f.get(t, "x", str("1"), 10)
+	f.get(t, "y", str("2"), 10)
+	f.get(t, "old", nil, 10)
+	if r := f.sync(t); !maps.Equal(r.Members, members) || r.Index != 10 {
+		t.Fatalf("members %v at %d, want %v at 10", r.Members, r.Index, members)
+	}
+
+	f.wantDelivery(t, f.apply(putEntry(9, "x", "stale"), putEntry(10, "y", "stale"), putEntry(11, "z", "3")))
+	f.get(t, "x", str("1"), 11)
+	f.get(t, "y", str("2"), 11)
+	f.get(t, "z", str("3"), 11)
+	// The restore counts as a snapshot: the next one is due 4 entries on.
+	f.snapQuiet(t)
+
+	// A snapshot the state has passed is ignored, even one that does not decode.
+	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(storeOf(nil, map[string]string{"x": "older"}), 5, nil)})
+	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: &raftpb.Snapshot{Data: []byte("junk"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(11))}}})
+	f.get(t, "x", str("1"), 11)
+	f.noFatal(t)
+	f.raftQuiet(t)
+
+	// Later snapshots carry the restored ConfState.
+	f.wantDelivery(t, f.apply(putEntry(12, "a", "1"), putEntry(13, "b", "2"), putEntry(14, "c", "3")))
+	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 14, confState([]uint64{1, 2}, nil),
+		storeOf(members, map[string]string{"x": "1", "y": "2", "z": "3", "a": "1", "b": "2", "c": "3"}))
+}
+
+// (g) A conf change entry is applied by the raft actor before raft hears it
+// was applied, and the member list follows it.
+func TestActorConfChange(t *testing.T) {
+	const url = "http://d:2380"
+	f := newFixture(t, fixtureOpts{})
+	add := f.request(messages.AddMember{ID: 4, PeerURL: url})
+	pcc := recv[messages.ProposeConfChange](t, f.raft.got, "ProposeConfChange")
+	if c := pcc.Change; c.GetType() != raftpb.ConfChangeAddNode || c.GetNodeId() != 4 || string(c.GetContext()) != url || c.GetId() != pcc.ID {
+		t.Fatalf("proposed %v with id %d, want AddNode 4 %s with the proposal's id", c, pcc.ID, url)
+	}
+	add.pending(t)
+
+	resps := f.apply(confChangeEntry(t, 1, addNode(4, url, pcc.ID)))
+	acc := recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+	if cc, ok := acc.Change.AsV1(); acc.Index != 1 || acc.PeerURL != url || !ok || cc.GetNodeId() != 4 || cc.GetType() != raftpb.ConfChangeAddNode {
+		t.Fatalf("ApplyConfChange %+v, want index 1, AddNode 4, %s", acc, url)
+	}
+	d := f.wantDelivery(t, resps)
+	if !slices.Contains(d.confChanges, 1) {
+		t.Fatalf("Deliver called before raft applied the conf change at 1 (raft had answered %v)", d.confChanges)
+	}
+	if d.members[4] != url {
+		t.Fatalf("members when Deliver was called: %v, want 4 at %s", d.members, url)
+	}
+	if r := add.result(t); r.Err != nil || r.Index != 1 {
+		t.Fatalf("AddMember answer %+v, want success at 1", r)
+	}
+	if r := f.sync(t); !maps.Equal(r.Members, map[uint64]string{4: url}) || r.Index != 1 {
+		t.Fatalf("members %v at %d, want 4 at 1", r.Members, r.Index)
+	}
+
+	f.request(messages.AddMember{ID: 4, PeerURL: "http://other:2380"}).wantErr(t, messages.ErrMemberExists)
+	f.request(messages.RemoveMember{ID: 7}).wantErr(t, messages.ErrUnknownMember)
+	f.raftQuiet(t)
+
+	remove := f.request(messages.RemoveMember{ID: 4})
+	pcc = recv[messages.ProposeConfChange](t, f.raft.got, "ProposeConfChange")
+	if c := pcc.Change; c.GetType() != raftpb.ConfChangeRemoveNode || c.GetNodeId() != 4 || c.GetId() != pcc.ID {
+		t.Fatalf("proposed %v with id %d, want RemoveNode 4 with the proposal's id", c, pcc.ID)
+	}
+	resps = f.apply(confChangeEntry(t, 2, &raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(4)), Id: new(pcc.ID)}))
+	if acc := recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange"); acc.Index != 2 || acc.PeerURL != "" {
+		t.Fatalf("ApplyConfChange %+v, want index 2 and no URL", acc)
+	}
+	if d := f.wantDelivery(t, resps); !slices.Contains(d.confChanges, 2) {
+		t.Fatalf("Deliver called before raft applied the conf change at 2 (raft had answered %v)", d.confChanges)
+	}
+	if r := remove.result(t); r.Err != nil || r.Index != 2 {
+		t.Fatalf("RemoveMember answer %+v, want success at 2", r)
+	}
+	if r := f.sync(t); len(r.Members) != 0 {
+		t.Fatalf("members %v after the removal, want none", r.Members)
+	}
+
+	// raft's own ConfChangeV2 entries (leaving a joint config) reach raft too.
+	resps = f.apply(confChangeEntry(t, 3, &raftpb.ConfChangeV2{}))
+	if acc := recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange"); acc.Index != 3 {
+		t.Fatalf("ApplyConfChange %+v, want index 3", acc)
+	}
+	if d := f.wantDelivery(t, resps); !slices.Contains(d.confChanges, 3) || d.applied != 3 {
+		t.Fatalf("Deliver at applied %d with conf changes %v answered, want 3 and 3", d.applied, d.confChanges)
+	}
+	f.noFatal(t)
+}
+
+// (h) An actor built from a snapshot starts from its state, members and
+// ConfState.
+func TestNewActorFromSnapshot(t *testing.T) {
+	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}
+	initial := snapshotOf(storeOf(members, map[string]string{"a": "1"}), 7, confState([]uint64{1, 2}, nil))
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
+		c.Initial = initial
+		c.SnapshotCount = 1
+	}})
+	if got := f.act.Members(); !maps.Equal(got, members) {
+		t.Fatalf("Members() = %v, want %v", got, members)
+	}
+	f.get(t, "a", str("1"), 7)
+	if r := f.sync(t); !maps.Equal(r.Members, members) || r.Index != 7 {
+		t.Fatalf("members %v at %d, want %v at 7", r.Members, r.Index, members)
+	}
+	f.wantDelivery(t, f.apply(putEntry(7, "a", "stale")))
+	f.get(t, "a", str("1"), 7)
+	f.snapQuiet(t)
+	f.wantDelivery(t, f.apply(putEntry(8, "b", "2")))
+	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 8, confState([]uint64{1, 2}, nil),
+		storeOf(members, map[string]string{"a": "1", "b": "2"}))
+}
+
+func TestNewActorRefusesBadSnapshot(t *testing.T) {
+	valid := storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v"}).marshal()
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"garbage", []byte("garbage")},
+		{"truncated", valid[:len(valid)-1]},
+		{"trailing bytes", append(bytes.Clone(valid), 1)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := NewActor(Config{Initial: &raftpb.Snapshot{Data: c.data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(3))}}})
+			if !errors.Is(err, ErrBadSnapshot) || a != nil {
+				t.Fatalf("NewActor = %v, %v; want nil and ErrBadSnapshot", a, err)
+			}
+		})
+	}
+}
+
+// raft's empty snapshot (index 0) holds no state to restore.
+func TestNewActorEmptySnapshot(t *testing.T) {
+	a, err := NewActor(Config{Initial: &raftpb.Snapshot{}})
+	if err != nil {
+		t.Fatalf("NewActor: %v", err)
+	}
+	if len(a.Members()) != 0 || a.applied != 0 {
+		t.Fatalf("restored %v at %d from an empty snapshot", a.Members(), a.applied)
+	}
+}
+
+// (i) Stopping the actor answers every waiting request.
+func TestActorStopAnswersWaiting(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	put := f.request(messages.Put{Key: "k", Value: []byte("v")})
+	recv[messages.Propose](t, f.raft.got, "Propose")
+	add := f.request(messages.AddMember{ID: 3, PeerURL: "u"})
+	recv[messages.ProposeConfChange](t, f.raft.got, "ProposeConfChange")
+	read := f.request(messages.Get{Key: "k"})
+	recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	ready := f.request(messages.Get{Key: "k"})
+	ri := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{ri.ID}, Index: 50})
+	for _, w := range []*call{put, add, read, ready} {
+		w.pending(t)
+	}
+	f.stop(t)
+	for _, w := range []*call{put, add, read, ready} {
+		w.wantErr(t, messages.ErrStopped)
+	}
+}
+
+// Requests whose client gave up are answered ErrTimeout by the periodic sweep
+// and forgotten: a late apply settles nothing.
+func TestActorExpiresWaiting(t *testing.T) {
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.RequestTimeout = time.Nanosecond }})
+	put := f.request(messages.Put{Key: "k", Value: []byte("v")})
+	p := recv[messages.Propose](t, f.raft.got, "Propose")
+	read := f.request(messages.Get{Key: "k"})
+	recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	ready := f.request(messages.Get{Key: "k"})
+	ri := recv[messages.ReadIndex](t, f.raft.got, "ReadIndex")
+	f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{ri.ID}, Index: 50})
+	for _, w := range []*call{put, read, ready} {
+		w.wantErr(t, messages.ErrTimeout)
+	}
+	f.wantDelivery(t, f.apply(normalEntry(1, p.Data)))
+	f.get(t, "k", str("v"), 1)
+	f.noFatal(t)
+}

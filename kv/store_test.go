@@ -1,0 +1,137 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+)
+
+func storeOf(members map[uint64]string, data map[string]string) *store {
+	s := newStore()
+	maps.Copy(s.members, members)
+	for k, v := range data {
+		s.data[k] = []byte(v)
+	}
+	return s
+}
+
+func sameStore(t *testing.T, got, want *store) {
+	t.Helper()
+	if !maps.Equal(got.members, want.members) {
+		t.Errorf("members = %v, want %v", got.members, want.members)
+	}
+	if !maps.EqualFunc(got.data, want.data, bytes.Equal) {
+		t.Errorf("data = %q, want %q", got.data, want.data)
+	}
+}
+
+func TestStoreMarshalRoundTrip(t *testing.T) {
+	cases := []struct {
+		name string
+		st   *store
+	}{
+		{"empty", newStore()},
+		{"members only", storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, nil)},
+		{"keys only", storeOf(nil, map[string]string{"a": "1", "b": "2"})},
+		{"members and keys", storeOf(
+			map[uint64]string{1: "http://a:2380", 1 << 63: "", 300: "http://c:2380"},
+			map[string]string{"": "empty key", "empty value": "", "\x00\xff": "\x00\x80\xff", "big": strings.Repeat("x", 100000)},
+		)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := c.st.marshal()
+			if !bytes.HasPrefix(b, []byte(snapshotMagic)) {
+				t.Fatalf("encoding %q does not start with the magic", b[:min(len(b), 8)])
+			}
+			got, err := unmarshalStore(b)
+			if err != nil {
+				t.Fatalf("unmarshal: %v", err)
+			}
+			sameStore(t, got, c.st)
+			// The decoded values must not alias the encoding, which belongs
+			// to the snapshot and may be reused.
+			for i := range b {
+				b[i] = 0
+			}
+			sameStore(t, got, c.st)
+		})
+	}
+}
+
+func TestUnmarshalStoreEmpty(t *testing.T) {
+	for _, b := range [][]byte{nil, {}} {
+		s, err := unmarshalStore(b)
+		if err != nil {
+			t.Fatalf("unmarshalStore(%v): %v", b, err)
+		}
+		if len(s.data) != 0 || len(s.members) != 0 || s.data == nil || s.members == nil {
+			t.Fatalf("unmarshalStore(%v) = %+v, want an empty usable store", b, s)
+		}
+		s.apply(command{op: opPut, key: "k", value: []byte("v")}) // must not panic on a nil map
+	}
+}
+
+func TestUnmarshalStoreMalformed(t *testing.T) {
+	valid := storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, map[string]string{"a": "1", "bb": "22"}).marshal()
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"short magic", []byte("RKV")},
+		{"bad magic", append([]byte("RKV2"), valid[4:]...)},
+		{"other format", []byte(`{"a":"1"}`)},
+		{"magic only", []byte(snapshotMagic)},
+		{"trailing byte", append(bytes.Clone(valid), 0)},
+		{"trailing bytes", append(bytes.Clone(valid), "more"...)},
+		{"member count past the end", []byte(snapshotMagic + "\x05\x01\x00\x00")},
+		{"key count past the end", []byte(snapshotMagic + "\x00\x05\x01a\x01b")},
+		{"huge key count", []byte(snapshotMagic + "\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")},
+		{"huge field length", []byte(snapshotMagic + "\x01\x01\xff\xff\xff\xff\x0f")},
+		{"integer overflows 64 bits", []byte(snapshotMagic + "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if s, err := unmarshalStore(c.data); !errors.Is(err, ErrBadSnapshot) {
+				t.Fatalf("unmarshalStore(%q) = %+v, %v; want an error wrapping ErrBadSnapshot", c.data, s, err)
+			}
+		})
+	}
+}
+
+// Every proper prefix of a valid encoding is refused: a snapshot cut short
+// must never restore as a smaller state.
+func TestUnmarshalStoreTruncated(t *testing.T) {
+	valid := storeOf(
+		map[uint64]string{1: "http://a:2380", 300: "http://b:2380"},
+		map[string]string{"a": "1", "bb": "", "": "x", "long": strings.Repeat("v", 200)},
+	).marshal()
+	for n := 1; n < len(valid); n++ {
+		if s, err := unmarshalStore(valid[:n]); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("unmarshalStore of the first %d of %d bytes = %+v, %v; want ErrBadSnapshot", n, len(valid), s, err)
+		}
+	}
+}
+
+func FuzzUnmarshalStore(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(newStore().marshal())
+	f.Add(storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v", "": ""}).marshal())
+	f.Add([]byte(snapshotMagic + "\xff\xff\xff\xff\x0f"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := unmarshalStore(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadSnapshot) {
+				t.Fatalf("error %v does not wrap ErrBadSnapshot", err)
+			}
+			return
+		}
+		again, err := unmarshalStore(s.marshal())
+		if err != nil {
+			t.Fatalf("re-marshalled store does not decode: %v", err)
+		}
+		sameStore(t, again, s)
+	})
+}
