@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,6 +58,9 @@ type sweepTick struct{}
 
 // NewActor returns the state machine, restored from cfg.Initial if given.
 func NewActor(cfg Config) (*Actor, error) {
+	if cfg.Deliver == nil || cfg.Raft == nil {
+		return nil, errors.New("kv actor needs a raft actor and a Deliver func")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}

@@ -874,7 +874,7 @@ func TestNewActorRefusesBadSnapshot(t *testing.T) {
 		{"trailing bytes", append(bytes.Clone(valid), 1)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			a, err := NewActor(Config{Initial: &raftpb.Snapshot{Data: c.data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(3))}}})
+			a, err := NewActor(wired(Config{Initial: &raftpb.Snapshot{Data: c.data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(3))}}}))
 			if !errors.Is(err, ErrBadSnapshot) || a != nil {
 				t.Fatalf("NewActor = %v, %v; want nil and ErrBadSnapshot", a, err)
 			}
@@ -884,12 +884,25 @@ func TestNewActorRefusesBadSnapshot(t *testing.T) {
 
 // raft's empty snapshot (index 0) holds no state to restore.
 func TestNewActorEmptySnapshot(t *testing.T) {
-	a, err := NewActor(Config{Initial: &raftpb.Snapshot{}})
+	a, err := NewActor(wired(Config{Initial: &raftpb.Snapshot{}}))
 	if err != nil {
 		t.Fatalf("NewActor: %v", err)
 	}
 	if len(a.Members()) != 0 || a.applied != 0 {
 		t.Fatalf("restored %v at %d from an empty snapshot", a.Members(), a.applied)
+	}
+}
+
+// wired fills the actor's required wiring for tests that only construct it.
+func wired(cfg Config) Config {
+	cfg.Raft = actor.NewPID("nonhost", "raft")
+	cfg.Deliver = func([]*raftpb.Message) {}
+	return cfg
+}
+
+func TestNewActorNeedsWiring(t *testing.T) {
+	if _, err := NewActor(Config{}); err == nil {
+		t.Fatal("NewActor without a raft actor or Deliver succeeded")
 	}
 }
 
@@ -931,4 +944,31 @@ func TestActorExpiresWaiting(t *testing.T) {
 	f.wantDelivery(t, f.apply(normalEntry(1, p.Data)))
 	f.get(t, "k", str("v"), 1)
 	f.noFatal(t)
+}
+
+// A snapshot without a ConfState (raft leaves it unset when empty) restores
+// as an empty one, by either path.
+func TestActorSnapshotWithoutConfState(t *testing.T) {
+	members := map[uint64]string{1: "http://a:2380"}
+	snap := snapshotOf(storeOf(members, map[string]string{"k": "v"}), 3, nil)
+	t.Run("restore", func(t *testing.T) {
+		f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.SnapshotCount = 1 }})
+		f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snap})
+		if mr := recv[messages.MembersRestored](t, f.raft.got, "MembersRestored"); !maps.Equal(mr.Members, members) {
+			t.Fatalf("MembersRestored %v, want %v", mr.Members, members)
+		}
+		f.wantDelivery(t, f.apply(putEntry(4, "j", "w")))
+		checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil),
+			storeOf(members, map[string]string{"k": "v", "j": "w"}))
+		f.noFatal(t)
+	})
+	t.Run("initial", func(t *testing.T) {
+		f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
+			c.SnapshotCount = 1
+			c.Initial = snap
+		}})
+		f.wantDelivery(t, f.apply(putEntry(4, "j", "w")))
+		checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil),
+			storeOf(members, map[string]string{"k": "v", "j": "w"}))
+	})
 }

@@ -135,3 +135,26 @@ func FuzzUnmarshalStore(f *testing.F) {
 		sameStore(t, again, s)
 	})
 }
+
+func TestStoreApply(t *testing.T) {
+	s := newStore()
+	value := []byte("v1")
+	s.apply(command{op: opPut, key: "k", value: value})
+	// The entry's bytes belong to raft's log; the store must keep its own.
+	value[0] = 'X'
+	if v, ok := s.get("k"); !ok || string(v) != "v1" {
+		t.Fatalf("get k = %q, %v after the entry's bytes changed; want v1", v, ok)
+	}
+	s.apply(command{op: opPut, key: "empty"})
+	if v, ok := s.get("empty"); !ok || len(v) != 0 {
+		t.Fatalf("get empty = %q, %v; want an empty value that is found", v, ok)
+	}
+	s.apply(command{op: opDelete, key: "k"})
+	s.apply(command{op: opDelete, key: "never there"})
+	if v, ok := s.get("k"); ok {
+		t.Fatalf("get k = %q after delete, want not found", v)
+	}
+	if len(s.data) != 1 {
+		t.Fatalf("data = %q, want only the empty value", s.data)
+	}
+}
