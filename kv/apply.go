@@ -47,7 +47,7 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		if len(e.GetData()) == 0 {
 			return nil // a new leader's empty entry
 		}
-		c, err := decodeCommand(e.GetData())
+		c, err := a.codec.decode(e.GetData())
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,8 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 		a.cfg.Logger.Warn("ignored a snapshot older than the applied state", zap.Uint64("snapshot", idx), zap.Uint64("applied", a.applied))
 		return
 	}
-	st, err := unmarshalStore(s.GetData())
+	cs := raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
+	st, err := a.codec.unmarshal(s.GetData(), cs, a.st.members)
 	if err != nil {
 		a.fatal(fmt.Errorf("restore snapshot at index %d: %w", idx, err))
 		return
@@ -119,7 +120,7 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 	a.st = st
 	a.applied = idx
 	a.lastSnap = idx
-	a.confState = raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
+	a.confState = cs
 	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Int("keys", len(st.data)))
 	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: st.membersCopy()})
 	a.serveReads(ctx)
@@ -132,10 +133,19 @@ func (a *Actor) maybeSnapshot(ctx actor.Context) {
 	if a.cfg.SnapshotCount == 0 || a.applied-a.lastSnap < a.cfg.SnapshotCount {
 		return
 	}
+	// Counted as taken even if it fails, so that a failing encoder is retried
+	// SnapshotCount entries on rather than after every apply.
 	a.lastSnap = a.applied
+	data, err := a.codec.marshal(a.st)
+	if err != nil {
+		// The log still holds every entry since the last snapshot, so the
+		// state is safe; only compaction waits.
+		a.cfg.Logger.Error("snapshot not taken", zap.Uint64("index", a.applied), zap.Error(err))
+		return
+	}
 	ctx.Send(a.cfg.Snapshotter, messages.CreateSnapshot{
 		Index:     a.applied,
 		ConfState: proto.Clone(a.confState).(*raftpb.ConfState),
-		Data:      a.st.marshal(),
+		Data:      data,
 	})
 }

@@ -20,4 +20,25 @@
 // A write is answered only after its entry is applied here; a linearizable
 // read only after a read index is confirmed and applied reaches it. Nothing is
 // acknowledged on proposal.
+//
+// Two formats spell entries and snapshots (Config.Format, and
+// HandlerConfig.Format, which must match it); every member of a cluster uses
+// the same one:
+//
+//   - FormatNative (the default): a compact binary command per entry
+//     (command.go) and a binary snapshot that also carries the member list
+//     (store.go). Keys are the decoded path: /a%20b and /v1/kv/a%20b name
+//     "a b".
+//   - FormatRaftexample: what etcd's contrib/raftexample writes, so that the
+//     node can join a cluster of raftexample members (format_raftexample.go):
+//     a gob key and value per entry plus our request id, which raftexample
+//     ignores; a snapshot that is the JSON of the key-value map, whose
+//     members come from its ConfState. There is no delete (a Delete is
+//     refused with messages.ErrUnsupported), keys and values must be valid
+//     UTF-8 (ErrInvalidUTF8), and keys are what raftexample would store:
+//     the raw request URI of /<key>, and "/"+<escaped rest> for /v1/kv/<rest>.
+//
+// format.go holds the choice; the actor sees a format only through the
+// small stateFormat interface, the HTTP API through apiDialect
+// (http_format.go).
 package kv

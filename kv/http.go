@@ -22,11 +22,20 @@ type HandlerConfig struct {
 	Timeout         time.Duration      // per request; default 5s
 	MaxRequestBytes int64              // body limit; default 1.5 MiB
 	Logger          *zap.Logger        // nil means no logging
+	// Format must be the kv actor's: it decides which key a request names
+	// and which writes are refused before they reach the kv actor.
+	Format Format
 }
 
 const (
 	apiDefaultTimeout         = 5 * time.Second
 	apiDefaultMaxRequestBytes = 3 << 19 // 1.5 MiB: etcd's default request limit
+)
+
+const (
+	apiKVPrefix      = "/v1/kv/"
+	apiCompatMethods = "GET, PUT, POST, DELETE"
+	apiGetOnly       = "GET"
 )
 
 // errAPINotWired is the error of a request whose target actor was not given
@@ -43,6 +52,10 @@ type apiHandler struct {
 	timeout time.Duration
 	maxBody int64
 	log     *zap.Logger
+	dialect apiDialect
+	// broken, when set, is why every request fails: a handler guessing at
+	// an unknown format could store keys no other member would find.
+	broken error
 }
 
 // NewHandler returns the client HTTP API of a node: the /v1 routes, /healthz,
@@ -67,10 +80,15 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
+	h.dialect, h.broken = apiDialectOf(cfg.Format)
 	return h
 }
 
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.broken != nil {
+		h.fail(w, r, h.broken, false)
+		return
+	}
 	p := r.URL.Path
 	switch {
 	case p == "/healthz":
@@ -79,8 +97,8 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveMembers(w, r)
 	case p == "/v1/status":
 		h.serveStatus(w, r)
-	case strings.HasPrefix(p, "/v1/kv/"):
-		h.serveKV(w, r, strings.TrimPrefix(p, "/v1/kv/"))
+	case strings.HasPrefix(p, apiKVPrefix):
+		h.serveKV(w, r)
 	case apiReservedPath(p):
 		http.NotFound(w, r)
 	default:
@@ -101,20 +119,37 @@ func apiReservedPath(p string) bool {
 }
 
 // serveCompat serves raftexample's routes, where the method decides whether
-// the path names a key (GET, PUT) or a member id (POST, DELETE).
+// the path names a key (GET, PUT) or a member id (POST, DELETE). Which key
+// is the dialect's choice; name is the path without its slash.
 func (h *apiHandler) serveCompat(w http.ResponseWriter, r *http.Request, name string) {
 	switch r.Method {
 	case http.MethodGet:
-		h.getKey(w, r, name)
+		key, params := h.dialect.compatKey(r)
+		h.getKey(w, r, key, params)
 	case http.MethodPut:
-		h.putKey(w, r, name, http.StatusNoContent)
+		key, _ := h.dialect.compatKey(r)
+		h.putKey(w, r, key, http.StatusNoContent)
 	case http.MethodPost:
 		h.addMember(w, r, name)
 	case http.MethodDelete:
 		h.removeMember(w, r, name)
 	default:
-		apiMethodNotAllowed(w, "GET, PUT, POST, DELETE")
+		apiMethodNotAllowed(w, apiCompatMethods)
 	}
+}
+
+// routeMethods lists the methods the route of path p serves, "" for a path
+// no route serves.
+func (h *apiHandler) routeMethods(p string) string {
+	switch {
+	case p == "/healthz", p == "/v1/members", p == "/v1/status":
+		return apiGetOnly
+	case strings.HasPrefix(p, apiKVPrefix):
+		return h.dialect.kvMethods()
+	case apiReservedPath(p):
+		return ""
+	}
+	return apiCompatMethods
 }
 
 // apiMethodNotAllowed answers 405 with the Allow header RFC 9110 requires.

@@ -28,7 +28,7 @@ type apiMembersBody struct {
 
 func (h *apiHandler) serveMembers(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, "GET")
+		apiMethodNotAllowed(w, apiGetOnly)
 		return
 	}
 	res, err := h.askKV(messages.MembersRequest{})
@@ -46,7 +46,7 @@ func (h *apiHandler) serveMembers(w http.ResponseWriter, r *http.Request) {
 
 func (h *apiHandler) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, "GET")
+		apiMethodNotAllowed(w, apiGetOnly)
 		return
 	}
 	st, err := h.askStatus()
@@ -61,7 +61,7 @@ func (h *apiHandler) serveStatus(w http.ResponseWriter, r *http.Request) {
 // leader: a node without one can serve no write and no linearizable read.
 func (h *apiHandler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, "GET")
+		apiMethodNotAllowed(w, apiGetOnly)
 		return
 	}
 	st, err := h.askStatus()

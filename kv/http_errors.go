@@ -48,6 +48,11 @@ func apiClassify(err error, write bool) apiFailure {
 		return apiFailure{status: http.StatusNotFound, reason: "unknown member"}
 	case errors.Is(err, messages.ErrMemberExists):
 		return apiFailure{status: http.StatusConflict, reason: "member already exists"}
+	case errors.Is(err, messages.ErrUnsupported):
+		// The error says which operation the format lacks.
+		return apiFailure{status: http.StatusMethodNotAllowed, reason: err.Error()}
+	case errors.Is(err, ErrInvalidUTF8):
+		return apiFailure{status: http.StatusBadRequest, reason: err.Error()}
 	default:
 		return apiFailure{status: http.StatusInternalServerError, reason: "internal error: " + err.Error()}
 	}
@@ -60,7 +65,22 @@ func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error, wri
 	if f.retryAfter {
 		w.Header().Set("Retry-After", "1")
 	}
+	if f.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", h.allowedBesides(r))
+	}
 	http.Error(w, apiOneLine(f.reason), f.status)
+}
+
+// allowedBesides is the Allow header of a 405 given because the state
+// machine refused the operation: the route's methods, less the one refused.
+func (h *apiHandler) allowedBesides(r *http.Request) string {
+	var kept []string
+	for m := range strings.SplitSeq(h.routeMethods(r.URL.Path), ", ") {
+		if m != "" && m != r.Method {
+			kept = append(kept, m)
+		}
+	}
+	return strings.Join(kept, ", ")
 }
 
 // logFailure logs server-side failures; 4xx are the client's business.

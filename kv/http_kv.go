@@ -14,30 +14,55 @@ type apiIndexBody struct {
 	Index uint64 `json:"index"`
 }
 
-// serveKV serves /v1/kv/<key>. key is already percent-decoded.
-func (h *apiHandler) serveKV(w http.ResponseWriter, r *http.Request, key string) {
+// serveKV serves /v1/kv/<key>, where the dialect names the key.
+func (h *apiHandler) serveKV(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		h.getKey(w, r, key)
+		if key, ok := h.kvKey(w, r); ok {
+			h.getKey(w, r, key, true)
+		}
 	case http.MethodPut:
-		h.putKey(w, r, key, http.StatusOK)
+		if key, ok := h.kvKey(w, r); ok {
+			h.putKey(w, r, key, http.StatusOK)
+		}
 	case http.MethodDelete:
-		h.deleteKey(w, r, key)
+		// A format without delete refuses the method whatever the key.
+		if err := h.dialect.checkDelete(); err != nil {
+			h.fail(w, r, err, true)
+			return
+		}
+		if key, ok := h.kvKey(w, r); ok {
+			h.deleteKey(w, r, key)
+		}
 	default:
-		apiMethodNotAllowed(w, "GET, PUT, DELETE")
+		apiMethodNotAllowed(w, h.dialect.kvMethods())
 	}
 }
 
+// kvKey answers 400 itself when the path names no key.
+func (h *apiHandler) kvKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key, err := h.dialect.kvKey(r)
+	if err != nil {
+		http.Error(w, apiOneLine(err.Error()), http.StatusBadRequest)
+		return "", false
+	}
+	return key, true
+}
+
 // getKey answers the raw value, so that GET through either route family
-// returns byte for byte what was PUT.
-func (h *apiHandler) getKey(w http.ResponseWriter, r *http.Request, key string) {
+// returns byte for byte what was PUT. params says whether the query string
+// holds parameters; where it is part of the key, reads are linearizable.
+func (h *apiHandler) getKey(w http.ResponseWriter, r *http.Request, key string, params bool) {
 	if !apiCheckKey(w, key) {
 		return
 	}
-	serializable, err := apiSerializable(r.URL.RawQuery)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+	serializable := false
+	if params {
+		var err error
+		if serializable, err = apiSerializable(r.URL.RawQuery); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	res, err := h.askKV(messages.Get{Key: key, Serializable: serializable})
 	if err != nil {
@@ -61,6 +86,10 @@ func (h *apiHandler) putKey(w http.ResponseWriter, r *http.Request, key string, 
 	}
 	value, ok := h.readBody(w, r)
 	if !ok {
+		return
+	}
+	if err := h.dialect.checkPut(key, value); err != nil {
+		h.fail(w, r, err, true)
 		return
 	}
 	res, err := h.askKV(messages.Put{Key: key, Value: value})

@@ -29,3 +29,8 @@ var ErrUnknownMember = errors.New("unknown member")
 
 // ErrMemberExists is returned when adding a member id the cluster already has.
 var ErrMemberExists = errors.New("member already exists")
+
+// ErrUnsupported is returned for a request the node's state machine format
+// cannot express, such as a delete in the raftexample format, which has no
+// delete. Nothing was proposed; retrying cannot help.
+var ErrUnsupported = errors.New("operation not supported by the state machine format")

@@ -1,0 +1,119 @@
+package kv
+
+import (
+	"bytes"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/raftkv/node/messages"
+)
+
+// ErrInvalidUTF8 is returned for a write whose key or value is not valid
+// UTF-8 in the raftexample format. raftexample's snapshots are JSON, and
+// encoding/json replaces invalid UTF-8 with U+FFFD, so a member restored from
+// a snapshot would hold other bytes than one that applied the log. Nothing
+// was proposed.
+var ErrInvalidUTF8 = errors.New("key and value must be valid UTF-8 in the raftexample format")
+
+// raftexampleEntry is the gob value of an entry: raftexample's own
+// kv{Key, Val string}, plus ID.
+//
+// ID is the request id of the proposing node, so that it can answer the
+// client whose entry this is. gob matches fields by name and skips those the
+// receiver lacks, so raftexample reads these entries as its own; entries its
+// members write have no ID, which decodes as 0 and settles no request (request
+// ids are never 0).
+//
+// A request is settled by its ID only, never by finding its key and value in
+// an applied entry: another member may propose the same write, and its entry
+// would then acknowledge ours while ours is still in flight — and ours could
+// still land later, over a value written in between.
+type raftexampleEntry struct {
+	Key string
+	Val string
+	ID  uint64
+}
+
+// raftexampleFormat is FormatRaftexample.
+type raftexampleFormat struct{}
+
+func (raftexampleFormat) encode(c command) ([]byte, error) {
+	if c.op != opPut {
+		return nil, fmt.Errorf("%w: raftexample has no delete (key %q)", messages.ErrUnsupported, c.key)
+	}
+	if err := checkUTF8(c.key, c.value); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	// A new encoder per entry: raftexample reads every entry with a new
+	// decoder, so each must be a whole stream, type definition included.
+	if err := gob.NewEncoder(&buf).Encode(raftexampleEntry{Key: c.key, Val: string(c.value), ID: c.reqID}); err != nil {
+		return nil, fmt.Errorf("gob-encode entry: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decode reads one gob value from the front of data and ignores what
+// follows, as raftexample does: members of one cluster must apply an entry
+// alike, whichever implementation they run.
+func (raftexampleFormat) decode(data []byte) (command, error) {
+	var e raftexampleEntry
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&e); err != nil {
+		return command{}, fmt.Errorf("%w: gob: %w", ErrBadCommand, err)
+	}
+	return command{op: opPut, reqID: e.ID, key: e.Key, value: []byte(e.Val)}, nil
+}
+
+// marshal writes exactly what raftexample's getSnapshot writes, so that its
+// members can restore our snapshots: json.Marshal of a map[string]string,
+// whose keys encoding/json sorts.
+func (raftexampleFormat) marshal(st *store) ([]byte, error) {
+	m := make(map[string]string, len(st.data))
+	for k, v := range st.data {
+		m[k] = string(v)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("json-encode snapshot: %w", err)
+	}
+	return b, nil
+}
+
+// unmarshal reads a raftexample snapshot. Its data has no member list, so
+// the members are the ids of the ConfState; their peer URLs are whatever this
+// member knew, "" for the others (the raft actor keeps a URL it already has).
+func (raftexampleFormat) unmarshal(data []byte, cs *raftpb.ConfState, known map[uint64]string) (*store, error) {
+	st := newStore()
+	if len(data) > 0 {
+		var m map[string]string
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("%w: json: %w", ErrBadSnapshot, err)
+		}
+		st.data = make(map[string][]byte, len(m))
+		for k, v := range m {
+			st.data[k] = []byte(v)
+		}
+	}
+	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {
+		for _, id := range ids {
+			st.members[id] = known[id]
+		}
+	}
+	return st, nil
+}
+
+// checkUTF8 refuses a write the raftexample format cannot keep intact.
+func checkUTF8(key string, value []byte) error {
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: the key %q is not", ErrInvalidUTF8, key)
+	}
+	if !utf8.Valid(value) {
+		return fmt.Errorf("%w: the value is not", ErrInvalidUTF8)
+	}
+	return nil
+}
