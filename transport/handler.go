@@ -1,0 +1,191 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+)
+
+// Handler serves the peer endpoints: POST /raft (pipeline),
+// GET /raft/stream/{msgapp,message}/<from> (streams) and GET /raft/probing.
+// The server it runs in must not set a WriteTimeout: streams live as long as
+// the connection, with per-write deadlines of their own.
+func (t *HTTP) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(pathPipeline, t.servePipeline)
+	mux.HandleFunc(pathStreamPrefix, t.serveStream)
+	mux.HandleFunc(pathProbing, serveProbing)
+	return mux
+}
+
+// servePipeline takes one message per POST and answers 204 once it is in
+// the raft actor's mailbox.
+func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set(hdrClusterID, formatID(t.cfg.ClusterID))
+	from, ok := t.admit(w, r, r.Header.Get(hdrFrom))
+	if !ok {
+		return
+	}
+	b, err := t.readBody(w, r)
+	if err != nil {
+		t.lg.Warn("bad pipeline request", zap.String("from", formatID(from)), zap.Error(err))
+		http.Error(w, "error reading raft message: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	m, err := unmarshalMessage(b)
+	if err == nil {
+		err = t.checkAddressing(m, from)
+	}
+	if err != nil {
+		t.lg.Warn("bad pipeline message", zap.String("from", formatID(from)), zap.Error(err))
+		http.Error(w, "error unmarshalling raft message: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if p, _ := t.peer(from); p != nil {
+		p.stats.received[chanPipeline].Add(1)
+	}
+	t.cfg.Inbox(m)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads a pipeline body of at most maxMessageBytes, each read
+// under its own deadline so a snapshot that keeps arriving is not cut off.
+func (t *HTTP) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	body := http.MaxBytesReader(w, r.Body, maxMessageBytes)
+	var buf []byte
+	if r.ContentLength > 0 && r.ContentLength <= maxMessageBytes {
+		buf = make([]byte, 0, r.ContentLength)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		// An unsupported deadline (a test's recorder) only loses the timeout.
+		_ = rc.SetReadDeadline(time.Now().Add(connReadTimeout))
+		n, err := body.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// serveStream attaches the response of a stream request to the peer's
+// stream writer, and holds the request open for as long as the writer uses
+// it: net/http ends a response when its handler returns.
+func (t *HTTP) serveStream(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set(hdrVersion, protocolVersion)
+	w.Header().Set(hdrClusterID, formatID(t.cfg.ClusterID))
+	var kind streamKind
+	var fromHex string
+	switch {
+	case strings.HasPrefix(r.URL.Path, pathStreamMsgApp):
+		kind, fromHex = streamMsgApp, strings.TrimPrefix(r.URL.Path, pathStreamMsgApp)
+	case strings.HasPrefix(r.URL.Path, pathStreamMessage):
+		kind, fromHex = streamMessage, strings.TrimPrefix(r.URL.Path, pathStreamMessage)
+	default:
+		http.Error(w, "invalid path", http.StatusNotFound)
+		return
+	}
+	from, ok := t.admit(w, r, fromHex)
+	if !ok {
+		return
+	}
+	if to := r.Header.Get(hdrTo); to != formatID(t.cfg.ID) {
+		t.lg.Warn("refused a stream meant for another member", zap.String("from", formatID(from)), zap.String("to", to))
+		http.Error(w, "to field mismatch", http.StatusPreconditionFailed)
+		return
+	}
+	p, _ := t.peer(from)
+	if p == nil {
+		http.Error(w, "error sender not found", http.StatusNotFound)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	c := newOutConn(kind, w, rc)
+	t.root.Send(p.pid, attachStream{conn: c})
+	select {
+	case <-c.released:
+		return
+	case <-r.Context().Done():
+	case <-t.closed:
+	}
+	// The peer went away, or we are closing. If no writer took the
+	// connection yet, none will; otherwise wait for the writer to let go.
+	if c.abandon() {
+		return
+	}
+	t.root.Send(p.pid, detachStream{conn: c})
+	<-c.released
+}
+
+// admit runs the checks every peer request gets: compatible versions and
+// cluster (412), a sender we know (404) and have not removed (410). It
+// answers the failures itself.
+func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string) (uint64, bool) {
+	if err := t.checkCompatible(r.Header); err != nil {
+		t.lg.Warn("refused an incompatible peer", zap.String("from", r.Header.Get(hdrFrom)), zap.String("remote", r.RemoteAddr), zap.Error(err))
+		answer412(w, err)
+		return 0, false
+	}
+	from, err := parseID(fromHex)
+	if err != nil {
+		http.Error(w, "invalid from: "+err.Error(), http.StatusNotFound)
+		return 0, false
+	}
+	p, removed := t.peer(from)
+	switch {
+	case removed:
+		t.lg.Warn("refused a removed member", zap.String("from", formatID(from)))
+		http.Error(w, "removed member", http.StatusGone)
+		return 0, false
+	case p == nil:
+		t.lg.Debug("refused an unknown member", zap.String("from", formatID(from)))
+		http.Error(w, "error sender not found", http.StatusNotFound)
+		return 0, false
+	}
+	return from, true
+}
+
+// checkAddressing refuses a message that does not come from the peer that
+// sent it or is not for this member: stepping it would let one peer speak
+// for another.
+func (t *HTTP) checkAddressing(m *raftpb.Message, from uint64) error {
+	if m.GetFrom() != from || m.GetTo() != t.cfg.ID {
+		return fmt.Errorf("%w: message from %x to %x on a request from %x to %x",
+			ErrBadFrame, m.GetFrom(), m.GetTo(), from, t.cfg.ID)
+	}
+	return nil
+}
+
+// serveProbing answers rafthttp's health probe.
+func serveProbing(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		OK  bool
+		Now time.Time
+	}{true, time.Now()})
+}

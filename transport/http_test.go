@@ -1,0 +1,236 @@
+package transport
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
+)
+
+// httpMember is one member of ours on a test server.
+type httpMember struct {
+	tr    *HTTP
+	inbox *wireRecorder
+	srv   *httptest.Server
+}
+
+// newHTTPMember starts member id. Cleanup closes the transport before the
+// server: the server waits for the stream handlers the transport holds.
+func newHTTPMember(t *testing.T, id uint64, tune func(*HTTP)) *httpMember {
+	t.Helper()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	m := &httpMember{inbox: &wireRecorder{}}
+	tr, err := NewHTTP(HTTPConfig{ID: id, ClusterID: 7, System: sys, Inbox: m.inbox.add,
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).With(zap.Uint64("member", id))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(tr)
+	}
+	m.tr = tr
+	m.srv = httptest.NewServer(tr.Handler())
+	t.Cleanup(func() {
+		if err := tr.Close(); err != nil {
+			t.Error(err)
+		}
+		m.srv.Close()
+		sys.Shutdown()
+	})
+	return m
+}
+
+func (m *httpMember) stats(peer uint64) PeerStats { return m.tr.Stats()[peer] }
+
+// sendUntil sends msg from m until used says the intended channel carried
+// one: streams attach on the peer's schedule, and until then messages go by
+// pipeline.
+func (m *httpMember) sendUntil(t *testing.T, msg *raftpb.Message, used func(PeerStats) bool) {
+	t.Helper()
+	waitUntil(t, "the channel to be used", func() bool {
+		if used(m.stats(msg.GetTo())) {
+			return true
+		}
+		m.tr.Send([]*raftpb.Message{proto.Clone(msg).(*raftpb.Message)})
+		return false
+	})
+}
+
+func TestStreamsBetweenOurMembers(t *testing.T) {
+	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
+	a.tr.AddPeer(2, b.srv.URL)
+	b.tr.AddPeer(1, a.srv.URL)
+
+	tests := []struct {
+		name string
+		msg  *raftpb.Message
+		used func(PeerStats) bool
+	}{
+		{"MsgApp by msgappv2", wireMsgApp(1, 2, 3, 5, 5, "x", "y"), func(s PeerStats) bool { return s.MsgApp.Sent > 0 }},
+		{"MsgVote by message stream", &raftpb.Message{Type: raftpb.MsgVote.Enum(), From: new(uint64(1)), To: new(uint64(2)), Term: new(uint64(4)), LogTerm: new(uint64(3)), Index: new(uint64(7))},
+			func(s PeerStats) bool { return s.Message.Sent > 0 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a.sendUntil(t, tc.msg, tc.used)
+			got := b.inbox.waitMessage(t, func(m *raftpb.Message) bool { return m.GetType() == tc.msg.GetType() })
+			if !proto.Equal(got, tc.msg) {
+				t.Fatalf("got %v, want %v", got, tc.msg)
+			}
+		})
+	}
+	if s := b.stats(1); s.MsgApp.Received == 0 || s.Message.Received == 0 {
+		t.Fatalf("receiver did not count its streams: %+v", s)
+	}
+}
+
+// TestPipelineWithoutStreams: a peer that never dials us (its URL for us is
+// unknown) still gets every message, by pipeline.
+func TestPipelineWithoutStreams(t *testing.T) {
+	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
+	a.tr.AddPeer(2, b.srv.URL)
+	b.tr.AddPeer(1, "") // b accepts a, but cannot dial it: no streams a→b
+
+	hb := wireHeartbeat(1, 2, 3)
+	a.tr.Send([]*raftpb.Message{proto.Clone(hb).(*raftpb.Message)})
+	if got := b.inbox.waitMessage(t, func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgHeartbeat }); !proto.Equal(got, hb) {
+		t.Fatalf("got %v, want %v", got, hb)
+	}
+	if s := a.stats(2); s.Pipeline.Sent != 1 || s.Message.Sent != 0 || s.MsgApp.Sent != 0 {
+		t.Fatalf("sender stats %+v, want exactly one pipeline message", s)
+	}
+	if s := b.stats(1); s.Pipeline.Received != 1 {
+		t.Fatalf("receiver stats %+v, want one pipeline message", s)
+	}
+}
+
+func TestSnapshotStatusReported(t *testing.T) {
+	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close() // nothing listens there any more
+	a.tr.AddPeer(2, b.srv.URL)
+	a.tr.AddPeer(3, downURL)
+	b.tr.AddPeer(1, a.srv.URL)
+
+	a.tr.Send([]*raftpb.Message{wireSnapshot(1, 2), wireSnapshot(1, 3)})
+	b.inbox.waitMessage(t, func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgSnap })
+	for _, want := range []any{
+		messages.ReportSnapshot{ID: 2, Status: raft.SnapshotFinish},
+		messages.ReportSnapshot{ID: 3, Status: raft.SnapshotFailure},
+		messages.ReportUnreachable{ID: 3},
+	} {
+		a.inbox.wait(t, func(m any) bool { return m == want })
+	}
+	for _, m := range a.inbox.all() {
+		if m == (messages.ReportSnapshot{ID: 2, Status: raft.SnapshotFailure}) || m == (messages.ReportUnreachable{ID: 2}) {
+			t.Fatalf("a delivered snapshot was reported as failed: %v", m)
+		}
+	}
+}
+
+// TestFullQueueDropsAndReports: a peer that accepts connections but never
+// answers fills its queues; Send then drops, counts and reports, and does
+// not wait.
+func TestFullQueueDropsAndReports(t *testing.T) {
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "gone", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(stuck.Close)
+	t.Cleanup(func() { close(release) }) // runs before stuck.Close
+	a := newHTTPMember(t, 1, func(h *HTTP) { h.queueSize, h.pipelineSize = 8, 2 })
+	a.tr.AddPeer(2, stuck.URL)
+
+	const n = 50
+	for i := range n {
+		a.tr.Send([]*raftpb.Message{wireHeartbeat(1, 2, uint64(i+1))})
+	}
+	// At most one POST in flight plus pipelineSize waiting can still be
+	// delivered or fail later; everything else is dropped now.
+	waitUntil(t, "drops to be counted", func() bool {
+		s := a.stats(2)
+		return s.QueueFull+s.Pipeline.Dropped >= n-1-2
+	})
+	unreachable := 0
+	for _, m := range a.inbox.all() {
+		if m == (messages.ReportUnreachable{ID: 2}) {
+			unreachable++
+		}
+	}
+	if unreachable < n-1-2 {
+		t.Fatalf("%d ReportUnreachable for %d dropped messages", unreachable, n-3)
+	}
+}
+
+// TestRemovedMemberIsTold: a member we removed hears 410 on its next dial
+// and its transport reports MemberRemoved.
+func TestRemovedMemberIsTold(t *testing.T) {
+	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
+	a.tr.AddPeer(2, b.srv.URL)
+	b.tr.AddPeer(1, a.srv.URL)
+	b.sendUntil(t, wireHeartbeat(2, 1, 1), func(s PeerStats) bool { return s.Message.Sent > 0 })
+
+	a.tr.RemovePeer(2)
+	b.inbox.wait(t, func(m any) bool { return m == messages.MemberRemoved{By: 1} })
+	if _, ok := a.tr.Stats()[2]; ok {
+		t.Fatal("a removed peer is still in Stats")
+	}
+}
+
+// TestPeerURLChange: a peer first known at a wrong URL is reached once the
+// URL is corrected.
+func TestPeerURLChange(t *testing.T) {
+	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	a.tr.AddPeer(2, down.URL)
+	b.tr.AddPeer(1, a.srv.URL)
+	a.tr.Send([]*raftpb.Message{wireHeartbeat(1, 2, 1)})
+	a.inbox.wait(t, func(m any) bool { return m == messages.ReportUnreachable{ID: 2} })
+
+	a.tr.AddPeer(2, b.srv.URL)
+	b.sendUntil(t, wireHeartbeat(2, 1, 2), func(s PeerStats) bool { return s.Message.Sent > 0 })
+	a.sendUntil(t, wireMsgApp(1, 2, 2, 1, 1, "z"), func(s PeerStats) bool { return s.MsgApp.Sent > 0 })
+}
+
+// TestCloseReleasesStreams: Close ends the streams our handler holds open
+// (else the server could not close), and closing twice is safe.
+func TestCloseReleasesStreams(t *testing.T) {
+	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
+	a.tr.AddPeer(2, b.srv.URL)
+	b.tr.AddPeer(1, a.srv.URL)
+	b.sendUntil(t, wireHeartbeat(2, 1, 1), func(s PeerStats) bool { return s.Message.Sent > 0 })
+
+	if err := b.tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.tr.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		b.srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server could not close: a stream handler was left holding its response")
+	}
+	b.tr.Send([]*raftpb.Message{wireHeartbeat(2, 1, 2)}) // after Close: dropped, no panic
+}
