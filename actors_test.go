@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 
 	"github.com/raftkv/node/actors"
@@ -43,26 +42,28 @@ func TestLeaderIsElected(t *testing.T) {
 // A write acknowledged by any member is seen at once by a linearizable read
 // through every member: no polling here, or the test would prove nothing.
 func TestWriteThroughAnyReadLinearizablyThroughEvery(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.leader()
-	for writer := uint64(1); writer <= 3; writer++ {
-		key, val := fmt.Sprintf("k%d", writer), fmt.Sprintf("written through %d", writer)
-		c.put(writer, key, val)
-		for reader := uint64(1); reader <= 3; reader++ {
-			if r := c.get(reader, key, false); r.code != http.StatusOK || r.body != val {
-				t.Fatalf("linearizable read of %s through %d after an acknowledged write: %d %q, want %q", key, reader, r.code, r.body, val)
+	forEachNetwork(t, func(t *testing.T, over network) {
+		c := newClusterOver(t, over, 3, nil)
+		c.leader()
+		for writer := uint64(1); writer <= 3; writer++ {
+			key, val := fmt.Sprintf("k%d", writer), fmt.Sprintf("written through %d", writer)
+			c.put(writer, key, val)
+			for reader := uint64(1); reader <= 3; reader++ {
+				if r := c.get(reader, key, false); r.code != http.StatusOK || r.body != val {
+					t.Fatalf("linearizable read of %s through %d after an acknowledged write: %d %q, want %q", key, reader, r.code, r.body, val)
+				}
 			}
 		}
-	}
-	// A delete is a write like any other.
-	if r := c.do(2, http.MethodDelete, "/v1/kv/k1", ""); r.code != http.StatusOK {
-		t.Fatalf("DELETE: %d %s", r.code, r.body)
-	}
-	for reader := uint64(1); reader <= 3; reader++ {
-		if r := c.get(reader, "k1", false); r.code != http.StatusNotFound {
-			t.Fatalf("read of a deleted key through %d: %d %q", reader, r.code, r.body)
+		// A delete is a write like any other.
+		if r := c.do(2, http.MethodDelete, "/v1/kv/k1", ""); r.code != http.StatusOK {
+			t.Fatalf("DELETE: %d %s", r.code, r.body)
 		}
-	}
+		for reader := uint64(1); reader <= 3; reader++ {
+			if r := c.get(reader, "k1", false); r.code != http.StatusNotFound {
+				t.Fatalf("read of a deleted key through %d: %d %q", reader, r.code, r.body)
+			}
+		}
+	})
 }
 
 // A leader cut off from the others must not acknowledge writes: it cannot
@@ -102,114 +103,120 @@ func TestIsolatedLeaderFailsPendingWrites(t *testing.T) {
 }
 
 func TestRestartedMemberCatchesUpFromDataDir(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.put(1, "before", "restart")
-	f := c.follower()
-	c.stop(f)
+	forEachNetwork(t, func(t *testing.T, over network) {
+		c := newClusterOver(t, over, 3, nil)
+		c.put(1, "before", "restart")
+		f := c.follower()
+		c.stop(f)
 
-	writer := c.leader()
-	for i := range 20 {
-		c.put(writer, fmt.Sprintf("while-down-%d", i), "v")
-	}
-	c.start(f, false)
-	// Serializable reads show what the restarted member itself applied.
-	c.expect(f, "before", "restart", true)
-	c.expect(f, "while-down-19", "v", true)
-	if r := c.get(f, "while-down-0", false); r.code != http.StatusOK {
-		t.Fatalf("linearizable read through the restarted member: %d %s", r.code, r.body)
-	}
+		writer := c.leader()
+		for i := range 20 {
+			c.put(writer, fmt.Sprintf("while-down-%d", i), "v")
+		}
+		c.start(f, false)
+		// Serializable reads show what the restarted member itself applied.
+		c.expect(f, "before", "restart", true)
+		c.expect(f, "while-down-19", "v", true)
+		if r := c.get(f, "while-down-0", false); r.code != http.StatusOK {
+			t.Fatalf("linearizable read through the restarted member: %d %s", r.code, r.body)
+		}
+	})
 }
 
 // A follower that falls behind a compaction can only catch up by snapshot.
 func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *actors.NodeConfig) {
-		cfg.SnapshotCount = 10
-		cfg.CatchUpEntries = 2
-	})
-	f := c.follower()
-	c.stop(f)
-	lead := c.leader()
-	for i := range 40 {
-		c.put(lead, fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i))
-	}
-	eventually(t, "leader compacts its log", func() error {
-		snaps, _ := filepath.Glob(filepath.Join(c.dirs[lead], "snap", "*.snap"))
-		if len(snaps) == 0 {
-			return errNotYet
+	forEachNetwork(t, func(t *testing.T, over network) {
+		c := newClusterOver(t, over, 3, func(cfg *actors.NodeConfig) {
+			cfg.SnapshotCount = 10
+			cfg.CatchUpEntries = 2
+		})
+		f := c.follower()
+		c.stop(f)
+		lead := c.leader()
+		for i := range 40 {
+			c.put(lead, fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i))
 		}
-		return nil
-	})
-	before := c.net.Delivered(raftpb.MsgSnap)
-	c.start(f, false)
-	for i := range 40 {
-		c.expect(f, fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i), true)
-	}
-	if c.net.Delivered(raftpb.MsgSnap) == before {
-		t.Fatal("the follower caught up without a snapshot: the test did not exercise what it claims")
-	}
-	snaps, _ := filepath.Glob(filepath.Join(c.dirs[f], "snap", "*.snap"))
-	if len(snaps) == 0 {
-		t.Fatal("received snapshot was not saved to the follower's snap dir")
-	}
-	// The restored member keeps serving writes after the snapshot.
-	c.put(f, "after-snapshot", "ok")
-	c.expect(lead, "after-snapshot", "ok", false)
+		eventually(t, "leader compacts its log", func() error {
+			snaps, _ := filepath.Glob(filepath.Join(c.dirs[lead], "snap", "*.snap"))
+			if len(snaps) == 0 {
+				return errNotYet
+			}
+			return nil
+		})
+		before := c.snapshotsSent()
+		c.start(f, false)
+		for i := range 40 {
+			c.expect(f, fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i), true)
+		}
+		if c.snapshotsSent() == before {
+			t.Fatal("the follower caught up without a snapshot: the test did not exercise what it claims")
+		}
+		snaps, _ := filepath.Glob(filepath.Join(c.dirs[f], "snap", "*.snap"))
+		if len(snaps) == 0 {
+			t.Fatal("received snapshot was not saved to the follower's snap dir")
+		}
+		// The restored member keeps serving writes after the snapshot.
+		c.put(f, "after-snapshot", "ok")
+		c.expect(lead, "after-snapshot", "ok", false)
 
-	// And it restarts from the received snapshot plus its WAL.
-	c.stop(f)
-	c.start(f, false)
-	c.expect(f, "k00", "v00", true)
-	c.expect(f, "after-snapshot", "ok", true)
+		// And it restarts from the received snapshot plus its WAL.
+		c.stop(f)
+		c.start(f, false)
+		c.expect(f, "k00", "v00", true)
+		c.expect(f, "after-snapshot", "ok", true)
+	})
 }
 
 func TestMembersAreAddedAndRemoved(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	lead := c.leader()
-	c.put(lead, "old", "data")
+	forEachNetwork(t, func(t *testing.T, over network) {
+		c := newClusterOver(t, over, 3, nil)
+		lead := c.leader()
+		c.put(lead, "old", "data")
 
-	// Add member 4: propose through the API, then start it with --join.
-	c.peers[4] = peerURL(4)
-	if r := c.do(lead, http.MethodPost, "/4", peerURL(4)); r.code != http.StatusNoContent {
-		t.Fatalf("POST /4: %d %s", r.code, r.body)
-	}
-	c.start(4, true)
-	c.expect(4, "old", "data", true)
-	c.put(4, "new", "through 4")
-	for id := uint64(1); id <= 4; id++ {
-		c.expect(id, "new", "through 4", false)
-	}
-	st, err := c.status(lead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Members[4] != peerURL(4) {
-		t.Fatalf("leader's members after the add: %v", st.Members)
-	}
+		// Add member 4: propose through the API, then start it with --join.
+		c.peers[4] = c.peerURL(4)
+		if r := c.do(lead, http.MethodPost, "/4", c.peerURL(4)); r.code != http.StatusNoContent {
+			t.Fatalf("POST /4: %d %s", r.code, r.body)
+		}
+		c.start(4, true)
+		c.expect(4, "old", "data", true)
+		c.put(4, "new", "through 4")
+		for id := uint64(1); id <= 4; id++ {
+			c.expect(id, "new", "through 4", false)
+		}
+		st, err := c.status(lead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Members[4] != c.peerURL(4) {
+			t.Fatalf("leader's members after the add: %v", st.Members)
+		}
 
-	// Remove a follower: it must stop by itself, saying why.
-	gone := c.follower(4)
-	if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNoContent {
-		t.Fatalf("DELETE /%d: %d %s", gone, r.code, r.body)
-	}
-	m := c.members[gone]
-	eventually(t, "removed member stops", func() error {
-		select {
-		case <-m.node.Done():
-			return nil
-		default:
-			return errNotYet
+		// Remove a follower: it must stop by itself, saying why.
+		gone := c.follower(4)
+		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNoContent {
+			t.Fatalf("DELETE /%d: %d %s", gone, r.code, r.body)
+		}
+		m := c.members[gone]
+		eventually(t, "removed member stops", func() error {
+			select {
+			case <-m.node.Done():
+				return nil
+			default:
+				return errNotYet
+			}
+		})
+		if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
+			t.Fatalf("removed member stopped with %v, want ErrRemoved", err)
+		}
+		c.stop(gone)
+		c.put(c.leader(), "after-remove", "ok")
+		if r := c.do(c.leader(), http.MethodGet, "/v1/members", ""); r.code != http.StatusOK {
+			t.Fatalf("members: %d %s", r.code, r.body)
+		}
+		// A member that is not there cannot be removed.
+		if r := c.do(c.leader(), http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNotFound {
+			t.Fatalf("DELETE of a removed member: %d %s", r.code, r.body)
 		}
 	})
-	if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
-		t.Fatalf("removed member stopped with %v, want ErrRemoved", err)
-	}
-	c.stop(gone)
-	c.put(c.leader(), "after-remove", "ok")
-	if r := c.do(c.leader(), http.MethodGet, "/v1/members", ""); r.code != http.StatusOK {
-		t.Fatalf("members: %d %s", r.code, r.body)
-	}
-	// A member that is not there cannot be removed.
-	if r := c.do(c.leader(), http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNotFound {
-		t.Fatalf("DELETE of a removed member: %d %s", r.code, r.body)
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/actors"
@@ -30,34 +33,62 @@ const (
 	waitFor       = 20 * time.Second // bound on any "eventually"
 )
 
-// cluster runs members in this process over one in-memory network, each with
-// its own data dir and HTTP API.
+// cluster runs members in this process, each with its own data dir and HTTP
+// API, over one in-memory network or over the HTTP peer transport on
+// loopback.
 type cluster struct {
 	t       *testing.T
-	net     *transport.Network
-	peers   map[uint64]string // every member ever named, id → peer URL
+	net     *transport.Network // nil over HTTP
+	peers   map[uint64]string  // every member ever named, id → peer URL
 	dirs    map[uint64]string
 	members map[uint64]*member // running ones
 	tune    func(*actors.NodeConfig)
+	// listeners holds the peer port of each HTTP member between the moment
+	// its URL is handed out and its start.
+	listeners map[uint64]net.Listener
 }
 
 type member struct {
 	node *actors.Node
 	api  *httptest.Server
+	peer *http.Server    // over HTTP only
+	tr   *transport.HTTP // over HTTP only
+}
+
+// network names the transports a test can run its cluster over.
+type network string
+
+const (
+	overMemory network = "memory"
+	overHTTP   network = "http"
+)
+
+// forEachNetwork runs test once over each transport.
+func forEachNetwork(t *testing.T, test func(t *testing.T, over network)) {
+	for _, over := range []network{overMemory, overHTTP} {
+		t.Run(string(over), func(t *testing.T) { test(t, over) })
+	}
 }
 
 func newCluster(t *testing.T, n int, tune func(*actors.NodeConfig)) *cluster {
+	return newClusterOver(t, overMemory, n, tune)
+}
+
+func newClusterOver(t *testing.T, over network, n int, tune func(*actors.NodeConfig)) *cluster {
 	t.Helper()
 	c := &cluster{
-		t:       t,
-		net:     transport.NewNetwork(),
-		peers:   make(map[uint64]string),
-		dirs:    make(map[uint64]string),
-		members: make(map[uint64]*member),
-		tune:    tune,
+		t:         t,
+		peers:     make(map[uint64]string),
+		dirs:      make(map[uint64]string),
+		members:   make(map[uint64]*member),
+		tune:      tune,
+		listeners: make(map[uint64]net.Listener),
+	}
+	if over == overMemory {
+		c.net = transport.NewNetwork()
 	}
 	for id := uint64(1); id <= uint64(n); id++ {
-		c.peers[id] = peerURL(id)
+		c.peerURL(id)
 	}
 	for id := uint64(1); id <= uint64(n); id++ {
 		c.start(id, false)
@@ -66,7 +97,52 @@ func newCluster(t *testing.T, n int, tune func(*actors.NodeConfig)) *cluster {
 	return c
 }
 
-func peerURL(id uint64) string { return fmt.Sprintf("http://127.0.0.1:%d", 10000+id) }
+// peerURL names member id's peer URL, the first time by taking a free port
+// for it over HTTP, or by making one up in memory.
+func (c *cluster) peerURL(id uint64) string {
+	if u, ok := c.peers[id]; ok {
+		return u
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d", 10000+id)
+	if c.net == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.listeners[id] = ln
+		u = "http://" + ln.Addr().String()
+	}
+	c.peers[id] = u
+	return u
+}
+
+// peerListener returns member id's peer listener: the one taken with its
+// URL, or, for a restart, the same port again.
+func (c *cluster) peerListener(id uint64) net.Listener {
+	if ln, ok := c.listeners[id]; ok {
+		delete(c.listeners, id)
+		return ln
+	}
+	ln, err := net.Listen("tcp", strings.TrimPrefix(c.peers[id], "http://"))
+	if err != nil {
+		c.t.Fatalf("listen again on member %d's peer port: %v", id, err)
+	}
+	return ln
+}
+
+// snapshotsSent counts the snapshots the running members delivered.
+func (c *cluster) snapshotsSent() uint64 {
+	if c.net != nil {
+		return uint64(c.net.Delivered(raftpb.MsgSnap))
+	}
+	var n uint64
+	for _, m := range c.members {
+		for _, s := range m.tr.Stats() {
+			n += s.SnapshotsSent
+		}
+	}
+	return n
+}
 
 func testLogger() *zap.Logger {
 	if os.Getenv("RAFTKV_TEST_LOG") != "" {
@@ -84,14 +160,23 @@ func (c *cluster) start(id uint64, join bool) *member {
 		dir = c.t.TempDir()
 		c.dirs[id] = dir
 	}
+	m := &member{}
 	cfg := actors.NodeConfig{
 		ID:           id,
 		Peers:        maps.Clone(c.peers),
 		Join:         join,
 		DataDir:      dir,
 		TickInterval: testTick,
-		Transport: func(inbox transport.Inbox) (transport.Transport, error) {
-			return c.net.Join(id, inbox), nil
+		Transport: func(sys *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error) {
+			if c.net != nil {
+				return c.net.Join(id, inbox), nil
+			}
+			tr, err := transport.NewHTTP(transport.HTTPConfig{
+				ID: id, ClusterID: 1, URL: c.peers[id], System: sys, Inbox: inbox,
+				Logger: testLogger().With(zap.Uint64("test_member", id)).Named("transport"),
+			})
+			m.tr = tr
+			return tr, err
 		},
 		RequestTimeout: clientTimeout,
 		Logger:         testLogger().With(zap.Uint64("test_member", id)),
@@ -103,13 +188,18 @@ func (c *cluster) start(id uint64, join bool) *member {
 	if err != nil {
 		c.t.Fatalf("start member %d: %v", id, err)
 	}
-	api := httptest.NewServer(kv.NewHandler(kv.HandlerConfig{
+	m.node = node
+	m.api = httptest.NewServer(kv.NewHandler(kv.HandlerConfig{
 		Root:    node.Root(),
 		KV:      node.KV(),
 		Raft:    node.Raft(),
 		Timeout: clientTimeout,
 	}))
-	m := &member{node: node, api: api}
+	if m.tr != nil {
+		m.peer = &http.Server{Handler: m.tr.Handler()}
+		ln := c.peerListener(id)
+		go func() { _ = m.peer.Serve(ln) }() // ends when stop closes the server
+	}
 	c.members[id] = m
 	return m
 }
@@ -122,6 +212,11 @@ func (c *cluster) stop(id uint64) {
 	}
 	delete(c.members, id)
 	m.api.Close()
+	if m.peer != nil {
+		// Close, not Shutdown: peer streams are endless responses, which
+		// the node's transport lets go of when it stops.
+		_ = m.peer.Close()
+	}
 	if err := m.node.Stop(); err != nil {
 		c.t.Errorf("stop member %d: %v", id, err)
 	}
@@ -130,6 +225,9 @@ func (c *cluster) stop(id uint64) {
 func (c *cluster) stopAll() {
 	for id := range c.members {
 		c.stop(id)
+	}
+	for _, ln := range c.listeners {
+		_ = ln.Close()
 	}
 }
 

@@ -32,6 +32,9 @@ type NodeConfig struct {
 	// bootstrap a configuration of its own.
 	Join    bool
 	DataDir string
+	// Format is the state machine's format; every member of a cluster must
+	// use the same one.
+	Format kv.Format
 
 	SnapshotCount  uint64 // applied entries between snapshots
 	CatchUpEntries uint64 // entries kept behind a snapshot for slow followers
@@ -41,9 +44,10 @@ type NodeConfig struct {
 	HeartbeatTick  int
 	RequestTimeout time.Duration
 
-	// Transport builds the member's transport around the inbox that feeds
-	// its raft actor.
-	Transport func(inbox transport.Inbox) (transport.Transport, error)
+	// Transport builds the member's transport: its actors (if it has any)
+	// run in system, and what it receives goes to inbox, which feeds the
+	// raft actor.
+	Transport func(system *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error)
 	Logger    *zap.Logger
 
 	// wrapLog lets this package's tests put a failing WAL under the wal actor.
@@ -147,7 +151,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 	n.kv = n.system.NewLocalPID("kv")
 
 	raftPID := n.raft
-	tr, err := cfg.Transport(func(m any) { root.Send(raftPID, m) })
+	tr, err := cfg.Transport(n.system, func(m any) { root.Send(raftPID, m) })
 	if err != nil {
 		n.system.Shutdown()
 		return fmt.Errorf("start transport: %w", err)
@@ -178,6 +182,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Raft:           n.raft,
 		Snapshotter:    n.snap,
 		Deliver:        deliver,
+		Format:         cfg.Format,
 		SnapshotCount:  cfg.SnapshotCount,
 		RequestTimeout: cfg.RequestTimeout,
 		Initial:        rp.Snapshot,
@@ -188,8 +193,14 @@ func (n *Node) start(rp *persistence.Replay) error {
 		n.abort()
 		return err
 	}
+	// The replicated member list wins over --cluster, except where it knows
+	// a member but not its URL (raftexample's snapshots carry no URLs).
 	members := maps.Clone(cfg.Peers)
-	maps.Copy(members, kvActor.Members())
+	for id, u := range kvActor.Members() {
+		if u != "" || members[id] == "" {
+			members[id] = u
+		}
+	}
 	var boot []raft.Peer
 	if rp.Fresh && !cfg.Join {
 		for _, id := range slices.Sorted(maps.Keys(cfg.Peers)) {
@@ -327,11 +338,15 @@ func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
 		defer close(n.stopped)
 		var errs []error
-		// Raft first, so no new work is produced; kv next, so waiting
-		// clients hear ErrStopped; then the wal actor, closing the WAL, and
-		// only then the snapshotter, which a wal actor saving a leader's
-		// snapshot may be waiting on.
-		for _, pid := range []*actor.PID{n.raft, n.kv, n.wal, n.snap} {
+		// An actor that waits on another must stop before it: the kv
+		// actor waits on the raft actor to apply a conf change, and the
+		// wal actor on the snapshotter to save a leader's snapshot. So kv
+		// first (waiting clients hear ErrStopped), raft next (no new work
+		// after it), then the wal actor, closing the WAL, and the
+		// snapshotter last. Stopped in another order, a kv actor in the
+		// middle of a conf change waits out its timeout for an answer a
+		// stopping raft actor never gives.
+		for _, pid := range []*actor.PID{n.kv, n.raft, n.wal, n.snap} {
 			if err := n.system.Root.StopFuture(pid).Wait(); err != nil {
 				errs = append(errs, fmt.Errorf("stop %s actor: %w", pid.Id, err))
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/messages"
@@ -36,7 +37,7 @@ func startLoneNode(t *testing.T, dir string, wrap func(persistence.Log) persiste
 		Peers:        map[uint64]string{1: "http://127.0.0.1:1"},
 		DataDir:      dir,
 		TickInterval: 10 * time.Millisecond,
-		Transport: func(inbox transport.Inbox) (transport.Transport, error) {
+		Transport: func(_ *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error) {
 			return net.Join(1, inbox), nil
 		},
 		wrapLog: wrap,

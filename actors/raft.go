@@ -356,6 +356,11 @@ func (r *Raft) restoreMembers(members map[uint64]string) {
 		}
 	}
 	for id, u := range members {
+		if u == "" {
+			// A snapshot that names the member without its URL (the
+			// raftexample format): keep the URL we know.
+			u = r.members[id]
+		}
 		r.members[id] = u
 		if id != r.cfg.ID {
 			r.cfg.Transport.AddPeer(id, u)

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -40,10 +41,22 @@ type options struct {
 	port            int
 	join            bool
 	dataDir         string
+	format          kv.Format
+	clusterID       uint64
+	listenPeer      string
 	snapshotCount   uint64
+	catchUpEntries  uint64
 	maxRequestBytes int64
 	logLevel        string
 }
+
+// Default cluster ids. raftexample's is fixed at 0x1000; ours differs so
+// that members of the two formats refuse each other's messages (412)
+// instead of applying entries they cannot read.
+const (
+	raftexampleClusterID = 0x1000
+	nativeClusterID      = 0x6e6f6465 // "node"
+)
 
 func parseFlags(args []string) (options, error) {
 	var o options
@@ -53,7 +66,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.port, "port", 12380, "client API port (on 127.0.0.1)")
 	fs.BoolVar(&o.join, "join", false, "join a running cluster that this member was added to (POST /<id>)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "data directory (default ./node-<id>)")
+	format := fs.String("format", "native", "state machine format: native, or raftexample to join a cluster of etcd raftexample nodes")
+	clusterID := fs.String("cluster-id", "", "cluster id in hex (default 1000 for --format raftexample, 6e6f6465 for native)")
+	fs.StringVar(&o.listenPeer, "listen-peer", "", "host:port the peer server listens on (default: the host:port of this member's --cluster URL)")
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", actors.DefaultSnapshotCount, "applied entries between snapshots")
+	fs.Uint64Var(&o.catchUpEntries, "catch-up-entries", actors.DefaultCatchUpEntries, "entries kept in the log behind a snapshot, for followers that lag")
 	fs.Int64Var(&o.maxRequestBytes, "max-request-bytes", 1572864, "largest client request body accepted, in bytes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +81,23 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.dataDir == "" {
 		o.dataDir = "node-" + strconv.FormatUint(o.id, 10)
+	}
+	var err error
+	if o.format, err = kv.ParseFormat(*format); err != nil {
+		return o, fmt.Errorf("--format: %w", err)
+	}
+	switch {
+	case *clusterID != "":
+		if o.clusterID, err = strconv.ParseUint(*clusterID, 16, 64); err != nil || o.clusterID == 0 {
+			return o, fmt.Errorf("--cluster-id %q: want a non-zero hex number", *clusterID)
+		}
+	case o.format == kv.FormatRaftexample:
+		o.clusterID = raftexampleClusterID
+	default:
+		o.clusterID = nativeClusterID
+	}
+	if o.snapshotCount == 0 {
+		return o, errors.New("--snapshot-count must be positive")
 	}
 	return o, nil
 }
@@ -119,20 +153,41 @@ func run(o options, lg *zap.Logger) int {
 		lg.Error("bad flags", zap.Error(fmt.Errorf("--id %d is not in --cluster (%d members)", o.id, len(ps))))
 		return 2
 	}
-	if len(ps) > 1 {
-		lg.Error("bad flags", zap.Error(errors.New("the network peer transport is not built yet: only a one-member --cluster can run")))
-		return 2
+	peerAddr := o.listenPeer
+	if peerAddr == "" {
+		u, _ := url.Parse(ps[o.id]) // checked by peers
+		peerAddr = u.Host
 	}
-	network := transport.NewNetwork()
+	// Listen before starting the member: a taken port is a start failure,
+	// not a member that runs deaf.
+	peerLn, err := net.Listen("tcp", peerAddr)
+	if err != nil {
+		lg.Error("could not listen for peers", zap.String("addr", peerAddr), zap.Error(err))
+		return 1
+	}
+	defer peerLn.Close()
 
+	var tr *transport.HTTP
 	node, err := actors.StartNode(actors.NodeConfig{
-		ID:            o.id,
-		Peers:         ps,
-		Join:          o.join,
-		DataDir:       o.dataDir,
-		SnapshotCount: o.snapshotCount,
-		Transport: func(inbox transport.Inbox) (transport.Transport, error) {
-			return network.Join(o.id, inbox), nil
+		ID:             o.id,
+		ClusterID:      o.clusterID,
+		Peers:          ps,
+		Join:           o.join,
+		DataDir:        o.dataDir,
+		Format:         o.format,
+		SnapshotCount:  o.snapshotCount,
+		CatchUpEntries: o.catchUpEntries,
+		Transport: func(system *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error) {
+			var err error
+			tr, err = transport.NewHTTP(transport.HTTPConfig{
+				ID:        o.id,
+				ClusterID: o.clusterID,
+				URL:       ps[o.id],
+				System:    system,
+				Inbox:     inbox,
+				Logger:    lg.Named("transport"),
+			})
+			return tr, err
 		},
 		Logger: lg,
 	})
@@ -140,6 +195,11 @@ func run(o options, lg *zap.Logger) int {
 		lg.Error("could not start the member", zap.Error(err))
 		return 1
 	}
+	// No WriteTimeout: streams to peers live as long as their connection,
+	// and the transport puts a deadline on each write itself.
+	peerSrv := &http.Server{Handler: tr.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	peerErr := make(chan error, 1)
+	go func() { peerErr <- peerSrv.Serve(peerLn) }()
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port))
 	ln, err := net.Listen("tcp", addr)
@@ -154,6 +214,7 @@ func run(o options, lg *zap.Logger) int {
 			KV:              node.KV(),
 			Raft:            node.Raft(),
 			MaxRequestBytes: o.maxRequestBytes,
+			Format:          o.format,
 			Logger:          lg.Named("http"),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -164,6 +225,9 @@ func run(o options, lg *zap.Logger) int {
 		zap.Uint64("id", o.id),
 		zap.String("client_url", "http://"+addr),
 		zap.String("peer_url", ps[o.id]),
+		zap.String("peer_listen", peerAddr),
+		zap.Stringer("format", o.format),
+		zap.String("cluster_id", strconv.FormatUint(o.clusterID, 16)),
 		zap.String("data_dir", o.dataDir))
 
 	sig := make(chan os.Signal, 1)
@@ -184,12 +248,20 @@ func run(o options, lg *zap.Logger) int {
 	case err := <-serveErr:
 		lg.Error("client API stopped", zap.Error(err))
 		code = 1
+	case err := <-peerErr:
+		lg.Error("peer server stopped", zap.Error(err))
+		code = 1
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		lg.Warn("client API shutdown", zap.Error(err))
+	}
+	// Close, not Shutdown: a peer's stream is an endless response, and
+	// the member stops talking to peers from here on anyway.
+	if err := peerSrv.Close(); err != nil {
+		lg.Warn("peer server close", zap.Error(err))
 	}
 	if err := node.Stop(); err != nil {
 		lg.Error("stop", zap.Error(err))
