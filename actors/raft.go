@@ -326,9 +326,15 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) *raftpb.ConfState {
 		id := cc.GetNodeId()
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
-			r.members[id] = m.PeerURL
+			u := m.PeerURL
+			if u == "" {
+				// raftexample bootstraps with conf changes that carry no
+				// URL: the one from --cluster stays.
+				u = r.members[id]
+			}
+			r.members[id] = u
 			if id != r.cfg.ID {
-				r.cfg.Transport.AddPeer(id, m.PeerURL)
+				r.cfg.Transport.AddPeer(id, u)
 			}
 		case raftpb.ConfChangeRemoveNode:
 			delete(r.members, id)

@@ -24,8 +24,9 @@ func TestMain(m *testing.M) {
 
 // fakeTransport records what the raft actor sends to the network.
 type fakeTransport struct {
-	mu   sync.Mutex
-	sent []*raftpb.Message
+	mu    sync.Mutex
+	sent  []*raftpb.Message
+	peers map[uint64]string // last URL given to AddPeer
 }
 
 func (t *fakeTransport) Send(msgs []*raftpb.Message) {
@@ -33,9 +34,29 @@ func (t *fakeTransport) Send(msgs []*raftpb.Message) {
 	t.sent = append(t.sent, msgs...)
 	t.mu.Unlock()
 }
-func (t *fakeTransport) AddPeer(uint64, string) {}
-func (t *fakeTransport) RemovePeer(uint64)      {}
-func (t *fakeTransport) Close() error           { return nil }
+func (t *fakeTransport) AddPeer(id uint64, u string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.peers == nil {
+		t.peers = make(map[uint64]string)
+	}
+	t.peers[id] = u
+}
+
+func (t *fakeTransport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.peers, id)
+}
+
+func (t *fakeTransport) Close() error { return nil }
+
+func (t *fakeTransport) peerURL(id uint64) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.peers[id]
+	return u, ok
+}
 
 func (t *fakeTransport) messages() []*raftpb.Message {
 	t.mu.Lock()
@@ -275,5 +296,47 @@ func TestRaftBatchesQueuedProposalsIntoOneAppend(t *testing.T) {
 	}
 	if got != n {
 		t.Fatalf("first append after %d queued proposals carried %d entries, want all %d", n, got, n)
+	}
+}
+
+// A conf change or a restored snapshot that names a member without its URL
+// (raftexample's bootstrap entries and JSON snapshots carry none) keeps the
+// URL already known; one that brings a URL replaces it.
+func TestRaftKeepsKnownPeerURLs(t *testing.T) {
+	add := func(url string) any {
+		return messages.ApplyConfChange{Index: 1, PeerURL: url, Change: &raftpb.ConfChange{
+			Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(2)), Context: []byte(url),
+		}}
+	}
+	tests := []struct {
+		name  string
+		steps []any
+		want  string
+	}{
+		{"added with a URL", []any{add("http://b")}, "http://b"},
+		{"added again without one", []any{add("http://b"), add("")}, "http://b"},
+		{"added again with a new one", []any{add("http://b"), add("http://b2")}, "http://b2"},
+		{"restored without one", []any{add("http://b"), messages.MembersRestored{Members: map[uint64]string{1: "", 2: ""}}}, "http://b"},
+		{"restored with a new one", []any{add("http://b"), messages.MembersRestored{Members: map[uint64]string{1: "", 2: "http://b3"}}}, "http://b3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rig := newRaftRig(t, 1)
+			for _, step := range tc.steps {
+				if _, ok := step.(messages.ApplyConfChange); ok {
+					if _, err := rig.system.Root.RequestFuture(rig.raft, step, 5*time.Second).Result(); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					rig.system.Root.Send(rig.raft, step)
+				}
+			}
+			if got := rig.status(t).Members[2]; got != tc.want {
+				t.Fatalf("member 2's URL is %q, want %q", got, tc.want)
+			}
+			if got, _ := rig.net.peerURL(2); got != tc.want {
+				t.Fatalf("transport was given %q for member 2, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -62,6 +62,11 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
 			url = string(cc.GetContext())
+			if url == "" {
+				// raftexample's bootstrap entries name no URL: keep the
+				// one this member knows.
+				url = a.st.members[cc.GetNodeId()]
+			}
 			a.st.members[cc.GetNodeId()] = url
 		case raftpb.ConfChangeRemoveNode:
 			delete(a.st.members, cc.GetNodeId())
