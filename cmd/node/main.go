@@ -3,7 +3,9 @@
 // With no flags it starts a one-member cluster: peer URL
 // http://127.0.0.1:12379, client API on 127.0.0.1:12380, data in ./node-1.
 // Flags --id, --cluster, --port and --join mean what they mean for etcd's
-// raftexample.
+// raftexample: member ids are 1..N in --cluster order, and the member
+// serves the peer protocol (etcd rafthttp's) on its own --cluster URL.
+// With --format raftexample it can join a cluster of raftexample nodes.
 //
 // Exit status: 0 after SIGINT/SIGTERM or removal from the cluster; 1 when the
 // member could not start or stopped on a fatal error (such as a failed WAL

@@ -169,6 +169,10 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"--log-level", "loud"},                      // bad level
 		{"--snapshot-count", "many"},                 // not a number
 		{"--port", fmt.Sprint(freePort(t)), "extra"}, // stray argument
+		{"--format", "etcd"},                         // unknown format
+		{"--cluster-id", "xyz"},                      // not hex
+		{"--cluster-id", "0"},                        // zero
+		{"--snapshot-count", "0"},                    // would never compact
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			p := startNode(t, append(args, "--data-dir", t.TempDir())...)
