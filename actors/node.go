@@ -17,6 +17,7 @@ import (
 
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/persistence"
 	"github.com/raftkv/node/transport"
 )
@@ -49,6 +50,9 @@ type NodeConfig struct {
 	// raft actor.
 	Transport func(system *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error)
 	Logger    *zap.Logger
+	// Metrics records what the member's actors do; nil makes an
+	// unregistered set.
+	Metrics *metrics.Node
 
 	// wrapLog lets this package's tests put a failing WAL under the wal actor.
 	wrapLog func(persistence.Log) persistence.Log
@@ -136,6 +140,9 @@ func withDefaults(cfg NodeConfig) NodeConfig {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
 	return cfg
 }
 
@@ -188,6 +195,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Initial:        rp.Snapshot,
 		Fatal:          n.fatal,
 		Logger:         lg.Named("kv"),
+		Metrics:        cfg.Metrics,
 	})
 	if err != nil {
 		n.abort()
@@ -220,6 +228,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		ElectionTick:  cfg.ElectionTick,
 		HeartbeatTick: cfg.HeartbeatTick,
 		Logger:        lg,
+		Metrics:       cfg.Metrics,
 		Removed:       func(reason error) { n.fail(reason) },
 	})
 	if err != nil {
@@ -238,6 +247,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Deliver:     deliver,
 		Fatal:       n.fatal,
 		Logger:      lg.Named("wal"),
+		Metrics:     cfg.Metrics,
 	})
 	snapActor := persistence.NewSnapshotterActor(persistence.SnapshotterConfig{
 		Snap:           rp.Snapshotter,
@@ -248,6 +258,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		CatchUpEntries: cfg.CatchUpEntries,
 		Fatal:          n.fatal,
 		Logger:         lg.Named("snapshotter"),
+		Metrics:        cfg.Metrics,
 	})
 
 	// The raft actor goes last: once it runs it ticks and sends to the others.
@@ -255,7 +266,8 @@ func (n *Node) start(rp *persistence.Replay) error {
 		name string
 		a    actor.Actor
 	}{{"wal", walActor}, {"snapshotter", snapActor}, {"kv", kvActor}, {"raft", raftActor}} {
-		props := actor.PropsFromProducer(func() actor.Actor { return a.a }, actor.WithGuardian(n.stopOnPanic(a.name)))
+		opts := append([]actor.PropsOption{actor.WithGuardian(n.stopOnPanic(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
+		props := actor.PropsFromProducer(func() actor.Actor { return a.a }, opts...)
 		if _, err := root.SpawnNamed(props, a.name); err != nil {
 			n.abort()
 			return fmt.Errorf("spawn %s actor: %w", a.name, err)

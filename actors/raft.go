@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/transport"
 )
 
@@ -34,7 +35,8 @@ type RaftConfig struct {
 	ElectionTick  int           // ticks without a leader before a campaign
 	HeartbeatTick int           // ticks between leader heartbeats
 
-	Logger *zap.Logger
+	Logger  *zap.Logger
+	Metrics *metrics.Node // nil makes an unregistered one
 	// Removed is called once, when this member's removal is applied or a
 	// peer says it was removed. The member must then stop.
 	Removed func(reason error)
@@ -63,6 +65,7 @@ const (
 // Raft is the raft core actor. See the package doc.
 type Raft struct {
 	cfg     RaftConfig
+	m       *metrics.Node
 	rn      *raft.RawNode
 	members map[uint64]string
 
@@ -95,6 +98,9 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
 	rc := &raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTick,
@@ -126,6 +132,7 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	}
 	return &Raft{
 		cfg:      cfg,
+		m:        cfg.Metrics,
 		rn:       rn,
 		members:  maps.Clone(cfg.Members),
 		inflight: make(map[uint64]*readRound),
@@ -240,6 +247,9 @@ func (r *Raft) ready(ctx actor.Context) {
 	r.askReadIndex(ctx)
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
+		r.m.ReadyEntries.Observe(float64(len(rd.Entries)))
+		r.m.ReadyMessages.Observe(float64(len(rd.Messages)))
+		r.m.CommittedEntries.Add(float64(len(rd.CommittedEntries)))
 		if rd.SoftState != nil && rd.SoftState.Lead != r.lead {
 			r.leaderChanged(ctx, rd.SoftState.Lead)
 		}
@@ -274,6 +284,13 @@ func (r *Raft) route(ctx actor.Context, msgs []*raftpb.Message) {
 func (r *Raft) leaderChanged(ctx actor.Context, lead uint64) {
 	r.cfg.Logger.Info("leader changed", zap.Uint64("from", r.lead), zap.Uint64("to", lead), zap.Uint64("term", r.rn.BasicStatus().GetTerm()))
 	r.lead = lead
+	r.m.LeaderChanges.Inc()
+	r.m.Term.Set(float64(r.rn.BasicStatus().GetTerm()))
+	if lead == r.cfg.ID {
+		r.m.IsLeader.Set(1)
+	} else {
+		r.m.IsLeader.Set(0)
+	}
 	// raft forgets pending read-index rounds when leadership moves; fail them
 	// now so their clients can retry at once.
 	for tag, rr := range r.inflight {
@@ -295,6 +312,7 @@ func (r *Raft) askReadIndex(ctx actor.Context) {
 	// Every request in the batch arrived before this round began, so the
 	// round's read index is a valid read point for all of them.
 	r.readSeq++
+	r.m.ReadIndexRounds.Inc()
 	r.inflight[r.readSeq] = &readRound{ids: ids, asked: time.Now()}
 	r.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, r.readSeq))
 }

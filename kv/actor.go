@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/metrics"
 )
 
 // Config wires a kv actor to the rest of its node.
@@ -29,6 +30,7 @@ type Config struct {
 	Initial           *raftpb.Snapshot // state to start from; nil for an empty store
 	Fatal             func(messages.Fatal)
 	Logger            *zap.Logger
+	Metrics           *metrics.Node // nil makes an unregistered one
 	// Format is how entries and snapshots are spelled; every member of the
 	// cluster must use the same one. The zero value is FormatNative.
 	Format Format
@@ -38,6 +40,7 @@ type Config struct {
 // messages it takes and sends.
 type Actor struct {
 	cfg       Config
+	m         *metrics.Node
 	codec     stateFormat // cfg.Format's rules
 	st        *store
 	applied   uint64
@@ -68,6 +71,9 @@ func NewActor(cfg Config) (*Actor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
 	}
@@ -80,6 +86,7 @@ func NewActor(cfg Config) (*Actor, error) {
 	}
 	a := &Actor{
 		cfg:       cfg,
+		m:         cfg.Metrics,
 		codec:     codec,
 		st:        newStore(),
 		confState: &raftpb.ConfState{},
@@ -139,6 +146,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.ProposalFailed:
 		if w, ok := a.writes[m.ID]; ok {
 			delete(a.writes, m.ID)
+			a.m.ProposalsFailed.Inc()
 			ctx.Send(w.reply, messages.Result{Err: m.Err})
 		}
 	case messages.ReadIndexReady:
@@ -197,7 +205,10 @@ func (a *Actor) send(to *actor.PID, res messages.Result) {
 
 func (a *Actor) expire(now time.Time) {
 	timeout := func(w *waiter) { a.send(w.reply, messages.Result{Err: messages.ErrTimeout}) }
-	expired(a.writes, now, timeout)
+	expired(a.writes, now, func(w *waiter) {
+		a.m.ProposalsFailed.Inc()
+		timeout(w)
+	})
 	expired(a.reads, now, timeout)
 	kept := a.readReady[:0]
 	for _, w := range a.readReady {
@@ -226,6 +237,7 @@ func (a *Actor) propose(ctx actor.Context, c command) {
 		return
 	}
 	a.writes[c.reqID] = a.newWaiter(ctx, c.key)
+	a.m.Proposals.Inc()
 	ctx.Send(a.cfg.Raft, messages.Propose{ID: c.reqID, Data: data})
 }
 
@@ -306,6 +318,7 @@ func (a *Actor) proposeConfChange(ctx actor.Context, cc *raftpb.ConfChange) {
 	id := a.ids.id()
 	cc.Id = new(id)
 	a.writes[id] = a.newWaiter(ctx, "")
+	a.m.Proposals.Inc()
 	ctx.Send(a.cfg.Raft, messages.ProposeConfChange{ID: id, Change: cc})
 }
 
@@ -315,6 +328,7 @@ func (a *Actor) proposeConfChange(ctx actor.Context, cc *raftpb.ConfChange) {
 func (a *Actor) settle(ctx actor.Context, id uint64) {
 	if w, ok := a.writes[id]; ok {
 		delete(a.writes, id)
+		a.m.ProposalsApplied.Inc()
 		ctx.Send(w.reply, messages.Result{Index: a.applied})
 	}
 }

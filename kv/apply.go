@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
@@ -27,6 +28,8 @@ func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
 			return
 		}
 	}
+	a.m.AppliedEntries.Add(float64(len(m.GetEntries())))
+	a.m.AppliedIndex.Set(float64(a.applied))
 	a.cfg.Deliver(m.GetResponses())
 	a.serveReads(ctx)
 	a.maybeSnapshot(ctx)
@@ -141,7 +144,9 @@ func (a *Actor) maybeSnapshot(ctx actor.Context) {
 	// Counted as taken even if it fails, so that a failing encoder is retried
 	// SnapshotCount entries on rather than after every apply.
 	a.lastSnap = a.applied
+	start := time.Now()
 	data, err := a.codec.marshal(a.st)
+	a.m.SnapshotEncode.Observe(time.Since(start).Seconds())
 	if err != nil {
 		// The log still holds every entry since the last snapshot, so the
 		// state is safe; only compaction waits.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/metrics"
 )
 
 // SnapshotterConfig configures the snapshotter actor.
@@ -29,8 +30,9 @@ type SnapshotterConfig struct {
 	// keeps; zero means 5.
 	MaxSnapFiles, MaxWALFiles int
 	// Fatal is called once, on the first failed write.
-	Fatal  func(messages.Fatal)
-	Logger *zap.Logger
+	Fatal   func(messages.Fatal)
+	Logger  *zap.Logger
+	Metrics *metrics.Node // nil makes an unregistered one
 }
 
 // inflightSnapshot remembers a snapshot between its .snap file and its WAL
@@ -55,6 +57,9 @@ func NewSnapshotterActor(cfg SnapshotterConfig) actor.Actor {
 	}
 	if cfg.MaxWALFiles == 0 {
 		cfg.MaxWALFiles = defaultKeep
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
 	}
 	return &snapshotterActor{
 		cfg:      cfg,
@@ -106,10 +111,12 @@ func (a *snapshotterActor) onCreate(ctx actor.Context, msg messages.CreateSnapsh
 		a.fail(fmt.Errorf("create snapshot at index %d: %w", msg.Index, err))
 		return
 	}
+	saveStart := time.Now()
 	if err := a.cfg.Snap.SaveSnap(s); err != nil {
 		a.fail(fmt.Errorf("write .snap file for index %d: %w", msg.Index, err))
 		return
 	}
+	a.cfg.Metrics.SnapshotSave.Observe(time.Since(saveStart).Seconds())
 	md := s.GetMetadata()
 	cs := md.GetConfState()
 	if cs == nil {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/metrics"
 )
 
 // Log is the part of *wal.WAL the wal actor uses. It is an interface so tests
@@ -45,8 +46,9 @@ type WALConfig struct {
 	// to this node's raft actor or to the network. It runs on the actor.
 	Deliver func(msgs []*raftpb.Message)
 	// Fatal is called once, on the first failed write or fsync.
-	Fatal  func(messages.Fatal)
-	Logger *zap.Logger
+	Fatal   func(messages.Fatal)
+	Logger  *zap.Logger
+	Metrics *metrics.Node // nil makes an unregistered one
 	// SnapshotFileTimeout bounds the wait for SnapshotFileSaved; zero means
 	// two minutes.
 	SnapshotFileTimeout time.Duration
@@ -83,6 +85,9 @@ func NewWALActor(cfg WALConfig) actor.Actor {
 	}
 	if cfg.SnapshotFileTimeout <= 0 {
 		cfg.SnapshotFileTimeout = defaultSnapshotFileTimeout
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(nil)
 	}
 	return &walActor{cfg: cfg, lg: lg.With(zap.String("actor", "wal"))}
 }
@@ -171,11 +176,8 @@ func (a *walActor) flush() {
 		a.fail(fmt.Errorf("save %d entries: %w", len(ents), err))
 		return
 	}
-	a.lg.Debug("saved a group of appends",
-		zap.Int("group-size", len(group)),
-		zap.Int("entries", len(ents)),
-		zap.Duration("took", time.Since(start)),
-	)
+	a.cfg.Metrics.FsyncDuration.Observe(time.Since(start).Seconds())
+	a.cfg.Metrics.GroupSize.Observe(float64(len(group)))
 
 	var resps []*raftpb.Message
 	for _, m := range group {

@@ -28,12 +28,16 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/raftkv/node/actors"
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/transport"
 )
 
@@ -169,6 +173,8 @@ func run(o options, lg *zap.Logger) int {
 	}
 	defer peerLn.Close()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var tr *transport.HTTP
 	node, err := actors.StartNode(actors.NodeConfig{
 		ID:             o.id,
@@ -191,10 +197,16 @@ func run(o options, lg *zap.Logger) int {
 			})
 			return tr, err
 		},
-		Logger: lg,
+		Logger:  lg,
+		Metrics: metrics.New(reg),
 	})
 	if err != nil {
 		lg.Error("could not start the member", zap.Error(err))
+		return 1
+	}
+	if err := metrics.RegisterNetwork(reg, tr.Stats); err != nil {
+		lg.Error("could not register the network metrics", zap.Error(err))
+		_ = node.Stop()
 		return 1
 	}
 	// No WriteTimeout: streams to peers live as long as their connection,
@@ -210,17 +222,17 @@ func run(o options, lg *zap.Logger) int {
 		_ = node.Stop()
 		return 1
 	}
-	srv := &http.Server{
-		Handler: kv.NewHandler(kv.HandlerConfig{
-			Root:            node.Root(),
-			KV:              node.KV(),
-			Raft:            node.Raft(),
-			MaxRequestBytes: o.maxRequestBytes,
-			Format:          o.format,
-			Logger:          lg.Named("http"),
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+	api := http.NewServeMux()
+	api.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	api.Handle("/", kv.NewHandler(kv.HandlerConfig{
+		Root:            node.Root(),
+		KV:              node.KV(),
+		Raft:            node.Raft(),
+		MaxRequestBytes: o.maxRequestBytes,
+		Format:          o.format,
+		Logger:          lg.Named("http"),
+	}))
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	lg.Info("serving",

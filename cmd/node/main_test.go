@@ -139,6 +139,24 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	must(t, http.MethodGet, base+"/gamma", "", http.StatusNotFound, "")
 	must(t, http.MethodPut, base+"/big", strings.Repeat("x", 1572865), http.StatusRequestEntityTooLarge, "")
 
+	// /metrics counts what just happened: three puts and a delete applied
+	// and acknowledged, the oversized body never proposed.
+	code, metricsText, err := call(http.MethodGet, base+"/metrics", "")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	for _, want := range []string{
+		"raftkv_kv_proposals_applied_total 4\n",
+		"raftkv_kv_proposals_total 4\n",
+		"raftkv_wal_fsync_duration_seconds_count ",
+		`raftkv_actor_message_duration_seconds_count{actor="raft"} `,
+		"go_goroutines ",
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
