@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -130,11 +131,14 @@ func (d *msgAppDecoder) decode() (*raftpb.Message, error) {
 	case msgAppHeartbeat:
 		return linkHeartbeat(), nil
 	case msgAppEntries:
+		m, err := d.decodeEntries()
+		if err != nil {
+			return nil, midFrame(err)
+		}
 		if d.fastFrames != nil {
 			d.fastFrames.Add(1)
 		}
-		m, err := d.decodeEntries()
-		return m, midFrame(err)
+		return m, nil
 	case msgAppMessage:
 		b, err := readSized(d.r)
 		if err != nil {
@@ -212,12 +216,26 @@ func readSized(r io.Reader) ([]byte, error) {
 	if n > maxMessageBytes {
 		return nil, fmt.Errorf("%w: length %d over the %d-byte limit", ErrBadFrame, n, maxMessageBytes)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if n <= trustedLength {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, midFrame(err)
+		}
+		return b, nil
+	}
+	// A large length is only a claim: let the buffer grow with the bytes
+	// that actually arrive, so eight bytes cannot reserve 512 MiB.
+	var buf bytes.Buffer
+	buf.Grow(trustedLength)
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
 		return nil, midFrame(err)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
+
+// trustedLength is the largest claimed length allocated before its bytes
+// arrive: every ordinary message is smaller, and 1 MiB is MaxSizePerMsg.
+const trustedLength = 1 << 20
 
 // midFrame reports a stream that ended inside a frame as truncated: only
 // an end between frames is a clean io.EOF.

@@ -34,7 +34,9 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(hdrClusterID, formatID(t.cfg.ClusterID))
-	from, ok := t.admit(w, r, r.Header.Get(hdrFrom))
+	// A removed member hears 403 here, not 410: 403 is what rafthttp's
+	// pipeline reads as "you were removed" (its streams read 410).
+	from, ok := t.admit(w, r, r.Header.Get(hdrFrom), http.StatusForbidden)
 	if !ok {
 		return
 	}
@@ -65,9 +67,10 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 func (t *HTTP) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	body := http.MaxBytesReader(w, r.Body, maxMessageBytes)
+	// Content-Length is a claim: trust it only as far as trustedLength.
 	var buf []byte
-	if r.ContentLength > 0 && r.ContentLength <= maxMessageBytes {
-		buf = make([]byte, 0, r.ContentLength)
+	if r.ContentLength > 0 {
+		buf = make([]byte, 0, min(r.ContentLength, trustedLength))
 	}
 	chunk := make([]byte, 64<<10)
 	for {
@@ -106,7 +109,7 @@ func (t *HTTP) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid path", http.StatusNotFound)
 		return
 	}
-	from, ok := t.admit(w, r, fromHex)
+	from, ok := t.admit(w, r, fromHex, http.StatusGone)
 	if !ok {
 		return
 	}
@@ -143,9 +146,9 @@ func (t *HTTP) serveStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit runs the checks every peer request gets: compatible versions and
-// cluster (412), a sender we know (404) and have not removed (410). It
-// answers the failures itself.
-func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string) (uint64, bool) {
+// cluster (412), a sender we know (404) and have not removed (removedStatus).
+// It answers the failures itself.
+func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string, removedStatus int) (uint64, bool) {
 	if err := t.checkCompatible(r.Header); err != nil {
 		t.lg.Warn("refused an incompatible peer", zap.String("from", r.Header.Get(hdrFrom)), zap.String("remote", r.RemoteAddr), zap.Error(err))
 		answer412(w, err)
@@ -160,7 +163,7 @@ func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string) (ui
 	switch {
 	case removed:
 		t.lg.Warn("refused a removed member", zap.String("from", formatID(from)))
-		http.Error(w, "removed member", http.StatusGone)
+		http.Error(w, "removed member", removedStatus)
 		return 0, false
 	case p == nil:
 		t.lg.Debug("refused an unknown member", zap.String("from", formatID(from)))

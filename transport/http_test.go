@@ -199,10 +199,12 @@ func TestPeerURLChange(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 	a.tr.AddPeer(2, down.URL)
-	b.tr.AddPeer(1, a.srv.URL)
 	a.tr.Send([]*raftpb.Message{wireHeartbeat(1, 2, 1)})
 	a.inbox.wait(t, func(m any) bool { return m == messages.ReportUnreachable{ID: 2} })
 
+	// Only now may b dial a: a stream from b to a would carry a's message
+	// whatever a's URL for b is.
+	b.tr.AddPeer(1, a.srv.URL)
 	a.tr.AddPeer(2, b.srv.URL)
 	b.sendUntil(t, wireHeartbeat(2, 1, 2), func(s PeerStats) bool { return s.Message.Sent > 0 })
 	a.sendUntil(t, wireMsgApp(1, 2, 2, 1, 1, "z"), func(s PeerStats) bool { return s.MsgApp.Sent > 0 })
