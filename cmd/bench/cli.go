@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const usageText = `usage: bench put|get|mixed [flags]
+
+  put    writes new keys: every PUT creates a key no run has written
+  get    preloads --keys keys (not timed), then reads random ones of them
+  mixed  preloads --keys keys, then reads (--read-ratio) and overwrites them
+
+Run "bench <command> -h" for the flags of a command.
+`
+
+// parseArgs turns the command line (without the program name) into a
+// config. Errors wrap errUsage; flag.ErrHelp is returned as it is, after
+// the usage was printed to stderr.
+func parseArgs(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return cfg, fmt.Errorf("%w: no command given", errUsage)
+	}
+	switch c := command(args[0]); c {
+	case cmdPut, cmdGet, cmdMixed:
+		cfg.command = c
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, usageText)
+		return cfg, flag.ErrHelp
+	default:
+		fmt.Fprint(stderr, usageText)
+		return cfg, fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+
+	fs := flag.NewFlagSet("bench "+string(cfg.command), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoints := fs.String("endpoints", "http://127.0.0.1:12380", "comma-separated client URLs of the nodes")
+	tgt := fs.String("target", string(targetSpread), "spread: client i uses endpoint i mod N; leader: all to the endpoint that reports itself leader")
+	fs.IntVar(&cfg.clients, "clients", 64, "concurrent clients, each with one request in flight")
+	fs.IntVar(&cfg.valSize, "val-size", 100, "bytes per value")
+	fs.IntVar(&cfg.keySize, "key-size", 16, "minimum key length; keys are zero-padded up to it, never cut")
+	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long the timed phase runs (excludes --total)")
+	fs.Uint64Var(&cfg.total, "total", 0, "requests to issue instead of running for --duration")
+	fs.StringVar(&cfg.keyPrefix, "key-prefix", "bench-", "prefix of every key, before the run id")
+	fs.BoolVar(&cfg.json, "json", false, "print the report as one JSON object")
+	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "per-request timeout for the dial and the answer's header")
+	consistency := "linearizable"
+	if cfg.command != cmdPut {
+		fs.StringVar(&consistency, "consistency", consistency, "linearizable or serializable reads")
+		fs.IntVar(&cfg.keys, "keys", 1000, "keys to preload with PUT before the timed phase")
+	}
+	if cfg.command == cmdMixed {
+		fs.Float64Var(&cfg.readRatio, "read-ratio", 0.9, "fraction of requests that are reads")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var err error
+	if cfg.endpoints, err = parseEndpoints(*endpoints); err != nil {
+		return cfg, err
+	}
+	if err := cfg.check(*tgt, consistency, set); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// check validates the flags that parse but may still be wrong, and fills
+// the fields derived from them.
+func (cfg *config) check(tgt, consistency string, set map[string]bool) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+	}
+	switch t := target(tgt); t {
+	case targetSpread, targetLeader:
+		cfg.target = t
+	default:
+		return bad("--target must be spread or leader, not %q", tgt)
+	}
+	switch consistency {
+	case "linearizable":
+	case "serializable":
+		cfg.serializable = true
+	default:
+		return bad("--consistency must be linearizable or serializable, not %q", consistency)
+	}
+	if set["duration"] && set["total"] {
+		return bad("give --duration or --total, not both")
+	}
+	if set["total"] {
+		if cfg.total == 0 {
+			return bad("--total must be positive")
+		}
+		cfg.duration = 0
+	} else if cfg.duration <= 0 {
+		return bad("--duration must be positive")
+	}
+	switch {
+	case cfg.clients < 1:
+		return bad("--clients must be at least 1")
+	case cfg.valSize < 0:
+		return bad("--val-size must not be negative")
+	case cfg.keySize < 0:
+		return bad("--key-size must not be negative")
+	case cfg.timeout <= 0:
+		return bad("--timeout must be positive")
+	case cfg.command != cmdPut && cfg.keys < 1:
+		return bad("--keys must be at least 1")
+	case cfg.readRatio < 0 || cfg.readRatio > 1:
+		return bad("--read-ratio must be between 0 and 1")
+	}
+	return nil
+}
+
+// parseEndpoints accepts comma-separated http(s) URLs of a host and
+// nothing else, since the API paths are appended to them.
+func parseEndpoints(s string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		if err != nil {
+			return nil, fmt.Errorf("%w: endpoint %q: %w", errUsage, part, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("%w: endpoint %q: want http://host:port", errUsage, part)
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: --endpoints is empty", errUsage)
+	}
+	return out, nil
+}

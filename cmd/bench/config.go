@@ -1,0 +1,43 @@
+package main
+
+import "time"
+
+// command is what the timed phase does.
+type command string
+
+const (
+	cmdPut   command = "put"
+	cmdGet   command = "get"
+	cmdMixed command = "mixed"
+)
+
+// target says which endpoints the clients send to.
+type target string
+
+const (
+	// targetSpread gives client i endpoint i mod len(endpoints).
+	targetSpread target = "spread"
+	// targetLeader sends every request to the endpoint that reports itself
+	// as the leader when the run starts.
+	targetLeader target = "leader"
+)
+
+// config is one run, as the command line asked for it.
+type config struct {
+	command      command
+	endpoints    []string // base URLs without a trailing slash
+	target       target
+	clients      int
+	valSize      int
+	keySize      int
+	duration     time.Duration // zero when total is set
+	total        uint64        // requests to issue; zero when duration is set
+	keyPrefix    string
+	json         bool
+	timeout      time.Duration
+	serializable bool    // get and mixed reads
+	keys         int     // key space of get and mixed
+	readRatio    float64 // mixed only
+	runID        string  // keeps this run's keys apart from other runs'
+	seed         uint64  // of the clients' key and read/write choices; 0 picks one
+}
