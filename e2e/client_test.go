@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// httpClient is shared by all tests so that TestMain can close its idle
+// connections before goleak looks for stray goroutines. Its timeout is above
+// the node's 5 s request timeout, so a slow request shows as the node's 504
+// rather than as a client-side error.
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// reply is one HTTP exchange; err is set when there was no answer at all.
+type reply struct {
+	code int
+	body string
+	err  error
+}
+
+func (r reply) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return fmt.Sprintf("%d %q", r.code, strings.TrimSpace(r.body))
+}
+
+func (r reply) ok() bool { return r.err == nil && r.code >= 200 && r.code < 300 }
+
+// retryable reports an answer that changed nothing for sure (503: not
+// proposed) or that may change once the cluster settles (504, no answer).
+// Callers only retry it for reads and for writes they may safely repeat.
+func (r reply) retryable() bool {
+	return r.err != nil || r.code == http.StatusServiceUnavailable || r.code == http.StatusGatewayTimeout
+}
+
+func call(method, url, body string) reply {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return reply{err: err}
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return reply{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return reply{code: resp.StatusCode, body: string(b), err: err}
+}
+
+// status is the JSON of GET /v1/status, decoded here rather than with the
+// messages package so that the test pins the wire format.
+type status struct {
+	ID        uint64            `json:"id"`
+	Leader    uint64            `json:"leader"`
+	Term      uint64            `json:"term"`
+	RaftState string            `json:"raft_state"`
+	Commit    uint64            `json:"commit_index"`
+	Applied   uint64            `json:"applied_index"`
+	Members   map[uint64]string `json:"members"`
+}
+
+func getStatus(base string) (status, error) {
+	r := call(http.MethodGet, base+"/v1/status", "")
+	if r.err != nil {
+		return status{}, r.err
+	}
+	if r.code != http.StatusOK {
+		return status{}, fmt.Errorf("GET %s/v1/status: %s", base, r)
+	}
+	var st status
+	if err := json.Unmarshal([]byte(r.body), &st); err != nil {
+		return status{}, fmt.Errorf("GET %s/v1/status: %w in %q", base, err, r.body)
+	}
+	return st, nil
+}
+
+// poll calls try every 50 ms until it reports done or the deadline passes;
+// then it fails the test with try's last word on why it was not done.
+func poll(t *testing.T, timeout time.Duration, what string, try func() (done bool, why string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, why := try()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not done after %v: %s", what, timeout, why)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
+	}
+}
+
+// mustWrite PUTs value at path through base and wants want. It repeats the
+// request while the answer is retryable: repeating a PUT of the same value
+// is harmless, so the outcome is the same whether or not the first landed.
+func mustWrite(t *testing.T, base, path, value string, want int) {
+	t.Helper()
+	poll(t, 20*time.Second, "PUT "+base+path, func() (bool, string) {
+		r := call(http.MethodPut, base+path, value)
+		if r.retryable() {
+			return false, r.String()
+		}
+		if r.code != want {
+			t.Fatalf("PUT %s%s: %s, want %d", base, path, r, want)
+		}
+		return true, ""
+	})
+}
+
+// mustRead GETs path through base and wants 200 with want. 503 and 504 are
+// retried (the member may not know a leader yet, or still be catching up);
+// any other answer, a 404 above all, fails at once: after an acknowledged
+// write a linearizable read must never miss it.
+func mustRead(t *testing.T, base, path, want string) {
+	t.Helper()
+	if err := readValue(base, path, want, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// errUnavailable marks a read that got no definite answer before its
+// deadline, as opposed to a wrong one.
+var errUnavailable = errors.New("member gave no definite answer")
+
+// readValue is mustRead for use off the test goroutine.
+func readValue(base, path, want string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		r := call(http.MethodGet, base+path, "")
+		switch {
+		case r.retryable():
+			if time.Now().After(deadline) {
+				return fmt.Errorf("GET %s%s: %w: still %s after %v", base, path, errUnavailable, r, timeout)
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
+		case r.code != http.StatusOK || r.body != want:
+			return fmt.Errorf("GET %s%s: %s, want 200 %q", base, path, r, want)
+		default:
+			return nil
+		}
+	}
+}

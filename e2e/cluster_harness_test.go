@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// member is one cmd/node of a test cluster. Its ports and data dir stay the
+// same across restarts; each run is a new proc.
+type member struct {
+	id      uint64
+	peerURL string
+	base    string // client API, http://127.0.0.1:<port>
+	port    int
+	dataDir string
+	args    []string // of the last start, reused by restart
+	p       *proc    // the current or last run; nil before the first start
+}
+
+func (m *member) name() string { return fmt.Sprintf("node %d", m.id) }
+
+// cluster is a set of cmd/node processes. Ids are 1..N in the order of
+// peerURLs, the --cluster order.
+type cluster struct {
+	t       *testing.T
+	dir     string
+	flags   []string // given to every member
+	members []*member
+}
+
+// newCluster starts n members with the extra flags and waits until all of
+// them agree on a leader.
+func newCluster(t *testing.T, n int, flags ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir(), flags: flags}
+	for range n {
+		c.newMember()
+	}
+	for _, m := range c.members {
+		c.start(m, false)
+	}
+	c.leader(c.members...)
+	return c
+}
+
+// newMember adds a member with fresh ports to the cluster's list without
+// starting it.
+func (c *cluster) newMember() *member {
+	ports := freePorts(c.t, 2)
+	id := uint64(len(c.members) + 1)
+	m := &member{
+		id:      id,
+		peerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		port:    ports[1],
+		base:    fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		dataDir: filepath.Join(c.dir, "node-"+strconv.FormatUint(id, 10)),
+	}
+	c.members = append(c.members, m)
+	return m
+}
+
+func (c *cluster) member(id uint64) *member { return c.members[id-1] }
+
+// clusterFlag is --cluster: every member's peer URL in id order.
+func (c *cluster) clusterFlag() string {
+	urls := make([]string, len(c.members))
+	for i, m := range c.members {
+		urls[i] = m.peerURL
+	}
+	return strings.Join(urls, ",")
+}
+
+// start runs m with the current member list; join starts a member that was
+// added with POST /<id>.
+func (c *cluster) start(m *member, join bool) {
+	m.args = append([]string{
+		"--id", strconv.FormatUint(m.id, 10),
+		"--cluster", c.clusterFlag(),
+		"--port", strconv.Itoa(m.port),
+		"--data-dir", m.dataDir,
+	}, c.flags...)
+	if join {
+		m.args = append(m.args, "--join")
+	}
+	m.p = startProc(c.t, m.name(), "", nodeBin, m.args...)
+}
+
+// restart runs m again from its data dir with the arguments of its last start.
+func (c *cluster) restart(m *member) {
+	if m.p.running() {
+		c.t.Fatalf("restart of %s, which is still running", m.name())
+	}
+	m.p = startProc(c.t, m.name(), "", nodeBin, m.args...)
+}
+
+// others is every member but the given ones.
+func (c *cluster) others(not ...*member) []*member {
+	var out []*member
+	for _, m := range c.members {
+		if !slices.Contains(not, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// leader waits until every member in among reports the same leader, that
+// leader is one of them and it reports itself as leader.
+func (c *cluster) leader(among ...*member) *member {
+	c.t.Helper()
+	var lead *member
+	poll(c.t, 20*time.Second, "agree on a leader", func() (bool, string) {
+		var id uint64
+		for _, m := range among {
+			if !m.p.running() {
+				c.t.Fatalf("%s exited while waiting for a leader", m.name())
+			}
+			st, err := getStatus(m.base)
+			if err != nil {
+				return false, err.Error()
+			}
+			if st.Leader == 0 {
+				return false, m.name() + " knows no leader"
+			}
+			if id != 0 && st.Leader != id {
+				return false, fmt.Sprintf("%s says the leader is %d, another says %d", m.name(), st.Leader, id)
+			}
+			id = st.Leader
+		}
+		i := slices.IndexFunc(among, func(m *member) bool { return m.id == id })
+		if i < 0 {
+			return false, fmt.Sprintf("the leader %d is not among the members asked", id)
+		}
+		st, err := getStatus(among[i].base)
+		if err != nil {
+			return false, err.Error()
+		}
+		if st.RaftState != "StateLeader" {
+			return false, fmt.Sprintf("%s is named leader but is %s", among[i].name(), st.RaftState)
+		}
+		lead = among[i]
+		return true, ""
+	})
+	return lead
+}

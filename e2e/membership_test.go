@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A member added with POST /<id> and started with --join receives the data
+// written before it joined, and serves reads and writes like the others.
+func TestAddedMemberReceivesAllData(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader(c.members...)
+	data := make(map[string]string)
+	for i := range 30 {
+		m := c.members[i%3]
+		key := fmt.Sprintf("/before-join-%02d", i)
+		data[key] = "value of " + key
+		mustWrite(t, m.base, key, data[key], http.StatusNoContent)
+	}
+
+	m4 := c.newMember()
+	via := c.others(lead)[0] // a follower forwards the conf change to the leader
+	if r := call(http.MethodPost, fmt.Sprintf("%s/%d", via.base, m4.id), m4.peerURL); r.code != http.StatusNoContent {
+		t.Fatalf("POST /%d to %s: %s, want 204", m4.id, via.name(), r)
+	}
+	if r := call(http.MethodPost, fmt.Sprintf("%s/%d", lead.base, m4.id), m4.peerURL); r.code != http.StatusConflict {
+		t.Fatalf("POST /%d a second time: %s, want 409", m4.id, r)
+	}
+	c.start(m4, true)
+
+	checkAll(t, data, m4)
+	c.leader(c.members...)
+	for _, m := range c.members {
+		st, err := getStatus(m.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Members) != 4 || st.Members[m4.id] != m4.peerURL {
+			t.Errorf("%s knows members %v, want 4 with %d at %s", m.name(), st.Members, m4.id, m4.peerURL)
+		}
+	}
+	mustWrite(t, m4.base, "/after-join", "written through the new member", http.StatusNoContent)
+	for _, m := range c.others(m4) {
+		mustRead(t, m.base, "/after-join", "written through the new member")
+	}
+}
+
+// A member removed with DELETE /<id> stops by itself, exits 0 and says why;
+// the two that remain go on serving. Removing the leader makes the others
+// elect a new one.
+func TestRemovedMemberExitsByItself(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		removeLeader bool
+	}{
+		{"follower", false},
+		{"leader", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3)
+			lead := c.leader(c.members...)
+			target := c.others(lead)[0]
+			via := lead
+			if tc.removeLeader {
+				target, via = lead, c.others(lead)[0]
+			}
+			mustWrite(t, via.base, "/before-removal", "kept", http.StatusNoContent)
+
+			if r := call(http.MethodDelete, fmt.Sprintf("%s/%d", via.base, target.id), ""); r.code != http.StatusNoContent {
+				t.Fatalf("DELETE /%d through %s: %s, want 204", target.id, via.name(), r)
+			}
+			target.p.waitExit(t, 0, 20*time.Second)
+			if !strings.Contains(target.p.out.String(), "removed from the cluster") {
+				t.Fatalf("%s exited 0 without saying it was removed from the cluster", target.name())
+			}
+
+			rest := c.others(target)
+			c.leader(rest...)
+			for _, m := range rest {
+				st, err := getStatus(m.base)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ids := slices.Sorted(maps.Keys(st.Members)); slices.Contains(ids, target.id) || len(ids) != 2 {
+					t.Errorf("%s still knows members %v after removing %d", m.name(), ids, target.id)
+				}
+			}
+			if r := call(http.MethodDelete, fmt.Sprintf("%s/%d", rest[0].base, target.id), ""); r.code != http.StatusNotFound {
+				t.Errorf("DELETE /%d a second time: %s, want 404", target.id, r)
+			}
+			for _, w := range rest {
+				key := fmt.Sprintf("/after-removal-%d", w.id)
+				mustWrite(t, w.base, key, "written by "+w.name(), http.StatusNoContent)
+				for _, r := range c.others(target, w) {
+					mustRead(t, r.base, key, "written by "+w.name())
+					mustRead(t, r.base, "/before-removal", "kept")
+				}
+			}
+		})
+	}
+}
