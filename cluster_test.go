@@ -37,7 +37,7 @@ const (
 // API, over one in-memory network or over the HTTP peer transport on
 // loopback.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	net     *transport.Network // nil over HTTP
 	peers   map[uint64]string  // every member ever named, id → peer URL
 	dirs    map[uint64]string
@@ -74,7 +74,7 @@ func newCluster(t *testing.T, n int, tune func(*actors.NodeConfig)) *cluster {
 	return newClusterOver(t, overMemory, n, tune)
 }
 
-func newClusterOver(t *testing.T, over network, n int, tune func(*actors.NodeConfig)) *cluster {
+func newClusterOver(t testing.TB, over network, n int, tune func(*actors.NodeConfig)) *cluster {
 	t.Helper()
 	c := &cluster{
 		t:         t,
@@ -232,7 +232,7 @@ func (c *cluster) stopAll() {
 }
 
 // eventually polls f until it returns nil or waitFor passes.
-func eventually(t *testing.T, what string, f func() error) {
+func eventually(t testing.TB, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -54,6 +55,7 @@ type options struct {
 	catchUpEntries  uint64
 	maxRequestBytes int64
 	logLevel        string
+	pprof           bool
 }
 
 // Default cluster ids. raftexample's is fixed at 0x1000; ours differs so
@@ -79,6 +81,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Uint64Var(&o.catchUpEntries, "catch-up-entries", actors.DefaultCatchUpEntries, "entries kept in the log behind a snapshot, for followers that lag")
 	fs.Int64Var(&o.maxRequestBytes, "max-request-bytes", 1572864, "largest client request body accepted, in bytes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.pprof, "enable-pprof", false, "serve Go's profiler at /debug/pprof/ on the client port")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -224,6 +227,12 @@ func run(o options, lg *zap.Logger) int {
 	}
 	api := http.NewServeMux()
 	api.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if o.pprof {
+		api.HandleFunc("/debug/pprof/", pprof.Index)
+		api.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		api.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		api.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	api.Handle("/", kv.NewHandler(kv.HandlerConfig{
 		Root:            node.Root(),
 		KV:              node.KV(),
