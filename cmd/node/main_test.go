@@ -127,7 +127,8 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir}
+	// A free peer port too: the default, 12379, may be taken on this machine.
+	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
 
 	p := startNode(t, args...)
 	ready(t, base)
