@@ -215,9 +215,14 @@ func (n *Node) start(rp *persistence.Replay) error {
 			boot = append(boot, raft.Peer{ID: id, Context: []byte(cfg.Peers[id])})
 		}
 	}
+	storage := persistence.NewSnapStorage(rp.Storage, lg.Named("storage"))
+	snapPID := n.snap
+	storage.SetLoader(func(index, term uint64, done func(*raftpb.Snapshot, error)) {
+		root.Send(snapPID, messages.LoadSnapshot{Index: index, Term: term, Done: done})
+	})
 	raftActor, err := NewRaft(RaftConfig{
 		ID:            cfg.ID,
-		Storage:       rp.Storage,
+		Storage:       storage,
 		Applied:       applied,
 		Bootstrap:     boot,
 		Members:       members,

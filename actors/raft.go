@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/messages"
@@ -19,9 +20,11 @@ import (
 
 // RaftConfig configures the raft actor.
 type RaftConfig struct {
-	ID      uint64
-	Storage *raft.MemoryStorage // filled by replay; shared with the wal and snapshotter actors, which write it
-	Applied uint64              // index the state machine starts at (its snapshot's)
+	ID uint64
+	// Storage is filled by replay and written by the wal and snapshotter
+	// actors; a persistence.SnapStorage reads snapshot data from disk.
+	Storage raft.Storage
+	Applied uint64 // index the state machine starts at (its snapshot's)
 	// Bootstrap lists the members of a brand-new cluster, with their peer
 	// URLs as Context. Nil on a restart and for a member that joins.
 	Bootstrap []raft.Peer
@@ -183,6 +186,7 @@ func (r *Raft) Receive(ctx actor.Context) {
 		r.rn.ReportUnreachable(m.ID)
 	case messages.ReportSnapshot:
 		r.rn.ReportSnapshot(m.ID, m.Status)
+		r.releaseSnapshot()
 	case messages.MemberRemoved:
 		r.remove(fmt.Errorf("%w (said by member %x)", messages.ErrRemoved, m.By))
 	case messages.StatusRequest:
@@ -414,4 +418,19 @@ func (r *Raft) status() messages.Status {
 		Applied:   st.Applied,
 		Members:   maps.Clone(r.members),
 	}
+}
+
+// releaseSnapshot lets the storage drop a snapshot's data read back for
+// followers once none of them is waiting for a snapshot.
+func (r *Raft) releaseSnapshot() {
+	rel, ok := r.cfg.Storage.(interface{ Release() })
+	if !ok {
+		return
+	}
+	for _, pr := range r.rn.Status().Progress {
+		if pr.State == tracker.StateSnapshot {
+			return
+		}
+	}
+	rel.Release()
 }

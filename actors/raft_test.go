@@ -67,9 +67,10 @@ func (t *fakeTransport) messages() []*raftpb.Message {
 // gate is a dispatcher that can hold an actor's mailbox: while closed, the
 // mailbox is not run, so everything sent meanwhile is queued.
 type gate struct {
-	mu     sync.Mutex
-	closed bool
-	held   []func()
+	mu      sync.Mutex
+	closed  bool
+	held    []func()
+	running sync.WaitGroup // mailbox runs started before close
 }
 
 func (g *gate) Schedule(fn func()) {
@@ -79,16 +80,23 @@ func (g *gate) Schedule(fn func()) {
 		g.mu.Unlock()
 		return
 	}
+	g.running.Add(1)
 	g.mu.Unlock()
-	go fn()
+	go func() {
+		defer g.running.Done()
+		fn()
+	}()
 }
 
 func (g *gate) Throughput() int { return 300 }
 
+// close holds the mailbox from now on. It waits for a run already going to
+// end: that run would otherwise go on taking messages sent after close.
 func (g *gate) close() {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
+	g.running.Wait()
 }
 
 func (g *gate) open() {

@@ -49,7 +49,13 @@ type Actor struct {
 	ids       *reqIDGen
 	failed    bool // after a fatal error nothing more is applied
 
-	writes    map[uint64]*waiter // proposals waiting to be applied
+	writes map[uint64]*waiter // proposals waiting to be applied
+
+	pending       pendingBatch         // writes not yet proposed
+	proposeQueued bool                 // a flushProposals marker is in the mailbox
+	batches       map[uint64]*batch    // proposed batch entries, by batch id
+	inflight      map[uint64]time.Time // proposals in raft, by request or batch id: until when they are awaited
+
 	reads     map[uint64]*waiter // linearizable reads waiting for a read index
 	readReady []*waiter          // reads with a read index, waiting for applied ≥ index
 
@@ -92,6 +98,8 @@ func NewActor(cfg Config) (*Actor, error) {
 		confState: &raftpb.ConfState{},
 		ids:       newReqIDGen(cfg.ID, time.Now()),
 		writes:    make(map[uint64]*waiter),
+		batches:   make(map[uint64]*batch),
+		inflight:  make(map[uint64]time.Time),
 		reads:     make(map[uint64]*waiter),
 	}
 	if s := cfg.Initial; s != nil && s.GetMetadata().GetIndex() > 0 {
@@ -123,6 +131,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.stop()
 	case sweepTick:
 		a.expire(time.Now())
+		a.proposePending(ctx)
 		a.armSweep(ctx)
 
 	case *raftpb.Message:
@@ -143,12 +152,11 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.MembersRequest:
 		ctx.Respond(messages.Result{Members: a.st.membersCopy(), Index: a.applied})
 
+	case flushProposals:
+		a.proposeQueued = false
+		a.proposePending(ctx)
 	case messages.ProposalFailed:
-		if w, ok := a.writes[m.ID]; ok {
-			delete(a.writes, m.ID)
-			a.m.ProposalsFailed.Inc()
-			ctx.Send(w.reply, messages.Result{Err: m.Err})
-		}
+		a.proposalFailed(ctx, m)
 	case messages.ReadIndexReady:
 		for _, id := range m.IDs {
 			if w, ok := a.reads[id]; ok {
@@ -210,6 +218,18 @@ func (a *Actor) expire(now time.Time) {
 		timeout(w)
 	})
 	expired(a.reads, now, timeout)
+	for id, b := range a.batches {
+		// A batch raft lost without a word (a follower's forward dropped
+		// by a leader that stepped down); its writes have timed out.
+		if now.After(b.deadline) {
+			delete(a.batches, id)
+		}
+	}
+	for id, deadline := range a.inflight {
+		if now.After(deadline) {
+			a.proposalDone(id)
+		}
+	}
 	kept := a.readReady[:0]
 	for _, w := range a.readReady {
 		if now.After(w.deadline) {
@@ -238,7 +258,7 @@ func (a *Actor) propose(ctx actor.Context, c command) {
 	}
 	a.writes[c.reqID] = a.newWaiter(ctx, c.key)
 	a.m.Proposals.Inc()
-	ctx.Send(a.cfg.Raft, messages.Propose{ID: c.reqID, Data: data})
+	a.queuePropose(ctx, c.reqID, data)
 }
 
 // refuse answers requests that cannot be taken: no one to answer, or a state

@@ -126,6 +126,7 @@ type fixture struct {
 type fixtureOpts struct {
 	cfg              func(*Config)
 	silentConfChange bool // the raft probe never answers ApplyConfChange
+	props            []actor.PropsOption
 }
 
 // newFixture spawns a kv actor wired to probes. Its cleanup stops the actor
@@ -172,7 +173,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		t.Fatalf("NewActor: %v", err)
 	}
 	f.act = act
-	f.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act }))
+	f.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act }, o.props...))
 	t.Cleanup(func() {
 		f.stop(t)
 		system.Shutdown()

@@ -31,6 +31,7 @@ func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
 	a.m.AppliedEntries.Add(float64(len(m.GetEntries())))
 	a.m.AppliedIndex.Set(float64(a.applied))
 	a.cfg.Deliver(m.GetResponses())
+	a.proposePending(ctx) // room in flight again, perhaps
 	a.serveReads(ctx)
 	a.maybeSnapshot(ctx)
 }
@@ -53,6 +54,15 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		c, err := a.codec.decode(e.GetData())
 		if err != nil {
 			return err
+		}
+		a.proposalDone(c.reqID)
+		if c.op == opBatch {
+			delete(a.batches, c.reqID)
+			return decodeBatch(c.value, func(c command) error {
+				a.st.apply(c)
+				a.settle(ctx, c.reqID)
+				return nil
+			})
 		}
 		a.st.apply(c)
 		a.settle(ctx, c.reqID)

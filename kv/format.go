@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -67,6 +68,9 @@ type stateFormat interface {
 	// lack the member list takes the members from cs, with the peer URLs
 	// known for them (known is not modified). Errors wrap ErrBadSnapshot.
 	unmarshal(data []byte, cs *raftpb.ConfState, known map[uint64]string) (*store, error)
+	// batches tells whether several commands may share one entry (decode
+	// then returns an opBatch command whose value is the batch body).
+	batches() bool
 }
 
 // codec returns f's implementation. Each is an empty struct, so holding one
@@ -86,7 +90,18 @@ type nativeFormat struct{}
 
 func (nativeFormat) encode(c command) ([]byte, error) { return c.encode(), nil }
 
-func (nativeFormat) decode(data []byte) (command, error) { return decodeCommand(data) }
+func (nativeFormat) decode(data []byte) (command, error) {
+	if len(data) > 0 && op(data[0]) == opBatch {
+		id, n := binary.Uvarint(data[1:])
+		if n <= 0 || n != uvarintLen(id) {
+			return command{}, fmt.Errorf("%w: batch id", ErrBadCommand)
+		}
+		return command{op: opBatch, reqID: id, value: data[1+n:]}, nil
+	}
+	return decodeCommand(data)
+}
+
+func (nativeFormat) batches() bool { return true }
 
 func (nativeFormat) marshal(st *store) ([]byte, error) { return st.marshal(), nil }
 

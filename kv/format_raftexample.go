@@ -42,6 +42,9 @@ type raftexampleEntry struct {
 // raftexampleFormat is FormatRaftexample.
 type raftexampleFormat struct{}
 
+// batches is false: a raftexample member reads one key and value per entry.
+func (raftexampleFormat) batches() bool { return false }
+
 func (raftexampleFormat) encode(c command) ([]byte, error) {
 	if c.op != opPut {
 		return nil, fmt.Errorf("%w: raftexample has no delete (key %q)", messages.ErrUnsupported, c.key)

@@ -52,3 +52,14 @@ type SnapshotRecorded struct {
 	Index uint64
 	Err   error
 }
+
+// LoadSnapshot asks the snapshotter to read the data of the snapshot at
+// Index and Term back from its .snap file, which raft needs in order to send
+// it to a follower. Memory holds only the snapshot's metadata: the data can
+// be as large as the whole state. Done is called with the snapshot, or the
+// error, on the snapshotter's goroutine.
+// Sender: the raft actor's storage. Receiver: snapshotter actor.
+type LoadSnapshot struct {
+	Index, Term uint64
+	Done        func(*raftpb.Snapshot, error)
+}

@@ -3,6 +3,7 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -83,6 +84,8 @@ func (a *snapshotterActor) Receive(ctx actor.Context) {
 		a.onRecorded(msg)
 	case messages.SaveSnapshotFile:
 		a.onSaveFile(ctx, msg)
+	case messages.LoadSnapshot:
+		a.onLoad(msg)
 	}
 }
 
@@ -101,7 +104,8 @@ func (a *snapshotterActor) onCreate(ctx actor.Context, msg messages.CreateSnapsh
 			zap.Uint64("index", msg.Index), zap.Uint64("last-index", last))
 		return
 	}
-	s, err := a.cfg.Storage.CreateSnapshot(msg.Index, msg.ConfState, msg.Data)
+	// Memory keeps the metadata only (see SnapStorage); the file gets the data.
+	s, err := a.cfg.Storage.CreateSnapshot(msg.Index, msg.ConfState, nil)
 	if errors.Is(err, raft.ErrSnapOutOfDate) {
 		// A newer snapshot came from the leader meanwhile.
 		a.lg.Debug("snapshot out of date; skipped", zap.Uint64("index", msg.Index))
@@ -111,6 +115,7 @@ func (a *snapshotterActor) onCreate(ctx actor.Context, msg messages.CreateSnapsh
 		a.fail(fmt.Errorf("create snapshot at index %d: %w", msg.Index, err))
 		return
 	}
+	s.Data = msg.Data
 	saveStart := time.Now()
 	if err := a.cfg.Snap.SaveSnap(s); err != nil {
 		a.fail(fmt.Errorf("write .snap file for index %d: %w", msg.Index, err))
@@ -214,4 +219,17 @@ func (a *snapshotterActor) fail(err error) {
 	if a.cfg.Fatal != nil {
 		a.cfg.Fatal(messages.Fatal{Component: "snapshotter", Err: err})
 	}
+}
+
+// onLoad reads a snapshot back from its .snap file for raft to send to a
+// follower. The mailbox orders it after the write of that file.
+func (a *snapshotterActor) onLoad(msg messages.LoadSnapshot) {
+	name := filepath.Join(a.cfg.SnapDir, fmt.Sprintf("%016x-%016x.snap", msg.Term, msg.Index))
+	s, err := snap.Read(a.lg, name)
+	if err != nil {
+		msg.Done(nil, fmt.Errorf("read %s: %w", name, err))
+		return
+	}
+	a.lg.Info("read a snapshot back for a follower", zap.Uint64("index", msg.Index), zap.Int("data-bytes", len(s.GetData())))
+	msg.Done(s, nil)
 }

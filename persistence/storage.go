@@ -208,7 +208,7 @@ func fill(w *wal.WAL, rawMeta []byte, want Metadata, snapshot *raftpb.Snapshot, 
 	}
 	ms := raft.NewMemoryStorage()
 	if snapshot != nil {
-		if err := ms.ApplySnapshot(snapshot); err != nil {
+		if err := ms.ApplySnapshot(withoutData(snapshot)); err != nil {
 			return nil, fmt.Errorf("apply snapshot at index %d: %w", snapshot.GetMetadata().GetIndex(), err)
 		}
 	}

@@ -253,7 +253,7 @@ func (a *walActor) appendSnapshot(ctx actor.Context, m *raftpb.Message) {
 			return
 		}
 	}
-	if err := a.cfg.Storage.ApplySnapshot(s); err != nil {
+	if err := a.cfg.Storage.ApplySnapshot(withoutData(s)); err != nil {
 		a.fail(fmt.Errorf("apply snapshot at index %d in memory: %w", index, err))
 		return
 	}

@@ -1,0 +1,171 @@
+package kv
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/raftkv/node/messages"
+)
+
+// Proposals are batched the way the raft actor batches Readys: the first
+// write after a propose queues a flushProposals marker behind itself, and
+// every write that arrives before the marker comes out of the mailbox joins
+// one raft entry. Under load a few dozen writes then share one entry, one
+// MsgApp per follower, one WAL record and one apply message, where each
+// would otherwise pay for all of them; a lone write waits only for the
+// marker's trip through the mailbox.
+type flushProposals struct{}
+
+// Limits of one batch entry. A batch stays far below raft's MaxSizePerMsg
+// (1 MiB), so a MsgApp still carries several, and one failed batch fails at
+// most a few hundred writes.
+const (
+	maxBatchCommands = 256
+	maxBatchBytes    = 256 << 10
+)
+
+// maxInflightProposals is how many of this member's proposals may wait in
+// raft at once before new writes wait here, in the pending batch, for one of
+// them to be applied. Under load that is what makes batches: the writes that
+// arrive during one commit round trip go out together. A lone write finds
+// nothing in flight and is proposed at once. Two keep the log busy while a
+// batch commits, instead of leaving it idle between round trips.
+const maxInflightProposals = 2
+
+// opBatch is the native format's batch entry:
+//
+//	opBatch | batch id (uvarint) | (command length (uvarint) | command)…
+//
+// Each command keeps its own request id, so each write is settled by its own
+// id when the batch is applied. The batch id only lets the proposer fail
+// the whole batch if raft refuses it.
+const opBatch op = 3
+
+// batch is a proposed batch entry: the requests waiting on it.
+type batch struct {
+	reqIDs   []uint64
+	deadline time.Time
+}
+
+// pendingBatch collects the encoded writes waiting for the next propose.
+type pendingBatch struct {
+	cmds   [][]byte
+	reqIDs []uint64
+	bytes  int
+}
+
+func (p *pendingBatch) add(reqID uint64, cmd []byte) {
+	p.cmds = append(p.cmds, cmd)
+	p.reqIDs = append(p.reqIDs, reqID)
+	p.bytes += len(cmd)
+}
+
+func (p *pendingBatch) full() bool {
+	return len(p.cmds) >= maxBatchCommands || p.bytes >= maxBatchBytes
+}
+
+func (p *pendingBatch) reset() {
+	clear(p.cmds)
+	p.cmds, p.reqIDs, p.bytes = p.cmds[:0], nil, 0
+}
+
+// encodeBatch writes cmds as one opBatch entry.
+func encodeBatch(id uint64, cmds [][]byte, size int) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64*(1+len(cmds))+size)
+	b = append(b, byte(opBatch))
+	b = binary.AppendUvarint(b, id)
+	for _, c := range cmds {
+		b = appendBytes(b, c)
+	}
+	return b
+}
+
+// decodeBatch calls fn for each command of an opBatch entry's body (the
+// bytes after the batch id), stopping at the first error.
+func decodeBatch(body []byte, fn func(command) error) error {
+	for len(body) > 0 {
+		n, k := binary.Uvarint(body)
+		if k <= 0 || k != uvarintLen(n) || n > uint64(len(body)-k) {
+			return fmt.Errorf("%w: batch command length", ErrBadCommand)
+		}
+		c, err := decodeCommand(body[k : k+int(n)])
+		if err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+		body = body[k+int(n):]
+	}
+	return nil
+}
+
+// queuePropose adds an encoded write to the pending batch.
+func (a *Actor) queuePropose(ctx actor.Context, reqID uint64, data []byte) {
+	a.pending.add(reqID, data)
+	if a.pending.full() {
+		a.proposePending(ctx)
+		return
+	}
+	if !a.proposeQueued {
+		a.proposeQueued = true
+		ctx.Send(ctx.Self(), flushProposals{})
+	}
+}
+
+// proposePending proposes what is pending, unless enough proposals are in
+// flight and the batch has room to grow: one write as itself, several as one
+// batch entry if the format has batches, else one by one (a format without
+// batches is never held back: holding would only delay).
+func (a *Actor) proposePending(ctx actor.Context) {
+	p := &a.pending
+	if len(p.cmds) == 0 {
+		return
+	}
+	batching := a.codec.batches()
+	if batching && len(a.inflight) >= maxInflightProposals && !p.full() {
+		return // proposed when one in flight is applied or given up
+	}
+	deadline := time.Now().Add(a.cfg.RequestTimeout)
+	switch {
+	case len(p.cmds) == 1 || !batching:
+		for i, data := range p.cmds {
+			if batching {
+				a.inflight[p.reqIDs[i]] = deadline
+			}
+			ctx.Send(a.cfg.Raft, messages.Propose{ID: p.reqIDs[i], Data: data})
+		}
+	default:
+		id := a.ids.id()
+		a.batches[id] = &batch{reqIDs: p.reqIDs, deadline: deadline}
+		a.inflight[id] = deadline
+		ctx.Send(a.cfg.Raft, messages.Propose{ID: id, Data: encodeBatch(id, p.cmds, p.bytes)})
+	}
+	p.reset()
+}
+
+// proposalDone notes that proposal id (a request or batch id) left raft:
+// applied, refused, or given up on.
+func (a *Actor) proposalDone(id uint64) { delete(a.inflight, id) }
+
+// proposalFailed answers the write, or every write of the batch, that raft
+// refused.
+func (a *Actor) proposalFailed(ctx actor.Context, m messages.ProposalFailed) {
+	a.proposalDone(m.ID)
+	defer a.proposePending(ctx)
+	ids := []uint64{m.ID}
+	if b, ok := a.batches[m.ID]; ok {
+		delete(a.batches, m.ID)
+		ids = b.reqIDs
+	}
+	for _, id := range ids {
+		if w, ok := a.writes[id]; ok {
+			delete(a.writes, id)
+			a.m.ProposalsFailed.Inc()
+			ctx.Send(w.reply, messages.Result{Err: m.Err})
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/raftkv/node/messages"
+)
+
+// gate is a dispatcher that holds an actor's mailbox while closed, so that
+// everything sent meanwhile is queued, as under load.
+type gate struct {
+	mu      sync.Mutex
+	closed  bool
+	held    []func()
+	running sync.WaitGroup // mailbox runs started before close
+}
+
+func (g *gate) Schedule(fn func()) {
+	g.mu.Lock()
+	if g.closed {
+		g.held = append(g.held, fn)
+		g.mu.Unlock()
+		return
+	}
+	g.running.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.running.Done()
+		fn()
+	}()
+}
+
+func (g *gate) Throughput() int { return 300 }
+
+// close holds the mailbox from now on. It waits for a run already going to
+// end: that run would otherwise go on taking messages sent after close.
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.running.Wait()
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	g.closed = false
+	held := g.held
+	g.held = nil
+	g.mu.Unlock()
+	for _, fn := range held {
+		go fn()
+	}
+}
+
+// Writes queued together become one batch entry; applying it answers each
+// write, and raft refusing it fails each.
+func TestActorBatchesQueuedWrites(t *testing.T) {
+	for _, outcome := range []string{"applied", "refused"} {
+		t.Run(outcome, func(t *testing.T) {
+			g := &gate{}
+			f := newFixture(t, fixtureOpts{props: []actor.PropsOption{actor.WithDispatcher(g)}})
+			f.sync(t) // started
+			g.close()
+			var calls []*call
+			for i := range 5 {
+				calls = append(calls, f.request(messages.Put{Key: fmt.Sprint("k", i), Value: []byte(fmt.Sprint("v", i))}))
+			}
+			g.open()
+			p := recv[messages.Propose](t, f.raft.got, "the batch")
+			f.raftQuiet(t) // one proposal, not five
+
+			c, err := nativeFormat{}.decode(p.Data)
+			if err != nil || c.op != opBatch || c.reqID != p.ID {
+				t.Fatalf("proposal decodes as %+v, %v; want a batch with the proposal's id %d", c, err, p.ID)
+			}
+			var keys []string
+			if err := decodeBatch(c.value, func(c command) error {
+				keys = append(keys, c.key+"="+string(c.value))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(keys) != "[k0=v0 k1=v1 k2=v2 k3=v3 k4=v4]" {
+				t.Fatalf("batch holds %v", keys)
+			}
+			for _, w := range calls {
+				w.pending(t)
+			}
+
+			if outcome == "refused" {
+				f.system.Root.Send(f.pid, messages.ProposalFailed{ID: p.ID, Err: messages.ErrNoLeader})
+				for _, w := range calls {
+					w.wantErr(t, messages.ErrNoLeader)
+				}
+				return
+			}
+			f.wantDelivery(t, f.apply(normalEntry(1, p.Data)))
+			for i, w := range calls {
+				if r := w.result(t); r.Err != nil || r.Index != 1 {
+					t.Fatalf("write %d answered %+v, want success at index 1", i, r)
+				}
+			}
+			f.get(t, "k3", str("v3"), 1)
+			if len(f.act.batches) != 0 {
+				t.Fatalf("%d batches still recorded after apply", len(f.act.batches))
+			}
+		})
+	}
+}
+
+// A batch holds at most maxBatchCommands writes; raftexample's format has no
+// batches, so its writes are proposed one by one.
+func TestActorBatchLimits(t *testing.T) {
+	tests := []struct {
+		name      string
+		format    Format
+		writes    int
+		proposals int
+	}{
+		{"native over the limit", FormatNative, maxBatchCommands + 10, 2},
+		{"raftexample", FormatRaftexample, 3, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &gate{}
+			f := newFixture(t, fixtureOpts{
+				props: []actor.PropsOption{actor.WithDispatcher(g)},
+				cfg:   func(c *Config) { c.Format = tc.format },
+			})
+			f.sync(t)
+			g.close()
+			for i := range tc.writes {
+				f.request(messages.Put{Key: fmt.Sprint("/k", i), Value: []byte("v")})
+			}
+			g.open()
+			for range tc.proposals {
+				recv[messages.Propose](t, f.raft.got, "a proposal")
+			}
+			f.raftQuiet(t)
+		})
+	}
+}
+
+func TestBatchCodec(t *testing.T) {
+	cmds := [][]byte{
+		command{op: opPut, reqID: 7, key: "a", value: []byte("1")}.encode(),
+		command{op: opDelete, reqID: 8, key: "b"}.encode(),
+	}
+	data := encodeBatch(99, cmds, len(cmds[0])+len(cmds[1]))
+	c, err := nativeFormat{}.decode(data)
+	if err != nil || c.op != opBatch || c.reqID != 99 {
+		t.Fatalf("decode = %+v, %v", c, err)
+	}
+	var got []string
+	if err := decodeBatch(c.value, func(c command) error {
+		got = append(got, fmt.Sprintf("%d %d %s", c.op, c.reqID, c.key))
+		return nil
+	}); err != nil || fmt.Sprint(got) != "[1 7 a 2 8 b]" {
+		t.Fatalf("commands %v, %v", got, err)
+	}
+
+	bad := []struct {
+		name string
+		data []byte
+	}{
+		{"no batch id", []byte{byte(opBatch)}},
+		{"length past the end", append(encodeBatch(1, nil, 0), 5, 1)},
+		{"non-canonical length", append(encodeBatch(1, nil, 0), 0x81, 0x00)},
+		{"bad command inside", append(encodeBatch(1, nil, 0), 1, 9)},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := nativeFormat{}.decode(tc.data)
+			if err == nil {
+				err = decodeBatch(c.value, func(command) error { return nil })
+			}
+			if !errors.Is(err, ErrBadCommand) {
+				t.Fatalf("err = %v, want ErrBadCommand", err)
+			}
+		})
+	}
+}

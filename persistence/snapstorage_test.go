@@ -1,0 +1,79 @@
+package persistence
+
+import (
+	"errors"
+	"testing"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// SnapStorage answers a snapshot without data as temporarily unavailable
+// while it has the data read, once per snapshot; serves the read snapshot
+// until it is released or superseded; and retries a failed read.
+func TestSnapStorageLoadsDataOnDemand(t *testing.T) {
+	ms := raft.NewMemoryStorage()
+	cs := &raftpb.ConfState{Voters: []uint64{1}}
+	apply := func(index uint64) {
+		t.Helper()
+		if err := ms.ApplySnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(index), Term: new(uint64(2)), ConfState: cs}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := func(index uint64) *raftpb.Snapshot {
+		return &raftpb.Snapshot{Data: []byte("state"), Metadata: &raftpb.SnapshotMetadata{Index: new(index), Term: new(uint64(2)), ConfState: cs}}
+	}
+	s := NewSnapStorage(ms, nil)
+
+	if snap, err := s.Snapshot(); err != nil || snap.GetMetadata().GetIndex() != 0 {
+		t.Fatalf("no snapshot yet: got %v, %v", snap, err)
+	}
+	apply(10)
+	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) {
+		t.Fatalf("without a loader: %v, want unavailable", err)
+	}
+
+	type request struct {
+		index, term uint64
+		done        func(*raftpb.Snapshot, error)
+	}
+	var asked []request
+	s.SetLoader(func(index, term uint64, done func(*raftpb.Snapshot, error)) {
+		asked = append(asked, request{index, term, done})
+	})
+	for range 2 {
+		if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) {
+			t.Fatalf("while loading: %v, want unavailable", err)
+		}
+	}
+	if len(asked) != 1 || asked[0].index != 10 || asked[0].term != 2 {
+		t.Fatalf("loader asked %v, want once for index 10 term 2", asked)
+	}
+
+	asked[0].done(nil, errors.New("disk"))
+	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 2 {
+		t.Fatalf("after a failed read: %v with %d requests, want a new request", err, len(asked))
+	}
+	asked[1].done(full(10), nil)
+	got, err := s.Snapshot()
+	if err != nil || !proto.Equal(got, full(10)) {
+		t.Fatalf("after the read: %v, %v, want the snapshot with data", got, err)
+	}
+
+	s.Release()
+	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 3 {
+		t.Fatalf("after Release: %v with %d requests, want a new read", err, len(asked))
+	}
+	asked[2].done(full(10), nil)
+
+	apply(20) // a newer snapshot: the held one is stale
+	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 4 || asked[3].index != 20 {
+		t.Fatalf("after a newer snapshot: %v, requests %v", err, asked)
+	}
+	asked[2].done(full(10), nil) // a late answer for the old one is harmless
+	asked[3].done(full(20), nil)
+	if got, err := s.Snapshot(); err != nil || got.GetMetadata().GetIndex() != 20 {
+		t.Fatalf("got %v, %v, want index 20", got, err)
+	}
+}
