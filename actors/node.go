@@ -255,7 +255,6 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Metrics:     cfg.Metrics,
 	})
 	snapActor := persistence.NewSnapshotterActor(persistence.SnapshotterConfig{
-		Snap:           rp.Snapshotter,
 		SnapDir:        persistence.SnapDir(cfg.DataDir),
 		WALDir:         persistence.WALDir(cfg.DataDir),
 		Storage:        rp.Storage,

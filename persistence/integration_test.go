@@ -31,7 +31,7 @@ func TestActorsOnRealFilesSurviveRestart(t *testing.T) {
 	const catchUp = 5
 	snapPID, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return NewSnapshotterActor(SnapshotterConfig{
-			Snap: r.Snapshotter, SnapDir: SnapDir(dataDir), WALDir: WALDir(dataDir),
+			SnapDir: SnapDir(dataDir), WALDir: WALDir(dataDir),
 			Storage: r.Storage, WAL: walPID, CatchUpEntries: catchUp, Fatal: fatal,
 		})
 	}), "snapshotter")

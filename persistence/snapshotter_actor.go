@@ -19,7 +19,6 @@ import (
 
 // SnapshotterConfig configures the snapshotter actor.
 type SnapshotterConfig struct {
-	Snap            *snap.Snapshotter
 	SnapDir, WALDir string
 	Storage         *raft.MemoryStorage
 	WAL             *actor.PID // the wal actor, which records snapshots
@@ -117,7 +116,7 @@ func (a *snapshotterActor) onCreate(ctx actor.Context, msg messages.CreateSnapsh
 	}
 	s.Data = msg.Data
 	saveStart := time.Now()
-	if err := a.cfg.Snap.SaveSnap(s); err != nil {
+	if err := writeSnapFile(a.cfg.SnapDir, s); err != nil {
 		a.fail(fmt.Errorf("write .snap file for index %d: %w", msg.Index, err))
 		return
 	}
@@ -201,7 +200,7 @@ func (a *snapshotterActor) onSaveFile(ctx actor.Context, msg messages.SaveSnapsh
 		return
 	}
 	var err error
-	if serr := a.cfg.Snap.SaveSnap(msg.Snapshot); serr != nil {
+	if serr := writeSnapFile(a.cfg.SnapDir, msg.Snapshot); serr != nil {
 		err = fmt.Errorf("write .snap file for index %d: %w", msg.Snapshot.GetMetadata().GetIndex(), serr)
 		// The wal actor reports it as fatal; this actor only stops writing.
 		a.failed = true

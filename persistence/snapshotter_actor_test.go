@@ -78,7 +78,6 @@ func startSnapshotter(t *testing.T, catchUp uint64, maxSnap, maxWAL int, recordE
 	}))
 	h.pid = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return NewSnapshotterActor(SnapshotterConfig{
-			Snap:           snap.New(nil, h.snapDir),
 			SnapDir:        h.snapDir,
 			WALDir:         h.walDir,
 			Storage:        h.storage,
