@@ -31,13 +31,14 @@ type cluster struct {
 	dir     string
 	flags   []string // given to every member
 	members []*member
+	used    map[int]bool // ports handed out to members, bound or not yet
 }
 
 // newCluster starts n members with the extra flags and waits until all of
 // them agree on a leader.
 func newCluster(t *testing.T, n int, flags ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), flags: flags}
+	c := &cluster{t: t, dir: t.TempDir(), flags: flags, used: make(map[int]bool)}
 	for range n {
 		c.newMember()
 	}
@@ -51,7 +52,7 @@ func newCluster(t *testing.T, n int, flags ...string) *cluster {
 // newMember adds a member with fresh ports to the cluster's list without
 // starting it.
 func (c *cluster) newMember() *member {
-	ports := freePorts(c.t, 2)
+	ports := c.freshPorts(2)
 	id := uint64(len(c.members) + 1)
 	m := &member{
 		id:      id,
@@ -65,6 +66,23 @@ func (c *cluster) newMember() *member {
 }
 
 func (c *cluster) member(id uint64) *member { return c.members[id-1] }
+
+// freshPorts returns n free ports no member of the cluster was given yet.
+// A port free a moment ago may be handed out again by the kernel as soon
+// as its probe closes; members not started yet have not bound theirs, so
+// without this check two of them could get the same one.
+func (c *cluster) freshPorts(n int) []int {
+	var out []int
+	for len(out) < n {
+		for _, p := range freePorts(c.t, n-len(out)) {
+			if !c.used[p] {
+				c.used[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
 
 // clusterFlag is --cluster: every member's peer URL in id order.
 func (c *cluster) clusterFlag() string {

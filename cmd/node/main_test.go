@@ -43,6 +43,18 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// freePortPair returns two distinct free ports: both are held while the
+// second is taken, so the kernel cannot hand out the same one twice.
+func freePortPair(t *testing.T) (int, int) {
+	t.Helper()
+	a, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	return a.Addr().(*net.TCPAddr).Port, freePort(t)
+}
+
 func startNode(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{out: &bytes.Buffer{}, done: make(chan error, 1)}
@@ -125,10 +137,10 @@ func must(t *testing.T, method, url, body string, wantCode int, wantBody string)
 
 func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	port := freePort(t)
+	port, peerPort := freePortPair(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// A free peer port too: the default, 12379, may be taken on this machine.
-	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort)}
 
 	p := startNode(t, args...)
 	ready(t, base)
