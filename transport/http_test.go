@@ -52,19 +52,25 @@ func newHTTPMember(t *testing.T, id uint64, tune func(*HTTP)) *httpMember {
 
 func (m *httpMember) stats(peer uint64) PeerStats { return m.tr.Stats()[peer] }
 
-// sendUntil sends msg from m until used says the intended channel carried
-// one: streams attach on the peer's schedule, and until then messages go by
-// pipeline.
-func (m *httpMember) sendUntil(t *testing.T, msg *raftpb.Message, used func(PeerStats) bool) {
+// sendUntil sends msg from m to peer until the channel count says carried
+// one since the call and peer has received a message of msg's type.
+// Streams attach on the peer's schedule; until then messages go by pipeline
+// (and a MsgApp by the message stream), so an earlier count proves nothing.
+func (m *httpMember) sendUntil(t *testing.T, msg *raftpb.Message, count func(PeerStats) uint64, peer *httpMember) {
 	t.Helper()
-	waitUntil(t, "the channel to be used", func() bool {
-		if used(m.stats(msg.GetTo())) {
+	baseline := count(m.stats(msg.GetTo()))
+	sameType := func(got *raftpb.Message) bool { return got.GetType() == msg.GetType() }
+	waitUntil(t, "the channel to carry it", func() bool {
+		if count(m.stats(msg.GetTo())) > baseline && peer.inbox.has(sameType) {
 			return true
 		}
 		m.tr.Send([]*raftpb.Message{proto.Clone(msg).(*raftpb.Message)})
 		return false
 	})
 }
+
+func msgAppSent(s PeerStats) uint64  { return s.MsgApp.Sent }
+func messageSent(s PeerStats) uint64 { return s.Message.Sent }
 
 func TestStreamsBetweenOurMembers(t *testing.T) {
 	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
@@ -74,15 +80,15 @@ func TestStreamsBetweenOurMembers(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  *raftpb.Message
-		used func(PeerStats) bool
+		used func(PeerStats) uint64
 	}{
-		{"MsgApp by msgappv2", wireMsgApp(1, 2, 3, 5, 5, "x", "y"), func(s PeerStats) bool { return s.MsgApp.Sent > 0 }},
+		{"MsgApp by msgappv2", wireMsgApp(1, 2, 3, 5, 5, "x", "y"), msgAppSent},
 		{"MsgVote by message stream", &raftpb.Message{Type: raftpb.MsgVote.Enum(), From: new(uint64(1)), To: new(uint64(2)), Term: new(uint64(4)), LogTerm: new(uint64(3)), Index: new(uint64(7))},
-			func(s PeerStats) bool { return s.Message.Sent > 0 }},
+			messageSent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a.sendUntil(t, tc.msg, tc.used)
+			a.sendUntil(t, tc.msg, tc.used, b)
 			got := b.inbox.waitMessage(t, func(m *raftpb.Message) bool { return m.GetType() == tc.msg.GetType() })
 			if !proto.Equal(got, tc.msg) {
 				t.Fatalf("got %v, want %v", got, tc.msg)
@@ -183,7 +189,7 @@ func TestRemovedMemberIsTold(t *testing.T) {
 	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
 	a.tr.AddPeer(2, b.srv.URL)
 	b.tr.AddPeer(1, a.srv.URL)
-	b.sendUntil(t, wireHeartbeat(2, 1, 1), func(s PeerStats) bool { return s.Message.Sent > 0 })
+	b.sendUntil(t, wireHeartbeat(2, 1, 1), messageSent, a)
 
 	a.tr.RemovePeer(2)
 	b.inbox.wait(t, func(m any) bool { return m == messages.MemberRemoved{By: 1} })
@@ -206,8 +212,8 @@ func TestPeerURLChange(t *testing.T) {
 	// whatever a's URL for b is.
 	b.tr.AddPeer(1, a.srv.URL)
 	a.tr.AddPeer(2, b.srv.URL)
-	b.sendUntil(t, wireHeartbeat(2, 1, 2), func(s PeerStats) bool { return s.Message.Sent > 0 })
-	a.sendUntil(t, wireMsgApp(1, 2, 2, 1, 1, "z"), func(s PeerStats) bool { return s.MsgApp.Sent > 0 })
+	b.sendUntil(t, wireHeartbeat(2, 1, 2), messageSent, a)
+	a.sendUntil(t, wireMsgApp(1, 2, 2, 1, 1, "z"), msgAppSent, b)
 }
 
 // TestCloseReleasesStreams: Close ends the streams our handler holds open
@@ -216,7 +222,7 @@ func TestCloseReleasesStreams(t *testing.T) {
 	a, b := newHTTPMember(t, 1, nil), newHTTPMember(t, 2, nil)
 	a.tr.AddPeer(2, b.srv.URL)
 	b.tr.AddPeer(1, a.srv.URL)
-	b.sendUntil(t, wireHeartbeat(2, 1, 1), func(s PeerStats) bool { return s.Message.Sent > 0 })
+	b.sendUntil(t, wireHeartbeat(2, 1, 1), messageSent, a)
 
 	if err := b.tr.Close(); err != nil {
 		t.Fatal(err)

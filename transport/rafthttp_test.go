@@ -157,6 +157,16 @@ func (r *wireRecorder) wait(t *testing.T, ok func(any) bool) any {
 	return found
 }
 
+// has tells whether a message satisfying ok was recorded.
+func (r *wireRecorder) has(ok func(*raftpb.Message) bool) bool {
+	for _, m := range r.all() {
+		if rm, isMsg := m.(*raftpb.Message); isMsg && ok(rm) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *wireRecorder) waitMessage(t *testing.T, ok func(*raftpb.Message) bool) *raftpb.Message {
 	t.Helper()
 	return r.wait(t, func(m any) bool {
@@ -244,15 +254,20 @@ func TestWireFromRafthttp(t *testing.T) {
 	}
 
 	// Everything that is not a MsgApp or MsgSnap takes the message stream.
+	// Until its msgappv2 stream was up, rafthttp may have sent MsgApps by
+	// the message stream too, so count from here, and keep sending until a
+	// heartbeat is in and the message stream has carried something since.
 	hb := wireHeartbeat(2, 1, 5)
+	baseline := stat().Message.Received
+	isHeartbeat := func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgHeartbeat }
 	waitUntil(t, "a heartbeat from rafthttp by the message stream", func() bool {
-		if stat().Message.Received > 0 {
+		if stat().Message.Received > baseline && p.oursInbox.has(isHeartbeat) {
 			return true
 		}
 		p.theirs.Send([]*raftpb.Message{proto.Clone(hb).(*raftpb.Message)})
 		return false
 	})
-	if got := p.oursInbox.waitMessage(t, func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgHeartbeat }); !proto.Equal(got, hb) {
+	if got := p.oursInbox.waitMessage(t, isHeartbeat); !proto.Equal(got, hb) {
 		t.Fatalf("heartbeat decoded as %v, want %v", got, hb)
 	}
 
@@ -287,18 +302,18 @@ func TestWireToRafthttp(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			// rafthttp dials our streams on its own schedule; until it has,
-			// we send by pipeline, so keep sending until the stream is used.
-			waitUntil(t, "the stream to be used", func() bool {
-				if tc.sent(stat()) > 0 {
+			// we send by pipeline (or a MsgApp by the message stream), so
+			// keep sending until the stream carried one since now and
+			// rafthttp has it.
+			baseline := tc.sent(stat())
+			var got *raftpb.Message
+			waitUntil(t, "the stream to carry it", func() bool {
+				got = p.theirRaft.received(func(m *raftpb.Message) bool { return m.GetType() == tc.msg.GetType() })
+				if tc.sent(stat()) > baseline && got != nil {
 					return true
 				}
 				p.ours.Send([]*raftpb.Message{proto.Clone(tc.msg).(*raftpb.Message)})
 				return false
-			})
-			var got *raftpb.Message
-			waitUntil(t, "rafthttp to receive it", func() bool {
-				got = p.theirRaft.received(func(m *raftpb.Message) bool { return m.GetType() == tc.msg.GetType() })
-				return got != nil
 			})
 			if !proto.Equal(got, tc.msg) {
 				t.Fatalf("rafthttp decoded %v, want %v", got, tc.msg)
