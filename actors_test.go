@@ -159,11 +159,13 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		c.put(f, "after-snapshot", "ok")
 		c.expect(lead, "after-snapshot", "ok", false)
 
-		// And it restarts from the received snapshot plus its WAL.
+		// And it restarts from the received snapshot plus its WAL, with
+		// the same state as the others.
 		c.stop(f)
 		c.start(f, false)
 		c.expect(f, "k00", "v00", true)
 		c.expect(f, "after-snapshot", "ok", true)
+		c.converged()
 	})
 }
 

@@ -349,6 +349,33 @@ func (c *cluster) expect(id uint64, key, want string, serializable bool) {
 	})
 }
 
+// converged waits until every running member has applied the same index
+// and reports the same digest of its state.
+func (c *cluster) converged() {
+	c.t.Helper()
+	eventually(c.t, "members converge", func() error {
+		var first messages.Digest
+		for id := range c.members {
+			r := c.do(id, http.MethodGet, "/v1/digest", "")
+			var d messages.Digest
+			if r.code != http.StatusOK {
+				return fmt.Errorf("digest of %d: %d %s", id, r.code, r.body)
+			}
+			if err := json.Unmarshal([]byte(r.body), &d); err != nil {
+				return err
+			}
+			if first.Sum == "" {
+				first = d
+				continue
+			}
+			if d != first {
+				return fmt.Errorf("member %d has %+v, another %+v", id, d, first)
+			}
+		}
+		return nil
+	})
+}
+
 func (c *cluster) follower(not ...uint64) uint64 {
 	lead := c.leader()
 outer:

@@ -149,6 +149,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.addMember(ctx, m)
 	case messages.RemoveMember:
 		a.removeMember(ctx, m)
+	case messages.DigestRequest:
+		ctx.Respond(messages.Digest{Index: a.applied, Keys: len(a.st.data), Sum: a.st.digest()})
 	case messages.MembersRequest:
 		ctx.Respond(messages.Result{Members: a.st.membersCopy(), Index: a.applied})
 

@@ -97,6 +97,8 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveMembers(w, r)
 	case p == "/v1/status":
 		h.serveStatus(w, r)
+	case p == "/v1/digest":
+		h.serveDigest(w, r)
 	case strings.HasPrefix(p, apiKVPrefix):
 		h.serveKV(w, r)
 	case apiReservedPath(p):

@@ -158,3 +158,25 @@ func TestStoreApply(t *testing.T) {
 		t.Fatalf("data = %q, want only the empty value", s.data)
 	}
 }
+
+// The digest depends on the keys and values only, not on insertion order,
+// and tells apart states that concatenation would confuse.
+func TestStoreDigest(t *testing.T) {
+	build := func(kvs ...string) *store {
+		s := newStore()
+		for i := 0; i < len(kvs); i += 2 {
+			s.data[kvs[i]] = []byte(kvs[i+1])
+		}
+		return s
+	}
+	a := build("a", "1", "b", "2")
+	b := build("b", "2", "a", "1")
+	if a.digest() != b.digest() {
+		t.Fatal("same state, different digests")
+	}
+	for _, other := range []*store{build("a", "1"), build("a", "1", "b", "3"), build("a", "1b", "", "2"), build()} {
+		if other.digest() == a.digest() {
+			t.Fatalf("different states %v and %v share a digest", other.data, a.data)
+		}
+	}
+}

@@ -47,3 +47,16 @@ type Result struct {
 	Index   uint64
 	Err     error
 }
+
+// DigestRequest asks for a digest of the applied key-value state, so that
+// tests can check that members converge. It costs a sort of every key: it
+// is for verification, not for the hot path.
+type DigestRequest struct{}
+
+// Digest answers DigestRequest: Sum is the hex SHA-256 of every key and
+// value in key order, at applied index Index.
+type Digest struct {
+	Index uint64 `json:"index"`
+	Keys  int    `json:"keys"`
+	Sum   string `json:"sha256"`
+}

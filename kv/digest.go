@@ -1,0 +1,53 @@
+package kv
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net/http"
+	"slices"
+
+	"github.com/raftkv/node/messages"
+)
+
+// digest hashes the key-value state in key order, each key and value with
+// its length in front, so that no two states share a digest by
+// concatenation. The member list is left out: it is not key-value state,
+// and in raftexample's format members need not agree on URLs.
+func (s *store) digest() string {
+	keys := make([]string, 0, len(s.data))
+	for k := range s.data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, k := range keys {
+		v := s.data[k]
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
+		h.Write([]byte(k))
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+		h.Write(v)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serveDigest answers GET /v1/digest with the state's digest and the index
+// it was taken at. Two members at the same index must answer the same sum.
+func (h *apiHandler) serveDigest(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		apiMethodNotAllowed(w, "GET")
+		return
+	}
+	reply, err := h.ask(h.kv, messages.DigestRequest{})
+	if err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	d, ok := reply.(messages.Digest)
+	if !ok {
+		h.fail(w, r, errAPINotWired, false)
+		return
+	}
+	h.writeJSON(w, r, d)
+}
