@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 
+	"github.com/raftkv/node/internal/actortest"
 	"github.com/raftkv/node/messages"
 )
 
@@ -64,52 +65,6 @@ func (t *fakeTransport) messages() []*raftpb.Message {
 	return append([]*raftpb.Message(nil), t.sent...)
 }
 
-// gate is a dispatcher that can hold an actor's mailbox: while closed, the
-// mailbox is not run, so everything sent meanwhile is queued.
-type gate struct {
-	mu      sync.Mutex
-	closed  bool
-	held    []func()
-	running sync.WaitGroup // mailbox runs started before close
-}
-
-func (g *gate) Schedule(fn func()) {
-	g.mu.Lock()
-	if g.closed {
-		g.held = append(g.held, fn)
-		g.mu.Unlock()
-		return
-	}
-	g.running.Add(1)
-	g.mu.Unlock()
-	go func() {
-		defer g.running.Done()
-		fn()
-	}()
-}
-
-func (g *gate) Throughput() int { return 300 }
-
-// close holds the mailbox from now on. It waits for a run already going to
-// end: that run would otherwise go on taking messages sent after close.
-func (g *gate) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	g.running.Wait()
-}
-
-func (g *gate) open() {
-	g.mu.Lock()
-	g.closed = false
-	held := g.held
-	g.held = nil
-	g.mu.Unlock()
-	for _, fn := range held {
-		go fn()
-	}
-}
-
 // storageProbe plays the wal actor (or the kv actor): it records each
 // message and, like the real one, makes the write and releases responses.
 type storageProbe struct {
@@ -142,7 +97,7 @@ type raftRig struct {
 	wal    chan *raftpb.Message
 	kv     chan *raftpb.Message
 	net    *fakeTransport
-	gate   *gate
+	gate   *actortest.Gate
 }
 
 func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
@@ -157,7 +112,7 @@ func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
 		wal:    make(chan *raftpb.Message, 1000),
 		kv:     make(chan *raftpb.Message, 1000),
 		net:    &fakeTransport{},
-		gate:   &gate{},
+		gate:   &actortest.Gate{},
 	}
 	walProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.wal}
 	kvProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.kv}
@@ -291,11 +246,11 @@ func TestRaftBatchesQueuedProposalsIntoOneAppend(t *testing.T) {
 	}
 
 	const n = 50
-	rig.gate.close()
+	rig.gate.Close()
 	for i := range n {
 		rig.system.Root.Send(rig.raft, messages.Propose{ID: uint64(i), Data: []byte{byte(i)}})
 	}
-	rig.gate.open()
+	rig.gate.Open()
 
 	var got int
 	for got == 0 {

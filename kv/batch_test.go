@@ -3,74 +3,28 @@ package kv
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/raftkv/node/internal/actortest"
 	"github.com/raftkv/node/messages"
 )
-
-// gate is a dispatcher that holds an actor's mailbox while closed, so that
-// everything sent meanwhile is queued, as under load.
-type gate struct {
-	mu      sync.Mutex
-	closed  bool
-	held    []func()
-	running sync.WaitGroup // mailbox runs started before close
-}
-
-func (g *gate) Schedule(fn func()) {
-	g.mu.Lock()
-	if g.closed {
-		g.held = append(g.held, fn)
-		g.mu.Unlock()
-		return
-	}
-	g.running.Add(1)
-	g.mu.Unlock()
-	go func() {
-		defer g.running.Done()
-		fn()
-	}()
-}
-
-func (g *gate) Throughput() int { return 300 }
-
-// close holds the mailbox from now on. It waits for a run already going to
-// end: that run would otherwise go on taking messages sent after close.
-func (g *gate) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	g.running.Wait()
-}
-
-func (g *gate) open() {
-	g.mu.Lock()
-	g.closed = false
-	held := g.held
-	g.held = nil
-	g.mu.Unlock()
-	for _, fn := range held {
-		go fn()
-	}
-}
 
 // Writes queued together become one batch entry; applying it answers each
 // write, and raft refusing it fails each.
 func TestActorBatchesQueuedWrites(t *testing.T) {
 	for _, outcome := range []string{"applied", "refused"} {
 		t.Run(outcome, func(t *testing.T) {
-			g := &gate{}
+			g := &actortest.Gate{}
 			f := newFixture(t, fixtureOpts{props: []actor.PropsOption{actor.WithDispatcher(g)}})
 			f.sync(t) // started
-			g.close()
+			g.Close()
 			var calls []*call
 			for i := range 5 {
 				calls = append(calls, f.request(messages.Put{Key: fmt.Sprint("k", i), Value: []byte(fmt.Sprint("v", i))}))
 			}
-			g.open()
+			g.Open()
 			p := recv[messages.Propose](t, f.raft.got, "the batch")
 			f.raftQuiet(t) // one proposal, not five
 
@@ -127,17 +81,17 @@ func TestActorBatchLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g := &gate{}
+			g := &actortest.Gate{}
 			f := newFixture(t, fixtureOpts{
 				props: []actor.PropsOption{actor.WithDispatcher(g)},
 				cfg:   func(c *Config) { c.Format = tc.format },
 			})
 			f.sync(t)
-			g.close()
+			g.Close()
 			for i := range tc.writes {
 				f.request(messages.Put{Key: fmt.Sprint("/k", i), Value: []byte("v")})
 			}
-			g.open()
+			g.Open()
 			for range tc.proposals {
 				recv[messages.Propose](t, f.raft.got, "a proposal")
 			}
