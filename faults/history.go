@@ -1,0 +1,223 @@
+package faults
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// OpKind is what a client operation does to its key.
+type OpKind uint8
+
+// The operations of the client API the workers exercise.
+const (
+	OpGet OpKind = iota + 1
+	OpPut
+	OpDelete
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpGet:
+		return "get"
+	case OpPut:
+		return "put"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}
+
+// isWrite reports whether the operation may change the store, which decides
+// how a failure is recorded: a read that fails has no effect, a write that
+// fails may have one.
+func (k OpKind) isWrite() bool { return k == OpPut || k == OpDelete }
+
+// Input is what a client asked. Value is set only for OpPut.
+type Input struct {
+	Kind  OpKind
+	Key   string
+	Value string
+}
+
+// Output is what a successful OpGet saw; writes leave it zero because the
+// model gives their answer no meaning.
+type Output struct {
+	Value string
+	Found bool
+}
+
+// Status is what a client learned about the effect of its operation.
+type Status uint8
+
+const (
+	// StatusOK: the node acknowledged the operation.
+	StatusOK Status = iota + 1
+	// StatusFailed: the operation certainly had no effect (a read that
+	// failed, or a write the node refused before proposing it).
+	StatusFailed
+	// StatusUnknown: a write whose effect is unknown (timeout, 504, broken
+	// connection, any answer that does not exclude it was applied).
+	StatusUnknown
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusFailed:
+		return "failed"
+	case StatusUnknown:
+		return "unknown"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Op is one recorded operation. Call and Return are offsets from the
+// recorder's start, read from the monotonic clock so that wall-clock jumps
+// cannot reorder operations.
+type Op struct {
+	Client int // zero-based, as porcupine's visualization wants
+	Input  Input
+	Output Output
+	Call   time.Duration
+	Return time.Duration
+	Status Status
+	// Cause says why the operation failed or is unknown; empty when ok.
+	Cause string
+}
+
+// Recorder collects the history of concurrent clients. It is safe for
+// concurrent use; the zero value is not usable, call NewRecorder.
+type Recorder struct {
+	start time.Time
+
+	mu  sync.Mutex
+	ops []Op
+}
+
+// NewRecorder returns an empty recorder whose clock starts now.
+func NewRecorder() *Recorder {
+	return &Recorder{start: time.Now()}
+}
+
+// Now is the recorder's clock: the time since it was created.
+func (r *Recorder) Now() time.Duration { return time.Since(r.start) }
+
+// Begin notes the invocation of an operation. The caller must take the
+// timestamp before sending the request, hence this call comes first and
+// Finish on the result records the operation.
+func (r *Recorder) Begin(client int, in Input) *Invocation {
+	return &Invocation{rec: r, client: client, in: in, call: r.Now()}
+}
+
+// Record adds a finished operation as it is; hand-written histories and
+// reads done outside the workers use it.
+func (r *Recorder) Record(op Op) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ops = append(r.ops, op)
+}
+
+// Ops returns a copy of every recorded operation, in the order they finished.
+func (r *Recorder) Ops() []Op {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ops)
+}
+
+// Len is the number of operations recorded so far.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ops)
+}
+
+// Counts returns how many recorded operations have each status.
+func (r *Recorder) Counts() map[Status]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := make(map[Status]int)
+	for _, op := range r.ops {
+		n[op.Status]++
+	}
+	return n
+}
+
+// Operations converts the history into porcupine's form. Failed operations
+// are left out: they had no effect and observed nothing. An unknown write
+// is kept with its return at +infinity, which lets the checker place its
+// effect anywhere after its invocation, or nowhere, as it is the last
+// operation of its client and nothing has to follow it.
+func (r *Recorder) Operations() []porcupine.Operation {
+	return Operations(r.Ops())
+}
+
+// Operations converts a history into porcupine's form; see
+// Recorder.Operations.
+func Operations(ops []Op) []porcupine.Operation {
+	out := make([]porcupine.Operation, 0, len(ops))
+	for _, op := range ops {
+		ret := int64(op.Return)
+		switch {
+		case op.Status == StatusOK:
+		case op.Status == StatusUnknown && op.Input.Kind.isWrite():
+			ret = math.MaxInt64
+		default:
+			// Failed operations, and reads of unknown outcome, which
+			// observed nothing a client could rely on.
+			continue
+		}
+		out = append(out, porcupine.Operation{
+			ClientId: op.Client,
+			Input:    op.Input,
+			Call:     int64(op.Call),
+			Output:   op.Output,
+			Return:   ret,
+			Metadata: opMetadata(op),
+		})
+	}
+	return out
+}
+
+// opMetadata is shown next to an operation in the visualization, so that an
+// unknown write is told apart from an acknowledged one.
+func opMetadata(op Op) string {
+	if op.Status == StatusOK {
+		return ""
+	}
+	if op.Cause == "" {
+		return op.Status.String()
+	}
+	return op.Status.String() + ": " + op.Cause
+}
+
+// Invocation is an operation that has been invoked and not yet recorded.
+type Invocation struct {
+	rec    *Recorder
+	client int
+	in     Input
+	call   time.Duration
+}
+
+// Finish records the operation with its return time taken now. cause may
+// be nil for an acknowledged operation.
+func (inv *Invocation) Finish(out Output, st Status, cause error) Op {
+	op := Op{
+		Client: inv.client,
+		Input:  inv.in,
+		Output: out,
+		Call:   inv.call,
+		Return: inv.rec.Now(),
+		Status: st,
+	}
+	if cause != nil {
+		op.Cause = cause.Error()
+	}
+	inv.rec.Record(op)
+	return op
+}
