@@ -4,7 +4,8 @@
 //
 //   - client requests from the HTTP API (messages.Put, Delete, Get,
 //     AddMember, RemoveMember, MembersRequest), each answered with a
-//     messages.Result once it is settled;
+//     messages.Result once it is settled, and messages.DigestRequest,
+//     answered with a messages.Digest of the applied state;
 //   - MsgStorageApply (*raftpb.Message) from the raft actor: committed entries
 //     to apply, strictly in index order;
 //   - messages.RestoreSnapshot from the wal actor;
@@ -19,7 +20,9 @@
 //
 // A write is answered only after its entry is applied here; a linearizable
 // read only after a read index is confirmed and applied reaches it. Nothing is
-// acknowledged on proposal.
+// acknowledged on proposal. Writes that arrive while two of this member's
+// proposals are in raft wait and go out together as one batch entry
+// (batch.go); each is still answered by its own request id.
 //
 // Two formats spell entries and snapshots (Config.Format, and
 // HandlerConfig.Format, which must match it); every member of a cluster uses

@@ -4,7 +4,11 @@
 //
 // Open is called once, before any actor exists. It creates the WAL for a new
 // member, or replays an existing one on top of its newest valid snapshot, and
-// returns a raft.MemoryStorage ready for raft.RawNode.
+// returns a raft.MemoryStorage ready for raft.RawNode. The MemoryStorage holds
+// the newest snapshot's metadata but not its data, which can be as large as
+// the whole state: SnapStorage, the raft actor's view of it, has the data read
+// back from the .snap file (messages.LoadSnapshot to the snapshotter) only
+// when raft must send the snapshot to a follower.
 //
 // Two actors then share the files:
 //
@@ -21,7 +25,8 @@
 //     from the kv actor: it writes the .snap file, asks the wal actor to record
 //     it (messages.RecordSnapshot), and once that is durable compacts the
 //     MemoryStorage and purges old .snap and .wal files. It also answers the
-//     wal actor's messages.SaveSnapshotFile with messages.SnapshotFileSaved.
+//     wal actor's messages.SaveSnapshotFile with messages.SnapshotFileSaved,
+//     and reads a snapshot back for messages.LoadSnapshot.
 //
 // A failed write or fsync cannot be retried safely, so either actor reports it
 // once through its Fatal callback and from then on does nothing that could

@@ -8,6 +8,18 @@
 // messages.ReportSnapshot, and messages.MemberRemoved when a peer says this
 // member was removed from the cluster.
 //
+// HTTP is the network transport, wire-compatible with etcd's rafthttp (see
+// wire.go), so that members of ours and etcd raftexample members form one
+// cluster. Each peer is an actor (peer.go) that picks the channel for each
+// message and hands it to its children: the pipeline sender (one POST
+// /raft per message; every MsgSnap goes this way), the msgappv2 and message
+// stream writers (which write into the endless responses of the streams
+// the peer opened to us), and two stream readers, which dial the peer for
+// what it sends us. A bounded queue per peer keeps Send from ever waiting:
+// what does not fit is dropped and reported unreachable. Handler serves
+// the peer endpoints; Stats counts what crossed the wire, per peer and
+// channel, for the metrics.
+//
 // Network is an in-memory transport for running whole clusters in one
 // process: it can cut links (one way or both), isolate members and drop
 // chosen message types, so cluster tests decide exactly which messages are
