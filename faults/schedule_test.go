@@ -339,43 +339,53 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	c := newFaultCluster(t)
 	c.recovered("start")
 
+	deadline := time.Now().Add(*soak)
+	var slowest time.Duration
+	var total int
+	for round := 1; ; round++ {
+		ops, took := c.round(round)
+		total += ops
+		slowest = max(slowest, took)
+		if time.Now().After(deadline) {
+			t.Logf("%d rounds of %d faults; %d operations checked; slowest recovery %v",
+				round, len(schedule()), total, slowest.Round(time.Millisecond))
+			break
+		}
+	}
+	c.converged()
+}
+
+// round runs the clients through every fault once and checks what they
+// saw. Each round has keys of its own, so its history stands alone: the
+// checker's work stays that of one round however long a soak runs.
+func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
+	t := c.t
+	t.Helper()
 	rec := NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var workersErr error
 	// The clients keep to the three original members' endpoints; a request
 	// to a member that is down fails fast and is recorded as such. 24 keys
 	// keep operations conflicting while bounding what the checker must
 	// search: every write whose outcome is unknown may take effect at any
 	// later point, and the search grows with the unknown writes of a key.
-	w := Workers{Endpoints: c.endpoints(), Clients: 6, Keys: 24, Timeout: time.Second, Rec: rec, Seed: c.rng.Uint64()}
+	w := Workers{Endpoints: c.endpoints(), Clients: 6, Keys: 24, Timeout: time.Second, Rec: rec,
+		Seed: c.rng.Uint64(), KeyPrefix: fmt.Sprintf("r%d-k", n)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var workersErr error
 	wg.Go(func() { workersErr = w.Run(ctx) })
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			wg.Wait()
-		}
-	}
+	stop := sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+	})
 	defer stop()
 
-	deadline := time.Now().Add(*soak)
-	rounds := 0
-	var slowest time.Duration
-	for {
-		for _, f := range schedule() {
-			heal := f.inject(c)
-			time.Sleep(held) // the fault lasts this long: it is not synchronization
-			heal()
-			took := c.recovered(f.name)
-			slowest = max(slowest, took)
-			t.Logf("round %d: %-32s healed; writes through every member again after %v", rounds+1, f.name, took.Round(time.Millisecond))
-		}
-		rounds++
-		if time.Now().After(deadline) {
-			break
-		}
+	for _, f := range schedule() {
+		heal := f.inject(c)
+		time.Sleep(held) // the fault lasts this long: it is not synchronization
+		heal()
+		took := c.recovered(f.name)
+		slowest = max(slowest, took)
+		t.Logf("round %d: %-32s healed; writes through every member again after %v", n, f.name, took.Round(time.Millisecond))
 	}
 	stop()
 	if workersErr != nil {
@@ -388,32 +398,31 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		for _, id := range c.voters {
 			code, body, err := c.call(http.MethodGet, c.members[id].ClientURL+"/v1/kv/"+key, "")
 			if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
-				t.Fatalf("final read of %s through %d: %d %v", key, id, code, err)
+				t.Fatalf("round %d: final read of %s through %d: %d %v", n, key, id, code, err)
 			}
 			got := FinalRead{Value: body, Found: code == http.StatusOK}
 			if prev, ok := final[key]; ok && prev != got {
-				t.Fatalf("final reads of %s disagree: %v and %v", key, prev, got)
+				t.Fatalf("round %d: final reads of %s disagree: %v and %v", n, key, prev, got)
 			}
 			final[key] = got
 		}
 	}
 	if lost := LostWrites(rec, final); len(lost) > 0 {
-		t.Fatalf("%d acknowledged writes lost, first: %v", len(lost), lost[0])
+		t.Fatalf("round %d: %d acknowledged writes lost, first: %v", n, len(lost), lost[0])
 	}
 	c.converged()
 
-	counts := rec.Counts()
 	// Outside t.TempDir, which goes with the test: the visualization of a
 	// violation is what one reads afterwards.
-	html := filepath.Join(os.TempDir(), fmt.Sprintf("raftkv-history-%d.html", c.seed))
+	html := filepath.Join(os.TempDir(), fmt.Sprintf("raftkv-history-%d-round-%d.html", c.seed, n))
 	checkStart := time.Now()
 	res, err := rec.Check(2*time.Minute, html)
-	t.Logf("linearizability check took %v", time.Since(checkStart).Round(time.Millisecond))
 	if err != nil {
-		t.Fatalf("linearizability: %v", err)
+		t.Fatalf("round %d: linearizability: %v", n, err)
 	}
-	t.Logf("%d rounds of %d faults; %d operations checked (%v); slowest recovery %v",
-		rounds, len(schedule()), res.Operations, counts, slowest.Round(time.Millisecond))
+	t.Logf("round %d: %d operations (%v) linearizable; checked in %v", n, res.Operations, rec.Counts(),
+		time.Since(checkStart).Round(time.Millisecond))
+	return res.Operations, slowest
 }
 
 // converged waits until every voter reports the same digest at the same
