@@ -51,10 +51,9 @@ type Actor struct {
 
 	writes map[uint64]*waiter // proposals waiting to be applied
 
-	pending       pendingBatch         // writes not yet proposed
-	proposeQueued bool                 // a flushProposals marker is in the mailbox
-	batches       map[uint64]*batch    // proposed batch entries, by batch id
-	inflight      map[uint64]time.Time // proposals in raft, by request or batch id: until when they are awaited
+	pending       pendingBatch      // writes not yet proposed
+	proposeQueued bool              // a flushProposals marker is in the mailbox
+	inflight      map[uint64]*batch // proposals in raft, by request or batch id
 
 	reads     map[uint64]*waiter // linearizable reads waiting for a read index
 	readReady []*waiter          // reads with a read index, waiting for applied ≥ index
@@ -98,8 +97,7 @@ func NewActor(cfg Config) (*Actor, error) {
 		confState: &raftpb.ConfState{},
 		ids:       newReqIDGen(cfg.ID, time.Now()),
 		writes:    make(map[uint64]*waiter),
-		batches:   make(map[uint64]*batch),
-		inflight:  make(map[uint64]time.Time),
+		inflight:  make(map[uint64]*batch),
 		reads:     make(map[uint64]*waiter),
 	}
 	if s := cfg.Initial; s != nil && s.GetMetadata().GetIndex() > 0 {
@@ -220,16 +218,12 @@ func (a *Actor) expire(now time.Time) {
 		timeout(w)
 	})
 	expired(a.reads, now, timeout)
-	for id, b := range a.batches {
-		// A batch raft lost without a word (a follower's forward dropped
-		// by a leader that stepped down); its writes have timed out.
+	for id, b := range a.inflight {
+		// A proposal raft lost without a word (a follower's forward
+		// dropped by a leader that stepped down); its writes have timed
+		// out, and it no longer holds a place in flight.
 		if now.After(b.deadline) {
-			delete(a.batches, id)
-		}
-	}
-	for id, deadline := range a.inflight {
-		if now.After(deadline) {
-			a.proposalDone(id)
+			delete(a.inflight, id)
 		}
 	}
 	kept := a.readReady[:0]

@@ -55,9 +55,8 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		if err != nil {
 			return err
 		}
-		a.proposalDone(c.reqID)
+		delete(a.inflight, c.reqID)
 		if c.op == opBatch {
-			delete(a.batches, c.reqID)
 			return decodeBatch(c.value, func(c command) error {
 				a.st.apply(c)
 				a.settle(ctx, c.reqID)

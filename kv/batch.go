@@ -44,7 +44,8 @@ const maxInflightProposals = 2
 // the whole batch if raft refuses it.
 const opBatch op = 3
 
-// batch is a proposed batch entry: the requests waiting on it.
+// batch is a proposal in raft: the requests waiting on it (one, for a write
+// proposed as itself) and until when it is awaited.
 type batch struct {
 	reqIDs   []uint64
 	deadline time.Time
@@ -134,31 +135,25 @@ func (a *Actor) proposePending(ctx actor.Context) {
 	case len(p.cmds) == 1 || !batching:
 		for i, data := range p.cmds {
 			if batching {
-				a.inflight[p.reqIDs[i]] = deadline
+				a.inflight[p.reqIDs[i]] = &batch{reqIDs: p.reqIDs[i : i+1], deadline: deadline}
 			}
 			ctx.Send(a.cfg.Raft, messages.Propose{ID: p.reqIDs[i], Data: data})
 		}
 	default:
 		id := a.ids.id()
-		a.batches[id] = &batch{reqIDs: p.reqIDs, deadline: deadline}
-		a.inflight[id] = deadline
+		a.inflight[id] = &batch{reqIDs: p.reqIDs, deadline: deadline}
 		ctx.Send(a.cfg.Raft, messages.Propose{ID: id, Data: encodeBatch(id, p.cmds, p.bytes)})
 	}
 	p.reset()
 }
 
-// proposalDone notes that proposal id (a request or batch id) left raft:
-// applied, refused, or given up on.
-func (a *Actor) proposalDone(id uint64) { delete(a.inflight, id) }
-
 // proposalFailed answers the write, or every write of the batch, that raft
 // refused.
 func (a *Actor) proposalFailed(ctx actor.Context, m messages.ProposalFailed) {
-	a.proposalDone(m.ID)
 	defer a.proposePending(ctx)
-	ids := []uint64{m.ID}
-	if b, ok := a.batches[m.ID]; ok {
-		delete(a.batches, m.ID)
+	ids := []uint64{m.ID} // a format without batches keeps no record
+	if b, ok := a.inflight[m.ID]; ok {
+		delete(a.inflight, m.ID)
 		ids = b.reqIDs
 	}
 	for _, id := range ids {

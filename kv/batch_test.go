@@ -60,8 +60,8 @@ func TestActorBatchesQueuedWrites(t *testing.T) {
 				}
 			}
 			f.get(t, "k3", str("v3"), 1)
-			if len(f.act.batches) != 0 {
-				t.Fatalf("%d batches still recorded after apply", len(f.act.batches))
+			if len(f.act.inflight) != 0 {
+				t.Fatalf("%d proposals still in flight after apply", len(f.act.inflight))
 			}
 		})
 	}
@@ -137,5 +137,28 @@ func TestBatchCodec(t *testing.T) {
 				t.Fatalf("err = %v, want ErrBadCommand", err)
 			}
 		})
+	}
+}
+
+// With maxInflightProposals of this member's proposals in raft, a new write
+// waits; it is proposed once one of them is applied.
+func TestActorHoldsWritesWhileProposalsAreInFlight(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	var first messages.Propose
+	for i := range maxInflightProposals {
+		f.request(messages.Put{Key: fmt.Sprint("k", i), Value: []byte("v")})
+		p := recv[messages.Propose](t, f.raft.got, "a proposal")
+		if i == 0 {
+			first = p
+		}
+	}
+	held := f.request(messages.Put{Key: "held", Value: []byte("v")})
+	f.raftQuiet(t)
+	held.pending(t)
+
+	f.wantDelivery(t, f.apply(normalEntry(1, first.Data)))
+	p := recv[messages.Propose](t, f.raft.got, "the held write, once a proposal was applied")
+	if c, err := decodeCommand(p.Data); err != nil || c.key != "held" {
+		t.Fatalf("proposed %+v (%v), want the held write", c, err)
 	}
 }
