@@ -93,35 +93,40 @@ func (m *Member) Start(bin, cluster string, join bool) error {
 // ports are free and its data dir is at rest when Kill returns. A member
 // that does not run is left as it is.
 func (m *Member) Kill() error {
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	running := m.runningLocked()
-	m.mu.Unlock()
-	if !running {
-		return nil
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill member %d: %w", m.ID, err)
+	done, running, err := m.send("kill", syscall.SIGKILL)
+	if err != nil || !running {
+		return err
 	}
 	<-done
 	return nil
+}
+
+// send signals the running process, if there is one, and returns the
+// channel that closes when it has exited. A process that exits meanwhile is
+// not an error.
+func (m *Member) send(what string, sigs ...syscall.Signal) (done <-chan struct{}, running bool, err error) {
+	m.mu.Lock()
+	cmd, d := m.cmd, m.done
+	running = m.runningLocked()
+	m.mu.Unlock()
+	if !running {
+		return nil, false, nil
+	}
+	for _, sig := range sigs {
+		if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return nil, true, fmt.Errorf("%s member %d: %w", what, m.ID, err)
+		}
+	}
+	return d, true, nil
 }
 
 // Stop asks the process to shut down with SIGTERM and waits for it; after
 // stopTimeout it kills it. A paused member is resumed so it can hear the
 // signal.
 func (m *Member) Stop() error {
-	m.mu.Lock()
-	cmd, done := m.cmd, m.done
-	running := m.runningLocked()
-	m.mu.Unlock()
-	if !running {
-		return nil
-	}
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGCONT} {
-		if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("stop member %d: %w", m.ID, err)
-		}
+	done, running, err := m.send("stop", syscall.SIGTERM, syscall.SIGCONT)
+	if err != nil || !running {
+		return err
 	}
 	select {
 	case <-done:
