@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -162,7 +163,11 @@ func (c *kvClient) do(ctx context.Context, endpoint string, in Input) (Output, S
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Output{}, failureStatus(in.Kind), fmt.Errorf("%s %s: %w", method, target, err)
+		st := failureStatus(in.Kind)
+		if neverSent(err) {
+			st = StatusFailed
+		}
+		return Output{}, st, fmt.Errorf("%s %s: %w", method, target, err)
 	}
 	defer resp.Body.Close()
 	payload, readErr := io.ReadAll(resp.Body)
@@ -176,6 +181,18 @@ func failureStatus(kind OpKind) Status {
 		return StatusUnknown
 	}
 	return StatusFailed
+}
+
+// neverSent reports whether a request failed before any byte of it left
+// the client: the dial failed (a killed member refuses the connection).
+// With keep-alives off, every request dials its own connection, so no
+// earlier connection can have carried it. Recording such a write as
+// failed rather than unknown is sound, and it matters to the checker: an
+// unknown write may take effect at any later point, and a down member
+// refuses thousands of them per round.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // classify maps an answer of the client API to what it proves. Only a 503

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -347,6 +348,38 @@ func TestWorkersTimeout(t *testing.T) {
 		if op.Return-op.Call < w.Timeout {
 			t.Errorf("%+v gave up before the timeout", op)
 		}
+	}
+}
+
+// TestWorkersRefusedConnection: a member that is down refuses the
+// connection, so no request reached it and every write is failed, not
+// unknown; a member that accepts and then hangs is covered by
+// TestWorkersTimeout.
+func TestWorkersRefusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil { // nothing listens there now
+		t.Fatal(err)
+	}
+	rec := NewRecorder()
+	w := Workers{Endpoints: []string{"http://" + addr}, Clients: 2, OpsPerClient: 20, Rec: rec, Seed: 5}
+	if err := w.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var writes int
+	for _, op := range rec.Ops() {
+		if op.Status != StatusFailed || !strings.Contains(op.Cause, "refused") {
+			t.Errorf("%+v: want failed, refused", op)
+		}
+		if op.Input.Kind.isWrite() {
+			writes++
+		}
+	}
+	if writes == 0 {
+		t.Fatal("the seed drew no write")
 	}
 }
 

@@ -402,7 +402,11 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 			if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
 				t.Fatalf("round %d: final read of %s through %d: %d %v", n, key, id, code, err)
 			}
-			got := FinalRead{Value: body, Found: code == http.StatusOK}
+			// A 404's body is an error text, not a value.
+			got := FinalRead{Found: code == http.StatusOK}
+			if got.Found {
+				got.Value = body
+			}
 			if prev, ok := final[key]; ok && prev != got {
 				t.Fatalf("round %d: final reads of %s disagree: %v and %v", n, key, prev, got)
 			}
