@@ -45,7 +45,9 @@ type Actor struct {
 	st        *store
 	applied   uint64
 	confState *raftpb.ConfState
-	lastSnap  uint64 // index of the last snapshot taken or restored
+	lastSnap  uint64     // index of the last snapshot taken or restored
+	encoder   *actor.PID // the snapshot encoder, a child
+	encoding  bool       // the encoder holds a frozen view of st
 	ids       *reqIDGen
 	failed    bool // after a fatal error nothing more is applied
 
@@ -124,6 +126,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.root = ctx.ActorSystem().Root
+		a.encoder = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &snapshotEncoder{codec: a.codec, snapshotter: a.cfg.Snapshotter, m: a.m}
+		}))
 		a.armSweep(ctx)
 	case *actor.Stopping:
 		a.stop()
@@ -136,6 +141,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.applyMsg(ctx, m)
 	case messages.RestoreSnapshot:
 		a.restore(ctx, m.Snapshot)
+	case snapshotEncoded:
+		a.snapshotEncoded(ctx, m)
 
 	case messages.Put:
 		a.propose(ctx, command{op: opPut, key: m.Key, value: m.Value})
@@ -148,7 +155,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.RemoveMember:
 		a.removeMember(ctx, m)
 	case messages.DigestRequest:
-		ctx.Respond(messages.Digest{Index: a.applied, Keys: len(a.st.data), Sum: a.st.digest()})
+		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.data.len(), Sum: a.st.digest()})
 	case messages.MembersRequest:
 		ctx.Respond(messages.Result{Members: a.st.membersCopy(), Index: a.applied})
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ type fixtureOpts struct {
 	cfg              func(*Config)
 	silentConfChange bool // the raft probe never answers ApplyConfChange
 	props            []actor.PropsOption
+	codec            func(stateFormat) stateFormat // wraps the format's codec
 }
 
 // newFixture spawns a kv actor wired to probes. Its cleanup stops the actor
@@ -172,8 +174,12 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatalf("NewActor: %v", err)
 	}
+	if o.codec != nil {
+		act.codec = o.codec(act.codec)
+	}
 	f.act = act
-	f.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act }, o.props...))
+	props := append([]actor.PropsOption{actor.WithReceiverMiddleware(encodingQueryMiddleware(act))}, o.props...)
+	f.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act }, props...))
 	t.Cleanup(func() {
 		f.stop(t)
 		system.Shutdown()
@@ -182,8 +188,8 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 }
 
 func stringData(s *store) map[string]string {
-	m := make(map[string]string, len(s.data))
-	for k, v := range s.data {
+	m := make(map[string]string, s.data.len())
+	for k, v := range s.data.all() {
 		m[k] = string(v)
 	}
 	return m
@@ -260,7 +266,49 @@ func (f *fixture) quiet(t *testing.T, p *probe, name string) {
 }
 
 func (f *fixture) raftQuiet(t *testing.T) { t.Helper(); f.quiet(t, f.raft.probe, "raft") }
-func (f *fixture) snapQuiet(t *testing.T) { t.Helper(); f.quiet(t, f.snap, "the snapshotter") }
+
+// snapQuiet fails if anything more reached the snapshotter. Snapshots reach
+// it through the encoder, so it first waits until the kv actor holds no
+// snapshot in encoding: the encoder sends CreateSnapshot before it tells the
+// kv actor it is done, so every CreateSnapshot is then ahead of the barrier.
+func (f *fixture) snapQuiet(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for f.encoding(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a snapshot still encoding after %v", waitFor)
+		}
+		time.Sleep(time.Millisecond) // polling; the deadline is the bound
+	}
+	f.quiet(t, f.snap, "the snapshotter")
+}
+
+// encodingQuery asks the kv actor, in mailbox order, whether its snapshot
+// encoder holds a frozen state. encodingQueryMiddleware answers it, so the
+// production actor needs no hook for tests.
+type encodingQuery struct{}
+
+func encodingQueryMiddleware(a *Actor) actor.ReceiverMiddleware {
+	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if _, ok := env.Message.(encodingQuery); ok {
+				// Runs on the actor's goroutine: reading its fields is safe.
+				ctx.(actor.Context).Send(env.Sender, a.encoding)
+				return
+			}
+			next(ctx, env)
+		}
+	}
+}
+
+func (f *fixture) encoding(t *testing.T) bool {
+	t.Helper()
+	res, err := f.system.Root.RequestFuture(f.pid, encodingQuery{}, waitFor).Result()
+	if err != nil {
+		t.Fatalf("encodingQuery: %v", err)
+	}
+	return res.(bool)
+}
 
 func recv[T any](t *testing.T, ch <-chan any, what string) T {
 	t.Helper()
@@ -393,7 +441,7 @@ func addNode(id uint64, url string, reqID uint64) *raftpb.ConfChange {
 
 func snapshotOf(st *store, idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
 	return &raftpb.Snapshot{
-		Data:     st.marshal(),
+		Data:     st.freeze().marshal(),
 		Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(uint64(1)), ConfState: cs},
 	}
 }
@@ -865,7 +913,7 @@ func TestNewActorFromSnapshot(t *testing.T) {
 }
 
 func TestNewActorRefusesBadSnapshot(t *testing.T) {
-	valid := storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v"}).marshal()
+	valid := storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v"}).freeze().marshal()
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -972,4 +1020,52 @@ func TestActorSnapshotWithoutConfState(t *testing.T) {
 		checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil),
 			storeOf(members, map[string]string{"k": "v", "j": "w"}))
 	})
+}
+
+// heldFormat holds every snapshot encoding until release is closed, to show
+// what the kv actor does meanwhile.
+type heldFormat struct {
+	stateFormat
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h heldFormat) marshal(st *frozenState) ([]byte, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	return h.stateFormat.marshal(st)
+}
+
+// A snapshot is encoded off the kv actor: applies go on while it is
+// encoded, the snapshot holds the state of its own index whatever was
+// written since, and no second snapshot starts until the first is done
+// (the next one covers everything applied meanwhile).
+func TestActorAppliesWhileEncoding(t *testing.T) {
+	held := heldFormat{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	f := newFixture(t, fixtureOpts{
+		cfg:   func(c *Config) { c.SnapshotCount = 2 },
+		codec: func(sf stateFormat) stateFormat { held.stateFormat = sf; return held },
+	})
+	release := sync.OnceFunc(func() { close(held.release) })
+	t.Cleanup(release) // before the fixture's stop, which a held encoder would block
+
+	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "b", "1")))
+	select {
+	case <-held.entered:
+	case <-time.After(waitFor):
+		t.Fatal("the snapshot at 2 was not handed to the encoder")
+	}
+	// Snapshots fall due at 4 and 6 while the one at 2 is held.
+	for i := uint64(3); i <= 7; i++ {
+		f.wantDelivery(t, f.apply(putEntry(i, "a", strconv.FormatUint(i, 10))))
+	}
+	if r := f.request(messages.Get{Key: "a", Serializable: true}).result(t); string(r.Value) != "7" {
+		t.Fatalf("read during the encoding: %+v, want a=7", r)
+	}
+	release()
+	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 2, &raftpb.ConfState{},
+		storeOf(nil, map[string]string{"a": "1", "b": "1"}))
+	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 7, &raftpb.ConfState{},
+		storeOf(nil, map[string]string{"a": "7", "b": "1"}))
+	f.snapQuiet(t)
 }

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
@@ -138,33 +137,40 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 	a.applied = idx
 	a.lastSnap = idx
 	a.confState = cs
-	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Int("keys", len(st.data)))
+	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Int("keys", st.data.len()))
 	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: st.membersCopy()})
 	a.serveReads(ctx)
 }
 
-// maybeSnapshot hands the state to the snapshotter every SnapshotCount
-// applied entries. The encoding happens here, on the actor that owns the
-// state, so no copy of the map is shared.
+// maybeSnapshot hands the state to the snapshot encoder every SnapshotCount
+// applied entries. The kv actor only freezes the state; the encoder reads
+// the frozen view while applies go on. One snapshot is encoded at a time:
+// a due snapshot waits for the previous one, which bounds the memory held
+// by frozen views to one.
 func (a *Actor) maybeSnapshot(ctx actor.Context) {
-	if a.cfg.SnapshotCount == 0 || a.applied-a.lastSnap < a.cfg.SnapshotCount {
+	if a.cfg.SnapshotCount == 0 || a.encoding || a.applied-a.lastSnap < a.cfg.SnapshotCount {
 		return
 	}
 	// Counted as taken even if it fails, so that a failing encoder is retried
 	// SnapshotCount entries on rather than after every apply.
 	a.lastSnap = a.applied
-	start := time.Now()
-	data, err := a.codec.marshal(a.st)
-	a.m.SnapshotEncode.Observe(time.Since(start).Seconds())
-	if err != nil {
+	a.encoding = true
+	ctx.Send(a.encoder, encodeSnapshot{
+		index:     a.applied,
+		confState: proto.Clone(a.confState).(*raftpb.ConfState),
+		state:     a.st.freeze(),
+	})
+}
+
+// snapshotEncoded is the encoder's word that it is done with the frozen
+// state: the store's pieces are its own again.
+func (a *Actor) snapshotEncoded(ctx actor.Context, m snapshotEncoded) {
+	a.encoding = false
+	a.st.data.thaw()
+	if m.err != nil {
 		// The log still holds every entry since the last snapshot, so the
 		// state is safe; only compaction waits.
-		a.cfg.Logger.Error("snapshot not taken", zap.Uint64("index", a.applied), zap.Error(err))
-		return
+		a.cfg.Logger.Error("snapshot not taken", zap.Uint64("index", m.index), zap.Error(m.err))
 	}
-	ctx.Send(a.cfg.Snapshotter, messages.CreateSnapshot{
-		Index:     a.applied,
-		ConfState: proto.Clone(a.confState).(*raftpb.ConfState),
-		Data:      data,
-	})
+	a.maybeSnapshot(ctx)
 }

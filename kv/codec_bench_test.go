@@ -45,21 +45,21 @@ func BenchmarkCodec(b *testing.B) {
 func BenchmarkSnapshot(b *testing.B) {
 	st := newStore()
 	for i := range 100_000 {
-		st.data["key-"+strconv.Itoa(i)] = make([]byte, 100)
+		st.data.set("key-"+strconv.Itoa(i), make([]byte, 100))
 	}
 	for _, f := range []Format{FormatNative, FormatRaftexample} {
 		codec, err := f.codec()
 		if err != nil {
 			b.Fatal(err)
 		}
-		data, err := codec.marshal(st)
+		data, err := codec.marshal(st.freeze())
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(f.String()+"/marshal", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if _, err := codec.marshal(st); err != nil {
+				if _, err := codec.marshal(st.freeze()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -15,15 +15,15 @@ import (
 // concatenation. The member list is left out: it is not key-value state,
 // and in raftexample's format members need not agree on URLs.
 func (s *store) digest() string {
-	keys := make([]string, 0, len(s.data))
-	for k := range s.data {
+	keys := make([]string, 0, s.data.len())
+	for k := range s.data.all() {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	for _, k := range keys {
-		v := s.data[k]
+		v, _ := s.data.get(k)
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
 		h.Write([]byte(k))
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])

@@ -13,10 +13,15 @@
 //     actor, which settle waiting requests.
 //
 // It sends messages.Propose, ProposeConfChange, ReadIndex, ApplyConfChange
-// and MembersRestored to the raft actor, messages.CreateSnapshot to the
-// snapshotter every SnapshotCount applied entries, and hands the apply
-// responses raft attached to each MsgStorageApply to Deliver once the entries
-// are applied.
+// and MembersRestored to the raft actor, and hands the apply responses raft
+// attached to each MsgStorageApply to Deliver once the entries are applied.
+//
+// Every SnapshotCount applied entries it freezes the state (cowMap, which
+// copies a piece of the map only when it is next written) and hands the
+// frozen view to its child, the snapshot encoder (snapshot_encoder.go). The
+// encoder sends messages.CreateSnapshot to the snapshotter, then tells the
+// kv actor it is done; one snapshot is encoded at a time. Applies and reads
+// go on meanwhile.
 //
 // A write is answered only after its entry is applied here; a linearizable
 // read only after a read index is confirmed and applied reaches it. Nothing is

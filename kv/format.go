@@ -62,8 +62,9 @@ type stateFormat interface {
 	// decode parses the data of a normal entry (never empty). An error is
 	// fatal for the state machine; it wraps ErrBadCommand.
 	decode(data []byte) (command, error)
-	// marshal encodes the whole state as a snapshot's data.
-	marshal(st *store) ([]byte, error)
+	// marshal encodes the whole state as a snapshot's data. It runs on the
+	// snapshot encoder, not on the kv actor.
+	marshal(st *frozenState) ([]byte, error)
 	// unmarshal rebuilds the state from a snapshot. A format whose snapshots
 	// lack the member list takes the members from cs, with the peer URLs
 	// known for them (known is not modified). Errors wrap ErrBadSnapshot.
@@ -103,7 +104,7 @@ func (nativeFormat) decode(data []byte) (command, error) {
 
 func (nativeFormat) batches() bool { return true }
 
-func (nativeFormat) marshal(st *store) ([]byte, error) { return st.marshal(), nil }
+func (nativeFormat) marshal(st *frozenState) ([]byte, error) { return st.marshal(), nil }
 
 // unmarshal ignores cs and known: the native snapshot carries the member
 // list with its peer URLs, which is exact where a ConfState is not.

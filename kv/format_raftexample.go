@@ -75,9 +75,9 @@ func (raftexampleFormat) decode(data []byte) (command, error) {
 // marshal writes exactly what raftexample's getSnapshot writes, so that its
 // members can restore our snapshots: json.Marshal of a map[string]string,
 // whose keys encoding/json sorts.
-func (raftexampleFormat) marshal(st *store) ([]byte, error) {
-	m := make(map[string]string, len(st.data))
-	for k, v := range st.data {
+func (raftexampleFormat) marshal(st *frozenState) ([]byte, error) {
+	m := make(map[string]string, st.data.len())
+	for k, v := range st.data.all() {
 		m[k] = string(v)
 	}
 	b, err := json.Marshal(m)
@@ -97,9 +97,9 @@ func (raftexampleFormat) unmarshal(data []byte, cs *raftpb.ConfState, known map[
 		if err := json.Unmarshal(data, &m); err != nil {
 			return nil, fmt.Errorf("%w: json: %w", ErrBadSnapshot, err)
 		}
-		st.data = make(map[string][]byte, len(m))
+		st.data.reserve(len(m))
 		for k, v := range m {
-			st.data[k] = []byte(v)
+			st.data.set(k, []byte(v))
 		}
 	}
 	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {

@@ -229,7 +229,7 @@ func TestRaftexampleSnapshotBytes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := raftexampleFormat{}.marshal(c.st)
+			got, err := raftexampleFormat{}.marshal(c.st.freeze())
 			if err != nil {
 				t.Fatalf("marshal: %v", err)
 			}
@@ -298,7 +298,7 @@ func TestRaftexampleSnapshotRestore(t *testing.T) {
 
 func TestRaftexampleSnapshotRoundTrip(t *testing.T) {
 	orig := storeOf(nil, map[string]string{"/a": "1", "/h": "<&>", "/u": "é\u2028", "/e": "", "/q?x=%20": "v"})
-	data, err := raftexampleFormat{}.marshal(orig)
+	data, err := raftexampleFormat{}.marshal(orig.freeze())
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
@@ -316,7 +316,7 @@ func TestRaftexampleSnapshotMalformed(t *testing.T) {
 		`{"/a":1}`,
 		`["/a"]`,
 		`"x"`,
-		string(storeOf(nil, map[string]string{"/a": "1"}).marshal()), // a native snapshot
+		string(storeOf(nil, map[string]string{"/a": "1"}).freeze().marshal()), // a native snapshot
 	} {
 		if st, err := (raftexampleFormat{}).unmarshal([]byte(data), nil, nil); !errors.Is(err, ErrBadSnapshot) {
 			t.Errorf("unmarshal(%q) = %+v, %v; want an error wrapping ErrBadSnapshot", data, st, err)
@@ -344,7 +344,7 @@ func TestNativeFormatIsTheCodec(t *testing.T) {
 		t.Fatalf("native encode of a delete with a binary key = %x, %v; want it encoded", data, err)
 	}
 	st := storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v"})
-	snap, err := sf.marshal(st)
+	snap, err := sf.marshal(st.freeze())
 	if err != nil || !bytes.HasPrefix(snap, []byte(snapshotMagic)) {
 		t.Fatalf("marshal = %q, %v; want a native snapshot", snap, err)
 	}

@@ -18,12 +18,12 @@ const snapshotMagic = "RKV1"
 // member list is part of the state because a snapshot may compact away the
 // conf change entries that carried the members' peer URLs.
 type store struct {
-	data    map[string][]byte
+	data    *cowMap
 	members map[uint64]string // id → peer URL
 }
 
 func newStore() *store {
-	return &store{data: make(map[string][]byte), members: make(map[uint64]string)}
+	return &store{data: newCowMap(), members: make(map[uint64]string)}
 }
 
 // apply executes one command. Values are copied: entry data belongs to raft's
@@ -31,15 +31,24 @@ func newStore() *store {
 func (s *store) apply(c command) {
 	switch c.op {
 	case opPut:
-		s.data[c.key] = append([]byte(nil), c.value...)
+		s.data.set(c.key, append([]byte(nil), c.value...))
 	case opDelete:
-		delete(s.data, c.key)
+		s.data.delete(c.key)
 	}
 }
 
-func (s *store) get(key string) ([]byte, bool) {
-	v, ok := s.data[key]
-	return v, ok
+func (s *store) get(key string) ([]byte, bool) { return s.data.get(key) }
+
+// freeze returns the state as it is now, for encoding on another actor
+// while this store goes on applying (see cowMap.freeze).
+func (s *store) freeze() *frozenState {
+	return &frozenState{data: s.data.freeze(), members: maps.Clone(s.members)}
+}
+
+// frozenState is the state as of a freeze, safe to read anywhere.
+type frozenState struct {
+	data    *frozenMap
+	members map[uint64]string
 }
 
 // marshal encodes the whole state:
@@ -47,12 +56,12 @@ func (s *store) get(key string) ([]byte, bool) {
 //	magic | n members | (id | url length | url)… | n keys | (key length | key | value length | value)…
 //
 // with every integer a uvarint.
-func (s *store) marshal() []byte {
+func (s *frozenState) marshal() []byte {
 	size := len(snapshotMagic) + 2*binary.MaxVarintLen64
 	for _, u := range s.members {
 		size += 2*binary.MaxVarintLen64 + len(u)
 	}
-	for k, v := range s.data {
+	for k, v := range s.data.all() {
 		size += 2*binary.MaxVarintLen64 + len(k) + len(v)
 	}
 	b := make([]byte, 0, size)
@@ -62,8 +71,8 @@ func (s *store) marshal() []byte {
 		b = binary.AppendUvarint(b, id)
 		b = appendBytes(b, []byte(u))
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.data)))
-	for k, v := range s.data {
+	b = binary.AppendUvarint(b, uint64(s.data.len()))
+	for k, v := range s.data.all() {
 		b = appendBytes(b, []byte(k))
 		b = appendBytes(b, v)
 	}
@@ -92,13 +101,13 @@ func unmarshalStore(b []byte) (*store, error) {
 		s.members[id] = string(r.bytes())
 	}
 	n = r.uvarint()
-	if r.err == nil && n <= uint64(len(r.b)) {
-		s.data = make(map[string][]byte, n)
+	if r.err == nil && n <= uint64(len(r.b)) { // each key takes a byte at least
+		s.data.reserve(int(n))
 	}
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		k := string(r.bytes())
 		v := r.bytes()
-		s.data[k] = append([]byte(nil), v...)
+		s.data.set(k, append([]byte(nil), v...))
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -12,7 +12,7 @@ func storeOf(members map[uint64]string, data map[string]string) *store {
 	s := newStore()
 	maps.Copy(s.members, members)
 	for k, v := range data {
-		s.data[k] = []byte(v)
+		s.data.set(k, []byte(v))
 	}
 	return s
 }
@@ -22,8 +22,8 @@ func sameStore(t *testing.T, got, want *store) {
 	if !maps.Equal(got.members, want.members) {
 		t.Errorf("members = %v, want %v", got.members, want.members)
 	}
-	if !maps.EqualFunc(got.data, want.data, bytes.Equal) {
-		t.Errorf("data = %q, want %q", got.data, want.data)
+	if !maps.EqualFunc(plain(got.data), plain(want.data), bytes.Equal) {
+		t.Errorf("data = %q, want %q", plain(got.data), plain(want.data))
 	}
 }
 
@@ -42,7 +42,7 @@ func TestStoreMarshalRoundTrip(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := c.st.marshal()
+			b := c.st.freeze().marshal()
 			if !bytes.HasPrefix(b, []byte(snapshotMagic)) {
 				t.Fatalf("encoding %q does not start with the magic", b[:min(len(b), 8)])
 			}
@@ -67,7 +67,7 @@ func TestUnmarshalStoreEmpty(t *testing.T) {
 		if err != nil {
 			t.Fatalf("unmarshalStore(%v): %v", b, err)
 		}
-		if len(s.data) != 0 || len(s.members) != 0 || s.data == nil || s.members == nil {
+		if s.data.len() != 0 || len(s.members) != 0 || s.data == nil || s.members == nil {
 			t.Fatalf("unmarshalStore(%v) = %+v, want an empty usable store", b, s)
 		}
 		s.apply(command{op: opPut, key: "k", value: []byte("v")}) // must not panic on a nil map
@@ -75,7 +75,7 @@ func TestUnmarshalStoreEmpty(t *testing.T) {
 }
 
 func TestUnmarshalStoreMalformed(t *testing.T) {
-	valid := storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, map[string]string{"a": "1", "bb": "22"}).marshal()
+	valid := storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, map[string]string{"a": "1", "bb": "22"}).freeze().marshal()
 	cases := []struct {
 		name string
 		data []byte
@@ -107,7 +107,7 @@ func TestUnmarshalStoreTruncated(t *testing.T) {
 	valid := storeOf(
 		map[uint64]string{1: "http://a:2380", 300: "http://b:2380"},
 		map[string]string{"a": "1", "bb": "", "": "x", "long": strings.Repeat("v", 200)},
-	).marshal()
+	).freeze().marshal()
 	for n := 1; n < len(valid); n++ {
 		if s, err := unmarshalStore(valid[:n]); !errors.Is(err, ErrBadSnapshot) {
 			t.Fatalf("unmarshalStore of the first %d of %d bytes = %+v, %v; want ErrBadSnapshot", n, len(valid), s, err)
@@ -117,8 +117,8 @@ func TestUnmarshalStoreTruncated(t *testing.T) {
 
 func FuzzUnmarshalStore(f *testing.F) {
 	f.Add([]byte{})
-	f.Add(newStore().marshal())
-	f.Add(storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v", "": ""}).marshal())
+	f.Add(newStore().freeze().marshal())
+	f.Add(storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v", "": ""}).freeze().marshal())
 	f.Add([]byte(snapshotMagic + "\xff\xff\xff\xff\x0f"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := unmarshalStore(data)
@@ -128,7 +128,7 @@ func FuzzUnmarshalStore(f *testing.F) {
 			}
 			return
 		}
-		again, err := unmarshalStore(s.marshal())
+		again, err := unmarshalStore(s.freeze().marshal())
 		if err != nil {
 			t.Fatalf("re-marshalled store does not decode: %v", err)
 		}
@@ -154,8 +154,8 @@ func TestStoreApply(t *testing.T) {
 	if v, ok := s.get("k"); ok {
 		t.Fatalf("get k = %q after delete, want not found", v)
 	}
-	if len(s.data) != 1 {
-		t.Fatalf("data = %q, want only the empty value", s.data)
+	if s.data.len() != 1 {
+		t.Fatalf("data = %q, want only the empty value", plain(s.data))
 	}
 }
 
@@ -165,7 +165,7 @@ func TestStoreDigest(t *testing.T) {
 	build := func(kvs ...string) *store {
 		s := newStore()
 		for i := 0; i < len(kvs); i += 2 {
-			s.data[kvs[i]] = []byte(kvs[i+1])
+			s.data.set(kvs[i], []byte(kvs[i+1]))
 		}
 		return s
 	}
@@ -179,4 +179,13 @@ func TestStoreDigest(t *testing.T) {
 			t.Fatalf("different states %v and %v share a digest", other.data, a.data)
 		}
 	}
+}
+
+// plain copies c into an ordinary map, for comparing and printing.
+func plain(c *cowMap) map[string][]byte {
+	m := make(map[string][]byte, c.len())
+	for k, v := range c.all() {
+		m[k] = v
+	}
+	return m
 }

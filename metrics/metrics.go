@@ -34,7 +34,7 @@ type Node struct {
 	ProposalsFailed  prometheus.Counter // of those, refused, dropped or timed out
 	AppliedEntries   prometheus.Counter
 	AppliedIndex     prometheus.Gauge
-	SnapshotEncode   prometheus.Histogram // encoding the state for a snapshot, on the kv actor
+	SnapshotEncode   prometheus.Histogram // encoding the state for a snapshot, on the kv actor's encoder
 
 	// wal actor
 	FsyncDuration prometheus.Histogram // one Save (write and fsync) of a group
@@ -65,7 +65,7 @@ func New(reg prometheus.Registerer) *Node {
 		ProposalsFailed:  f.counter("kv", "proposals_failed_total", "Proposals through this member refused, dropped or timed out."),
 		AppliedEntries:   f.counter("kv", "applied_entries_total", "Log entries applied to the state machine."),
 		AppliedIndex:     f.gauge("kv", "applied_index", "Index of the last applied entry."),
-		SnapshotEncode:   f.histogram("kv", "snapshot_encode_seconds", "Time to encode the state for a snapshot; applies wait meanwhile.", durationBuckets),
+		SnapshotEncode:   f.histogram("kv", "snapshot_encode_seconds", "Time to encode a frozen view of the state for a snapshot; applies go on meanwhile.", durationBuckets),
 
 		FsyncDuration: f.histogram("wal", "fsync_duration_seconds", "Time to write and fsync one group of appends.", durationBuckets),
 		GroupSize:     f.histogram("wal", "group_size", "Appends (Readys) written by one fsync.", prometheus.ExponentialBuckets(1, 2, 10)),
