@@ -222,3 +222,47 @@ func TestMembersAreAddedAndRemoved(t *testing.T) {
 		}
 	})
 }
+
+// A member removed while it was down, and whose removal the others have
+// since compacted into a snapshot and restarted from, is told it was removed
+// when it comes back, and stops. The others know of the removal only from
+// their snapshot's state, and their --cluster still names it.
+func TestRemovedMemberComingBackAfterCompactionStops(t *testing.T) {
+	forEachNetwork(t, func(t *testing.T, over network) {
+		c := newClusterOver(t, over, 3, func(cfg *actors.NodeConfig) {
+			cfg.SnapshotCount = 5
+			cfg.CatchUpEntries = 2
+		})
+		gone := c.follower()
+		c.stop(gone)
+		lead := c.leader()
+		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNoContent {
+			t.Fatalf("DELETE /%d: %d %s", gone, r.code, r.body)
+		}
+		for i := range 20 {
+			c.put(lead, fmt.Sprintf("k%02d", i), "v")
+		}
+		stayed := c.follower(gone)
+		for _, id := range []uint64{lead, stayed} {
+			c.stop(id)
+		}
+		for _, id := range []uint64{lead, stayed} {
+			c.start(id, false)
+		}
+		c.expect(c.leader(), "k19", "v", false)
+
+		m := c.start(gone, false)
+		eventually(t, "the removed member stops", func() error {
+			select {
+			case <-m.node.Done():
+				return nil
+			default:
+				return errNotYet
+			}
+		})
+		if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
+			t.Fatalf("the removed member stopped with %v, want ErrRemoved", err)
+		}
+		c.stop(gone)
+	})
+}

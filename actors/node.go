@@ -209,6 +209,11 @@ func (n *Node) start(rp *persistence.Replay) error {
 			members[id] = u
 		}
 	}
+	// Nor may --cluster bring back a member the cluster removed.
+	removed := kvActor.Removed()
+	for _, id := range removed {
+		delete(members, id)
+	}
 	var boot []raft.Peer
 	if rp.Fresh && !cfg.Join {
 		for _, id := range slices.Sorted(maps.Keys(cfg.Peers)) {
@@ -226,6 +231,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Applied:       applied,
 		Bootstrap:     boot,
 		Members:       members,
+		RemovedIDs:    removed,
 		WAL:           n.wal,
 		KV:            n.kv,
 		Transport:     tr,

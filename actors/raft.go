@@ -30,9 +30,13 @@ type RaftConfig struct {
 	Bootstrap []raft.Peer
 	// Members are the peer URLs known at start (from --cluster and the
 	// snapshot), this member's own included.
-	Members   map[uint64]string
-	WAL, KV   *actor.PID
-	Transport transport.Transport
+	Members map[uint64]string
+	// RemovedIDs are the ids the state machine knows were removed. The
+	// transport refuses them, which tells a removed member that comes
+	// back to stop.
+	RemovedIDs []uint64
+	WAL, KV    *actor.PID
+	Transport  transport.Transport
 
 	TickInterval  time.Duration // wall time of one raft tick
 	ElectionTick  int           // ticks without a leader before a campaign
@@ -149,6 +153,9 @@ func (r *Raft) Receive(ctx actor.Context) {
 		for id, u := range r.members {
 			r.cfg.Transport.AddPeer(id, u)
 		}
+		for _, id := range r.cfg.RemovedIDs {
+			r.cfg.Transport.RemovePeer(id)
+		}
 		r.armTick(ctx)
 		r.campaignIfAlone()
 	case *actor.Stopping:
@@ -181,7 +188,7 @@ func (r *Raft) Receive(ctx actor.Context) {
 	case messages.ApplyConfChange:
 		ctx.Respond(messages.ConfChangeApplied{ConfState: r.applyConfChange(m)})
 	case messages.MembersRestored:
-		r.restoreMembers(m.Members)
+		r.restoreMembers(m.Members, m.Removed)
 	case messages.ReportUnreachable:
 		r.rn.ReportUnreachable(m.ID)
 	case messages.ReportSnapshot:
@@ -376,7 +383,7 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) *raftpb.ConfState {
 	return cs
 }
 
-func (r *Raft) restoreMembers(members map[uint64]string) {
+func (r *Raft) restoreMembers(members map[uint64]string, removed []uint64) {
 	for id := range r.members {
 		if _, ok := members[id]; !ok && id != r.cfg.ID {
 			r.cfg.Transport.RemovePeer(id)
@@ -392,6 +399,12 @@ func (r *Raft) restoreMembers(members map[uint64]string) {
 		r.members[id] = u
 		if id != r.cfg.ID {
 			r.cfg.Transport.AddPeer(id, u)
+		}
+	}
+	for _, id := range removed {
+		if _, ok := members[id]; !ok && id != r.cfg.ID {
+			r.cfg.Transport.RemovePeer(id)
+			delete(r.members, id)
 		}
 	}
 }

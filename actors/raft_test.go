@@ -25,9 +25,10 @@ func TestMain(m *testing.M) {
 
 // fakeTransport records what the raft actor sends to the network.
 type fakeTransport struct {
-	mu    sync.Mutex
-	sent  []*raftpb.Message
-	peers map[uint64]string // last URL given to AddPeer
+	mu      sync.Mutex
+	sent    []*raftpb.Message
+	peers   map[uint64]string // last URL given to AddPeer
+	removed map[uint64]bool   // ids given to RemovePeer
 }
 
 func (t *fakeTransport) Send(msgs []*raftpb.Message) {
@@ -48,6 +49,16 @@ func (t *fakeTransport) RemovePeer(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.peers, id)
+	if t.removed == nil {
+		t.removed = make(map[uint64]bool)
+	}
+	t.removed[id] = true
+}
+
+func (t *fakeTransport) wasRemoved(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.removed[id]
 }
 
 func (t *fakeTransport) Close() error { return nil }
@@ -259,6 +270,28 @@ func TestRaftBatchesQueuedProposalsIntoOneAppend(t *testing.T) {
 	}
 	if got != n {
 		t.Fatalf("first append after %d queued proposals carried %d entries, want all %d", n, got, n)
+	}
+}
+
+// A snapshot that says members were removed makes the transport refuse
+// them, so that a member that comes back is told to stop: one this member
+// knew (2), and one whose addition and removal it never saw (3).
+func TestRaftRestoredRemovalReachesTransport(t *testing.T) {
+	rig := newRaftRig(t, 1)
+	add := messages.ApplyConfChange{Index: 1, PeerURL: "http://b", Change: &raftpb.ConfChange{
+		Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(2)), Context: []byte("http://b"),
+	}}
+	if _, err := rig.system.Root.RequestFuture(rig.raft, add, 5*time.Second).Result(); err != nil {
+		t.Fatal(err)
+	}
+	rig.system.Root.Send(rig.raft, messages.MembersRestored{Members: map[uint64]string{1: ""}, Removed: []uint64{2, 3}})
+	if u, ok := rig.status(t).Members[2]; ok {
+		t.Fatalf("member 2 still listed (%q) after a snapshot that removed it", u)
+	}
+	for _, id := range []uint64{2, 3} {
+		if _, ok := rig.net.peerURL(id); ok || !rig.net.wasRemoved(id) {
+			t.Fatalf("the transport was not told that member %d is removed", id)
+		}
 	}
 }
 

@@ -121,6 +121,10 @@ func NewActor(cfg Config) (*Actor, error) {
 // Members returns the member list the state machine starts with.
 func (a *Actor) Members() map[uint64]string { return a.st.membersCopy() }
 
+// Removed returns the ids the state machine starts knowing were removed
+// from the cluster.
+func (a *Actor) Removed() []uint64 { return a.st.removedIDs() }
+
 // Receive implements actor.Actor.
 func (a *Actor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {

@@ -110,6 +110,7 @@ type delivery struct {
 	applied     uint64
 	data        map[string]string
 	members     map[uint64]string
+	removed     map[uint64]bool
 	confChanges []uint64 // ApplyConfChange indexes the raft probe had answered
 }
 
@@ -160,6 +161,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 				applied:     f.act.applied,
 				data:        stringData(f.act.st),
 				members:     maps.Clone(f.act.st.members),
+				removed:     maps.Clone(f.act.st.removed),
 				confChanges: f.raft.answeredIndexes(),
 			}
 		},
@@ -786,11 +788,11 @@ func TestActorRestoresSnapshot(t *testing.T) {
 	read.pending(t)
 
 	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}
-	leader := storeOf(members, map[string]string{"x": "1", "y": "2"})
+	leader := withRemoved(storeOf(members, map[string]string{"x": "1", "y": "2"}), 3)
 	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(leader, 10, confState([]uint64{1, 2}, nil))})
 	mr := recv[messages.MembersRestored](t, f.raft.got, "MembersRestored")
-	if !maps.Equal(mr.Members, members) {
-		t.Fatalf("MembersRestored %v, want %v", mr.Members, members)
+	if !maps.Equal(mr.Members, members) || !slices.Equal(mr.Removed, []uint64{3}) {
+		t.Fatalf("MembersRestored %v removed %v, want %v removed [3]", mr.Members, mr.Removed, members)
 	}
 	// The read waiting for index 10 is served from the snapshot.
 	if r := read.result(t); r.Err != nil || string(r.Value) != "1" || r.Index != 10 {
@@ -817,10 +819,10 @@ func TestActorRestoresSnapshot(t *testing.T) {
 	f.noFatal(t)
 	f.raftQuiet(t)
 
-	// Later snapshots carry the restored ConfState.
+	// Later snapshots carry the restored ConfState and removed ids.
 	f.wantDelivery(t, f.apply(putEntry(12, "a", "1"), putEntry(13, "b", "2"), putEntry(14, "c", "3")))
 	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 14, confState([]uint64{1, 2}, nil),
-		storeOf(members, map[string]string{"x": "1", "y": "2", "z": "3", "a": "1", "b": "2", "c": "3"}))
+		withRemoved(storeOf(members, map[string]string{"x": "1", "y": "2", "z": "3", "a": "1", "b": "2", "c": "3"}), 3))
 }
 
 // (g) A conf change entry is applied by the raft actor before raft hears it
@@ -869,6 +871,8 @@ func TestActorConfChange(t *testing.T) {
 	}
 	if d := f.wantDelivery(t, resps); !slices.Contains(d.confChanges, 2) {
 		t.Fatalf("Deliver called before raft applied the conf change at 2 (raft had answered %v)", d.confChanges)
+	} else if !maps.Equal(d.removed, map[uint64]bool{4: true}) {
+		t.Fatalf("removed ids %v after the removal, want 4", d.removed)
 	}
 	if r := remove.result(t); r.Err != nil || r.Index != 2 {
 		t.Fatalf("RemoveMember answer %+v, want success at 2", r)

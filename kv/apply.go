@@ -79,8 +79,10 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 				url = a.st.members[cc.GetNodeId()]
 			}
 			a.st.members[cc.GetNodeId()] = url
+			delete(a.st.removed, cc.GetNodeId())
 		case raftpb.ConfChangeRemoveNode:
 			delete(a.st.members, cc.GetNodeId())
+			a.st.removed[cc.GetNodeId()] = true
 		}
 		if err := a.applyConfChange(ctx, idx, &cc, url); err != nil {
 			return err
@@ -138,7 +140,7 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 	a.lastSnap = idx
 	a.confState = cs
 	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Int("keys", st.data.len()))
-	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: st.membersCopy()})
+	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: st.membersCopy(), Removed: st.removedIDs()})
 	a.serveReads(ctx)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 )
 
 // ErrBadSnapshot is returned when snapshot data does not decode.
@@ -12,18 +13,26 @@ var ErrBadSnapshot = errors.New("malformed snapshot data")
 
 // snapshotMagic starts every snapshot this package writes, so a snapshot of
 // another format (raftexample's JSON, say) is refused instead of misread.
-const snapshotMagic = "RKV1"
+// Version 2 added the removed members; version 1 snapshots still restore,
+// with none.
+const (
+	snapshotMagic   = "RKV2"
+	snapshotMagicV1 = "RKV1"
+)
 
-// store is the replicated state: the key-value map and the member list. The
-// member list is part of the state because a snapshot may compact away the
-// conf change entries that carried the members' peer URLs.
+// store is the replicated state: the key-value map and the member lists.
+// The member lists are part of the state because a snapshot may compact
+// away the conf change entries that carried them: the members' peer URLs,
+// and which ids were removed, so that a removed member that comes back is
+// told so (and stops) instead of being ignored forever.
 type store struct {
 	data    *cowMap
 	members map[uint64]string // id → peer URL
+	removed map[uint64]bool
 }
 
 func newStore() *store {
-	return &store{data: newCowMap(), members: make(map[uint64]string)}
+	return &store{data: newCowMap(), members: make(map[uint64]string), removed: make(map[uint64]bool)}
 }
 
 // apply executes one command. Values are copied: entry data belongs to raft's
@@ -42,22 +51,23 @@ func (s *store) get(key string) ([]byte, bool) { return s.data.get(key) }
 // freeze returns the state as it is now, for encoding on another actor
 // while this store goes on applying (see cowMap.freeze).
 func (s *store) freeze() *frozenState {
-	return &frozenState{data: s.data.freeze(), members: maps.Clone(s.members)}
+	return &frozenState{data: s.data.freeze(), members: maps.Clone(s.members), removed: maps.Clone(s.removed)}
 }
 
 // frozenState is the state as of a freeze, safe to read anywhere.
 type frozenState struct {
 	data    *frozenMap
 	members map[uint64]string
+	removed map[uint64]bool
 }
 
 // marshal encodes the whole state:
 //
-//	magic | n members | (id | url length | url)… | n keys | (key length | key | value length | value)…
+//	magic | n members | (id | url length | url)… | n removed | id… | n keys | (key length | key | value length | value)…
 //
-// with every integer a uvarint.
+// with every integer a uvarint. Version 1 lacks the removed ids.
 func (s *frozenState) marshal() []byte {
-	size := len(snapshotMagic) + 2*binary.MaxVarintLen64
+	size := len(snapshotMagic) + 3*binary.MaxVarintLen64 + len(s.removed)*binary.MaxVarintLen64
 	for _, u := range s.members {
 		size += 2*binary.MaxVarintLen64 + len(u)
 	}
@@ -70,6 +80,10 @@ func (s *frozenState) marshal() []byte {
 	for id, u := range s.members {
 		b = binary.AppendUvarint(b, id)
 		b = appendBytes(b, []byte(u))
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.removed)))
+	for id := range s.removed {
+		b = binary.AppendUvarint(b, id)
 	}
 	b = binary.AppendUvarint(b, uint64(s.data.len()))
 	for k, v := range s.data.all() {
@@ -91,7 +105,11 @@ func unmarshalStore(b []byte) (*store, error) {
 	if len(b) == 0 {
 		return s, nil
 	}
-	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
+	var magic string
+	if len(b) >= len(snapshotMagic) {
+		magic = string(b[:len(snapshotMagic)])
+	}
+	if magic != snapshotMagic && magic != snapshotMagicV1 {
 		return nil, fmt.Errorf("%w: bad magic", ErrBadSnapshot)
 	}
 	r := reader{b: b[len(snapshotMagic):]}
@@ -99,6 +117,12 @@ func unmarshalStore(b []byte) (*store, error) {
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		id := r.uvarint()
 		s.members[id] = string(r.bytes())
+	}
+	if magic == snapshotMagic {
+		n = r.uvarint()
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			s.removed[r.uvarint()] = true
+		}
 	}
 	n = r.uvarint()
 	if r.err == nil && n <= uint64(len(r.b)) { // each key takes a byte at least
@@ -152,3 +176,6 @@ func (r *reader) bytes() []byte {
 }
 
 func (s *store) membersCopy() map[uint64]string { return maps.Clone(s.members) }
+
+// removedIDs lists the members removed from the cluster, in no order.
+func (s *store) removedIDs() []uint64 { return slices.Collect(maps.Keys(s.removed)) }

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"maps"
 	"strings"
@@ -22,6 +23,9 @@ func sameStore(t *testing.T, got, want *store) {
 	if !maps.Equal(got.members, want.members) {
 		t.Errorf("members = %v, want %v", got.members, want.members)
 	}
+	if !maps.Equal(got.removed, want.removed) {
+		t.Errorf("removed = %v, want %v", got.removed, want.removed)
+	}
 	if !maps.EqualFunc(plain(got.data), plain(want.data), bytes.Equal) {
 		t.Errorf("data = %q, want %q", plain(got.data), plain(want.data))
 	}
@@ -39,6 +43,7 @@ func TestStoreMarshalRoundTrip(t *testing.T) {
 			map[uint64]string{1: "http://a:2380", 1 << 63: "", 300: "http://c:2380"},
 			map[string]string{"": "empty key", "empty value": "", "\x00\xff": "\x00\x80\xff", "big": strings.Repeat("x", 100000)},
 		)},
+		{"removed members", withRemoved(storeOf(map[uint64]string{1: "http://a:2380"}, map[string]string{"a": "1"}), 2, 1<<63)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,6 +66,30 @@ func TestStoreMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+func withRemoved(s *store, ids ...uint64) *store {
+	for _, id := range ids {
+		s.removed[id] = true
+	}
+	return s
+}
+
+// A version 1 snapshot, written before removed members were kept, still
+// restores: with its members and keys, and nobody removed.
+func TestUnmarshalStoreVersion1(t *testing.T) {
+	v1 := []byte("RKV1")
+	v1 = binary.AppendUvarint(v1, 1) // one member
+	v1 = binary.AppendUvarint(v1, 7)
+	v1 = appendBytes(v1, []byte("http://a:2380"))
+	v1 = binary.AppendUvarint(v1, 1) // one key
+	v1 = appendBytes(v1, []byte("k"))
+	v1 = appendBytes(v1, []byte("v"))
+	got, err := unmarshalStore(v1)
+	if err != nil {
+		t.Fatalf("unmarshal a version 1 snapshot: %v", err)
+	}
+	sameStore(t, got, storeOf(map[uint64]string{7: "http://a:2380"}, map[string]string{"k": "v"}))
+}
+
 func TestUnmarshalStoreEmpty(t *testing.T) {
 	for _, b := range [][]byte{nil, {}} {
 		s, err := unmarshalStore(b)
@@ -81,7 +110,7 @@ func TestUnmarshalStoreMalformed(t *testing.T) {
 		data []byte
 	}{
 		{"short magic", []byte("RKV")},
-		{"bad magic", append([]byte("RKV2"), valid[4:]...)},
+		{"bad magic", append([]byte("RKV3"), valid[4:]...)},
 		{"other format", []byte(`{"a":"1"}`)},
 		{"magic only", []byte(snapshotMagic)},
 		{"trailing byte", append(bytes.Clone(valid), 0)},
@@ -89,6 +118,7 @@ func TestUnmarshalStoreMalformed(t *testing.T) {
 		{"member count past the end", []byte(snapshotMagic + "\x05\x01\x00\x00")},
 		{"key count past the end", []byte(snapshotMagic + "\x00\x05\x01a\x01b")},
 		{"huge key count", []byte(snapshotMagic + "\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")},
+		{"removed count past the end", []byte(snapshotMagic + "\x00\x03\x01\x02")},
 		{"huge field length", []byte(snapshotMagic + "\x01\x01\xff\xff\xff\xff\x0f")},
 		{"integer overflows 64 bits", []byte(snapshotMagic + "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02")},
 	}

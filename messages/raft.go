@@ -72,10 +72,12 @@ type ConfChangeApplied struct {
 
 // MembersRestored gives the raft actor the full member list after the kv
 // actor restored a snapshot received from the leader, so the transport can
-// reach members whose conf change entries were compacted away.
+// reach members whose conf change entries were compacted away, and refuse
+// those removed.
 // Sender: kv actor. Receiver: raft actor.
 type MembersRestored struct {
 	Members map[uint64]string // id → peer URL
+	Removed []uint64          // ids removed from the cluster
 }
 
 // ReportUnreachable tells raft that a message to peer ID could not be sent.
