@@ -35,8 +35,8 @@
 //
 //   - FormatNative (the default): a compact binary command per entry
 //     (command.go) and a binary snapshot that also carries the member list
-//     (store.go). Keys are the decoded path: /a%20b and /v1/kv/a%20b name
-//     "a b".
+//     and the removed ids (store.go). Keys are the decoded path: /a%20b and
+//     /v1/kv/a%20b name "a b".
 //   - FormatRaftexample: what etcd's contrib/raftexample writes, so that the
 //     node can join a cluster of raftexample members (format_raftexample.go):
 //     a gob key and value per entry plus our request id, which raftexample

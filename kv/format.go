@@ -16,7 +16,8 @@ type Format int
 
 const (
 	// FormatNative is this node's own format: a compact binary command per
-	// entry, and a binary snapshot that also carries the member list.
+	// entry, and a binary snapshot that also carries the member list and
+	// the removed ids.
 	FormatNative Format = 0
 	// FormatRaftexample is the format of etcd's contrib/raftexample, so that
 	// the node can join a cluster of unmodified raftexample members: an entry
