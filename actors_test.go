@@ -199,18 +199,7 @@ func TestMembersAreAddedAndRemoved(t *testing.T) {
 		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNoContent {
 			t.Fatalf("DELETE /%d: %d %s", gone, r.code, r.body)
 		}
-		m := c.members[gone]
-		eventually(t, "removed member stops", func() error {
-			select {
-			case <-m.node.Done():
-				return nil
-			default:
-				return errNotYet
-			}
-		})
-		if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
-			t.Fatalf("removed member stopped with %v, want ErrRemoved", err)
-		}
+		c.stopsRemoved(gone)
 		c.stop(gone)
 		c.put(c.leader(), "after-remove", "ok")
 		if r := c.do(c.leader(), http.MethodGet, "/v1/members", ""); r.code != http.StatusOK {
@@ -251,18 +240,26 @@ func TestRemovedMemberComingBackAfterCompactionStops(t *testing.T) {
 		}
 		c.expect(c.leader(), "k19", "v", false)
 
-		m := c.start(gone, false)
-		eventually(t, "the removed member stops", func() error {
-			select {
-			case <-m.node.Done():
-				return nil
-			default:
-				return errNotYet
-			}
-		})
-		if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
-			t.Fatalf("the removed member stopped with %v, want ErrRemoved", err)
-		}
+		c.start(gone, false)
+		c.stopsRemoved(gone)
 		c.stop(gone)
 	})
+}
+
+// stopsRemoved waits for member id to stop by itself because it was
+// removed from the cluster.
+func (c *cluster) stopsRemoved(id uint64) {
+	c.t.Helper()
+	m := c.members[id]
+	eventually(c.t, fmt.Sprintf("removed member %d stops", id), func() error {
+		select {
+		case <-m.node.Done():
+			return nil
+		default:
+			return errNotYet
+		}
+	})
+	if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
+		c.t.Fatalf("removed member %d stopped with %v, want ErrRemoved", id, err)
+	}
 }
