@@ -401,10 +401,11 @@ func (r *Raft) restoreMembers(members map[uint64]string, removed []uint64) {
 			r.cfg.Transport.AddPeer(id, u)
 		}
 	}
+	// Removed ids this member still knew left r.members above; this also
+	// covers those it never knew, so the transport refuses them too.
 	for _, id := range removed {
 		if _, ok := members[id]; !ok && id != r.cfg.ID {
 			r.cfg.Transport.RemovePeer(id)
-			delete(r.members, id)
 		}
 	}
 }

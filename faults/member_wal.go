@@ -119,6 +119,16 @@ func lastRecord(f *os.File) (walRecord, error) {
 // data, not padding alone: records and sectors both start 8-byte aligned,
 // so a record's data never ends on a sector boundary with padding after.
 func tearLastRecord(path string, n int) error {
+	return writeAtLastRecord(path, func(rec walRecord) (int64, []byte) {
+		lastSector := (rec.end - 1) / walSectorBytes * walSectorBytes
+		from := max(rec.start, min(rec.end-int64(n), lastSector))
+		return from, make([]byte, rec.end-from)
+	})
+}
+
+// writeAtLastRecord finds the last record of the WAL file at path, writes
+// the bytes place chooses for it where place says, and fsyncs the file.
+func writeAtLastRecord(path string, place func(walRecord) (at int64, data []byte)) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -128,10 +138,9 @@ func tearLastRecord(path string, n int) error {
 	if err != nil {
 		return err
 	}
-	lastSector := (rec.end - 1) / walSectorBytes * walSectorBytes
-	from := max(rec.start, min(rec.end-int64(n), lastSector))
-	if _, err := f.WriteAt(make([]byte, rec.end-from), from); err != nil {
-		return fmt.Errorf("zero %s at %d: %w", path, from, err)
+	at, data := place(rec)
+	if _, err := f.WriteAt(data, at); err != nil {
+		return fmt.Errorf("write %s at %d: %w", path, at, err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
@@ -156,15 +165,6 @@ func (m *Member) AppendTornRecord() error {
 	if err != nil {
 		return fmt.Errorf("append a torn WAL record for member %d: %w", m.ID, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rec, err := lastRecord(f)
-	if err != nil {
-		return fmt.Errorf("append a torn WAL record for member %d: %w", m.ID, err)
-	}
 	// A record claiming 2 sectors, of which only its first 64 bytes were
 	// written: at least one whole 512-byte-aligned piece of it is zeros,
 	// which the decoder reads as a torn write.
@@ -174,11 +174,9 @@ func (m *Member) AppendTornRecord() error {
 	for i := range written {
 		torn[walFrameBytes+i] = 0xa5
 	}
-	if _, err := f.WriteAt(torn, rec.end); err != nil {
-		return fmt.Errorf("write %s at %d: %w", path, rec.end, err)
+	err = writeAtLastRecord(path, func(rec walRecord) (int64, []byte) { return rec.end, torn })
+	if err != nil {
+		return fmt.Errorf("append a torn WAL record for member %d: %w", m.ID, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }

@@ -61,41 +61,38 @@ func kvHash(state any) uint64 {
 }
 
 func partitionByKey(history []porcupine.Operation) [][]porcupine.Operation {
-	index := make(map[string]int)
-	var parts [][]porcupine.Operation
-	for _, op := range history {
-		key := op.Input.(Input).Key
-		i, ok := index[key]
-		if !ok {
-			i = len(parts)
-			index[key] = i
-			parts = append(parts, nil)
-		}
-		parts[i] = append(parts[i], op)
-	}
-	return parts
+	return groupByKey(history, func(op porcupine.Operation) string { return op.Input.(Input).Key })
 }
 
 // partitionEventsByKey groups events by the key of their call; a return
 // carries no key, so it follows its call through the shared Id.
 func partitionEventsByKey(history []porcupine.Event) [][]porcupine.Event {
 	keyOf := make(map[int]string)
-	index := make(map[string]int)
-	var parts [][]porcupine.Event
-	for _, ev := range history {
+	return groupByKey(history, func(ev porcupine.Event) string {
 		if ev.Kind == porcupine.CallEvent {
 			keyOf[ev.Id] = ev.Value.(Input).Key
 		}
-		key := keyOf[ev.Id]
-		i, ok := index[key]
+		return keyOf[ev.Id]
+	})
+}
+
+// groupByKey splits items into groups of equal key, each in its original
+// order, the groups in the order their keys first appear. key is called
+// once per item, in order.
+func groupByKey[T any](items []T, key func(T) string) [][]T {
+	index := make(map[string]int)
+	var groups [][]T
+	for _, it := range items {
+		k := key(it)
+		i, ok := index[k]
 		if !ok {
-			i = len(parts)
-			index[key] = i
-			parts = append(parts, nil)
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, nil)
 		}
-		parts[i] = append(parts[i], ev)
+		groups[i] = append(groups[i], it)
 	}
-	return parts
+	return groups
 }
 
 func describeKVOperation(input, output any) string {

@@ -39,9 +39,9 @@ func BenchmarkCodec(b *testing.B) {
 }
 
 // BenchmarkSnapshot measures encoding and decoding the state of 100,000
-// keys with 100-byte values: the kv actor encodes (and stops applying
-// meanwhile) every SnapshotCount entries; a restart or a lagging follower
-// decodes.
+// keys with 100-byte values: the snapshot encoder encodes a frozen view
+// every SnapshotCount entries, while the kv actor goes on applying; a
+// restart or a lagging follower decodes.
 func BenchmarkSnapshot(b *testing.B) {
 	st := newStore()
 	for i := range 100_000 {
