@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/raftkv/node/tlsfiles"
 )
 
 const usageText = `usage: bench put|get|mixed [flags]
@@ -50,7 +53,11 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&cfg.total, "total", 0, "requests to issue instead of running for --duration")
 	fs.StringVar(&cfg.keyPrefix, "key-prefix", "bench-", "prefix of every key, before the run id")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as one JSON object")
-	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "per-request timeout for the dial and the answer's header")
+	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "per-request timeout for the dial (TLS handshake included) and the answer's header")
+	var files tlsfiles.Files
+	fs.StringVar(&files.TrustedCAFile, "cacert", "", "PEM file of the CAs that sign the servers' certificates (default: the system's)")
+	fs.StringVar(&files.CertFile, "cert", "", "PEM file of a client certificate, for servers that require one (with --key)")
+	fs.StringVar(&files.KeyFile, "key", "", "PEM file of the client certificate's private key (with --cert)")
 	consistency := "linearizable"
 	if cfg.command != cmdPut {
 		fs.StringVar(&consistency, "consistency", consistency, "linearizable or serializable reads")
@@ -78,7 +85,31 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if err := cfg.check(*tgt, consistency, set); err != nil {
 		return cfg, err
 	}
+	if cfg.tls, err = clientTLS(files, cfg.endpoints); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// clientTLS reads the files of --cacert, --cert and --key now rather than
+// when the run starts, so that a bad one is a bad command line.
+func clientTLS(files tlsfiles.Files, endpoints []string) (*tlsfiles.Client, error) {
+	if files.Empty() {
+		return nil, nil
+	}
+	if (files.CertFile == "") != (files.KeyFile == "") {
+		return nil, fmt.Errorf("%w: give --cert and --key together", errUsage)
+	}
+	if !slices.ContainsFunc(endpoints, func(ep string) bool { return strings.HasPrefix(ep, "https://") }) {
+		return nil, fmt.Errorf("%w: --cacert, --cert and --key need an https:// endpoint", errUsage)
+	}
+	// No logger: parsing has none to give, and all it would tell (a file
+	// replaced mid-run that failed to load) has no bearing on the report.
+	tc, err := tlsfiles.NewClient(files, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return tc, nil
 }
 
 // check validates the flags that parse but may still be wrong, and fills

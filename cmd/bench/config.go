@@ -1,6 +1,10 @@
 package main
 
-import "time"
+import (
+	"time"
+
+	"github.com/raftkv/node/tlsfiles"
+)
 
 // command is what the timed phase does.
 type command string
@@ -40,4 +44,8 @@ type config struct {
 	readRatio    float64 // mixed only
 	runID        string  // keeps this run's keys apart from other runs'
 	seed         uint64  // of the clients' key and read/write choices; 0 picks one
+	// tls is the material of --cacert, --cert and --key; nil when none
+	// is given, and https endpoints are then checked against the
+	// system roots, with no client certificate.
+	tls *tlsfiles.Client
 }

@@ -11,6 +11,15 @@
 // itself the leader in GET /v1/status (--target leader). The timed phase
 // runs for --duration or until --total requests are issued.
 //
+// https:// endpoints are checked against the system's CAs, or against
+// those of --cacert, as etcd's benchmark names it; --cert and --key give
+// the client certificate that a node started with --client-cert-auth
+// requires. The files are read before the run, so a missing or
+// mismatched one is a bad command line, as is giving --cert without --key
+// or these flags without an https:// endpoint. With --cacert, the
+// certificate must name the endpoint's host as dialed, IP addresses
+// included.
+//
 // Counting is strict: an operation counts only when the node answered 2xx,
 // which for a PUT on /v1/kv means committed and applied, and for a read
 // also that the body is the value written. 503 (no leader), 504 (timed out;

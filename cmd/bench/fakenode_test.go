@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,11 +44,29 @@ type fakeNode struct {
 
 func newFakeNode(t *testing.T, configure func(*fakeNode)) *fakeNode {
 	t.Helper()
+	return startFakeNode(t, configure, nil)
+}
+
+// newTLSFakeNode is newFakeNode serving https with srvCfg.
+func newTLSFakeNode(t *testing.T, configure func(*fakeNode), srvCfg *tls.Config) *fakeNode {
+	t.Helper()
+	return startFakeNode(t, configure, srvCfg)
+}
+
+func startFakeNode(t *testing.T, configure func(*fakeNode), srvCfg *tls.Config) *fakeNode {
+	t.Helper()
 	f := &fakeNode{values: make(map[string][]byte), queries: make(map[string]int), id: 1, leader: 1}
 	if configure != nil {
 		configure(f)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	if srvCfg != nil {
+		srv.TLS = srvCfg
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are tested
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	return f

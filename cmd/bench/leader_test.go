@@ -56,7 +56,7 @@ func TestFindLeader(t *testing.T) {
 		{"leader not listed", []ep{up(1, 3, 2), up(2, 3, 2)}, -1, 0},
 		{"all down", []ep{{refused: true}, {code: 503}}, -1, 2},
 	}
-	hc := &http.Client{Transport: newTransport(1, 2*time.Second), Timeout: 2 * time.Second}
+	hc := &http.Client{Transport: newTransport(1, 2*time.Second, nil), Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

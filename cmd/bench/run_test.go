@@ -299,7 +299,7 @@ func TestWaitApplied(t *testing.T) {
 			strconv.FormatUint(polls.Add(1), 10) + `}`))
 	}))
 	t.Cleanup(srv.Close)
-	hc := &http.Client{Transport: newTransport(1, time.Second)}
+	hc := &http.Client{Transport: newTransport(1, time.Second, nil)}
 	defer hc.CloseIdleConnections()
 
 	if err := waitApplied(context.Background(), hc, []string{srv.URL}, 3, 5*time.Second); err != nil {

@@ -18,7 +18,7 @@ import (
 // the total is issued, or ctx is done. progress, when not nil, gets a
 // progress bar. Every connection it opened is closed when it returns.
 func runBench(ctx context.Context, cfg config, lg *zap.Logger, progress io.Writer) (*result, error) {
-	tr := newTransport(cfg.clients, cfg.timeout)
+	tr := newTransport(cfg.clients, cfg.timeout, cfg.tls)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: cfg.timeout}
 
