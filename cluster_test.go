@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
@@ -163,16 +162,17 @@ func (c *cluster) start(id uint64, join bool) *member {
 	m := &member{}
 	cfg := actors.NodeConfig{
 		ID:           id,
+		ClusterID:    1,
 		Peers:        maps.Clone(c.peers),
 		Join:         join,
 		DataDir:      dir,
 		TickInterval: testTick,
-		Transport: func(sys *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error) {
+		Transport: func(env actors.TransportEnv) (transport.Transport, error) {
 			if c.net != nil {
-				return c.net.Join(id, inbox), nil
+				return c.net.Join(id, env.Inbox), nil
 			}
 			tr, err := transport.NewHTTP(transport.HTTPConfig{
-				ID: id, ClusterID: 1, URL: c.peers[id], System: sys, Inbox: inbox,
+				ID: id, ClusterID: env.ClusterID, URL: c.peers[id], System: env.System, Inbox: env.Inbox,
 				Logger: testLogger().With(zap.Uint64("test_member", id)).Named("transport"),
 			})
 			m.tr = tr

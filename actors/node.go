@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -24,8 +25,15 @@ import (
 
 // NodeConfig configures one member.
 type NodeConfig struct {
-	ID        uint64
+	ID uint64
+	// ClusterID is the cluster this member belongs to; its data dir must
+	// record the same (persistence.MismatchError otherwise). Zero takes the
+	// id the data dir records, for a member that joined a running cluster
+	// and learnt the id then; a new data dir needs one.
 	ClusterID uint64
+	// Token is --initial-cluster-token, recorded in a new data dir with
+	// the peers, so that a refusal can say what the data dir holds.
+	Token string
 	// Peers maps the ids of the members named at start (--cluster) to their
 	// peer URLs, this member's own included.
 	Peers map[uint64]string
@@ -36,6 +44,9 @@ type NodeConfig struct {
 	// Format is the state machine's format; every member of a cluster must
 	// use the same one.
 	Format kv.Format
+	// ClientURLs are the URLs this member serves clients on
+	// (--advertise-client-urls); the member publishes them to the cluster.
+	ClientURLs []string
 
 	SnapshotCount  uint64 // applied entries between snapshots
 	CatchUpEntries uint64 // entries kept behind a snapshot for slow followers
@@ -45,10 +56,9 @@ type NodeConfig struct {
 	HeartbeatTick  int
 	RequestTimeout time.Duration
 
-	// Transport builds the member's transport: its actors (if it has any)
-	// run in system, and what it receives goes to inbox, which feeds the
-	// raft actor.
-	Transport func(system *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error)
+	// Transport builds the member's transport once the data dir is open
+	// (and with it, the cluster id is known).
+	Transport func(TransportEnv) (transport.Transport, error)
 	Logger    *zap.Logger
 	// Metrics records what the member's actors do; nil makes an
 	// unregistered set.
@@ -56,6 +66,15 @@ type NodeConfig struct {
 
 	// wrapLog lets this package's tests put a failing WAL under the wal actor.
 	wrapLog func(persistence.Log) persistence.Log
+}
+
+// TransportEnv is what a transport is built with: its actors (if it has any)
+// run in System, what it receives goes to Inbox, which feeds the raft actor,
+// and it sends and checks ClusterID on the wire.
+type TransportEnv struct {
+	System    *actor.ActorSystem
+	Inbox     transport.Inbox
+	ClusterID uint64
 }
 
 // Defaults for NodeConfig's zero values. A 100 ms tick with a 10-tick
@@ -77,6 +96,7 @@ const (
 type Node struct {
 	cfg    NodeConfig
 	lg     *zap.Logger
+	lock   io.Closer // of the data dir, released by Stop
 	system *actor.ActorSystem
 	tr     transport.Transport
 	raft   *actor.PID
@@ -104,15 +124,28 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	lg := cfg.Logger.With(zap.Uint64("member", cfg.ID))
 
-	rp, err := persistence.Open(lg, cfg.DataDir, persistence.Metadata{NodeID: cfg.ID, ClusterID: cfg.ClusterID})
+	lock, err := persistence.LockDataDir(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	rp, err := persistence.Open(lg, cfg.DataDir, persistence.Metadata{
+		NodeID:         cfg.ID,
+		ClusterID:      cfg.ClusterID,
+		InitialCluster: initialCluster(cfg.Peers),
+		Token:          cfg.Token,
+		Joined:         cfg.Join,
+	})
+	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("open data dir %s: %w", cfg.DataDir, err)
 	}
-	n := &Node{cfg: cfg, lg: lg, done: make(chan struct{}), stopped: make(chan struct{})}
+	cfg.ClusterID = rp.Metadata.ClusterID
+	n := &Node{cfg: cfg, lg: lg, lock: lock, done: make(chan struct{}), stopped: make(chan struct{})}
 	if err := n.start(rp); err != nil {
 		if cerr := rp.WAL.Close(); cerr != nil {
 			lg.Warn("close WAL after a failed start", zap.Error(cerr))
 		}
+		_ = lock.Close()
 		return nil, err
 	}
 	return n, nil
@@ -158,7 +191,11 @@ func (n *Node) start(rp *persistence.Replay) error {
 	n.kv = n.system.NewLocalPID("kv")
 
 	raftPID := n.raft
-	tr, err := cfg.Transport(n.system, func(m any) { root.Send(raftPID, m) })
+	tr, err := cfg.Transport(TransportEnv{
+		System:    n.system,
+		Inbox:     func(m any) { root.Send(raftPID, m) },
+		ClusterID: cfg.ClusterID,
+	})
 	if err != nil {
 		n.system.Shutdown()
 		return fmt.Errorf("start transport: %w", err)
@@ -190,6 +227,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Snapshotter:    n.snap,
 		Deliver:        deliver,
 		Format:         cfg.Format,
+		ClientURLs:     cfg.ClientURLs,
 		SnapshotCount:  cfg.SnapshotCount,
 		RequestTimeout: cfg.RequestTimeout,
 		Initial:        rp.Snapshot,
@@ -235,6 +273,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		WAL:           n.wal,
 		KV:            n.kv,
 		Transport:     tr,
+		ValidEntry:    kvActor.ValidEntry,
 		TickInterval:  cfg.TickInterval,
 		ElectionTick:  cfg.ElectionTick,
 		HeartbeatTick: cfg.HeartbeatTick,
@@ -325,6 +364,20 @@ func (n *Node) abort() {
 	n.system.Shutdown()
 }
 
+// DrainForwarded waits until no peer has forwarded this member a proposal or
+// a read for two heartbeat intervals, or for at most an election timeout: a
+// leader that handed leadership over does, before it stops, so that what
+// followers still send it reaches the new leader. A member that gets no
+// forwarded requests returns after the quiet time.
+func (n *Node) DrainForwarded() error {
+	quiet := 2 * time.Duration(n.cfg.HeartbeatTick) * n.cfg.TickInterval
+	_, err := n.system.Root.RequestFuture(n.raft, messages.DrainForwarded{Quiet: quiet}, n.ElectionTimeout()).Result()
+	if err != nil {
+		return fmt.Errorf("drain forwarded requests: %w", err)
+	}
+	return nil
+}
+
 // Root is the root context of the member's actor system, for requests from
 // outside the actors (the HTTP API).
 func (n *Node) Root() *actor.RootContext { return n.system.Root }
@@ -337,6 +390,32 @@ func (n *Node) Raft() *actor.PID { return n.raft }
 
 // ID is the member's raft id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// ClusterID is the id of the member's cluster, as its data dir records it.
+func (n *Node) ClusterID() uint64 { return n.cfg.ClusterID }
+
+// ElectionTimeout is the wall time of one election timeout.
+func (n *Node) ElectionTimeout() time.Duration {
+	return time.Duration(n.cfg.ElectionTick) * n.cfg.TickInterval
+}
+
+// TransferLeadership moves leadership away from this member, if it leads,
+// to the voter whose log is the most complete, and waits until another
+// member leads or an election timeout has passed. It returns the new
+// leader. A member that does not lead returns messages.ErrNotLeader.
+func (n *Node) TransferLeadership() (uint64, error) {
+	// The raft actor answers within an election timeout and two ticks.
+	wait := n.ElectionTimeout() + time.Second
+	res, err := n.system.Root.RequestFuture(n.raft, messages.TransferLeadership{}, wait).Result()
+	if err != nil {
+		return 0, fmt.Errorf("transfer leadership: %w", err)
+	}
+	lt, ok := res.(messages.LeadershipTransferred)
+	if !ok {
+		return 0, fmt.Errorf("transfer leadership: unexpected answer %T", res)
+	}
+	return lt.Leader, lt.Err
+}
 
 // Done is closed when the member stopped by itself: a fatal error, or its
 // removal from the cluster. Err then says why.
@@ -377,6 +456,9 @@ func (n *Node) Stop() error {
 			errs = append(errs, fmt.Errorf("close transport: %w", err))
 		}
 		n.system.Shutdown()
+		if err := n.lock.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release the data dir: %w", err))
+		}
 		n.stopErr = errors.Join(errs...)
 		n.lg.Info("member stopped")
 	})

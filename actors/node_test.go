@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/messages"
@@ -34,11 +33,12 @@ func startLoneNode(t *testing.T, dir string, wrap func(persistence.Log) persiste
 	net := transport.NewNetwork()
 	n, err := StartNode(NodeConfig{
 		ID:           1,
+		ClusterID:    1,
 		Peers:        map[uint64]string{1: "http://127.0.0.1:1"},
 		DataDir:      dir,
 		TickInterval: 10 * time.Millisecond,
-		Transport: func(_ *actor.ActorSystem, inbox transport.Inbox) (transport.Transport, error) {
-			return net.Join(1, inbox), nil
+		Transport: func(env TransportEnv) (transport.Transport, error) {
+			return net.Join(1, env.Inbox), nil
 		},
 		wrapLog: wrap,
 	})

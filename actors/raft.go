@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -37,6 +38,11 @@ type RaftConfig struct {
 	RemovedIDs []uint64
 	WAL, KV    *actor.PID
 	Transport  transport.Transport
+	// ValidEntry checks the data of a normal entry a peer proposes (a
+	// forwarded MsgProp) before this member, as leader, appends it: an
+	// entry the state machine cannot decode would stop every member that
+	// applies it. Nil accepts any.
+	ValidEntry func([]byte) error
 
 	TickInterval  time.Duration // wall time of one raft tick
 	ElectionTick  int           // ticks without a leader before a campaign
@@ -84,6 +90,14 @@ type Raft struct {
 	lead      uint64                // leader as of the last Ready
 	removed   bool
 
+	guard     *guard           // turns away peer messages raft would panic on
+	held      []heldProposal   // proposals raft could not place yet (hold.go)
+	heldBytes int              // their data
+	transfers []transferWaiter // TransferLeadership requests not yet answered
+	drains    []drainWaiter    // DrainForwarded requests not yet answered
+	// lastForwarded is when a peer last forwarded a proposal or a read.
+	lastForwarded time.Time
+
 	ticker *time.Timer
 }
 
@@ -108,12 +122,43 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New(nil)
 	}
-	rc := &raft.Config{
-		ID:                        cfg.ID,
-		ElectionTick:              cfg.ElectionTick,
-		HeartbeatTick:             cfg.HeartbeatTick,
-		Storage:                   cfg.Storage,
-		Applied:                   cfg.Applied,
+	rc := rawNodeConfig(cfg.ID, cfg.Storage, cfg.ElectionTick, cfg.HeartbeatTick, cfg.Logger.Named("raft"))
+	rc.Applied = cfg.Applied
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("new raft node: %w", err)
+	}
+	g, err := newGuard(cfg.ID, cfg.Storage, cfg.ValidEntry)
+	if err != nil {
+		return nil, err
+	}
+	// As leader, a peer's proposed conf change must fit the configuration
+	// it will be applied to: raft takes one only once every earlier one
+	// is applied, so the leader's current one is that configuration.
+	g.conf = func() *raftpb.ConfState { return leaderConfState(rn) }
+	if len(cfg.Bootstrap) > 0 {
+		if err := rn.Bootstrap(cfg.Bootstrap); err != nil {
+			return nil, fmt.Errorf("bootstrap raft: %w", err)
+		}
+	}
+	return &Raft{
+		cfg:      cfg,
+		m:        cfg.Metrics,
+		rn:       rn,
+		members:  maps.Clone(cfg.Members),
+		inflight: make(map[uint64]*readRound),
+		guard:    g,
+	}, nil
+}
+
+// rawNodeConfig is the RawNode's configuration, for the actor and for tests
+// that drive RawNodes by hand as the actor would.
+func rawNodeConfig(id uint64, s raft.Storage, electionTick, heartbeatTick int, lg *zap.Logger) *raft.Config {
+	return &raft.Config{
+		ID:                        id,
+		ElectionTick:              electionTick,
+		HeartbeatTick:             heartbeatTick,
+		Storage:                   s,
 		AsyncStorageWrites:        true,
 		MaxSizePerMsg:             maxSizePerMsg,
 		MaxInflightMsgs:           maxInflightMsgs,
@@ -126,24 +171,8 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 		PreVote:           true,
 		ReadOnlyOption:    raft.ReadOnlySafe,
 		StepDownOnRemoval: true,
-		Logger:            raftLogger{cfg.Logger.Named("raft").Sugar()},
+		Logger:            raftLogger{lg.Sugar()},
 	}
-	rn, err := raft.NewRawNode(rc)
-	if err != nil {
-		return nil, fmt.Errorf("new raft node: %w", err)
-	}
-	if len(cfg.Bootstrap) > 0 {
-		if err := rn.Bootstrap(cfg.Bootstrap); err != nil {
-			return nil, fmt.Errorf("bootstrap raft: %w", err)
-		}
-	}
-	return &Raft{
-		cfg:      cfg,
-		m:        cfg.Metrics,
-		rn:       rn,
-		members:  maps.Clone(cfg.Members),
-		inflight: make(map[uint64]*readRound),
-	}, nil
 }
 
 // Receive implements actor.Actor.
@@ -171,22 +200,34 @@ func (r *Raft) Receive(ctx actor.Context) {
 		return
 	case tick:
 		r.rn.Tick()
-		r.expireReads(time.Now())
+		now := time.Now()
+		r.expireReads(now)
+		r.expireHeld(ctx, now)
+		r.settleTransfers(ctx, now)
+		r.settleDrains(ctx, now)
 		r.armTick(ctx)
 	case *raftpb.Message:
-		r.step(m)
+		r.step(ctx, m)
 	case messages.Propose:
-		if err := r.rn.Propose(m.Data); err != nil {
-			ctx.Send(r.cfg.KV, messages.ProposalFailed{ID: m.ID, Err: r.proposalError(err)})
-		}
+		r.releaseHeld(ctx) // what was held goes first
+		r.place(ctx, heldProposal{local: &m, bytes: len(m.Data)})
 	case messages.ProposeConfChange:
-		if err := r.rn.ProposeConfChange(m.Change); err != nil {
-			ctx.Send(r.cfg.KV, messages.ProposalFailed{ID: m.ID, Err: r.proposalError(err)})
+		if err := r.checkConfChange(m.Change); err != nil {
+			ctx.Send(r.cfg.KV, messages.ProposalFailed{ID: m.ID, Err: err})
+			return
 		}
+		r.releaseHeld(ctx)
+		r.place(ctx, heldProposal{cc: &m, bytes: len(m.Change.GetContext())})
+	case messages.TransferLeadership:
+		r.transfer(ctx, m)
+	case messages.DrainForwarded:
+		r.drains = append(r.drains, drainWaiter{reply: ctx.Sender(), quiet: m.Quiet})
+		r.settleDrains(ctx, time.Now())
 	case messages.ReadIndex:
 		r.readBatch = append(r.readBatch, m.ID)
 	case messages.ApplyConfChange:
-		ctx.Respond(messages.ConfChangeApplied{ConfState: r.applyConfChange(m)})
+		cs, err := r.applyConfChange(m)
+		ctx.Respond(messages.ConfChangeApplied{ConfState: cs, Err: err})
 	case messages.MembersRestored:
 		r.restoreMembers(m.Members, m.Removed)
 	case messages.ReportUnreachable:
@@ -221,7 +262,24 @@ func (r *Raft) campaignIfAlone() {
 	}
 }
 
-func (r *Raft) step(m *raftpb.Message) {
+// step hands raft a message. A peer's message passes the guard first; a
+// peer's proposal that raft cannot place now is held (hold.go).
+func (r *Raft) step(ctx actor.Context, m *raftpb.Message) {
+	if from := m.GetFrom(); from != r.cfg.ID && !raft.IsLocalMsgTarget(from) {
+		if err := r.guard.admit(m); err != nil {
+			r.m.RefusedMessages.Inc()
+			r.cfg.Logger.Warn("turned away a message from a peer", zap.Uint64("from", from),
+				zap.Stringer("type", m.GetType()), zap.Uint64("term", m.GetTerm()), zap.Error(err))
+			return
+		}
+		if t := m.GetType(); t == raftpb.MsgProp || t == raftpb.MsgReadIndex {
+			r.lastForwarded = time.Now()
+		}
+		if m.GetType() == raftpb.MsgProp && !r.canPlace() {
+			r.hold(ctx, heldProposal{peer: m, bytes: proposalBytes(m)})
+			return
+		}
+	}
 	err := r.rn.Step(m)
 	switch {
 	case err == nil:
@@ -255,6 +313,7 @@ func (r *Raft) armTick(ctx actor.Context) {
 // ready asks raft for read indexes batched since the last flush, then routes
 // every Ready fragment.
 func (r *Raft) ready(ctx actor.Context) {
+	r.releaseHeld(ctx)
 	r.askReadIndex(ctx)
 	for r.rn.HasReady() {
 		rd := r.rn.Ready()
@@ -268,6 +327,12 @@ func (r *Raft) ready(ctx actor.Context) {
 			r.readDone(ctx, rs)
 		}
 		r.route(ctx, rd.Messages)
+		if rd.SoftState != nil {
+			// A leader may be known now: what was held can go, and
+			// transfers may be settled.
+			r.releaseHeld(ctx)
+			r.settleTransfers(ctx, time.Now())
+		}
 	}
 }
 
@@ -278,12 +343,14 @@ func (r *Raft) route(ctx actor.Context, msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		switch m.GetTo() {
 		case raft.LocalAppendThread:
+			r.guard.appended(m)
 			ctx.Send(r.cfg.WAL, m)
 		case raft.LocalApplyThread:
 			ctx.Send(r.cfg.KV, m)
 		case r.cfg.ID:
 			ctx.Send(ctx.Self(), m)
 		default:
+			r.guard.sent(m)
 			out = append(out, m)
 		}
 	}
@@ -349,7 +416,17 @@ func (r *Raft) expireReads(now time.Time) {
 	}
 }
 
-func (r *Raft) applyConfChange(m messages.ApplyConfChange) *raftpb.ConfState {
+// applyConfChange applies a committed conf change, or declines one that
+// does not fit the configuration (raft would panic on it; the guard keeps
+// them out of proposals this member leads, but a leader may still commit
+// one). raft lets the application decline by not applying it, and every
+// member declines alike, since all apply the same log to the same
+// configuration.
+func (r *Raft) applyConfChange(m messages.ApplyConfChange) (*raftpb.ConfState, error) {
+	if err := confChangeFits(currentConfState(r.rn), m.Change.AsV2()); err != nil {
+		r.cfg.Logger.Warn("declined a committed conf change", zap.Uint64("index", m.Index), zap.Error(err))
+		return currentConfState(r.rn), fmt.Errorf("%w: %w", messages.ErrConfChangeDeclined, err)
+	}
 	cs := r.rn.ApplyConfChange(m.Change)
 	if cc, ok := m.Change.AsV1(); ok {
 		id := cc.GetNodeId()
@@ -380,7 +457,7 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) *raftpb.ConfState {
 		// conf change is applied: this is the first moment it can.
 		r.campaignIfAlone()
 	}
-	return cs
+	return cs, nil
 }
 
 func (r *Raft) restoreMembers(members map[uint64]string, removed []uint64) {
@@ -423,6 +500,10 @@ func (r *Raft) remove(reason error) {
 
 func (r *Raft) status() messages.Status {
 	st := r.rn.Status()
+	learners := slices.Sorted(maps.Keys(st.Config.Learners))
+	if learners == nil {
+		learners = []uint64{}
+	}
 	return messages.Status{
 		ID:        st.ID,
 		Leader:    st.Lead,
@@ -431,6 +512,7 @@ func (r *Raft) status() messages.Status {
 		Commit:    st.GetCommit(),
 		Applied:   st.Applied,
 		Members:   maps.Clone(r.members),
+		Learners:  learners,
 	}
 }
 

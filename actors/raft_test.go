@@ -29,6 +29,16 @@ type fakeTransport struct {
 	sent    []*raftpb.Message
 	peers   map[uint64]string // last URL given to AddPeer
 	removed map[uint64]bool   // ids given to RemovePeer
+	down    map[uint64]bool   // peers ActiveSince reports as not connected
+}
+
+func (t *fakeTransport) setDown(id uint64, down bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down == nil {
+		t.down = make(map[uint64]bool)
+	}
+	t.down[id] = down
 }
 
 func (t *fakeTransport) Send(msgs []*raftpb.Message) {
@@ -63,6 +73,17 @@ func (t *fakeTransport) wasRemoved(id uint64) bool {
 
 func (t *fakeTransport) Close() error { return nil }
 
+// ActiveSince counts every peer it was given and not set down as up since
+// the epoch.
+func (t *fakeTransport) ActiveSince(id uint64) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.peers[id]; ok && !t.down[id] {
+		return time.Unix(1, 0)
+	}
+	return time.Time{}
+}
+
 func (t *fakeTransport) peerURL(id uint64) (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -82,11 +103,19 @@ type storageProbe struct {
 	storage *raft.MemoryStorage
 	raft    *atomic.Pointer[actor.PID] // set once the raft actor is spawned
 	got     chan *raftpb.Message
+	other   chan any // what else it gets (the kv actor's ProposalFailed)
 }
 
 func (p *storageProbe) receive(ctx actor.Context) {
 	m, ok := ctx.Message().(*raftpb.Message)
 	if !ok {
+		if p.other != nil {
+			switch ctx.Message().(type) {
+			case *actor.Started, *actor.Stopping, *actor.Stopped:
+			default:
+				p.other <- ctx.Message()
+			}
+		}
 		return
 	}
 	if m.GetType() == raftpb.MsgStorageAppend {
@@ -102,16 +131,23 @@ func (p *storageProbe) receive(ctx actor.Context) {
 }
 
 type raftRig struct {
-	system *actor.ActorSystem
-	raft   *actor.PID
-	pid    atomic.Pointer[actor.PID]
-	wal    chan *raftpb.Message
-	kv     chan *raftpb.Message
-	net    *fakeTransport
-	gate   *actortest.Gate
+	system  *actor.ActorSystem
+	raft    *actor.PID
+	pid     atomic.Pointer[actor.PID]
+	wal     chan *raftpb.Message
+	kv      chan *raftpb.Message
+	kvOther chan any
+	net     *fakeTransport
+	gate    *actortest.Gate
 }
 
 func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
+	t.Helper()
+	return newRaftRigWith(t, nil, voters...)
+}
+
+// newRaftRigWith is newRaftRig with the raft actor's config changed by tune.
+func newRaftRigWith(t *testing.T, tune func(*RaftConfig), voters ...uint64) *raftRig {
 	t.Helper()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
@@ -119,14 +155,15 @@ func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
 	t.Cleanup(system.Shutdown)
 	storage := raft.NewMemoryStorage()
 	rig := &raftRig{
-		system: system,
-		wal:    make(chan *raftpb.Message, 1000),
-		kv:     make(chan *raftpb.Message, 1000),
-		net:    &fakeTransport{},
-		gate:   &actortest.Gate{},
+		system:  system,
+		wal:     make(chan *raftpb.Message, 1000),
+		kv:      make(chan *raftpb.Message, 1000),
+		kvOther: make(chan any, 100),
+		net:     &fakeTransport{},
+		gate:    &actortest.Gate{},
 	}
 	walProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.wal}
-	kvProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.kv}
+	kvProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.kv, other: rig.kvOther}
 	walPID := system.Root.Spawn(actor.PropsFromFunc(walProbe.receive))
 	kvPID := system.Root.Spawn(actor.PropsFromFunc(kvProbe.receive))
 	var peers []raft.Peer
@@ -135,7 +172,7 @@ func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
 		peers = append(peers, raft.Peer{ID: id})
 		members[id] = ""
 	}
-	r, err := NewRaft(RaftConfig{
+	cfg := RaftConfig{
 		ID:            1,
 		Storage:       storage,
 		Bootstrap:     peers,
@@ -146,7 +183,11 @@ func newRaftRig(t *testing.T, voters ...uint64) *raftRig {
 		TickInterval:  time.Millisecond,
 		ElectionTick:  10,
 		HeartbeatTick: 1,
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	r, err := NewRaft(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

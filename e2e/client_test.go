@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -40,12 +42,40 @@ func (r reply) retryable() bool {
 	return r.err != nil || r.code == http.StatusServiceUnavailable || r.code == http.StatusGatewayTimeout
 }
 
+// tlsClients holds the clients of members served over TLS, by host:port:
+// the CA that signs their certificates and the client certificate they
+// want are a test's own.
+var tlsClients sync.Map
+
+// registerClient makes calls to base's host use client until the test ends.
+func registerClient(t *testing.T, base string, client *http.Client) {
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsClients.Store(u.Host, client)
+	t.Cleanup(func() {
+		tlsClients.Delete(u.Host)
+		client.CloseIdleConnections()
+	})
+}
+
+// clientFor is the client for a request to rawURL.
+func clientFor(rawURL string) *http.Client {
+	if u, err := url.Parse(rawURL); err == nil {
+		if c, ok := tlsClients.Load(u.Host); ok {
+			return c.(*http.Client)
+		}
+	}
+	return httpClient
+}
+
 func call(method, url, body string) reply {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return reply{err: err}
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := clientFor(url).Do(req)
 	if err != nil {
 		return reply{err: err}
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 type member struct {
 	id      uint64
 	peerURL string
-	base    string // client API, http://127.0.0.1:<port>
+	base    string // client API, <scheme>://127.0.0.1:<port>
 	port    int
 	dataDir string
 	args    []string // of the last start, reused by restart
@@ -30,15 +31,36 @@ type cluster struct {
 	t       *testing.T
 	dir     string
 	flags   []string // given to every member
+	opts    clusterOpts
 	members []*member
 	used    map[int]bool // ports handed out to members, bound or not yet
+}
+
+// clusterOpts shape a cluster beyond flags common to all members.
+type clusterOpts struct {
+	// scheme of the peer and client URLs; "" is http.
+	scheme string
+	// memberFlags are flags of one member (its certificates, say).
+	memberFlags func(m *member) []string
+	// client, when set, is what the test's calls to the members use
+	// (registered for their client URLs: see clientFor).
+	client *http.Client
 }
 
 // newCluster starts n members with the extra flags and waits until all of
 // them agree on a leader.
 func newCluster(t *testing.T, n int, flags ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), flags: flags, used: make(map[int]bool)}
+	return newClusterWith(t, n, clusterOpts{}, flags...)
+}
+
+// newClusterWith is newCluster with options.
+func newClusterWith(t *testing.T, n int, opts clusterOpts, flags ...string) *cluster {
+	t.Helper()
+	if opts.scheme == "" {
+		opts.scheme = "http"
+	}
+	c := &cluster{t: t, dir: t.TempDir(), flags: flags, opts: opts, used: make(map[int]bool)}
 	for range n {
 		c.newMember()
 	}
@@ -56,10 +78,13 @@ func (c *cluster) newMember() *member {
 	id := uint64(len(c.members) + 1)
 	m := &member{
 		id:      id,
-		peerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		peerURL: fmt.Sprintf("%s://127.0.0.1:%d", c.opts.scheme, ports[0]),
 		port:    ports[1],
-		base:    fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		base:    fmt.Sprintf("%s://127.0.0.1:%d", c.opts.scheme, ports[1]),
 		dataDir: filepath.Join(c.dir, "node-"+strconv.FormatUint(id, 10)),
+	}
+	if c.opts.client != nil {
+		registerClient(c.t, m.base, c.opts.client)
 	}
 	c.members = append(c.members, m)
 	return m
@@ -96,12 +121,20 @@ func (c *cluster) clusterFlag() string {
 // start runs m with the current member list; join starts a member that was
 // added with POST /<id>.
 func (c *cluster) start(m *member, join bool) {
-	m.args = append([]string{
+	m.args = []string{
 		"--id", strconv.FormatUint(m.id, 10),
 		"--cluster", c.clusterFlag(),
-		"--port", strconv.Itoa(m.port),
 		"--data-dir", m.dataDir,
-	}, c.flags...)
+	}
+	if c.opts.scheme == "http" {
+		m.args = append(m.args, "--port", strconv.Itoa(m.port))
+	} else {
+		m.args = append(m.args, "--listen-client-urls", m.base)
+	}
+	m.args = append(m.args, c.flags...)
+	if c.opts.memberFlags != nil {
+		m.args = append(m.args, c.opts.memberFlags(m)...)
+	}
 	if join {
 		m.args = append(m.args, "--join")
 	}

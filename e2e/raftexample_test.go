@@ -104,8 +104,21 @@ func TestJoinsRaftexampleCluster(t *testing.T) {
 		if r := call(http.MethodPost, fmt.Sprintf("%s/%d", rx[0].base, native.id), native.peerURL); r.code != http.StatusNoContent {
 			t.Fatalf("POST /%d to raftexample 1: %s", native.id, r)
 		}
-		native.p = startProc(t, "our node 5 (native format)", "", nodeBin,
+		// Joining, it asks the members for their cluster: raftexample's
+		// have no answer, ours (member 4) says it keeps the raftexample
+		// format, and the native member refuses to start.
+		joiner := startProc(t, "our node 5 (native format, joining)", "", nodeBin,
 			"--join", "--id", "5", "--cluster", clusterOf(5),
+			"--port", strconv.Itoa(native.port), "--data-dir", t.TempDir())
+		joiner.waitExit(t, 1, 20*time.Second)
+		if out := joiner.out.String(); !strings.Contains(out, "raftexample format") || !strings.Contains(out, "--format raftexample") {
+			t.Fatalf("the native joiner's refusal does not say which format to use:\n%s", logTail(out, 5))
+		}
+
+		// Told a cluster id, it starts, and raftexample's members refuse
+		// its messages: the cluster ids differ.
+		native.p = startProc(t, "our node 5 (native format)", "", nodeBin,
+			"--join", "--id", "5", "--cluster", clusterOf(5), "--cluster-id", "6e6f6465",
 			"--port", strconv.Itoa(native.port), "--data-dir", t.TempDir())
 
 		poll(t, 20*time.Second, "raftexample refusing our native node", func() (bool, string) {

@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -34,6 +35,11 @@ type Config struct {
 	// Format is how entries and snapshots are spelled; every member of the
 	// cluster must use the same one. The zero value is FormatNative.
 	Format Format
+	// ClientURLs are where this member serves clients. The actor publishes
+	// them to the cluster (an opAttrs entry) until the applied state holds
+	// them, so that every member can list them; the raftexample format
+	// cannot carry them, and lists only this member's own.
+	ClientURLs []string
 }
 
 // Actor is the state machine of one member. See the package doc for the
@@ -59,6 +65,8 @@ type Actor struct {
 
 	reads     map[uint64]*waiter // linearizable reads waiting for a read index
 	readReady []*waiter          // reads with a read index, waiting for applied ≥ index
+
+	publishing bool // an opAttrs of this member's client URLs is in flight
 
 	sweep *time.Timer
 	root  *actor.RootContext // answers waiters while stopping
@@ -134,12 +142,16 @@ func (a *Actor) Receive(ctx actor.Context) {
 			return &snapshotEncoder{codec: a.codec, snapshotter: a.cfg.Snapshotter, m: a.m}
 		}))
 		a.armSweep(ctx)
+		a.publish(ctx)
 	case *actor.Stopping:
 		a.stop()
 	case sweepTick:
 		a.expire(time.Now())
 		a.proposePending(ctx)
+		a.publish(ctx)
 		a.armSweep(ctx)
+	case messages.Result:
+		a.published(m)
 
 	case *raftpb.Message:
 		a.applyMsg(ctx, m)
@@ -156,12 +168,14 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.get(ctx, m)
 	case messages.AddMember:
 		a.addMember(ctx, m)
+	case messages.PromoteMember:
+		a.promoteMember(ctx, m)
 	case messages.RemoveMember:
 		a.removeMember(ctx, m)
 	case messages.DigestRequest:
 		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.data.len(), Sum: a.st.digest()})
 	case messages.MembersRequest:
-		ctx.Respond(messages.Result{Members: a.st.membersCopy(), Index: a.applied})
+		ctx.Respond(messages.Result{Members: a.memberList(), Index: a.applied})
 
 	case flushProposals:
 		a.proposeQueued = false
@@ -320,11 +334,96 @@ func (a *Actor) addMember(ctx actor.Context, m messages.AddMember) {
 		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrMemberExists, m.ID)})
 		return
 	}
+	for id, u := range a.st.members {
+		if u != "" && u == m.PeerURL {
+			ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %s is member %d's", messages.ErrPeerURLExists, u, id)})
+			return
+		}
+	}
+	typ := raftpb.ConfChangeAddNode
+	if m.Learner {
+		typ = raftpb.ConfChangeAddLearnerNode
+	}
 	a.proposeConfChange(ctx, &raftpb.ConfChange{
-		Type:    raftpb.ConfChangeAddNode.Enum(),
+		Type:    typ.Enum(),
 		NodeId:  new(m.ID),
 		Context: []byte(m.PeerURL),
 	})
+}
+
+// promoteMember proposes making a learner a voter; the raft actor checks
+// that it has caught up (only the leader can) before it is proposed.
+func (a *Actor) promoteMember(ctx actor.Context, m messages.PromoteMember) {
+	if a.refuse(ctx) {
+		return
+	}
+	u, ok := a.st.members[m.ID]
+	if !ok {
+		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrUnknownMember, m.ID)})
+		return
+	}
+	if !slices.Contains(a.confState.GetLearners(), m.ID) {
+		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrNotLearner, m.ID)})
+		return
+	}
+	a.proposeConfChange(ctx, &raftpb.ConfChange{
+		Type:    raftpb.ConfChangeAddNode.Enum(),
+		NodeId:  new(m.ID),
+		Context: []byte(u),
+	})
+}
+
+// memberList is the member list with learners and client URLs.
+func (a *Actor) memberList() []messages.Member {
+	return a.st.memberList(a.confState, a.cfg.ID, a.cfg.ClientURLs)
+}
+
+// publish proposes this member's client URLs while the applied state does
+// not hold them, one proposal at a time; the sweep retries a failed one.
+func (a *Actor) publish(ctx actor.Context) {
+	urls := a.cfg.ClientURLs
+	if a.publishing || a.failed || len(urls) == 0 || slices.Equal(a.st.clients[a.cfg.ID], urls) {
+		return
+	}
+	if _, member := a.st.members[a.cfg.ID]; !member {
+		return // a joining member learns it was added from the log first
+	}
+	c := attrsCommand(a.cfg.ID, urls)
+	c.reqID = a.ids.id()
+	data, err := a.codec.encode(c)
+	if err != nil {
+		return // the format cannot carry them (raftexample)
+	}
+	a.publishing = true
+	a.m.Proposals.Inc()
+	a.writes[c.reqID] = &waiter{reply: ctx.Self(), deadline: time.Now().Add(a.cfg.RequestTimeout)}
+	a.queuePropose(ctx, c.reqID, data)
+}
+
+// published is the answer to publish's proposal, which the actor waits for
+// like any client: applied, failed or timed out.
+func (a *Actor) published(res messages.Result) {
+	a.publishing = false
+	if res.Err != nil {
+		a.cfg.Logger.Debug("client URLs not published yet; will retry", zap.Error(res.Err))
+	}
+}
+
+// ValidEntry checks the data of a normal entry as this member's format
+// would decode it when applying: the raft actor refuses a peer's proposal
+// that would stop every member applying it.
+func (a *Actor) ValidEntry(data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	c, err := a.codec.decode(data)
+	if err != nil {
+		return err
+	}
+	if c.op == opBatch {
+		return decodeBatch(c.value, func(command) error { return nil })
+	}
+	return nil
 }
 
 func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
@@ -357,6 +456,16 @@ func (a *Actor) settle(ctx actor.Context, id uint64) {
 		delete(a.writes, id)
 		a.m.ProposalsApplied.Inc()
 		ctx.Send(w.reply, messages.Result{Index: a.applied})
+	}
+}
+
+// fail answers the write that proposed request id, if it is waiting here,
+// with err: its entry was applied as a no-op.
+func (a *Actor) fail(ctx actor.Context, id uint64, err error) {
+	if w, ok := a.writes[id]; ok {
+		delete(a.writes, id)
+		a.m.ProposalsFailed.Inc()
+		ctx.Send(w.reply, messages.Result{Err: err, Index: a.applied})
 	}
 }
 

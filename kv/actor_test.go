@@ -64,12 +64,17 @@ type raftProbe struct {
 	answered []uint64 // indexes of the ApplyConfChange answered so far
 }
 
-func spawnRaftProbe(system *actor.ActorSystem, silent bool) *raftProbe {
+func spawnRaftProbe(system *actor.ActorSystem, silent, decline bool) *raftProbe {
 	r := &raftProbe{}
 	voters, learners := map[uint64]bool{}, map[uint64]bool{} // owned by the probe's Receive
 	r.probe = spawnProbe(system, func(ctx actor.Context) {
 		acc, ok := ctx.Message().(messages.ApplyConfChange)
 		if !ok || silent {
+			return
+		}
+		if decline {
+			ctx.Respond(messages.ConfChangeApplied{ConfState: confState(slices.Sorted(maps.Keys(voters)), slices.Sorted(maps.Keys(learners))),
+				Err: messages.ErrConfChangeDeclined})
 			return
 		}
 		for _, c := range acc.Change.AsV2().GetChanges() {
@@ -126,10 +131,11 @@ type fixture struct {
 }
 
 type fixtureOpts struct {
-	cfg              func(*Config)
-	silentConfChange bool // the raft probe never answers ApplyConfChange
-	props            []actor.PropsOption
-	codec            func(stateFormat) stateFormat // wraps the format's codec
+	cfg               func(*Config)
+	silentConfChange  bool // the raft probe never answers ApplyConfChange
+	declineConfChange bool // the raft probe declines every conf change
+	props             []actor.PropsOption
+	codec             func(stateFormat) stateFormat // wraps the format's codec
 }
 
 // newFixture spawns a kv actor wired to probes. Its cleanup stops the actor
@@ -145,7 +151,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	)
 	f := &fixture{
 		system:    system,
-		raft:      spawnRaftProbe(system, o.silentConfChange),
+		raft:      spawnRaftProbe(system, o.silentConfChange, o.declineConfChange),
 		snap:      spawnProbe(system, nil),
 		delivered: make(chan delivery, 64),
 		fatals:    make(chan messages.Fatal, 8),
@@ -801,7 +807,7 @@ func TestActorRestoresSnapshot(t *testing.T) {
 	f.get(t, "x", str("1"), 10)
 	f.get(t, "y", str("2"), 10)
 	f.get(t, "old", nil, 10)
-	if r := f.sync(t); !maps.Equal(r.Members, members) || r.Index != 10 {
+	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), members) || r.Index != 10 {
 		t.Fatalf("members %v at %d, want %v at 10", r.Members, r.Index, members)
 	}
 
@@ -852,7 +858,7 @@ func TestActorConfChange(t *testing.T) {
 	if r := add.result(t); r.Err != nil || r.Index != 1 {
 		t.Fatalf("AddMember answer %+v, want success at 1", r)
 	}
-	if r := f.sync(t); !maps.Equal(r.Members, map[uint64]string{4: url}) || r.Index != 1 {
+	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), map[uint64]string{4: url}) || r.Index != 1 {
 		t.Fatalf("members %v at %d, want 4 at 1", r.Members, r.Index)
 	}
 
@@ -905,7 +911,7 @@ func TestNewActorFromSnapshot(t *testing.T) {
 		t.Fatalf("Members() = %v, want %v", got, members)
 	}
 	f.get(t, "a", str("1"), 7)
-	if r := f.sync(t); !maps.Equal(r.Members, members) || r.Index != 7 {
+	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), members) || r.Index != 7 {
 		t.Fatalf("members %v at %d, want %v at 7", r.Members, r.Index, members)
 	}
 	f.wantDelivery(t, f.apply(putEntry(7, "a", "stale")))

@@ -78,23 +78,33 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 				// one this member knows.
 				url = a.st.members[cc.GetNodeId()]
 			}
+		}
+		declined, err := a.applyConfChange(ctx, idx, &cc, url)
+		if err != nil {
+			return err
+		}
+		a.applied = idx
+		if declined != nil {
+			// raft left its configuration as it was: so do the members.
+			a.fail(ctx, cc.GetId(), declined)
+			return nil
+		}
+		switch cc.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
 			a.st.members[cc.GetNodeId()] = url
 			delete(a.st.removed, cc.GetNodeId())
 		case raftpb.ConfChangeRemoveNode:
 			delete(a.st.members, cc.GetNodeId())
+			delete(a.st.clients, cc.GetNodeId())
 			a.st.removed[cc.GetNodeId()] = true
 		}
-		if err := a.applyConfChange(ctx, idx, &cc, url); err != nil {
-			return err
-		}
-		a.applied = idx
 		a.settle(ctx, cc.GetId())
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("decode conf change v2: %w", err)
 		}
-		if err := a.applyConfChange(ctx, idx, &cc, ""); err != nil {
+		if _, err := a.applyConfChange(ctx, idx, &cc, ""); err != nil {
 			return err
 		}
 		a.applied = idx
@@ -105,18 +115,20 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 }
 
 // applyConfChange has the raft actor apply a committed conf change and waits
-// for the resulting ConfState, which later snapshots must carry.
-func (a *Actor) applyConfChange(ctx actor.Context, idx uint64, cc raftpb.ConfChangeI, url string) error {
+// for the resulting ConfState, which later snapshots must carry. declined
+// is the raft actor's reason for treating the change as a no-op; err means
+// the state machine cannot go on.
+func (a *Actor) applyConfChange(ctx actor.Context, idx uint64, cc raftpb.ConfChangeI, url string) (declined, err error) {
 	res, err := ctx.RequestFuture(a.cfg.Raft, messages.ApplyConfChange{Index: idx, Change: cc, PeerURL: url}, a.cfg.ConfChangeTimeout).Result()
 	if err != nil {
-		return fmt.Errorf("raft actor did not apply conf change: %w", err)
+		return nil, fmt.Errorf("raft actor did not apply conf change: %w", err)
 	}
 	applied, ok := res.(messages.ConfChangeApplied)
 	if !ok {
-		return fmt.Errorf("unexpected answer %T to ApplyConfChange", res)
+		return nil, fmt.Errorf("unexpected answer %T to ApplyConfChange", res)
 	}
 	a.confState = raftpb.EnsureConfState(applied.ConfState)
-	return nil
+	return applied.Err, nil
 }
 
 // restore replaces the whole state with a snapshot received from the leader.

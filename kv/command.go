@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // op is the kind of a command in a log entry.
@@ -12,6 +14,10 @@ type op byte
 const (
 	opPut    op = 1
 	opDelete op = 2
+	// opAttrs publishes a member's client URLs: the key is its id in
+	// decimal, the value its URLs, one per line. Each member proposes its
+	// own once it runs, as etcd members publish their attributes.
+	opAttrs op = 4
 )
 
 // ErrBadCommand is returned when a log entry does not decode as a command.
@@ -47,7 +53,7 @@ func decodeCommand(data []byte) (command, error) {
 		return command{}, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
 	c := command{op: op(data[0])}
-	if c.op != opPut && c.op != opDelete {
+	if c.op != opPut && c.op != opDelete && c.op != opAttrs {
 		return command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, data[0])
 	}
 	rest := data[1:]
@@ -67,7 +73,30 @@ func decodeCommand(data []byte) (command, error) {
 	if c.op == opDelete && len(c.value) != 0 {
 		return command{}, fmt.Errorf("%w: delete with a value", ErrBadCommand)
 	}
+	if c.op == opAttrs {
+		if _, _, err := decodeAttrs(c); err != nil {
+			return command{}, err
+		}
+	}
 	return c, nil
+}
+
+// attrsCommand is member id's publication of its client URLs.
+func attrsCommand(id uint64, urls []string) command {
+	return command{op: opAttrs, key: strconv.FormatUint(id, 10), value: []byte(strings.Join(urls, "\n"))}
+}
+
+// decodeAttrs reads an opAttrs command.
+func decodeAttrs(c command) (uint64, []string, error) {
+	id, err := strconv.ParseUint(c.key, 10, 64)
+	if err != nil || id == 0 {
+		return 0, nil, fmt.Errorf("%w: member id %q", ErrBadCommand, c.key)
+	}
+	urls := []string{}
+	if len(c.value) > 0 {
+		urls = strings.Split(string(c.value), "\n")
+	}
+	return id, urls, nil
 }
 
 // uvarintLen is the length of v's shortest uvarint encoding. Decoding accepts

@@ -126,7 +126,7 @@ func TestRaftexampleActorRestore(t *testing.T) {
 	}
 	f.get(t, "/y", str("<"), 10)
 	f.get(t, "/old", nil, 10)
-	if r := f.sync(t); !maps.Equal(r.Members, members) {
+	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), members) {
 		t.Fatalf("members %v, want %v", r.Members, members)
 	}
 
@@ -134,7 +134,7 @@ func TestRaftexampleActorRestore(t *testing.T) {
 	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
 	f.wantDelivery(t, f.apply(confChangeEntry(t, 12, addNode(2, "http://b:2380", 0))))
 	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
-	if r := f.sync(t); !maps.Equal(r.Members, map[uint64]string{1: "http://a:2380", 2: "http://b:2380", 3: "", 5: ""}) {
+	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), map[uint64]string{1: "http://a:2380", 2: "http://b:2380", 3: "", 5: ""}) {
 		t.Fatalf("members after conf changes %v", r.Members)
 	}
 	f.snapQuiet(t)

@@ -46,8 +46,13 @@ type raftexampleFormat struct{}
 func (raftexampleFormat) batches() bool { return false }
 
 func (raftexampleFormat) encode(c command) ([]byte, error) {
-	if c.op != opPut {
+	switch c.op {
+	case opPut:
+	case opDelete:
 		return nil, fmt.Errorf("%w: raftexample has no delete (key %q)", messages.ErrUnsupported, c.key)
+	default:
+		// Its members would apply a publication of client URLs as a key.
+		return nil, fmt.Errorf("%w: raftexample entries carry only keys and values", messages.ErrUnsupported)
 	}
 	if err := checkUTF8(c.key, c.value); err != nil {
 		return nil, err

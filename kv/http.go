@@ -25,6 +25,11 @@ type HandlerConfig struct {
 	// Format must be the kv actor's: it decides which key a request names
 	// and which writes are refused before they reach the kv actor.
 	Format Format
+	// PeerClient reaches the other members' peer API (with the peers' TLS),
+	// to hand the leader a promotion asked of a follower; ClusterID goes
+	// with it. Nil answers such a request 503, naming the leader.
+	PeerClient *http.Client
+	ClusterID  uint64
 }
 
 const (
@@ -53,6 +58,9 @@ type apiHandler struct {
 	maxBody int64
 	log     *zap.Logger
 	dialect apiDialect
+	// peerClient and clusterID reach the leader's peer API.
+	peerClient *http.Client
+	clusterID  uint64
 	// broken, when set, is why every request fails: a handler guessing at
 	// an unknown format could store keys no other member would find.
 	broken error
@@ -70,6 +78,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		timeout: cfg.Timeout,
 		maxBody: cfg.MaxRequestBytes,
 		log:     cfg.Logger,
+
+		peerClient: cfg.PeerClient,
+		clusterID:  cfg.ClusterID,
 	}
 	if h.timeout <= 0 {
 		h.timeout = apiDefaultTimeout
@@ -95,6 +106,10 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveHealth(w, r)
 	case p == "/v1/members":
 		h.serveMembers(w, r)
+	case strings.HasPrefix(p, apiMembersPrefix):
+		h.serveMember(w, r)
+	case p == "/v1/leader":
+		h.serveLeader(w, r)
 	case p == "/v1/status":
 		h.serveStatus(w, r)
 	case p == "/v1/digest":
@@ -132,9 +147,9 @@ func (h *apiHandler) serveCompat(w http.ResponseWriter, r *http.Request, name st
 		key, _ := h.dialect.compatKey(r)
 		h.putKey(w, r, key, http.StatusNoContent)
 	case http.MethodPost:
-		h.addMember(w, r, name)
+		h.addMember(w, r, name, false)
 	case http.MethodDelete:
-		h.removeMember(w, r, name)
+		h.removeMember(w, r, name, http.StatusNoContent)
 	default:
 		apiMethodNotAllowed(w, apiCompatMethods)
 	}
@@ -146,6 +161,13 @@ func (h *apiHandler) routeMethods(p string) string {
 	switch {
 	case p == "/healthz", p == "/v1/members", p == "/v1/status":
 		return apiGetOnly
+	case p == "/v1/leader":
+		return "POST"
+	case strings.HasPrefix(p, apiMembersPrefix):
+		if strings.HasSuffix(p, "/promote") {
+			return "POST"
+		}
+		return "POST, DELETE"
 	case strings.HasPrefix(p, apiKVPrefix):
 		return h.dialect.kvMethods()
 	case apiReservedPath(p):

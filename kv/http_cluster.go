@@ -1,11 +1,13 @@
 package kv
 
 import (
-	"cmp"
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -14,34 +16,77 @@ import (
 	"github.com/raftkv/node/messages"
 )
 
-// apiMember is one entry of the /v1/members answer.
-type apiMember struct {
-	ID      uint64 `json:"id"`
-	PeerURL string `json:"peer_url"`
-}
+const apiMembersPrefix = "/v1/members/"
 
 // apiMembersBody is the /v1/members answer; a list sorted by id rather than
 // a map, so that the output is stable and ids stay numbers in JSON.
 type apiMembersBody struct {
-	Members []apiMember `json:"members"`
+	Members []messages.Member `json:"members"`
+}
+
+// apiAddMemberBody is the body of POST /v1/members/<id>.
+type apiAddMemberBody struct {
+	PeerURL string `json:"peer_url"`
+	Learner bool   `json:"learner"`
+}
+
+// apiLeaderBody is the body of POST /v1/leader and its answer.
+type apiLeaderBody struct {
+	ID uint64 `json:"id"`
+}
+
+type apiLeaderAnswer struct {
+	Leader uint64 `json:"leader"`
 }
 
 func (h *apiHandler) serveMembers(w http.ResponseWriter, r *http.Request) {
+	if ms, ok := h.members(w, r); ok {
+		h.writeJSON(w, r, apiMembersBody{Members: ms})
+	}
+}
+
+// members serves the first half of a GET of the member list: the method,
+// and the kv actor's answer. On failure it has answered the client.
+func (h *apiHandler) members(w http.ResponseWriter, r *http.Request) ([]messages.Member, bool) {
 	if r.Method != http.MethodGet {
 		apiMethodNotAllowed(w, apiGetOnly)
-		return
+		return nil, false
 	}
 	res, err := h.askKV(messages.MembersRequest{})
 	if err != nil {
 		h.fail(w, r, err, false)
-		return
+		return nil, false
 	}
-	body := apiMembersBody{Members: make([]apiMember, 0, len(res.Members))}
-	for id, u := range res.Members {
-		body.Members = append(body.Members, apiMember{ID: id, PeerURL: u})
+	if res.Members == nil {
+		return []messages.Member{}, true
 	}
-	slices.SortFunc(body.Members, func(a, b apiMember) int { return cmp.Compare(a.ID, b.ID) })
-	h.writeJSON(w, r, body)
+	return res.Members, true
+}
+
+// serveMember serves /v1/members/<id> (POST adds, DELETE removes) and
+// /v1/members/<id>/promote (POST).
+func (h *apiHandler) serveMember(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, apiMembersPrefix)
+	idText, action, _ := strings.Cut(rest, "/")
+	switch action {
+	case "":
+		switch r.Method {
+		case http.MethodPost:
+			h.addMember(w, r, idText, true)
+		case http.MethodDelete:
+			h.removeMember(w, r, idText, http.StatusNoContent)
+		default:
+			apiMethodNotAllowed(w, "POST, DELETE")
+		}
+	case "promote":
+		if r.Method != http.MethodPost {
+			apiMethodNotAllowed(w, "POST")
+			return
+		}
+		h.promoteMember(w, r, idText)
+	default:
+		http.NotFound(w, r)
+	}
 }
 
 func (h *apiHandler) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -86,8 +131,10 @@ func (h *apiHandler) unhealthy(w http.ResponseWriter, r *http.Request, err error
 	http.Error(w, "unhealthy: "+apiOneLine(err.Error()), http.StatusServiceUnavailable)
 }
 
-// addMember serves raftexample's POST /<id> with the peer URL as body.
-func (h *apiHandler) addMember(w http.ResponseWriter, r *http.Request, idText string) {
+// addMember serves raftexample's POST /<id>, whose body is the peer URL (a
+// voter, answered 204), and POST /v1/members/<id>, whose body is JSON
+// (answered 201 with the member), once the change is applied here.
+func (h *apiHandler) addMember(w http.ResponseWriter, r *http.Request, idText string, jsonBody bool) {
 	id, ok := apiParseMemberID(w, idText)
 	if !ok {
 		return
@@ -96,20 +143,34 @@ func (h *apiHandler) addMember(w http.ResponseWriter, r *http.Request, idText st
 	if !ok {
 		return
 	}
-	peerURL := strings.TrimSpace(string(body))
-	if err := apiCheckPeerURL(peerURL); err != nil {
+	req := apiAddMemberBody{PeerURL: strings.TrimSpace(string(body))}
+	if jsonBody {
+		req = apiAddMemberBody{}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, `body must be JSON {"peer_url": "http://host:port", "learner": false}: `+apiOneLine(err.Error()), http.StatusBadRequest)
+			return
+		}
+	}
+	peerURL, err := apiPeerURL(req.PeerURL)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if _, err := h.askKV(messages.AddMember{ID: id, PeerURL: peerURL}); err != nil {
+	if _, err := h.askKV(messages.AddMember{ID: id, PeerURL: peerURL, Learner: req.Learner}); err != nil {
 		h.fail(w, r, err, true)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if !jsonBody {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.writeJSONStatus(w, r, http.StatusCreated, messages.Member{ID: id, PeerURL: peerURL, ClientURLs: []string{}, Learner: req.Learner})
 }
 
-// removeMember serves raftexample's DELETE /<id>.
-func (h *apiHandler) removeMember(w http.ResponseWriter, r *http.Request, idText string) {
+// removeMember serves raftexample's DELETE /<id> and DELETE /v1/members/<id>.
+func (h *apiHandler) removeMember(w http.ResponseWriter, r *http.Request, idText string, okStatus int) {
 	id, ok := apiParseMemberID(w, idText)
 	if !ok {
 		return
@@ -118,36 +179,119 @@ func (h *apiHandler) removeMember(w http.ResponseWriter, r *http.Request, idText
 		h.fail(w, r, err, true)
 		return
 	}
+	w.WriteHeader(okStatus)
+}
+
+// promoteMember serves POST /v1/members/<id>/promote. Only the leader knows
+// whether the learner has caught up: a follower asks the leader, through
+// its peer port, as etcd does.
+func (h *apiHandler) promoteMember(w http.ResponseWriter, r *http.Request, idText string) {
+	id, ok := apiParseMemberID(w, idText)
+	if !ok {
+		return
+	}
+	_, err := h.askKV(messages.PromoteMember{ID: id})
+	if errors.Is(err, messages.ErrNotLeader) {
+		body, err := h.promoteAtLeader(r, id)
+		if err != nil {
+			h.fail(w, r, err, true)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err, true)
+		return
+	}
+	h.writeMember(w, r, id)
+}
+
+// writeMember answers 200 with member id as this member lists it.
+func (h *apiHandler) writeMember(w http.ResponseWriter, r *http.Request, id uint64) {
+	res, err := h.askKV(messages.MembersRequest{})
+	if err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	for _, m := range res.Members {
+		if m.ID == id {
+			h.writeJSON(w, r, m)
+			return
+		}
+	}
+	// Changed, then removed before we looked: the change still stood.
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// serveLeader serves POST /v1/leader {"id": N}: leadership moves to member N,
+// answered once it leads.
+func (h *apiHandler) serveLeader(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		apiMethodNotAllowed(w, "POST")
+		return
+	}
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req apiLeaderBody
+	if err := json.Unmarshal(body, &req); err != nil || req.ID == 0 {
+		http.Error(w, `body must be JSON {"id": N} with N a member id`, http.StatusBadRequest)
+		return
+	}
+	reply, err := h.ask(h.raft, messages.TransferLeadership{To: req.ID})
+	if err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	lt, ok := reply.(messages.LeadershipTransferred)
+	if !ok {
+		h.fail(w, r, fmt.Errorf("raft actor answered TransferLeadership with %T", reply), false)
+		return
+	}
+	if lt.Err != nil {
+		h.fail(w, r, lt.Err, false)
+		return
+	}
+	h.writeJSON(w, r, apiLeaderAnswer{Leader: lt.Leader})
+}
+
 // apiParseMemberID accepts the forms raftexample accepts (base prefix
-// allowed), but refuses 0, which raft reserves for "none".
+// allowed), but refuses 0, which raft reserves for "none", and the two
+// largest ids, which raft reserves for its local storage threads.
 func apiParseMemberID(w http.ResponseWriter, s string) (uint64, bool) {
 	id, err := strconv.ParseUint(s, 0, 64)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("member id %q is not an unsigned integer", s), http.StatusBadRequest)
 		return 0, false
 	}
-	if id == 0 {
-		http.Error(w, "member id must not be 0", http.StatusBadRequest)
+	if id == 0 || id >= math.MaxUint64-1 {
+		http.Error(w, fmt.Sprintf("member id %d is reserved by raft", id), http.StatusBadRequest)
 		return 0, false
 	}
 	return id, true
 }
 
-// apiCheckPeerURL refuses URLs the transport could never dial, before they
-// are committed to the cluster's membership for good.
-func apiCheckPeerURL(s string) error {
+// apiPeerURL refuses URLs the transport could never dial, before they are
+// committed to the cluster's membership for good, and writes the URL in one
+// form (scheme://host:port), so that one member's URL cannot be added twice
+// under two spellings.
+func apiPeerURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("invalid peer URL %q: %w", s, err)
+		return "", fmt.Errorf("invalid peer URL %q: %w", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("peer URL %q: scheme must be http or https", s)
+		return "", fmt.Errorf("peer URL %q: scheme must be http or https", s)
 	}
-	if u.Host == "" {
-		return fmt.Errorf("peer URL %q has no host", s)
+	if u.Host == "" || u.Port() == "" {
+		return "", fmt.Errorf("peer URL %q: want scheme://host:port", s)
 	}
-	return nil
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return "", fmt.Errorf("peer URL %q: want scheme://host:port, with no path, query or user", s)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

@@ -24,7 +24,12 @@ type apiFailure struct {
 // whether the request changes state, which matters only for a timeout: then
 // the client must learn that its write may still be applied.
 func apiClassify(err error, write bool) apiFailure {
+	var remote *apiRemoteError
 	switch {
+	case errors.As(err, &remote):
+		return apiFailure{status: remote.status, reason: remote.body}
+	case errors.Is(err, messages.ErrTransferFailed):
+		return apiFailure{status: http.StatusGatewayTimeout, reason: err.Error()}
 	case errors.Is(err, actor.ErrTimeout), errors.Is(err, messages.ErrTimeout):
 		if write {
 			return apiFailure{status: http.StatusGatewayTimeout,
@@ -46,8 +51,15 @@ func apiClassify(err error, write bool) apiFailure {
 		return apiFailure{status: http.StatusNotFound, reason: "key not found"}
 	case errors.Is(err, messages.ErrUnknownMember):
 		return apiFailure{status: http.StatusNotFound, reason: "unknown member"}
-	case errors.Is(err, messages.ErrMemberExists):
-		return apiFailure{status: http.StatusConflict, reason: "member already exists"}
+	case errors.Is(err, messages.ErrMemberExists), errors.Is(err, messages.ErrPeerURLExists),
+		errors.Is(err, messages.ErrNotEnoughStarted), errors.Is(err, messages.ErrLearnerNotReady),
+		errors.Is(err, messages.ErrNotLearner), errors.Is(err, messages.ErrIsLearner),
+		errors.Is(err, messages.ErrConfChangeDeclined):
+		// The cluster's state forbids the change; the reason says which
+		// state, and whether waiting can help.
+		return apiFailure{status: http.StatusConflict, reason: err.Error()}
+	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee):
+		return apiFailure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
 	case errors.Is(err, messages.ErrUnsupported):
 		// The error says which operation the format lacks.
 		return apiFailure{status: http.StatusMethodNotAllowed, reason: err.Error()}
@@ -95,16 +107,21 @@ func (h *apiHandler) logFailure(r *http.Request, status int, err error) {
 		zap.Error(err))
 }
 
-// writeJSON answers 200 with v. Encoding first means an encoding failure can
-// still become a 500 instead of a truncated 200.
+// writeJSON answers 200 with v.
 func (h *apiHandler) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	h.writeJSONStatus(w, r, http.StatusOK, v)
+}
+
+// writeJSONStatus answers status with v. Encoding first means an encoding
+// failure can still become a 500 instead of a truncated answer.
+func (h *apiHandler) writeJSONStatus(w http.ResponseWriter, r *http.Request, status int, v any) {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		h.fail(w, r, err, false)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 

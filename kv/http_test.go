@@ -323,14 +323,16 @@ func TestSameKeyBothRoutes(t *testing.T) {
 
 func TestClusterRoutes(t *testing.T) {
 	status := messages.Status{ID: 1, Leader: 2, Term: 3, RaftState: "StateFollower", Commit: 5, Applied: 4,
-		Members: map[uint64]string{1: "http://a:1", 2: "http://b:2"}}
+		Members: map[uint64]string{1: "http://a:1", 2: "http://b:2"}, Learners: []uint64{3}}
 	short := kv.HandlerConfig{Timeout: 50 * time.Millisecond}
 	runCases(t, []apiCase{
-		{name: "members sorted by id", method: "GET", path: "/v1/members",
-			kvReply:    messages.Result{Members: map[uint64]string{3: "http://c:3", 1: "http://a:1", 20: "http://t:20", 2: "http://b:2"}},
+		{name: "members", method: "GET", path: "/v1/members",
+			kvReply: messages.Result{Members: []messages.Member{
+				{ID: 1, PeerURL: "http://a:1", ClientURLs: []string{"http://a:3"}},
+				{ID: 4, PeerURL: "http://b:2", ClientURLs: []string{}, Learner: true}}},
 			wantStatus: 200,
-			wantBody: ptr(`{"members":[{"id":1,"peer_url":"http://a:1"},{"id":2,"peer_url":"http://b:2"},` +
-				`{"id":3,"peer_url":"http://c:3"},{"id":20,"peer_url":"http://t:20"}]}` + "\n"),
+			wantBody: ptr(`{"members":[{"id":1,"peer_url":"http://a:1","client_urls":["http://a:3"],"learner":false},` +
+				`{"id":4,"peer_url":"http://b:2","client_urls":[],"learner":true}]}` + "\n"),
 			wantHeader: map[string]string{"Content-Type": "application/json"},
 			wantKV:     msgs(messages.MembersRequest{})},
 		{name: "no members is an empty list", method: "GET", path: "/v1/members", kvReply: messages.Result{},
@@ -341,7 +343,7 @@ func TestClusterRoutes(t *testing.T) {
 			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET"}},
 		{name: "status", method: "GET", path: "/v1/status", raftReply: status, wantStatus: 200,
 			wantBody: ptr(`{"id":1,"leader":2,"term":3,"raft_state":"StateFollower","commit_index":5,` +
-				`"applied_index":4,"members":{"1":"http://a:1","2":"http://b:2"}}` + "\n"),
+				`"applied_index":4,"members":{"1":"http://a:1","2":"http://b:2"},"learners":[3]}` + "\n"),
 			wantHeader: map[string]string{"Content-Type": "application/json"},
 			wantRaft:   msgs(messages.StatusRequest{})},
 		{name: "status answered by pointer", method: "GET", path: "/v1/status", raftReply: &status,
@@ -385,6 +387,10 @@ func TestErrorMapping(t *testing.T) {
 		{messages.ErrNotFound, 404, "not found", ""},
 		{messages.ErrUnknownMember, 404, "unknown member", ""},
 		{messages.ErrMemberExists, 409, "already exists", ""},
+		{messages.ErrPeerURLExists, 409, "peer URL already belongs", ""},
+		{messages.ErrNotEnoughStarted, 409, "not enough started members", ""},
+		{messages.ErrLearnerNotReady, 409, "not caught up", ""},
+		{messages.ErrNotLearner, 409, "not a learner", ""},
 		{errors.New("disk on fire"), 500, "disk on fire", ""},
 	}
 	routes := []struct {
@@ -400,6 +406,8 @@ func TestErrorMapping(t *testing.T) {
 		{"POST", "/5", ptr("http://h:5"), messages.AddMember{ID: 5, PeerURL: "http://h:5"}},
 		{"DELETE", "/5", nil, messages.RemoveMember{ID: 5}},
 		{"GET", "/v1/members", nil, messages.MembersRequest{}},
+		{"POST", "/v1/members/5", ptr(`{"peer_url":"http://h:5"}`), messages.AddMember{ID: 5, PeerURL: "http://h:5"}},
+		{"DELETE", "/v1/members/5", nil, messages.RemoveMember{ID: 5}},
 	}
 	var cases []apiCase
 	for _, m := range mappings {
@@ -410,7 +418,7 @@ func TestErrorMapping(t *testing.T) {
 				kvReply: messages.Result{
 					Err:   fmt.Errorf("wrapped: %w", m.err),
 					Found: true, Value: []byte("v"), Index: 1,
-					Members: map[uint64]string{1: "http://a:1"},
+					Members: []messages.Member{{ID: 1, PeerURL: "http://a:1"}},
 				},
 				wantStatus: m.status, wantContains: m.contains,
 				wantHeader: map[string]string{"Retry-After": m.retryAfter},

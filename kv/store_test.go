@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,9 @@ func sameStore(t *testing.T, got, want *store) {
 	if !maps.Equal(got.removed, want.removed) {
 		t.Errorf("removed = %v, want %v", got.removed, want.removed)
 	}
+	if !maps.EqualFunc(got.clients, want.clients, slices.Equal) {
+		t.Errorf("client URLs = %v, want %v", got.clients, want.clients)
+	}
 	if !maps.EqualFunc(plain(got.data), plain(want.data), bytes.Equal) {
 		t.Errorf("data = %q, want %q", plain(got.data), plain(want.data))
 	}
@@ -44,6 +48,8 @@ func TestStoreMarshalRoundTrip(t *testing.T) {
 			map[string]string{"": "empty key", "empty value": "", "\x00\xff": "\x00\x80\xff", "big": strings.Repeat("x", 100000)},
 		)},
 		{"removed members", withRemoved(storeOf(map[uint64]string{1: "http://a:2380"}, map[string]string{"a": "1"}), 2, 1<<63)},
+		{"client URLs", withClients(storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, nil),
+			map[uint64][]string{1: {"http://a:2379", "https://a:2378"}, 2: {}})},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,6 +70,30 @@ func TestStoreMarshalRoundTrip(t *testing.T) {
 			sameStore(t, got, c.st)
 		})
 	}
+}
+
+func withClients(s *store, clients map[uint64][]string) *store {
+	maps.Copy(s.clients, clients)
+	return s
+}
+
+// A version 2 snapshot, written before client URLs were published, still
+// restores: with its members, removed ids and keys, and no client URLs.
+func TestUnmarshalStoreVersion2(t *testing.T) {
+	v2 := []byte("RKV2")
+	v2 = binary.AppendUvarint(v2, 1) // one member
+	v2 = binary.AppendUvarint(v2, 7)
+	v2 = appendBytes(v2, []byte("http://a:2380"))
+	v2 = binary.AppendUvarint(v2, 1) // one removed
+	v2 = binary.AppendUvarint(v2, 3)
+	v2 = binary.AppendUvarint(v2, 1) // one key
+	v2 = appendBytes(v2, []byte("k"))
+	v2 = appendBytes(v2, []byte("v"))
+	got, err := unmarshalStore(v2)
+	if err != nil {
+		t.Fatalf("unmarshal a version 2 snapshot: %v", err)
+	}
+	sameStore(t, got, withRemoved(storeOf(map[uint64]string{7: "http://a:2380"}, map[string]string{"k": "v"}), 3))
 }
 
 func withRemoved(s *store, ids ...uint64) *store {
@@ -110,7 +140,7 @@ func TestUnmarshalStoreMalformed(t *testing.T) {
 		data []byte
 	}{
 		{"short magic", []byte("RKV")},
-		{"bad magic", append([]byte("RKV3"), valid[4:]...)},
+		{"bad magic", append([]byte("RKV9"), valid[4:]...)},
 		{"other format", []byte(`{"a":"1"}`)},
 		{"magic only", []byte(snapshotMagic)},
 		{"trailing byte", append(bytes.Clone(valid), 0)},
@@ -119,6 +149,8 @@ func TestUnmarshalStoreMalformed(t *testing.T) {
 		{"key count past the end", []byte(snapshotMagic + "\x00\x05\x01a\x01b")},
 		{"huge key count", []byte(snapshotMagic + "\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")},
 		{"removed count past the end", []byte(snapshotMagic + "\x00\x03\x01\x02")},
+		{"client URL count past the end", []byte(snapshotMagic + "\x00\x00\x01\x01\x05\x01a")},
+		{"client URL past the end", []byte(snapshotMagic + "\x00\x00\x01\x01\x01\x05ab")},
 		{"huge field length", []byte(snapshotMagic + "\x01\x01\xff\xff\xff\xff\x0f")},
 		{"integer overflows 64 bits", []byte(snapshotMagic + "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02")},
 	}

@@ -23,10 +23,20 @@ type Get struct {
 	Serializable bool
 }
 
-// AddMember proposes adding member ID, reachable at PeerURL.
+// AddMember proposes adding member ID, reachable at PeerURL, as a voter or,
+// with Learner, as a learner: a member that receives the log but neither
+// votes nor counts for a quorum until it is promoted.
 type AddMember struct {
 	ID      uint64
 	PeerURL string
+	Learner bool
+}
+
+// PromoteMember proposes making learner ID a voter. Only the leader knows
+// whether the learner has caught up, so a follower answers ErrNotLeader and
+// the API asks the leader instead.
+type PromoteMember struct {
+	ID uint64
 }
 
 // RemoveMember proposes removing member ID.
@@ -34,16 +44,27 @@ type RemoveMember struct {
 	ID uint64
 }
 
-// MembersRequest asks for the current member list (id → peer URL), as applied.
+// MembersRequest asks for the current member list, as applied.
 type MembersRequest struct{}
 
+// Member is one member of the cluster as the state machine knows it.
+type Member struct {
+	ID      uint64 `json:"id"`
+	PeerURL string `json:"peer_url"`
+	// ClientURLs are the URLs the member serves clients on
+	// (--advertise-client-urls), as it published them once it started;
+	// empty until then.
+	ClientURLs []string `json:"client_urls"`
+	Learner    bool     `json:"learner"`
+}
+
 // Result answers a client request. Err is nil on success; Value and Found are
-// set for Get; Members for MembersRequest; Index is the applied index the
-// answer reflects.
+// set for Get; Members (sorted by id) for MembersRequest; Index is the
+// applied index the answer reflects.
 type Result struct {
 	Value   []byte
 	Found   bool
-	Members map[uint64]string
+	Members []Member
 	Index   uint64
 	Err     error
 }

@@ -30,6 +30,47 @@ var ErrUnknownMember = errors.New("unknown member")
 // ErrMemberExists is returned when adding a member id the cluster already has.
 var ErrMemberExists = errors.New("member already exists")
 
+// ErrPeerURLExists is returned when adding a member with a peer URL that a
+// member of the cluster already has: two ids for one process would count it
+// twice towards a quorum.
+var ErrPeerURLExists = errors.New("peer URL already belongs to a member")
+
+// ErrNotEnoughStarted is returned for a membership change that would leave
+// the cluster without a quorum of started members, as etcd's strict
+// reconfiguration check refuses it. Nothing was proposed.
+var ErrNotEnoughStarted = errors.New("not enough started members: the change would leave the cluster without a quorum of running members")
+
+// ErrLearnerNotReady is returned when promoting a learner whose log is not
+// yet close to the leader's (etcd's rule: its match index is below 90 % of
+// the leader's). Promoting it now would add a voter that cannot yet help
+// commit anything. Retry once it has caught up.
+var ErrLearnerNotReady = errors.New("learner has not caught up with the leader yet")
+
+// ErrNotLearner is returned when promoting a member that is already a voter.
+var ErrNotLearner = errors.New("member is not a learner")
+
+// ErrIsLearner is returned when handing leadership to a learner, which
+// cannot lead.
+var ErrIsLearner = errors.New("member is a learner")
+
+// ErrNotLeader is returned for a request only the leader can decide (the
+// promotion of a learner); the caller may ask the leader.
+var ErrNotLeader = errors.New("this member is not the leader")
+
+// ErrTransferFailed is returned when leadership did not move to the member
+// asked for within an election timeout; the old leader may still lead.
+var ErrTransferFailed = errors.New("leadership transfer did not complete")
+
+// ErrConfChangeDeclined is returned for a committed membership change that
+// does not fit the configuration it is applied to (say, one that would
+// remove the last voter): raft would panic applying it, so every member
+// treats it as a no-op, alike.
+var ErrConfChangeDeclined = errors.New("membership change declined: it does not fit the cluster's configuration")
+
+// ErrNoTransferee is returned when a leader is asked to hand leadership over
+// but no other voter is up to take it.
+var ErrNoTransferee = errors.New("no other voter is up to take leadership")
+
 // ErrUnsupported is returned for a request the node's state machine format
 // cannot express, such as a delete in the raftexample format, which has no
 // delete. Nothing was proposed; retrying cannot help.

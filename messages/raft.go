@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"time"
+
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -64,10 +66,14 @@ type ApplyConfChange struct {
 	PeerURL string
 }
 
-// ConfChangeApplied answers ApplyConfChange.
+// ConfChangeApplied answers ApplyConfChange. Err (wrapping
+// ErrConfChangeDeclined) says the raft actor declined a change that does not
+// fit the configuration; ConfState is then the unchanged one, and the state
+// machine leaves its member list as it is.
 // Sender: raft actor. Receiver: kv actor.
 type ConfChangeApplied struct {
 	ConfState *raftpb.ConfState
+	Err       error
 }
 
 // MembersRestored gives the raft actor the full member list after the kv
@@ -93,6 +99,38 @@ type ReportSnapshot struct {
 	Status raft.SnapshotStatus
 }
 
+// TransferLeadership asks the raft actor to move leadership to member To,
+// or, with To 0 on the leader, to the voter whose log is the most complete.
+// Sender: the HTTP API or the node stopping (RequestFuture). Receiver: raft
+// actor, which answers LeadershipTransferred once a leader other than the
+// old one is elected and it is To, or once an election timeout has passed.
+// raft drops proposals on a leader that is handing over; the raft actor
+// holds them instead and places them with the new leader.
+type TransferLeadership struct {
+	To uint64
+}
+
+// LeadershipTransferred answers TransferLeadership. Err is nil when Leader
+// is the member asked for.
+type LeadershipTransferred struct {
+	Leader uint64
+	Err    error
+}
+
+// DrainForwarded asks the raft actor to answer ForwardingDrained once no
+// peer has forwarded it a proposal or a read for Quiet. A leader that has
+// handed leadership over waits for it before it stops: followers that have
+// not yet heard of the new leader still forward to it, and it passes their
+// requests on, where a stopped member would lose them.
+// Sender: the node stopping (RequestFuture, which bounds the wait).
+// Receiver: raft actor.
+type DrainForwarded struct {
+	Quiet time.Duration
+}
+
+// ForwardingDrained answers DrainForwarded.
+type ForwardingDrained struct{}
+
 // StatusRequest asks the raft actor for a Status.
 // Sender: HTTP API (RequestFuture). Receiver: raft actor.
 type StatusRequest struct{}
@@ -106,7 +144,8 @@ type Status struct {
 	RaftState string            `json:"raft_state"`
 	Commit    uint64            `json:"commit_index"`
 	Applied   uint64            `json:"applied_index"`
-	Members   map[uint64]string `json:"members"` // id → peer URL
+	Members   map[uint64]string `json:"members"`  // id → peer URL
+	Learners  []uint64          `json:"learners"` // members that do not vote
 }
 
 // MemberRemoved tells the raft actor that peer By refused a message because

@@ -27,6 +27,7 @@ type Node struct {
 	ReadyMessages    prometheus.Histogram // messages per Ready
 	CommittedEntries prometheus.Counter   // entries handed to the state machine
 	ReadIndexRounds  prometheus.Counter   // read-index requests sent to raft (each serves a batch of reads)
+	RefusedMessages  prometheus.Counter   // peer messages turned away before raft (they would make it panic)
 
 	// kv actor
 	Proposals        prometheus.Counter // writes and conf changes this member proposed
@@ -59,6 +60,7 @@ func New(reg prometheus.Registerer) *Node {
 		ReadyMessages:    f.histogram("raft", "ready_messages", "Messages per Ready.", prometheus.ExponentialBuckets(1, 2, 12)),
 		CommittedEntries: f.counter("raft", "committed_entries_total", "Committed entries handed to the state machine."),
 		ReadIndexRounds:  f.counter("raft", "read_index_rounds_total", "Read-index rounds; each confirms a batch of linearizable reads."),
+		RefusedMessages:  f.counter("raft", "refused_messages_total", "Messages from peers turned away before raft, because raft would panic on them (a peer of another cluster or a corrupt message)."),
 
 		Proposals:        f.counter("kv", "proposals_total", "Writes and membership changes proposed through this member."),
 		ProposalsApplied: f.counter("kv", "proposals_applied_total", "Proposals through this member applied and acknowledged."),

@@ -19,3 +19,11 @@ var ErrBadMetadata = errors.New("persistence: unreadable WAL metadata")
 // ErrFailed is the answer to requests reaching an actor of this package after
 // it reported a fatal error: it no longer writes anything.
 var ErrFailed = errors.New("persistence: stopped after a fatal error")
+
+// ErrDataDirLocked is returned by LockDataDir when another process, or
+// another member of this one, is using the data dir.
+var ErrDataDirLocked = errors.New("data dir is in use by another process")
+
+// ErrNoClusterID is returned by Open when it must create a WAL but was given
+// no cluster id to record in it.
+var ErrNoClusterID = errors.New("persistence: a new WAL needs a cluster id")

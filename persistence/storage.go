@@ -27,41 +27,105 @@ func SnapDir(dataDir string) string { return filepath.Join(dataDir, "snap") }
 
 // Metadata identifies the member a WAL belongs to. It is written at the head
 // of every WAL file when the WAL is created and checked at every Open, so a
-// data directory is never replayed as another member's.
+// data directory is never replayed as another member's, or as a member of
+// another cluster.
 type Metadata struct {
 	NodeID    uint64
 	ClusterID uint64
+	// How the member came to be, recorded so that a refusal can say what
+	// the data dir holds: the peer URLs of the cluster it was created in
+	// (--cluster), its --initial-cluster-token, and whether it joined a
+	// running cluster (learning the cluster id from its peers) instead.
+	// Data dirs of earlier versions have none of these.
+	InitialCluster string
+	Token          string
+	Joined         bool
 }
 
-// metadataSize is the encoded size: NodeID then ClusterID, big-endian.
-const metadataSize = 16
+// The encoding: NodeID then ClusterID, 8 bytes each, big-endian (all that
+// earlier versions wrote), then an extension: a version byte, a flags byte,
+// and the two strings, each a uvarint length and its bytes.
+const (
+	metadataSize       = 16
+	metadataExtVersion = 1
+	flagJoined         = 1
+)
 
 func (m Metadata) marshal() []byte {
-	b := make([]byte, metadataSize)
+	b := make([]byte, metadataSize, metadataSize+2+2*binary.MaxVarintLen64+len(m.InitialCluster)+len(m.Token))
 	binary.BigEndian.PutUint64(b[:8], m.NodeID)
 	binary.BigEndian.PutUint64(b[8:], m.ClusterID)
-	return b
+	var flags byte
+	if m.Joined {
+		flags |= flagJoined
+	}
+	b = append(b, metadataExtVersion, flags)
+	b = binary.AppendUvarint(b, uint64(len(m.InitialCluster)))
+	b = append(b, m.InitialCluster...)
+	b = binary.AppendUvarint(b, uint64(len(m.Token)))
+	return append(b, m.Token...)
 }
 
 func unmarshalMetadata(b []byte) (Metadata, error) {
-	if len(b) != metadataSize {
-		return Metadata{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadMetadata, len(b), metadataSize)
+	if len(b) < metadataSize {
+		return Metadata{}, fmt.Errorf("%w: %d bytes, want %d or more", ErrBadMetadata, len(b), metadataSize)
 	}
-	return Metadata{
+	m := Metadata{
 		NodeID:    binary.BigEndian.Uint64(b[:8]),
-		ClusterID: binary.BigEndian.Uint64(b[8:]),
-	}, nil
+		ClusterID: binary.BigEndian.Uint64(b[8:16]),
+	}
+	ext := b[metadataSize:]
+	if len(ext) == 0 {
+		return m, nil // written by an earlier version
+	}
+	if len(ext) < 2 || ext[0] != metadataExtVersion {
+		return Metadata{}, fmt.Errorf("%w: unknown extension", ErrBadMetadata)
+	}
+	m.Joined = ext[1]&flagJoined != 0
+	ext = ext[2:]
+	for _, s := range []*string{&m.InitialCluster, &m.Token} {
+		n, k := binary.Uvarint(ext)
+		if k <= 0 || n > uint64(len(ext)-k) {
+			return Metadata{}, fmt.Errorf("%w: truncated extension", ErrBadMetadata)
+		}
+		*s = string(ext[k : k+int(n)])
+		ext = ext[k+int(n):]
+	}
+	if len(ext) != 0 {
+		return Metadata{}, fmt.Errorf("%w: %d trailing bytes", ErrBadMetadata, len(ext))
+	}
+	return m, nil
 }
 
+// MismatchError is the error of an Open that found the data of another
+// member, or of another cluster: it carries what the data dir holds, so that
+// the refusal can say so and what to do. It wraps ErrNodeIDMismatch or
+// ErrClusterIDMismatch.
+type MismatchError struct {
+	Stored, Want Metadata
+	Err          error
+}
+
+func (e *MismatchError) Error() string {
+	if errors.Is(e.Err, ErrNodeIDMismatch) {
+		return fmt.Sprintf("%v: WAL has member %x, this member is %x", e.Err, e.Stored.NodeID, e.Want.NodeID)
+	}
+	return fmt.Sprintf("%v: WAL has cluster %x, this member is in %x", e.Err, e.Stored.ClusterID, e.Want.ClusterID)
+}
+
+func (e *MismatchError) Unwrap() error { return e.Err }
+
 // checkOwner reports whether a WAL written with stored may be replayed by the
-// member described by want.
+// member described by want. A zero want.ClusterID accepts the stored one: a
+// member that joined a running cluster learnt its id once, when it joined,
+// and its data dir is the record of it since.
 func checkOwner(stored, want Metadata) error {
 	if stored.NodeID != want.NodeID {
-		return fmt.Errorf("%w: WAL has node %x, this node is %x", ErrNodeIDMismatch, stored.NodeID, want.NodeID)
+		return &MismatchError{Stored: stored, Want: want, Err: ErrNodeIDMismatch}
 	}
 	// A zero stored cluster id means the creator did not know it yet.
-	if stored.ClusterID != 0 && stored.ClusterID != want.ClusterID {
-		return fmt.Errorf("%w: WAL has cluster %x, this node is in %x", ErrClusterIDMismatch, stored.ClusterID, want.ClusterID)
+	if stored.ClusterID != 0 && want.ClusterID != 0 && stored.ClusterID != want.ClusterID {
+		return &MismatchError{Stored: stored, Want: want, Err: ErrClusterIDMismatch}
 	}
 	return nil
 }
@@ -87,8 +151,10 @@ type Replay struct {
 }
 
 // Open creates or replays the data directory dataDir for the member meta.
-// A directory whose WAL belongs to another member is refused with
-// ErrNodeIDMismatch or ErrClusterIDMismatch. A WAL whose last record was torn
+// A directory whose WAL belongs to another member is refused with a
+// *MismatchError (ErrNodeIDMismatch or ErrClusterIDMismatch). A zero
+// meta.ClusterID takes the cluster id the WAL records; a new WAL needs one
+// (ErrNoClusterID). A WAL whose last record was torn
 // by a crash is repaired by cutting that record off: it was never fsynced, so
 // raft never relied on it.
 func Open(lg *zap.Logger, dataDir string, meta Metadata) (*Replay, error) {
@@ -109,6 +175,9 @@ func Open(lg *zap.Logger, dataDir string, meta Metadata) (*Replay, error) {
 }
 
 func create(lg *zap.Logger, walDir string, ss *snap.Snapshotter, meta Metadata) (*Replay, error) {
+	if meta.ClusterID == 0 {
+		return nil, fmt.Errorf("create WAL in %s: %w", walDir, ErrNoClusterID)
+	}
 	w, err := wal.Create(lg, walDir, meta.marshal())
 	if err != nil {
 		return nil, fmt.Errorf("create WAL in %s: %w", walDir, err)

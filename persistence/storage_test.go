@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 
+	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -160,7 +161,8 @@ func TestOpenRefusesAnotherMembersDir(t *testing.T) {
 		{"same member", Metadata{NodeID: 1, ClusterID: 7}, Metadata{NodeID: 1, ClusterID: 7}, nil},
 		{"other node id", Metadata{NodeID: 1, ClusterID: 7}, Metadata{NodeID: 2, ClusterID: 7}, ErrNodeIDMismatch},
 		{"other cluster id", Metadata{NodeID: 1, ClusterID: 7}, Metadata{NodeID: 1, ClusterID: 8}, ErrClusterIDMismatch},
-		{"cluster id unknown at creation", Metadata{NodeID: 1}, Metadata{NodeID: 1, ClusterID: 8}, nil},
+		{"cluster id taken from the data dir", Metadata{NodeID: 1, ClusterID: 7, Joined: true}, Metadata{NodeID: 1}, nil},
+		{"how the member was created is kept", Metadata{NodeID: 1, ClusterID: 7, InitialCluster: "http://a:1,http://b:2", Token: "t"}, Metadata{NodeID: 1, ClusterID: 7}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +172,10 @@ func TestOpenRefusesAnotherMembersDir(t *testing.T) {
 			r, err := Open(nil, dataDir, tt.open)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Open error = %v, want %v", err, tt.wantErr)
+			}
+			var mismatch *MismatchError
+			if err != nil && (!errors.As(err, &mismatch) || mismatch.Stored != tt.created) {
+				t.Errorf("Open error %v does not say what the data dir holds (%+v)", err, tt.created)
 			}
 			if err == nil {
 				if r.Metadata != tt.created {
@@ -182,6 +188,62 @@ func TestOpenRefusesAnotherMembersDir(t *testing.T) {
 			closeWAL(t, openT(t, nil, dataDir, tt.created))
 		})
 	}
+}
+
+func TestOpenNeedsAClusterIDToCreate(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "d")
+	if _, err := Open(nil, dataDir, Metadata{NodeID: 1}); !errors.Is(err, ErrNoClusterID) {
+		t.Fatalf("Open of a fresh dir without a cluster id: %v, want ErrNoClusterID", err)
+	}
+	if wal.Exist(WALDir(dataDir)) {
+		t.Fatal("a WAL was created without a cluster id")
+	}
+}
+
+func TestMetadataEncoding(t *testing.T) {
+	legacy := make([]byte, metadataSize)
+	legacy[7], legacy[15] = 3, 0x10
+	tests := []struct {
+		name    string
+		in      []byte
+		want    Metadata
+		wantErr error
+	}{
+		{"earlier versions' 16 bytes", legacy, Metadata{NodeID: 3, ClusterID: 0x10}, nil},
+		{"round trip", Metadata{NodeID: 1, ClusterID: 2, InitialCluster: "http://x:1", Token: "tok", Joined: true}.marshal(),
+			Metadata{NodeID: 1, ClusterID: 2, InitialCluster: "http://x:1", Token: "tok", Joined: true}, nil},
+		{"short", legacy[:15], Metadata{}, ErrBadMetadata},
+		{"unknown extension", append(append([]byte{}, legacy...), 9, 0), Metadata{}, ErrBadMetadata},
+		{"truncated string", append(append([]byte{}, legacy...), metadataExtVersion, 0, 5, 'a'), Metadata{}, ErrBadMetadata},
+		{"trailing bytes", append(Metadata{NodeID: 1, ClusterID: 2}.marshal(), 0), Metadata{}, ErrBadMetadata},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := unmarshalMetadata(tt.in)
+			if !errors.Is(err, tt.wantErr) || got != tt.want {
+				t.Fatalf("unmarshalMetadata = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLockDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	l, err := LockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockDataDir(dir); !errors.Is(err, ErrDataDirLocked) {
+		t.Fatalf("second lock: %v, want ErrDataDirLocked", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = LockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	_ = l.Close()
 }
 
 // lastWALFile returns the path of the newest .wal file in walDir.

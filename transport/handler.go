@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 )
@@ -47,8 +48,9 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := unmarshalMessage(b)
+	deliver := false
 	if err == nil {
-		err = t.checkAddressing(m, from)
+		deliver, err = t.checkAddressing(m, from)
 	}
 	if err != nil {
 		t.lg.Warn("bad pipeline message", zap.String("from", formatID(from)), zap.Error(err))
@@ -58,7 +60,9 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 	if p, _ := t.peer(from); p != nil {
 		p.stats.received[chanPipeline].Add(1)
 	}
-	t.cfg.Inbox(m)
+	if deliver {
+		t.cfg.Inbox(m)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -173,15 +177,47 @@ func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string, rem
 	return from, true
 }
 
-// checkAddressing refuses a message that does not come from the peer that
-// sent it or is not for this member: stepping it would let one peer speak
-// for another.
-func (t *HTTP) checkAddressing(m *raftpb.Message, from uint64) error {
-	if m.GetFrom() != from || m.GetTo() != t.cfg.ID {
-		return fmt.Errorf("%w: message from %x to %x on a request from %x to %x",
-			ErrBadFrame, m.GetFrom(), m.GetTo(), from, t.cfg.ID)
+// checkAddressing refuses a message that is not for this member, or that
+// does not come from the peer that sent it: stepping it would let one peer
+// speak for another. Three types are the exception, because raft forwards
+// them with a From that is not the sender's:
+//
+//   - a proposal keeps the member that made it, and may be forwarded twice
+//     when leadership moves on the way; it can even come back to the member
+//     that made it (one it forwarded to a leader that was handing over).
+//     No leader reads a proposal's From, so it becomes the sender's: the
+//     raft actor tells a peer's message from its own by From, and checks
+//     every peer's before raft sees it;
+//   - a read-index request keeps the member that made it, which the leader
+//     answers; one that names this member (a read it forwarded, handed back
+//     after leadership moved) is dropped, not delivered and not an error,
+//     and its client retries after its timeout;
+//   - a leadership transfer names its transferee there; one that names
+//     this member is dropped (a transfer to the member that leads already).
+func (t *HTTP) checkAddressing(m *raftpb.Message, from uint64) (deliver bool, err error) {
+	if m.GetTo() != t.cfg.ID {
+		return false, fmt.Errorf("%w: %s from %x to %x on a request from %x to %x",
+			ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), from, t.cfg.ID)
 	}
-	return nil
+	switch m.GetType() {
+	case raftpb.MsgProp:
+		m.From = new(from)
+		return true, nil
+	case raftpb.MsgReadIndex, raftpb.MsgTransferLeader:
+		switch f := m.GetFrom(); {
+		case f == t.cfg.ID:
+			t.lg.Debug("dropped a forwarded message that names this member", zap.Stringer("type", m.GetType()), zap.String("from", formatID(from)))
+			return false, nil
+		case f == 0 || raft.IsLocalMsgTarget(f):
+			return false, fmt.Errorf("%w: forwarded %s names %x as its sender", ErrBadFrame, m.GetType(), f)
+		}
+		return true, nil
+	}
+	if m.GetFrom() != from {
+		return false, fmt.Errorf("%w: %s from %x to %x on a request from %x to %x",
+			ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), from, t.cfg.ID)
+	}
+	return true, nil
 }
 
 // serveProbing answers rafthttp's health probe.

@@ -629,3 +629,56 @@ func TestServeProbing(t *testing.T) {
 		t.Errorf(`"Now" is %q in %s: %v`, health["Now"], body, err)
 	}
 }
+
+// raft forwards proposals, read-index requests and transfers of leadership
+// with a From that is not the sender: they are delivered, unless From names
+// this member (dropped, no error) or no member at all (refused).
+func TestServePipelineForwarded(t *testing.T) {
+	msg := func(typ raftpb.MessageType, from uint64) *raftpb.Message {
+		m := &raftpb.Message{Type: typ.Enum(), From: new(from), To: new(uint64(rigLocal))}
+		if typ != raftpb.MsgTransferLeader {
+			m.Entries = []*raftpb.Entry{{Data: []byte("x")}}
+		}
+		return m
+	}
+	// A proposal is delivered as the sender's, whoever made it.
+	fromSender := func(m *raftpb.Message) *raftpb.Message {
+		c := proto.Clone(m).(*raftpb.Message)
+		c.From = new(uint64(rigPeer))
+		return c
+	}
+	tests := []struct {
+		name     string
+		m        *raftpb.Message
+		wantCode int
+		want     *raftpb.Message // delivered; nil for none
+	}{
+		{"a proposal forwarded twice", msg(raftpb.MsgProp, 3), http.StatusNoContent, fromSender(msg(raftpb.MsgProp, 3))},
+		{"a proposal handed back to its member", msg(raftpb.MsgProp, rigLocal), http.StatusNoContent, fromSender(msg(raftpb.MsgProp, 3))},
+		{"a proposal naming raft's append thread", msg(raftpb.MsgProp, raft.LocalAppendThread), http.StatusNoContent, fromSender(msg(raftpb.MsgProp, 3))},
+		{"a read forwarded twice", msg(raftpb.MsgReadIndex, 3), http.StatusNoContent, msg(raftpb.MsgReadIndex, 3)},
+		{"a transfer naming its transferee", msg(raftpb.MsgTransferLeader, 3), http.StatusNoContent, msg(raftpb.MsgTransferLeader, 3)},
+		{"a read handed back to its member", msg(raftpb.MsgReadIndex, rigLocal), http.StatusNoContent, nil},
+		{"a read from nobody", msg(raftpb.MsgReadIndex, 0), http.StatusBadRequest, nil},
+		{"a read from raft's append thread", msg(raftpb.MsgReadIndex, raft.LocalAppendThread), http.StatusBadRequest, nil},
+		{"a vote in another's name", msg(raftpb.MsgVote, 3), http.StatusBadRequest, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newHandlerRig(t)
+			h := peerHeader(rigPeer)
+			h.Set("Content-Type", "application/protobuf")
+			resp, got := rig.request(t, http.MethodPost, "/raft", h, marshalled(t, tt.m))
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("status %d (%q), want %d", resp.StatusCode, got, tt.wantCode)
+			}
+			inbox := rig.in.all()
+			switch {
+			case tt.want == nil && len(inbox) != 0:
+				t.Fatalf("inbox %v, want nothing delivered", inbox)
+			case tt.want != nil && (len(inbox) != 1 || !proto.Equal(inbox[0].(*raftpb.Message), tt.want)):
+				t.Fatalf("inbox %v, want just %v", inbox, tt.want)
+			}
+		})
+	}
+}

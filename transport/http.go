@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/tlsfiles"
 )
 
 // HTTPConfig configures the network transport of one member.
@@ -27,6 +29,11 @@ type HTTPConfig struct {
 	System *actor.ActorSystem
 	// Inbox takes what arrives for the local member (see the package doc).
 	Inbox Inbox
+	// TLS, when set, is the client side of TLS for https:// peer URLs:
+	// the CAs that sign the peers' certificates and the certificate this
+	// member presents, re-read when their files change. Nil dials
+	// https:// URLs with the system's roots and no client certificate.
+	TLS *tlsfiles.Client
 	// Fatal is told when a peer actor panics: a bug, which stops the
 	// member rather than leaving a peer silently dead. May be nil.
 	Fatal  func(messages.Fatal)
@@ -67,6 +74,7 @@ type peerRef struct {
 	// decrement it: the bound of invariant 8 without a round trip.
 	queued atomic.Int64
 	stats  peerCounters
+	active activity
 }
 
 // NewHTTP returns a transport with no peers; AddPeer adds them.
@@ -77,13 +85,19 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.TLS == nil {
+		var err error
+		if cfg.TLS, err = tlsfiles.NewClient(tlsfiles.Files{}, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("http transport: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &HTTP{
 		cfg:          cfg,
 		lg:           cfg.Logger,
 		root:         cfg.System.Root,
-		pipeline:     newPeerClient(),
-		streams:      newPeerClient(),
+		pipeline:     newPeerClient(cfg.TLS),
+		streams:      newPeerClient(cfg.TLS),
 		ctx:          ctx,
 		cancel:       cancel,
 		closed:       make(chan struct{}),
@@ -171,6 +185,15 @@ func (t *HTTP) RemovePeer(id uint64) {
 		t.root.Stop(p.pid)
 		t.lg.Info("removed peer", zap.String("peer", formatID(id)))
 	}
+}
+
+// ActiveSince implements Transport.
+func (t *HTTP) ActiveSince(id uint64) time.Time {
+	p, _ := t.peer(id)
+	if p == nil {
+		return time.Time{}
+	}
+	return p.active.activeSince()
 }
 
 // Close implements Transport: it ends every connection and stops every peer

@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -45,7 +46,7 @@ func (n *Network) Delivered(t raftpb.MessageType) int {
 // Join attaches member id with its inbox and returns its transport. A member
 // that joins again (a restart) replaces its earlier self.
 func (n *Network) Join(id uint64, inbox Inbox) *Memory {
-	t := &Memory{net: n, id: id, inbox: inbox, peers: make(map[uint64]string), removed: make(map[uint64]bool)}
+	t := &Memory{net: n, id: id, inbox: inbox, joined: time.Now(), peers: make(map[uint64]string), removed: make(map[uint64]bool)}
 	n.mu.Lock()
 	n.members[id] = t
 	n.mu.Unlock()
@@ -127,6 +128,9 @@ func (n *Network) deliver(from *Memory, m *raftpb.Message) {
 			from.unreachable(m)
 			return
 		}
+		if c.GetType() == raftpb.MsgProp {
+			c.From = new(from.id) // as HTTP delivers it: see checkAddressing
+		}
 		dst.inbox(&c)
 		if m.GetType() == raftpb.MsgSnap {
 			from.inbox(messages.ReportSnapshot{ID: to, Status: raft.SnapshotFinish})
@@ -136,9 +140,10 @@ func (n *Network) deliver(from *Memory, m *raftpb.Message) {
 
 // Memory is one member's transport on a Network.
 type Memory struct {
-	net   *Network
-	id    uint64
-	inbox Inbox
+	net    *Network
+	id     uint64
+	inbox  Inbox
+	joined time.Time
 
 	// guarded by net.mu
 	peers   map[uint64]string
@@ -194,6 +199,20 @@ func (t *Memory) RemovePeer(id uint64) {
 	delete(t.peers, id)
 	t.removed[id] = true
 	t.net.mu.Unlock()
+}
+
+// ActiveSince implements Transport: a peer is active from the moment it
+// joined the network for as long as it stays on it and no fault stops its
+// messages reaching this member or this member's reaching it.
+func (t *Memory) ActiveSince(id uint64) time.Time {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	p, ok := t.net.members[id]
+	if !ok || p.closed || t.closed || t.net.cut[link{id, t.id}] || t.net.cut[link{t.id, id}] ||
+		t.net.cut[link{id, 0}] || t.net.cut[link{0, id}] || t.net.cut[link{t.id, 0}] || t.net.cut[link{0, t.id}] {
+		return time.Time{}
+	}
+	return p.joined
 }
 
 // Close implements Transport: the member leaves the network.

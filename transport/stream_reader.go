@@ -119,7 +119,9 @@ func (r *streamReader) dialAndRead(ctx context.Context, url string, lg *zap.Logg
 		return err
 	}
 	lg.Info("stream connected")
+	r.peer.active.connected(time.Now())
 	err = r.read(bufio.NewReaderSize(resp.Body, 64<<10))
+	r.peer.active.disconnected()
 	if ctx.Err() == nil {
 		lg.Info("stream ended", zap.Error(err))
 	}
@@ -140,10 +142,13 @@ func (r *streamReader) read(br *bufio.Reader) error {
 		if isLinkHeartbeat(m) {
 			continue
 		}
-		if err := r.t.checkAddressing(m, r.peer.id); err != nil {
+		deliver, err := r.t.checkAddressing(m, r.peer.id)
+		if err != nil {
 			return err
 		}
 		r.peer.stats.received[channelOf(r.kind)].Add(1)
-		r.t.cfg.Inbox(m)
+		if deliver {
+			r.t.cfg.Inbox(m)
+		}
 	}
 }

@@ -144,6 +144,7 @@ func (w *streamWriter) attach(ctx actor.Context, c *outConn) {
 	// A peer that dials again has given up on its earlier stream.
 	w.release("the peer opened a new stream")
 	w.conn = c
+	w.peer.active.connected(time.Now())
 	if w.kind == streamMsgApp {
 		w.enc = &msgAppEncoder{w: c}
 	} else {
@@ -205,6 +206,7 @@ func (w *streamWriter) release(why string) bool {
 		w.beat.Stop()
 	}
 	w.conn.release()
+	w.peer.active.disconnected()
 	w.conn, w.enc = nil, nil
 	w.t.lg.Debug("stream detached", zap.String("peer", formatID(w.peer.id)), zap.Stringer("stream", w.kind), zap.String("why", why))
 	return true

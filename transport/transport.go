@@ -1,6 +1,10 @@
 package transport
 
-import "go.etcd.io/raft/v3/raftpb"
+import (
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
 
 // Transport sends raft messages to other members.
 type Transport interface {
@@ -14,6 +18,10 @@ type Transport interface {
 	// RemovePeer forgets member id; later messages from it are refused as
 	// coming from a removed member.
 	RemovePeer(id uint64)
+	// ActiveSince is when member id became reachable for this member, the
+	// zero time while it is not: the strict reconfiguration check counts
+	// the members that are up.
+	ActiveSince(id uint64) time.Time
 	// Close stops the transport. Closing twice is safe.
 	Close() error
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testcerts"
 )
 
 // The test binary doubles as the node: run with RAFTKV_BE_NODE=1 it is
@@ -153,14 +156,15 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	must(t, http.MethodPut, base+"/big", strings.Repeat("x", 1572865), http.StatusRequestEntityTooLarge, "")
 
 	// /metrics counts what just happened: three puts and a delete applied
-	// and acknowledged, the oversized body never proposed.
+	// and acknowledged, the oversized body never proposed; and the
+	// member's own publication of its client URLs.
 	code, metricsText, err := call(http.MethodGet, base+"/metrics", "")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}
 	for _, want := range []string{
-		"raftkv_kv_proposals_applied_total 4\n",
-		"raftkv_kv_proposals_total 4\n",
+		"raftkv_kv_proposals_applied_total 5\n",
+		"raftkv_kv_proposals_total 5\n",
 		"raftkv_wal_fsync_duration_seconds_count ",
 		`raftkv_actor_message_duration_seconds_count{actor="raft"} `,
 		"go_goroutines ",
@@ -193,23 +197,233 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	}
 }
 
+// runToExit runs the node with args in dir and returns its exit code,
+// stdout and stderr, separately.
+func runToExit(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "RAFTKV_BE_NODE=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("node %v did not exit; stderr:\n%s", args, stderr.String())
+		return -1, "", ""
+	}
+}
+
+// Every bad flag, or bad combination, exits 2 with one line on stderr that
+// names the flag, no stack trace and no usage, and creates nothing on disk.
 func TestBadFlagsExitTwo(t *testing.T) {
-	for _, args := range [][]string{
-		{"--id", "2"},                                // not in --cluster
-		{"--cluster", "not a url"},                   // bad peer URL
-		{"--log-level", "loud"},                      // bad level
-		{"--snapshot-count", "many"},                 // not a number
-		{"--port", fmt.Sprint(freePort(t)), "extra"}, // stray argument
-		{"--format", "etcd"},                         // unknown format
-		{"--cluster-id", "xyz"},                      // not hex
-		{"--cluster-id", "0"},                        // zero
-		{"--snapshot-count", "0"},                    // would never compact
+	certDir := t.TempDir()
+	cert := filepath.Join(certDir, "cert.pem")
+	if err := os.WriteFile(cert, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(freePort(t))
+	for _, c := range []struct {
+		args []string
+		want string // in the line
+	}{
+		{[]string{"--id", "2"}, "--id"},
+		{[]string{"--id", "0"}, "--id"},
+		{[]string{"--cluster", "not a url"}, "--cluster"},
+		{[]string{"--cluster", "http://a:1,http://a:1"}, "twice"},
+		{[]string{"--cluster", "http://a"}, "port"},
+		{[]string{"--cluster", "http://a:1/path"}, "path"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--snapshot-count", "many"}, "snapshot-count"},
+		{[]string{"--port", port, "extra"}, "unexpected"},
+		{[]string{"--port", "99999"}, "--port"},
+		{[]string{"--port", "0"}, "--port"},
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--format", "etcd"}, "--format"},
+		{[]string{"--cluster-id", "xyz"}, "--cluster-id"},
+		{[]string{"--cluster-id", "0"}, "--cluster-id"},
+		{[]string{"--cluster-id", "12", "--initial-cluster-token", "t"}, "exclude"},
+		{[]string{"--format", "raftexample", "--initial-cluster-token", "t"}, "--initial-cluster-token"},
+		{[]string{"--snapshot-count", "0"}, "--snapshot-count"},
+		{[]string{"--max-request-bytes", "0"}, "--max-request-bytes"},
+		{[]string{"--port", port, "--listen-client-urls", "http://127.0.0.1:1"}, "exclude"},
+		{[]string{"--listen-client-urls", "ftp://127.0.0.1:1"}, "--listen-client-urls"},
+		{[]string{"--listen-client-urls", "http://0.0.0.0:" + port}, "--advertise-client-urls"},
+		{[]string{"--advertise-client-urls", "http://0.0.0.0:1"}, "--advertise-client-urls"},
+		{[]string{"--listen-peer", "nohost"}, "--listen-peer"},
+		{[]string{"--listen-peer", "127.0.0.1:1", "--listen-peer-urls", "http://127.0.0.1:1"}, "exclude"},
+		{[]string{"--listen-peer-urls", "https://127.0.0.1:1"}, "wrong protocol"},
+		{[]string{"--listen-client-urls", "https://127.0.0.1:" + port}, "--cert-file and --key-file are required"},
+		{[]string{"--listen-client-urls", "https://127.0.0.1:" + port, "--cert-file", cert}, "--key-file is required"},
+		{[]string{"--listen-client-urls", "https://127.0.0.1:" + port, "--cert-file", cert, "--key-file", cert}, "cert"},
+		{[]string{"--cert-file", cert, "--key-file", cert}, "no --listen-client-urls is https"},
+		{[]string{"--cluster", "https://127.0.0.1:1"}, "--peer-cert-file and --peer-key-file are required"},
+		{[]string{"--cluster", "https://127.0.0.1:1", "--peer-key-file", cert}, "--peer-cert-file is required"},
+		{[]string{"--peer-client-cert-auth"}, "https"},
+		{[]string{"--peer-cert-allowed-cn", "x"}, "https"},
+		{[]string{"--peer-trusted-ca-file", filepath.Join(certDir, "missing.pem")}, "missing.pem"},
 	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			p := startNode(t, append(args, "--data-dir", t.TempDir())...)
-			if code := p.wait(t); code != 2 {
-				t.Fatalf("exit code %d, want 2; output:\n%s", code, p.out)
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			work := t.TempDir()
+			code, stdout, stderr := runToExit(t, work, c.args...)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2; stderr:\n%s", code, stderr)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) || stdout != "" {
+				t.Fatalf("stderr %q, stdout %q: want one line that says %q and nothing on stdout", stderr, stdout, c.want)
+			}
+			if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "Usage") {
+				t.Fatalf("stderr has a stack trace or the usage: %q", stderr)
+			}
+			if entries, err := os.ReadDir(work); err != nil || len(entries) != 0 {
+				t.Fatalf("a bad flag created %v in the working directory (%v)", entries, err)
 			}
 		})
+	}
+}
+
+func TestHelpPrintsUsage(t *testing.T) {
+	code, stdout, stderr := runToExit(t, t.TempDir(), "--help")
+	if code != 0 || !strings.Contains(stdout, "--listen-client-urls") || !strings.Contains(stdout, "--peer-cert-allowed-cn") || stderr != "" {
+		t.Fatalf("--help: exit %d, stdout %q, stderr %q; want 0 and the flags on stdout", code, stdout, stderr)
+	}
+}
+
+// A data dir one member runs in is refused to a second process, in words
+// the operator understands, and nothing of the first is touched.
+func TestDataDirInUse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	port, peerPort := freePortPair(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort)}
+	first := startNode(t, args...)
+	ready(t, base)
+	must(t, http.MethodPut, base+"/k", "v", http.StatusNoContent, "")
+
+	port2, peerPort2 := freePortPair(t)
+	code, _, stderr := runToExit(t, t.TempDir(), "--data-dir", dir, "--port", fmt.Sprint(port2),
+		"--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort2), "--cluster-id", "1")
+	if code != 1 || !strings.Contains(stderr, dir+" is in use by another process") {
+		t.Fatalf("second node on the same data dir: exit %d, stderr %q; want 1 and \"in use by another process\"", code, stderr)
+	}
+	if strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("the refusal is not one line: %q", stderr)
+	}
+	must(t, http.MethodGet, base+"/k", "", http.StatusOK, "v")
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := first.wait(t); code != 0 {
+		t.Fatalf("first node exit code %d; output:\n%s", code, first.out)
+	}
+}
+
+// A data dir made by one cluster is refused by a member of another: exit 1
+// and one line saying what the dir holds and what to do.
+func TestDataDirOfAnotherCluster(t *testing.T) {
+	work := t.TempDir()
+	port, peerPort := freePortPair(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	one := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	p := startNode(t, "--port", fmt.Sprint(port), "--cluster", one, "--data-dir", filepath.Join(work, "node-1"))
+	ready(t, base)
+	must(t, http.MethodPut, base+"/k", "v", http.StatusNoContent, "")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, p.out)
+	}
+
+	three := one + "," + fmt.Sprintf("http://127.0.0.1:%d,http://127.0.0.1:%d", freePort(t), freePort(t))
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"other members", []string{"--cluster", three}, []string{"node-1 holds member 1 of another cluster", "--cluster " + one, "restart it with the flags it was created with"}},
+		{"other token", []string{"--cluster", one, "--initial-cluster-token", "prod"}, []string{"--initial-cluster-token prod"}},
+		{"other id", []string{"--cluster", one, "--cluster-id", "abc"}, []string{"cluster abc"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := runToExit(t, work, append([]string{"--port", fmt.Sprint(freePort(t))}, c.args...)...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			for _, w := range c.want {
+				if !strings.Contains(last, w) {
+					t.Errorf("refusal %q does not say %q", last, w)
+				}
+			}
+		})
+	}
+	// With the flags it was made with, it starts and holds its data.
+	p = startNode(t, "--port", fmt.Sprint(port), "--cluster", one, "--data-dir", filepath.Join(work, "node-1"))
+	ready(t, base)
+	must(t, http.MethodGet, base+"/k", "", http.StatusOK, "v")
+}
+
+// The client API listens where --listen-client-urls says, over http and
+// https at once, 0.0.0.0 meaning every interface (127.0.0.2 is one of this
+// host's too), and the member lists the URLs it advertises.
+func TestListensWhereTold(t *testing.T) {
+	ca := testcerts.NewCA(t, "test CA")
+	cert, key := ca.Issue(t, "member")
+	plain, secure := freePortPair(t)
+	peerPort := freePort(t)
+	adv := fmt.Sprintf("http://127.0.0.1:%d,https://127.0.0.1:%d", plain, secure)
+	p := startNode(t, "--data-dir", filepath.Join(t.TempDir(), "d"),
+		"--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+		"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d,https://127.0.0.1:%d", plain, secure),
+		"--advertise-client-urls", adv, "--cert-file", cert, "--key-file", key)
+	ready(t, fmt.Sprintf("http://127.0.0.1:%d", plain))
+	must(t, http.MethodPut, fmt.Sprintf("http://127.0.0.2:%d/k", plain), "v", http.StatusNoContent, "")
+
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	defer tlsClient.CloseIdleConnections()
+	resp, err := tlsClient.Get(fmt.Sprintf("https://127.0.0.1:%d/k", secure))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "v" {
+		t.Fatalf("GET over https: %d %q", resp.StatusCode, b)
+	}
+	// Plaintext to the https port is refused, not served.
+	if code, _, err := call(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/k", secure), ""); err == nil && code/100 == 2 {
+		t.Fatalf("a plaintext request to the https port got %d", code)
+	}
+	want := `"client_urls":["` + strings.ReplaceAll(adv, ",", `","`) + `"]`
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, members, err := call(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1/members", plain), "")
+		if err == nil && strings.Contains(members, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/v1/members %q does not list %s", members, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, p.out)
 	}
 }

@@ -1,0 +1,195 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/raftkv/node/messages"
+)
+
+// The peer API: what members ask each other outside the raft protocol, on
+// the peer port (so with the peers' TLS), as etcd's peer handler serves
+// /members and /members/promote/<id>:
+//
+//   - GET /members: the cluster id (also in the X-Etcd-Cluster-ID header)
+//     and the member list. A member that joins asks it to learn which
+//     cluster it joins, and to check that it was added.
+//   - POST /members/promote/<id>: a follower asked to promote a learner
+//     hands the request to the leader, the only member that knows how far
+//     the learner's log is.
+const (
+	peerMembersPath = "/members"
+	peerPromotePath = "/members/promote/"
+	// hdrClusterID is rafthttp's cluster id header, used here alike.
+	hdrClusterID = "X-Etcd-Cluster-ID"
+	// maxPeerAnswer bounds what is read of a peer's answer: a member list
+	// of thousands of members fits many times over.
+	maxPeerAnswer = 4 << 20
+)
+
+// PeerMembers is the answer to GET /members on the peer port. Format is the
+// state machine's format: a member of another format must not join, whatever
+// the cluster id (it could not apply the log).
+type PeerMembers struct {
+	ClusterID string            `json:"cluster_id"` // hex, as on the wire
+	Format    string            `json:"format"`
+	Members   []messages.Member `json:"members"`
+}
+
+// PeerHandlerConfig wires the peer API to a member's kv actor.
+type PeerHandlerConfig struct {
+	Root      *actor.RootContext
+	KV        *actor.PID
+	ClusterID uint64
+	Format    Format
+	Timeout   time.Duration // per request; default 5 s
+	Logger    *zap.Logger
+}
+
+// NewPeerHandler serves the peer API; mount it on the peer server next to
+// the transport's handler (it answers /members and /members/...).
+func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
+	h := &apiHandler{root: cfg.Root, kv: cfg.KV, timeout: cfg.Timeout, log: cfg.Logger}
+	if h.timeout <= 0 {
+		h.timeout = apiDefaultTimeout
+	}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	id := strconv.FormatUint(cfg.ClusterID, 16)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(hdrClusterID, id)
+		switch {
+		case r.URL.Path == peerMembersPath:
+			if ms, ok := h.members(w, r); ok {
+				h.writeJSON(w, r, PeerMembers{ClusterID: id, Format: cfg.Format.String(), Members: ms})
+			}
+		case strings.HasPrefix(r.URL.Path, peerPromotePath):
+			if r.Method != http.MethodPost {
+				apiMethodNotAllowed(w, "POST")
+				return
+			}
+			if got := r.Header.Get(hdrClusterID); got != id {
+				http.Error(w, fmt.Sprintf("cluster ID mismatch: the request is for cluster %q, this member is in %s", got, id), http.StatusPreconditionFailed)
+				return
+			}
+			memberID, ok := apiParseMemberID(w, strings.TrimPrefix(r.URL.Path, peerPromotePath))
+			if !ok {
+				return
+			}
+			// No second hop: a member that lost leadership meanwhile
+			// answers 503 and the client retries.
+			if _, err := h.askKV(messages.PromoteMember{ID: memberID}); err != nil {
+				h.fail(w, r, err, true)
+				return
+			}
+			h.writeMember(w, r, memberID)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// PeerCluster is what a member tells another of its cluster.
+type PeerCluster struct {
+	ID      uint64
+	Format  Format
+	Members []messages.Member
+}
+
+// FetchPeerMembers asks the member at peerURL for its cluster id, format and
+// member list (GET /members on its peer port). A peer that does not serve
+// it (an etcd raftexample member) answers 404.
+func FetchPeerMembers(ctx context.Context, client *http.Client, peerURL string) (PeerCluster, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL+peerMembersPath, nil)
+	if err != nil {
+		return PeerCluster{}, fmt.Errorf("ask %s for its members: %w", peerURL, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return PeerCluster{}, fmt.Errorf("ask %s for its members: %w", peerURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerAnswer))
+	if err != nil {
+		return PeerCluster{}, fmt.Errorf("read the members of %s: %w", peerURL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return PeerCluster{}, fmt.Errorf("%s answered %s: %s", peerURL, resp.Status, apiOneLine(string(body)))
+	}
+	var pm PeerMembers
+	if err := json.Unmarshal(body, &pm); err != nil {
+		return PeerCluster{}, fmt.Errorf("members of %s: %w", peerURL, err)
+	}
+	id, err := strconv.ParseUint(pm.ClusterID, 16, 64)
+	if err != nil || id == 0 {
+		return PeerCluster{}, fmt.Errorf("members of %s: bad cluster id %q", peerURL, pm.ClusterID)
+	}
+	f, err := ParseFormat(pm.Format)
+	if err != nil {
+		return PeerCluster{}, fmt.Errorf("members of %s: %w", peerURL, err)
+	}
+	return PeerCluster{ID: id, Format: f, Members: pm.Members}, nil
+}
+
+// apiRemoteError is the answer of the member a request was handed to: the
+// client gets it as it was given.
+type apiRemoteError struct {
+	status int
+	body   string
+}
+
+func (e *apiRemoteError) Error() string {
+	return fmt.Sprintf("the leader answered %d: %s", e.status, e.body)
+}
+
+// promoteAtLeader hands a promotion to the leader's peer API and returns
+// its answer: the member as the leader, which applied the promotion, lists
+// it (this member may not have applied it yet).
+func (h *apiHandler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
+	if h.peerClient == nil {
+		return nil, fmt.Errorf("%w; ask the leader", messages.ErrNotLeader)
+	}
+	st, err := h.askStatus()
+	if err != nil {
+		return nil, err
+	}
+	leaderURL := st.Members[st.Leader]
+	if st.Leader == 0 || leaderURL == "" {
+		return nil, messages.ErrNoLeader
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, leaderURL+peerPromotePath+strconv.FormatUint(id, 10), nil)
+	if err != nil {
+		return nil, fmt.Errorf("promote at the leader: %w", err)
+	}
+	req.Header.Set(hdrClusterID, strconv.FormatUint(h.clusterID, 16))
+	resp, err := h.peerClient.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("promote at the leader: %w", messages.ErrTimeout)
+		}
+		return nil, fmt.Errorf("%w: could not reach the leader (%d): %w", messages.ErrNoLeader, st.Leader, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("read the leader's answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return body, nil
+	}
+	return nil, &apiRemoteError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
+}
