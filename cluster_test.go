@@ -169,10 +169,12 @@ func (c *cluster) start(id uint64, join bool) *member {
 		TickInterval: testTick,
 		Transport: func(env actors.TransportEnv) (transport.Transport, error) {
 			if c.net != nil {
-				return c.net.Join(id, env.Inbox), nil
+				return c.net.JoinWith(id, env.Inbox, transport.MemoryOptions{
+					SnapshotSource: env.SnapshotSource, SnapshotSink: env.SnapshotSink}), nil
 			}
 			tr, err := transport.NewHTTP(transport.HTTPConfig{
 				ID: id, ClusterID: env.ClusterID, URL: c.peers[id], System: env.System, Inbox: env.Inbox,
+				SnapshotSource: env.SnapshotSource, SnapshotSink: env.SnapshotSink,
 				Logger: testLogger().With(zap.Uint64("test_member", id)).Named("transport"),
 			})
 			m.tr = tr

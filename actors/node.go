@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -50,6 +51,9 @@ type NodeConfig struct {
 
 	SnapshotCount  uint64 // applied entries between snapshots
 	CatchUpEntries uint64 // entries kept behind a snapshot for slow followers
+	// Quota bounds the bytes of keys and values the state may hold
+	// (--quota-backend-bytes); zero means none.
+	Quota uint64
 
 	TickInterval   time.Duration
 	ElectionTick   int
@@ -75,6 +79,11 @@ type TransportEnv struct {
 	System    *actor.ActorSystem
 	Inbox     transport.Inbox
 	ClusterID uint64
+	// SnapshotSource and SnapshotSink move the state machine's db with a
+	// snapshot (the native format); nil for a format whose snapshots carry
+	// the state inline.
+	SnapshotSource transport.SnapshotSource
+	SnapshotSink   transport.SnapshotSink
 }
 
 // Defaults for NodeConfig's zero values. A 100 ms tick with a 10-tick
@@ -97,6 +106,7 @@ type Node struct {
 	cfg    NodeConfig
 	lg     *zap.Logger
 	lock   io.Closer // of the data dir, released by Stop
+	state  *kv.State // the state machine's db, closed by Stop
 	system *actor.ActorSystem
 	tr     transport.Transport
 	raft   *actor.PID
@@ -140,15 +150,52 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("open data dir %s: %w", cfg.DataDir, err)
 	}
 	cfg.ClusterID = rp.Metadata.ClusterID
-	n := &Node{cfg: cfg, lg: lg, lock: lock, done: make(chan struct{}), stopped: make(chan struct{})}
-	if err := n.start(rp); err != nil {
+	snapDir := persistence.SnapDir(cfg.DataDir)
+	state, err := kv.OpenState(kv.StateConfig{
+		Path:       filepath.Join(cfg.DataDir, kv.DBFile),
+		Format:     cfg.Format,
+		Snapshot:   rp.Snapshot,
+		SnapshotDB: func(index uint64) string { return persistence.SnapDBPath(snapDir, index) },
+		Logger:     lg.Named("state"),
+	})
+	if err == nil {
+		err = checkStateAgainstLog(rp, state)
+		if err != nil {
+			_ = state.Close()
+		}
+	}
+	if err != nil {
 		if cerr := rp.WAL.Close(); cerr != nil {
 			lg.Warn("close WAL after a failed start", zap.Error(cerr))
 		}
 		_ = lock.Close()
+		return nil, fmt.Errorf("open the state in data dir %s: %w", cfg.DataDir, err)
+	}
+	n := &Node{cfg: cfg, lg: lg, lock: lock, state: state, done: make(chan struct{}), stopped: make(chan struct{})}
+	if err := n.start(rp); err != nil {
+		if cerr := rp.WAL.Close(); cerr != nil {
+			lg.Warn("close WAL after a failed start", zap.Error(cerr))
+		}
+		_ = state.Close()
+		_ = lock.Close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// checkStateAgainstLog refuses a db that no log of this data dir can have
+// produced: one with entries while the WAL is new, or, with no snapshot to
+// explain it, past the WAL's end (a WAL that lost entries it had fsynced).
+func checkStateAgainstLog(rp *persistence.Replay, state *kv.State) error {
+	applied, _ := state.Applied()
+	last, _ := rp.Storage.LastIndex()
+	switch {
+	case rp.Fresh && applied > 0:
+		return fmt.Errorf("%w: the db holds index %d, but there is no WAL", kv.ErrStateLost, applied)
+	case rp.Snapshot == nil && applied > last:
+		return fmt.Errorf("%w: the db holds index %d, but the WAL ends at %d", kv.ErrStateLost, applied, last)
+	}
+	return nil
 }
 
 func withDefaults(cfg NodeConfig) NodeConfig {
@@ -191,11 +238,23 @@ func (n *Node) start(rp *persistence.Replay) error {
 	n.kv = n.system.NewLocalPID("kv")
 
 	raftPID := n.raft
-	tr, err := cfg.Transport(TransportEnv{
+	env := TransportEnv{
 		System:    n.system,
 		Inbox:     func(m any) { root.Send(raftPID, m) },
 		ClusterID: cfg.ClusterID,
-	})
+	}
+	if cfg.Format == kv.FormatNative {
+		// The native format's snapshots carry no data: the db goes with
+		// them, streamed from a read transaction and saved by the
+		// receiver before raft sees the snapshot.
+		state, snapDir := n.state, persistence.SnapDir(cfg.DataDir)
+		env.SnapshotSource = func(*raftpb.Message) (io.ReadCloser, error) { return state.SnapshotReader() }
+		env.SnapshotSink = func(m *raftpb.Message, r io.Reader) error {
+			index := m.GetSnapshot().GetMetadata().GetIndex()
+			return kv.ReceiveSnapshotDB(persistence.SnapDBPath(snapDir, index), index, r)
+		}
+	}
+	tr, err := cfg.Transport(env)
 	if err != nil {
 		n.system.Shutdown()
 		return fmt.Errorf("start transport: %w", err)
@@ -217,10 +276,13 @@ func (n *Node) start(rp *persistence.Replay) error {
 		}
 	}
 
-	applied := uint64(0)
-	if rp.Snapshot != nil {
-		applied = rp.Snapshot.GetMetadata().GetIndex()
+	storage := persistence.NewSnapStorage(rp.Storage, lg.Named("storage"))
+	applied, err := startIndex(rp, n.state, storage)
+	if err != nil {
+		n.abort()
+		return err
 	}
+	snapDir := persistence.SnapDir(cfg.DataDir)
 	kvActor, err := kv.NewActor(kv.Config{
 		ID:             cfg.ID,
 		Raft:           n.raft,
@@ -230,7 +292,9 @@ func (n *Node) start(rp *persistence.Replay) error {
 		ClientURLs:     cfg.ClientURLs,
 		SnapshotCount:  cfg.SnapshotCount,
 		RequestTimeout: cfg.RequestTimeout,
-		Initial:        rp.Snapshot,
+		State:          n.state,
+		SnapshotDB:     func(index uint64) string { return persistence.SnapDBPath(snapDir, index) },
+		Quota:          cfg.Quota,
 		Fatal:          n.fatal,
 		Logger:         lg.Named("kv"),
 		Metrics:        cfg.Metrics,
@@ -242,13 +306,13 @@ func (n *Node) start(rp *persistence.Replay) error {
 	// The replicated member list wins over --cluster, except where it knows
 	// a member but not its URL (raftexample's snapshots carry no URLs).
 	members := maps.Clone(cfg.Peers)
-	for id, u := range kvActor.Members() {
+	for id, u := range n.state.Members() {
 		if u != "" || members[id] == "" {
 			members[id] = u
 		}
 	}
 	// Nor may --cluster bring back a member the cluster removed.
-	removed := kvActor.Removed()
+	removed := n.state.Removed()
 	for _, id := range removed {
 		delete(members, id)
 	}
@@ -258,11 +322,14 @@ func (n *Node) start(rp *persistence.Replay) error {
 			boot = append(boot, raft.Peer{ID: id, Context: []byte(cfg.Peers[id])})
 		}
 	}
-	storage := persistence.NewSnapStorage(rp.Storage, lg.Named("storage"))
-	snapPID := n.snap
-	storage.SetLoader(func(index, term uint64, done func(*raftpb.Snapshot, error)) {
-		root.Send(snapPID, messages.LoadSnapshot{Index: index, Term: term, Done: done})
-	})
+	if cfg.Format != kv.FormatNative {
+		// Snapshots carry the state inline (raftexample's JSON), kept in
+		// their .snap files: read back only for a follower that needs one.
+		snapPID := n.snap
+		storage.SetLoader(func(index, term uint64, done func(*raftpb.Snapshot, error)) {
+			root.Send(snapPID, messages.LoadSnapshot{Index: index, Term: term, Done: done})
+		})
+	}
 	raftActor, err := NewRaft(RaftConfig{
 		ID:            cfg.ID,
 		Storage:       storage,
@@ -325,9 +392,38 @@ func (n *Node) start(rp *persistence.Replay) error {
 	lg.Info("member started",
 		zap.String("data_dir", cfg.DataDir),
 		zap.Bool("fresh", rp.Fresh),
-		zap.Uint64("snapshot_index", applied),
+		zap.Uint64("applied_index", applied),
 		zap.Int("members", len(members)))
 	return nil
+}
+
+// startIndex is where raft starts applying: the state machine's applied
+// index, so that raft replays only the entries the db lacks, as long as the
+// log holds that index. raft's configuration is then the db's (as of that
+// index), and the commit index at least it. A db ahead of the log (one
+// received with a snapshot, before a crash kept the entries after the
+// snapshot from the WAL) starts raft at the snapshot instead: the entries
+// between reach the kv actor again, which passes them to raft unwritten.
+func startIndex(rp *persistence.Replay, state *kv.State, storage *persistence.SnapStorage) (uint64, error) {
+	applied, _ := state.Applied()
+	snapIndex := rp.Snapshot.GetMetadata().GetIndex()
+	last, err := rp.Storage.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("last index of the log: %w", err)
+	}
+	if applied <= snapIndex || applied > last {
+		return snapIndex, nil
+	}
+	storage.SetStartConfState(state.ConfState())
+	if hs := rp.HardState; hs.GetCommit() < applied {
+		// Only entries the WAL had made durable were applied, and raft
+		// hands only committed ones over: the commit index the WAL last
+		// recorded may merely lag.
+		if err := rp.Storage.SetHardState(&raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(applied)}); err != nil {
+			return 0, fmt.Errorf("raise the commit index to the applied %d: %w", applied, err)
+		}
+	}
+	return applied, nil
 }
 
 // stopOnPanic is the supervision of every actor of the member: a panic stops
@@ -456,6 +552,9 @@ func (n *Node) Stop() error {
 			errs = append(errs, fmt.Errorf("close transport: %w", err))
 		}
 		n.system.Shutdown()
+		if err := n.state.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the state machine's db: %w", err))
+		}
 		if err := n.lock.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("release the data dir: %w", err))
 		}

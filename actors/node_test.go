@@ -38,7 +38,7 @@ func startLoneNode(t *testing.T, dir string, wrap func(persistence.Log) persiste
 		DataDir:      dir,
 		TickInterval: 10 * time.Millisecond,
 		Transport: func(env TransportEnv) (transport.Transport, error) {
-			return net.Join(1, env.Inbox), nil
+			return net.JoinWith(1, env.Inbox, transport.MemoryOptions{SnapshotSource: env.SnapshotSource, SnapshotSink: env.SnapshotSink}), nil
 		},
 		wrapLog: wrap,
 	})

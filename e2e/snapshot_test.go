@@ -10,9 +10,9 @@ import (
 
 // A follower kept down while the others write far past a compaction cannot
 // catch up from the leader's log: it must install the leader's snapshot
-// (MsgSnap, which the transport always sends by pipeline). The test proves
-// the snapshot path was taken from the follower's own log, not only that
-// the data arrived.
+// (MsgSnap, which the transport sends by POST /raft/snapshot with the
+// leader's db streamed after it). The test proves the snapshot path was
+// taken from the follower's own log, not only that the data arrived.
 func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 	const snapshotCount, catchUp, written = 20, 5, 100
 	c := newCluster(t, 3,
@@ -58,12 +58,12 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 	if restored == 0 {
 		t.Fatalf("%s caught up without restoring a snapshot newer than its applied index %d", f.name(), st.Applied)
 	}
-	// ...and the leader's pipeline says it delivered that snapshot to it.
+	// ...and the leader's transport says it delivered that snapshot to it.
 	sent := slices.ContainsFunc(logEntries(lead.p.out.String(), "sent a snapshot"), func(e map[string]any) bool {
 		return e["peer"] == strconv.FormatUint(f.id, 16) && e["index"] == restored
 	})
 	if !sent {
-		t.Fatalf("%s restored a snapshot at index %v, but %s logged no pipeline delivery of it", f.name(), restored, lead.name())
+		t.Fatalf("%s restored a snapshot at index %v, but %s logged no delivery of it", f.name(), restored, lead.name())
 	}
-	t.Logf("%s restored the snapshot at index %v that %s sent by pipeline (it had applied %d)", f.name(), restored, lead.name(), st.Applied)
+	t.Logf("%s restored the snapshot at index %v that %s sent with its db (it had applied %d)", f.name(), restored, lead.name(), st.Applied)
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
@@ -22,16 +22,32 @@ type Config struct {
 	Snapshotter   *actor.PID                   // the snapshotter actor
 	Deliver       func(msgs []*raftpb.Message) // routes apply responses back to raft
 	SnapshotCount uint64                       // applied entries between snapshots; 0 disables them
+	// SnapshotBytes makes a snapshot (and with it compaction) fall due
+	// also when the entries applied since the last one hold this many
+	// bytes, so that large values cannot pile up gigabytes of log in
+	// memory; zero means DefaultSnapshotBytes.
+	SnapshotBytes uint64
 	// RequestTimeout bounds how long a request waits for the log. The HTTP
 	// handler gives up at its own timeout; this frees what it left behind.
 	RequestTimeout time.Duration
 	// ConfChangeTimeout bounds the wait for the raft actor to apply a conf
 	// change; the state machine cannot go on consistently without it.
 	ConfChangeTimeout time.Duration
-	Initial           *raftpb.Snapshot // state to start from; nil for an empty store
-	Fatal             func(messages.Fatal)
-	Logger            *zap.Logger
-	Metrics           *metrics.Node // nil makes an unregistered one
+	// State is the member's db, opened and brought level with its log
+	// (OpenState). The actor writes it from then on; its owner closes it
+	// after the actor stopped.
+	State *State
+	// SnapshotDB names the file where the db received with the snapshot
+	// at an index was saved (ReceiveSnapshotDB), to be installed when raft
+	// hands the snapshot over.
+	SnapshotDB func(index uint64) string
+	// Quota bounds the bytes the data may use (keys, values and a fixed
+	// overhead each): a put past it is refused with ErrNoSpace, on every
+	// member alike. Zero means none.
+	Quota   uint64
+	Fatal   func(messages.Fatal)
+	Logger  *zap.Logger
+	Metrics *metrics.Node // nil makes an unregistered one
 	// Format is how entries and snapshots are spelled; every member of the
 	// cluster must use the same one. The zero value is FormatNative.
 	Format Format
@@ -50,12 +66,20 @@ type Actor struct {
 	codec     stateFormat // cfg.Format's rules
 	st        *store
 	applied   uint64
-	confState *raftpb.ConfState
-	lastSnap  uint64     // index of the last snapshot taken or restored
-	encoder   *actor.PID // the snapshot encoder, a child
-	encoding  bool       // the encoder holds a frozen view of st
-	ids       *reqIDGen
-	failed    bool // after a fatal error nothing more is applied
+	confState *raftpb.ConfState // as of applied
+	lastSnap  uint64            // index of the last snapshot taken or restored
+	logBytes  uint64            // bytes of the entries applied since then
+	encoder   *actor.PID        // the snapshot encoder, a child (raftexample's format)
+	encoding  bool              // the encoder holds a read transaction
+	// encodingTx is that transaction, rolled back at stop if the encoder
+	// stopped before it took it (a second rollback is harmless).
+	encodingTx *bolt.Tx
+	ids        *reqIDGen
+	// commitTimer, while set, will send a commitTick: the db's write
+	// transaction is committed at most commitInterval after its first
+	// entry.
+	commitTimer *time.Timer
+	failed      bool // after a fatal error nothing more is applied
 
 	writes map[uint64]*waiter // proposals waiting to be applied
 
@@ -72,16 +96,21 @@ type Actor struct {
 	root  *actor.RootContext // answers waiters while stopping
 }
 
+// DefaultSnapshotBytes is the log, in bytes of entry data, after which a
+// snapshot falls due whatever the count: 64 MiB is raft's bound on a
+// leader's uncommitted log here, so memory holds at most a few of those.
+const DefaultSnapshotBytes = 64 << 20
+
 // sweepEvery is how often expired waiters are dropped. It only bounds memory
 // held for requests whose HTTP handler already answered 504.
 const sweepEvery = time.Second
 
 type sweepTick struct{}
 
-// NewActor returns the state machine, restored from cfg.Initial if given.
+// NewActor returns the state machine over cfg.State.
 func NewActor(cfg Config) (*Actor, error) {
-	if cfg.Deliver == nil || cfg.Raft == nil {
-		return nil, errors.New("kv actor needs a raft actor and a Deliver func")
+	if cfg.Deliver == nil || cfg.Raft == nil || cfg.State == nil {
+		return nil, errors.New("kv actor needs a raft actor, a Deliver func and its state")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -95,43 +124,29 @@ func NewActor(cfg Config) (*Actor, error) {
 	if cfg.ConfChangeTimeout <= 0 {
 		cfg.ConfChangeTimeout = 10 * time.Second
 	}
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = DefaultSnapshotBytes
+	}
 	codec, err := cfg.Format.codec()
 	if err != nil {
 		return nil, fmt.Errorf("kv actor: %w", err)
 	}
+	applied, _ := cfg.State.Applied()
 	a := &Actor{
 		cfg:       cfg,
 		m:         cfg.Metrics,
 		codec:     codec,
-		st:        newStore(),
-		confState: &raftpb.ConfState{},
+		st:        cfg.State.st,
+		applied:   applied,
+		lastSnap:  applied,
+		confState: cfg.State.ConfState(),
 		ids:       newReqIDGen(cfg.ID, time.Now()),
 		writes:    make(map[uint64]*waiter),
 		inflight:  make(map[uint64]*batch),
 		reads:     make(map[uint64]*waiter),
 	}
-	if s := cfg.Initial; s != nil && s.GetMetadata().GetIndex() > 0 {
-		cs := raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
-		// Nothing is known yet of peer URLs: members the snapshot names only
-		// by id start with "", which the raft actor fills from its peer list.
-		st, err := codec.unmarshal(s.GetData(), cs, nil)
-		if err != nil {
-			return nil, fmt.Errorf("restore snapshot at index %d: %w", s.GetMetadata().GetIndex(), err)
-		}
-		a.st = st
-		a.applied = s.GetMetadata().GetIndex()
-		a.lastSnap = a.applied
-		a.confState = cs
-	}
 	return a, nil
 }
-
-// Members returns the member list the state machine starts with.
-func (a *Actor) Members() map[uint64]string { return a.st.membersCopy() }
-
-// Removed returns the ids the state machine starts knowing were removed
-// from the cluster.
-func (a *Actor) Removed() []uint64 { return a.st.removedIDs() }
 
 // Receive implements actor.Actor.
 func (a *Actor) Receive(ctx actor.Context) {
@@ -143,8 +158,19 @@ func (a *Actor) Receive(ctx actor.Context) {
 		}))
 		a.armSweep(ctx)
 		a.publish(ctx)
+	case commitTick:
+		a.commitTimer = nil
+		a.commit()
 	case *actor.Stopping:
 		a.stop()
+	case *actor.Stopped:
+		// The encoder has stopped too; one that never took the read
+		// transaction it was handed leaves it open, and an open read
+		// transaction would keep the db from closing.
+		if a.encodingTx != nil {
+			_ = a.encodingTx.Rollback()
+			a.encodingTx = nil
+		}
 	case sweepTick:
 		a.expire(time.Now())
 		a.proposePending(ctx)
@@ -173,7 +199,13 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.RemoveMember:
 		a.removeMember(ctx, m)
 	case messages.DigestRequest:
-		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.data.len(), Sum: a.st.digest()})
+		sum, err := a.st.digest()
+		if err != nil {
+			a.fatal(fmt.Errorf("read the state for a digest: %w", err))
+			ctx.Respond(err)
+			return
+		}
+		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.keys(), Sum: sum})
 	case messages.MembersRequest:
 		ctx.Respond(messages.Result{Members: a.memberList(), Index: a.applied})
 
@@ -210,7 +242,13 @@ func (a *Actor) stop() {
 	if a.sweep != nil {
 		a.sweep.Stop()
 	}
+	if a.commitTimer != nil {
+		a.commitTimer.Stop()
+	}
 	a.failAll(messages.ErrStopped)
+	// What was applied reaches the db now rather than by replay at the
+	// next start; the owner of the state closes it.
+	a.commit()
 }
 
 // failAll answers every waiting request with err.
@@ -301,7 +339,12 @@ func (a *Actor) get(ctx actor.Context, m messages.Get) {
 		return
 	}
 	if m.Serializable {
-		v, ok := a.st.get(m.Key)
+		v, ok, err := a.st.get(m.Key)
+		if err != nil {
+			a.fatal(fmt.Errorf("read %q: %w", m.Key, err))
+			ctx.Respond(messages.Result{Err: err})
+			return
+		}
 		ctx.Respond(messages.Result{Value: v, Found: ok, Index: a.applied})
 		return
 	}
@@ -319,7 +362,12 @@ func (a *Actor) serveReads(ctx actor.Context) {
 			kept = append(kept, w)
 			continue
 		}
-		v, ok := a.st.get(w.key)
+		v, ok, err := a.st.get(w.key)
+		if err != nil {
+			a.fatal(fmt.Errorf("read %q: %w", w.key, err))
+			ctx.Send(w.reply, messages.Result{Err: err})
+			continue
+		}
 		ctx.Send(w.reply, messages.Result{Value: v, Found: ok, Index: a.applied})
 	}
 	clear(a.readReady[len(kept):])
@@ -471,6 +519,9 @@ func (a *Actor) fail(ctx actor.Context, id uint64, err error) {
 
 func (a *Actor) fatal(err error) {
 	a.failed = true
+	// Nothing more may reach the db, not even at close: what the
+	// transaction holds may be half a restore.
+	a.st.be.failed = true
 	a.cfg.Logger.Error("state machine stopped", zap.Error(err))
 	a.failAll(messages.ErrStopped)
 	if a.cfg.Fatal != nil {

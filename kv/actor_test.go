@@ -1,11 +1,12 @@
 package kv
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -109,6 +111,87 @@ func confState(voters, learners []uint64) *raftpb.ConfState {
 	return raftpb.EnsureConfState(&raftpb.ConfState{Voters: voters, Learners: learners})
 }
 
+// testState is the content of a state machine as the tests write and
+// compare it: the data, the member list and the removed ids (sorted).
+type testState struct {
+	data    map[string]string
+	members map[uint64]string
+	removed []uint64
+}
+
+// viewOf reads a store's content. It does not call t.Fatal, so that the kv
+// actor's goroutine may call it.
+func viewOf(s *store) (testState, error) {
+	data, err := storeData(s)
+	return testState{data: data, members: maps.Clone(s.members), removed: slices.Sorted(maps.Keys(s.removed))}, err
+}
+
+// checkState compares two contents; nil and empty compare equal.
+func checkState(t *testing.T, what string, got, want testState) {
+	t.Helper()
+	if !maps.Equal(got.data, want.data) {
+		t.Errorf("%s: data %q, want %q", what, got.data, want.data)
+	}
+	if !maps.Equal(got.members, want.members) {
+		t.Errorf("%s: members %v, want %v", what, got.members, want.members)
+	}
+	if !slices.Equal(got.removed, want.removed) {
+		t.Errorf("%s: removed %v, want %v", what, got.removed, want.removed)
+	}
+}
+
+// write puts w into st, which is empty, as the db of a member that applied
+// the log up to index (every key written at that index), and commits it.
+func (w testState) write(t testing.TB, st *State, index uint64, cs *raftpb.ConfState) {
+	t.Helper()
+	for id, u := range w.members {
+		if err := st.st.addMember(id, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range w.removed {
+		if err := st.st.removeMember(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range w.data {
+		if err := st.be.put(k, []byte(v), index, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.be.setApplied(index, 1, cs)
+	if err := st.be.commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshot is a snapshot at idx carrying w inline in the previous layout's
+// native format: what a data dir of that layout holds (OpenState migrates
+// it), or what a leader of that layout sends.
+func (w testState) snapshot(t testing.TB, idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
+	t.Helper()
+	return &raftpb.Snapshot{
+		Data:     legacySnapshot(t, w.members, w.removed, w.data),
+		Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(uint64(1)), ConfState: cs},
+	}
+}
+
+// dbMetaOf reads the meta data of b's last commit: what a restart, or a
+// follower the db is streamed to, would find. A new db's layout is made in
+// its first write transaction: before that commits, nothing is committed.
+func dbMetaOf(b *backend) (dbMeta, error) {
+	var m dbMeta
+	err := b.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return nil
+		}
+		var err error
+		m, err = readMeta(tx, false)
+		return err
+	})
+	return m, err
+}
+
 // delivery is one call of Deliver, with what the state machine held then.
 type delivery struct {
 	msgs        []*raftpb.Message
@@ -117,6 +200,19 @@ type delivery struct {
 	members     map[uint64]string
 	removed     map[uint64]bool
 	confChanges []uint64 // ApplyConfChange indexes the raft probe had answered
+	pending     int      // entries applied and not yet committed to the db
+	committed   uint64   // the applied index of the db's last commit
+	err         error    // reading the state failed
+}
+
+// snapSend is what the kv actor's db held when the actor sent a snapshot
+// on: CreateSnapshot to the snapshotter (native format) or encodeSnapshot to
+// the encoder (raftexample's).
+type snapSend struct {
+	index     uint64 // the snapshot's
+	pending   int
+	committed uint64
+	err       error
 }
 
 type fixture struct {
@@ -127,7 +223,12 @@ type fixture struct {
 	snap      *probe
 	delivered chan delivery
 	fatals    chan messages.Fatal
+	snapSent  chan snapSend
+	dir       string // the member's data dir
+	state     *State // the actor's
+	stateCfg  StateConfig
 	stopped   bool
+	closed    bool
 }
 
 type fixtureOpts struct {
@@ -136,10 +237,18 @@ type fixtureOpts struct {
 	declineConfChange bool // the raft probe declines every conf change
 	props             []actor.PropsOption
 	codec             func(stateFormat) stateFormat // wraps the format's codec
+	// snapshot is the newest snapshot of the member's log: OpenState makes
+	// the db from its inline data, as it migrates a data dir of the
+	// previous layout.
+	snapshot *raftpb.Snapshot
+	// dir is the data dir, t.TempDir() if empty; a restart opens the dir of
+	// a fixture that was shut down.
+	dir string
 }
 
-// newFixture spawns a kv actor wired to probes. Its cleanup stops the actor
-// and the system, then checks that no goroutine is left behind.
+// newFixture spawns a kv actor over a State in a data dir, wired to probes.
+// Its cleanup stops the actor, closes the State and stops the system, then
+// checks that no goroutine is left behind.
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
 	t.Cleanup(func() {
@@ -155,6 +264,11 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		snap:      spawnProbe(system, nil),
 		delivered: make(chan delivery, 64),
 		fatals:    make(chan messages.Fatal, 8),
+		snapSent:  make(chan snapSend, 64),
+		dir:       o.dir,
+	}
+	if f.dir == "" {
+		f.dir = t.TempDir()
 	}
 	cfg := Config{
 		ID:          1,
@@ -162,14 +276,18 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		Snapshotter: f.snap.pid,
 		// Runs on the kv actor, so it may look at the state directly.
 		Deliver: func(msgs []*raftpb.Message) {
-			f.delivered <- delivery{
+			d := delivery{
 				msgs:        msgs,
 				applied:     f.act.applied,
-				data:        stringData(f.act.st),
 				members:     maps.Clone(f.act.st.members),
 				removed:     maps.Clone(f.act.st.removed),
 				confChanges: f.raft.answeredIndexes(),
+				pending:     f.act.st.be.pending,
 			}
+			data, err1 := storeData(f.act.st)
+			m, err2 := dbMetaOf(f.act.st.be)
+			d.data, d.committed, d.err = data, m.applied, errors.Join(err1, err2)
+			f.delivered <- d
 		},
 		Fatal:             func(m messages.Fatal) { f.fatals <- m },
 		Logger:            zap.NewNop(),
@@ -178,29 +296,58 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
+	f.stateCfg = testStateConfig(f.dir, cfg.Format, o.snapshot)
+	state, err := OpenState(f.stateCfg)
+	if err != nil {
+		system.Shutdown()
+		t.Fatalf("OpenState: %v", err)
+	}
+	f.state = state
+	cfg.State = state
+	if cfg.SnapshotDB == nil {
+		cfg.SnapshotDB = f.stateCfg.SnapshotDB
+	}
 	act, err := NewActor(cfg)
 	if err != nil {
+		_ = state.Close()
+		system.Shutdown()
 		t.Fatalf("NewActor: %v", err)
 	}
 	if o.codec != nil {
 		act.codec = o.codec(act.codec)
 	}
 	f.act = act
-	props := append([]actor.PropsOption{actor.WithReceiverMiddleware(encodingQueryMiddleware(act))}, o.props...)
+	props := append([]actor.PropsOption{
+		actor.WithReceiverMiddleware(inspectMiddleware(act)),
+		actor.WithSenderMiddleware(f.snapSendMiddleware),
+	}, o.props...)
 	f.pid = system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return act }, props...))
-	t.Cleanup(func() {
-		f.stop(t)
-		system.Shutdown()
-	})
+	t.Cleanup(func() { f.shutdown(t) })
 	return f
 }
 
-func stringData(s *store) map[string]string {
-	m := make(map[string]string, s.data.len())
-	for k, v := range s.data.all() {
-		m[k] = string(v)
+// snapSendMiddleware records, on the kv actor's goroutine, what its db held
+// when it sent a snapshot on: the snapshot must never be ahead of what the
+// db holds durably, or the log could be compacted past it.
+func (f *fixture) snapSendMiddleware(next actor.SenderFunc) actor.SenderFunc {
+	return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
+		var s snapSend
+		switch m := env.Message.(type) {
+		case messages.CreateSnapshot:
+			s.index = m.Index
+		case encodeSnapshot:
+			s.index = m.index
+		}
+		if s.index > 0 {
+			m, err := dbMetaOf(f.act.st.be)
+			s.pending, s.committed, s.err = f.act.st.be.pending, m.applied, err
+			select {
+			case f.snapSent <- s:
+			default: // a test that takes more snapshots than this does not look at them
+			}
+		}
+		next(ctx, target, env)
 	}
-	return m
 }
 
 func (f *fixture) stop(t *testing.T) {
@@ -212,6 +359,30 @@ func (f *fixture) stop(t *testing.T) {
 	if err := f.system.Root.StopFuture(f.pid).Wait(); err != nil {
 		t.Errorf("stopping the kv actor: %v", err)
 	}
+}
+
+// shutdown stops the actor, then closes its State (the actor commits on
+// stop; Close commits the rest and closes the db) and the actor system.
+func (f *fixture) shutdown(t *testing.T) {
+	t.Helper()
+	f.stop(t)
+	if f.closed {
+		return
+	}
+	f.closed = true
+	// bbolt's Close waits for every read transaction: one left open (a
+	// snapshot encoding that never ended) would hang the test here.
+	done := make(chan error, 1)
+	go func() { done <- f.state.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("closing the state: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Errorf("closing the state: blocked for %v, a read transaction was left open", waitFor)
+	}
+	f.system.Shutdown()
 }
 
 // call is a client request made with RequestFuture. Its answer is piped into
@@ -275,10 +446,11 @@ func (f *fixture) quiet(t *testing.T, p *probe, name string) {
 
 func (f *fixture) raftQuiet(t *testing.T) { t.Helper(); f.quiet(t, f.raft.probe, "raft") }
 
-// snapQuiet fails if anything more reached the snapshotter. Snapshots reach
-// it through the encoder, so it first waits until the kv actor holds no
-// snapshot in encoding: the encoder sends CreateSnapshot before it tells the
-// kv actor it is done, so every CreateSnapshot is then ahead of the barrier.
+// snapQuiet fails if anything more reached the snapshotter. raftexample's
+// snapshots reach it through the encoder, so it first waits until the kv
+// actor holds no snapshot in encoding: the encoder sends CreateSnapshot
+// before it tells the kv actor it is done, so every CreateSnapshot is then
+// ahead of the barrier. The native format's go straight from the kv actor.
 func (f *fixture) snapQuiet(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
@@ -291,17 +463,18 @@ func (f *fixture) snapQuiet(t *testing.T) {
 	f.quiet(t, f.snap, "the snapshotter")
 }
 
-// encodingQuery asks the kv actor, in mailbox order, whether its snapshot
-// encoder holds a frozen state. encodingQueryMiddleware answers it, so the
-// production actor needs no hook for tests.
-type encodingQuery struct{}
+// inspect runs fn on the kv actor's goroutine, in mailbox order, so that a
+// test may read (or, to set up a case, write) the actor's state without a
+// race. inspectMiddleware runs it, so the production actor needs no hook
+// for tests. fn must not call t.Fatal.
+type inspect struct{ fn func(a *Actor) }
 
-func encodingQueryMiddleware(a *Actor) actor.ReceiverMiddleware {
+func inspectMiddleware(a *Actor) actor.ReceiverMiddleware {
 	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
 		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
-			if _, ok := env.Message.(encodingQuery); ok {
-				// Runs on the actor's goroutine: reading its fields is safe.
-				ctx.(actor.Context).Send(env.Sender, a.encoding)
+			if q, ok := env.Message.(inspect); ok {
+				q.fn(a)
+				ctx.(actor.Context).Send(env.Sender, probeBarrier{})
 				return
 			}
 			next(ctx, env)
@@ -309,13 +482,53 @@ func encodingQueryMiddleware(a *Actor) actor.ReceiverMiddleware {
 	}
 }
 
+func (f *fixture) inspect(t *testing.T, fn func(a *Actor)) {
+	t.Helper()
+	if _, err := f.system.Root.RequestFuture(f.pid, inspect{fn}, waitFor).Result(); err != nil {
+		t.Fatalf("inspecting the kv actor: %v", err)
+	}
+}
+
+// encoding tells whether the snapshot encoder holds a read transaction.
 func (f *fixture) encoding(t *testing.T) bool {
 	t.Helper()
-	res, err := f.system.Root.RequestFuture(f.pid, encodingQuery{}, waitFor).Result()
+	var enc bool
+	f.inspect(t, func(a *Actor) { enc = a.encoding })
+	return enc
+}
+
+// view reads the actor's state.
+func (f *fixture) view(t *testing.T) testState {
+	t.Helper()
+	var v testState
+	var err error
+	f.inspect(t, func(a *Actor) { v, err = viewOf(a.st) })
 	if err != nil {
-		t.Fatalf("encodingQuery: %v", err)
+		t.Fatalf("reading the state: %v", err)
 	}
-	return res.(bool)
+	return v
+}
+
+// dbState is the actor's db as to its batched commits.
+type dbState struct {
+	applied   uint64 // as the actor sees it
+	pending   int    // entries applied since the last commit
+	committed uint64 // the applied index of the last commit
+}
+
+func (f *fixture) db(t *testing.T) dbState {
+	t.Helper()
+	var s dbState
+	var err error
+	f.inspect(t, func(a *Actor) {
+		var m dbMeta
+		m, err = dbMetaOf(a.st.be)
+		s = dbState{applied: a.applied, pending: a.st.be.pending, committed: m.applied}
+	})
+	if err != nil {
+		t.Fatalf("reading the db's meta data: %v", err)
+	}
+	return s
 }
 
 func recv[T any](t *testing.T, ch <-chan any, what string) T {
@@ -353,6 +566,9 @@ func (f *fixture) wantDelivery(t *testing.T, resps []*raftpb.Message) delivery {
 	defer timer.Stop()
 	select {
 	case d := <-f.delivered:
+		if d.err != nil {
+			t.Fatalf("reading the state at Deliver: %v", d.err)
+		}
 		if len(d.msgs) != len(resps) {
 			t.Fatalf("Deliver got %d messages, want %d", len(d.msgs), len(resps))
 		}
@@ -401,6 +617,66 @@ func (f *fixture) noFatal(t *testing.T) {
 	}
 }
 
+// wantSnapSent checks that the kv actor sent the snapshot at index on only
+// once its db had committed that index, and nothing after it.
+func (f *fixture) wantSnapSent(t *testing.T, index uint64) {
+	t.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	select {
+	case s := <-f.snapSent:
+		if s.err != nil {
+			t.Fatalf("reading the db when the snapshot at %d was sent: %v", s.index, s.err)
+		}
+		if s.index != index || s.pending != 0 || s.committed != index {
+			t.Fatalf("snapshot at %d sent with %d entries uncommitted and the db committed at %d; want the snapshot at %d, all committed",
+				s.index, s.pending, s.committed, index)
+		}
+	case <-timer.C:
+		t.Fatalf("no snapshot at %d sent within %v", index, waitFor)
+	}
+}
+
+// commitNow has the actor commit its db, as its commitTick does, and
+// returns once it has.
+func (f *fixture) commitNow(t *testing.T) {
+	t.Helper()
+	f.system.Root.Send(f.pid, commitTick{})
+	f.sync(t)
+}
+
+// copyDB streams the actor's db, as of its last commit, to a follower's
+// data dir, as the transport does, and opens it there. The stream must hold
+// index exactly.
+func (f *fixture) copyDB(t *testing.T, index uint64) *State {
+	t.Helper()
+	dir := t.TempDir()
+	if got := streamDB(t, f.state, filepath.Join(dir, DBFile), index); got != index {
+		t.Fatalf("the db streamed holds index %d, want %d", got, index)
+	}
+	st, err := OpenState(testStateConfig(dir, f.stateCfg.Format, nil))
+	if err != nil {
+		t.Fatalf("opening the db streamed: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// streamDB streams src's db into ReceiveSnapshotDB at path, for a snapshot
+// at index, and returns the applied index the stream held.
+func streamDB(t *testing.T, src *State, path string, index uint64) uint64 {
+	t.Helper()
+	rc, held, err := src.be.snapshotReader()
+	if err != nil {
+		t.Fatalf("snapshotReader: %v", err)
+	}
+	defer rc.Close()
+	if err := ReceiveSnapshotDB(path, index, rc); err != nil {
+		t.Fatalf("ReceiveSnapshotDB: %v", err)
+	}
+	return held
+}
+
 // get reads key from local state (serializable) and checks the answer.
 func (f *fixture) get(t *testing.T, key string, want *string, wantIndex uint64) {
 	t.Helper()
@@ -447,11 +723,10 @@ func addNode(id uint64, url string, reqID uint64) *raftpb.ConfChange {
 	return &raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(id), Context: []byte(url), Id: new(reqID)}
 }
 
-func snapshotOf(st *store, idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
-	return &raftpb.Snapshot{
-		Data:     st.freeze().marshal(),
-		Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(uint64(1)), ConfState: cs},
-	}
+// dbSnapshot is a native snapshot as raft hands it over: metadata only, its
+// db received on its own stream.
+func dbSnapshot(idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
+	return &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(uint64(1)), ConfState: cs}}
 }
 
 // (a) A write is answered only once its entry is applied, and the apply's
@@ -563,27 +838,45 @@ func TestActorProposalFailed(t *testing.T) {
 	}
 }
 
-// (c) Entries at or below the applied index are skipped, not applied twice.
+// (c) Entries at or below the applied index are not applied twice: the db
+// holds them already (after a restart, or with a snapshot's db ahead of the
+// snapshot). A client waiting for such an entry is answered where the db
+// proves the outcome (its key's last write is that entry); otherwise (the
+// quota may have refused it, or a later write replaced it) it is left to
+// time out, told the outcome is unknown.
 func TestActorSkipsAppliedEntries(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "b", "2")))
 
+	proven := f.request(messages.Put{Key: "b", Value: []byte("2")})
+	pb := recv[messages.Propose](t, f.raft.got, "Propose")
 	w := f.request(messages.Put{Key: "w", Value: []byte("x")})
 	p := recv[messages.Propose](t, f.raft.got, "Propose")
-	// A replay at an applied index changes nothing and settles nothing.
-	resps := f.apply(putEntry(1, "a", "replayed"), normalEntry(2, p.Data), putEntry(3, "c", "3"))
+	// A replay at an applied index writes nothing.
+	resps := f.apply(normalEntry(1, p.Data), normalEntry(2, pb.Data), putEntry(3, "c", "3"))
 	if d := f.wantDelivery(t, resps); d.applied != 3 {
 		t.Fatalf("applied %d after the replay, want 3", d.applied)
 	}
-	w.pending(t)
+	if r := proven.result(t); r.Err != nil || r.Index != 2 {
+		t.Fatalf("answer to the write replayed at 2, which the db shows applied: %+v, want success", r)
+	}
+	w.pending(t) // w's record does not show the entry at 1
 	f.get(t, "a", str("1"), 3)
 	f.get(t, "b", str("2"), 3)
 	f.get(t, "c", str("3"), 3)
 	f.get(t, "w", nil, 3)
+	// Not even its revisions moved: the record is the one written at 1.
+	var rec record
+	var err error
+	f.inspect(t, func(a *Actor) { rec, _, err = a.st.be.get("a") })
+	if err != nil || rec.createRev != 1 || rec.modRev != 1 || rec.version != 1 {
+		t.Fatalf("a's record after the replay: %+v (%v), want created and modified at 1, version 1", rec, err)
+	}
 
+	// The same write applied at a new index is written, and answered.
 	f.wantDelivery(t, f.apply(normalEntry(4, p.Data)))
-	if r := w.result(t); r.Err != nil || r.Index != 4 {
-		t.Fatalf("answer = %+v, want success at 4", r)
+	if r := w.result(t); r.Err != nil {
+		t.Fatalf("answer to the write applied at 4: %+v", r)
 	}
 	f.get(t, "w", str("x"), 4)
 	// A raft message that is not an apply is ignored.
@@ -616,6 +909,11 @@ func TestActorFatal(t *testing.T) {
 		}},
 		{name: "snapshot with garbage data", wantErr: ErrBadSnapshot, send: func(*testing.T) any {
 			return messages.RestoreSnapshot{Snapshot: &raftpb.Snapshot{Data: []byte("garbage"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5))}}}
+		}},
+		// A snapshot without data comes with a db, which the transport
+		// saved before raft handed the snapshot over: none is there.
+		{name: "snapshot whose db was not received", wantErr: os.ErrNotExist, send: func(*testing.T) any {
+			return messages.RestoreSnapshot{Snapshot: dbSnapshot(5, nil)}
 		}},
 	}
 	for _, c := range cases {
@@ -658,7 +956,7 @@ func TestActorFatal(t *testing.T) {
 			}
 			// Nothing more is applied, and Fatal is not called again.
 			f.apply(putEntry(2, "a", "late"), putEntry(9, "gap", ""))
-			f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(newStore(), 50, nil)})
+			f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: testState{}.snapshot(t, 50, nil)})
 			f.noDelivery(t)
 			f.noFatal(t)
 			f.raftQuiet(t)
@@ -737,8 +1035,10 @@ func TestActorSerializableGet(t *testing.T) {
 	w.pending(t)
 }
 
-// (e) Every SnapshotCount applied entries the state goes to the snapshotter
-// with the ConfState of the last applied conf change.
+// (e) Every SnapshotCount applied entries the db commits and the snapshotter
+// is told to take a snapshot at its index, with the ConfState of the last
+// applied conf change. A native snapshot carries no data: the db, streamed
+// to a follower, is its state.
 func TestActorCreatesSnapshots(t *testing.T) {
 	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.SnapshotCount = 3 }})
 	f.wantDelivery(t, f.apply(confChangeEntry(t, 1, addNode(1, "http://a:2380", 0)), putEntry(2, "a", "1")))
@@ -746,16 +1046,16 @@ func TestActorCreatesSnapshots(t *testing.T) {
 	f.snapQuiet(t)
 
 	f.wantDelivery(t, f.apply(putEntry(3, "b", "2")))
-	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 3, confState([]uint64{1}, nil),
-		storeOf(map[uint64]string{1: "http://a:2380"}, map[string]string{"a": "1", "b": "2"}))
+	f.checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 3, confState([]uint64{1}, nil),
+		testState{members: map[uint64]string{1: "http://a:2380"}, data: map[string]string{"a": "1", "b": "2"}})
 
 	f.wantDelivery(t, f.apply(putEntry(4, "a", "3")))
 	f.wantDelivery(t, f.apply(normalEntry(5, command{op: opDelete, key: "b"}.encode())))
 	f.snapQuiet(t)
 	f.wantDelivery(t, f.apply(confChangeEntry(t, 6, addNode(2, "http://b:2380", 0))))
 	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
-	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 6, confState([]uint64{1, 2}, nil),
-		storeOf(map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, map[string]string{"a": "3"}))
+	f.checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 6, confState([]uint64{1, 2}, nil),
+		testState{members: map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}, data: map[string]string{"a": "3"}})
 	f.snapQuiet(t)
 }
 
@@ -765,9 +1065,18 @@ func TestActorSnapshotsDisabled(t *testing.T) {
 		f.wantDelivery(t, f.apply(putEntry(i, "k", "v")))
 	}
 	f.snapQuiet(t)
+	select {
+	case s := <-f.snapSent:
+		t.Fatalf("a snapshot at %d was sent with snapshots disabled", s.index)
+	default:
+	}
 }
 
-func checkSnapshot(t *testing.T, got messages.CreateSnapshot, index uint64, cs *raftpb.ConfState, want *store) {
+// checkSnapshot checks a native CreateSnapshot: its index and ConfState, no
+// inline data, the db committed at its index before it was sent, and the db
+// a follower gets from the stream holds want and the same ConfState. Call
+// it before applying anything more: the stream is of the last commit.
+func (f *fixture) checkSnapshot(t *testing.T, got messages.CreateSnapshot, index uint64, cs *raftpb.ConfState, want testState) {
 	t.Helper()
 	if got.Index != index {
 		t.Errorf("snapshot index %d, want %d", got.Index, index)
@@ -775,15 +1084,24 @@ func checkSnapshot(t *testing.T, got messages.CreateSnapshot, index uint64, cs *
 	if !proto.Equal(got.ConfState, cs) {
 		t.Errorf("snapshot ConfState %v, want %v", got.ConfState, cs)
 	}
-	st, err := unmarshalStore(got.Data)
-	if err != nil {
-		t.Fatalf("snapshot data does not restore: %v", err)
+	if len(got.Data) != 0 {
+		t.Errorf("native snapshot carries %d bytes of data, want none (its db goes on its own)", len(got.Data))
 	}
-	sameStore(t, st, want)
+	f.wantSnapSent(t, index)
+	follower := f.copyDB(t, index)
+	if !proto.Equal(follower.ConfState(), cs) {
+		t.Errorf("the db's ConfState %v, want %v", follower.ConfState(), cs)
+	}
+	v, err := viewOf(follower.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkState(t, fmt.Sprintf("db of the snapshot at %d", index), v, want)
 }
 
-// (f) A snapshot from the leader replaces the state and the member list, and
-// applying goes on right after its index.
+// (f) A snapshot from the leader with its state inline (a leader of the
+// previous layout) replaces the state and the member list, and applying
+// goes on right after its index.
 func TestActorRestoresSnapshot(t *testing.T) {
 	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.SnapshotCount = 4 }})
 	f.wantDelivery(t, f.apply(putEntry(1, "old", "1"), confChangeEntry(t, 2, addNode(1, "http://a:2380", 0))))
@@ -794,8 +1112,8 @@ func TestActorRestoresSnapshot(t *testing.T) {
 	read.pending(t)
 
 	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}
-	leader := withRemoved(storeOf(members, map[string]string{"x": "1", "y": "2"}), 3)
-	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(leader, 10, confState([]uint64{1, 2}, nil))})
+	leader := testState{members: members, removed: []uint64{3}, data: map[string]string{"x": "1", "y": "2"}}
+	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: leader.snapshot(t, 10, confState([]uint64{1, 2}, nil))})
 	mr := recv[messages.MembersRestored](t, f.raft.got, "MembersRestored")
 	if !maps.Equal(mr.Members, members) || !slices.Equal(mr.Removed, []uint64{3}) {
 		t.Fatalf("MembersRestored %v removed %v, want %v removed [3]", mr.Members, mr.Removed, members)
@@ -810,6 +1128,11 @@ func TestActorRestoresSnapshot(t *testing.T) {
 	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), members) || r.Index != 10 {
 		t.Fatalf("members %v at %d, want %v at 10", r.Members, r.Index, members)
 	}
+	// The restore is committed at once: the db never holds the state of
+	// before the snapshot with the snapshot's index, nor the reverse.
+	if db := f.db(t); db.pending != 0 || db.committed != 10 {
+		t.Fatalf("after the restore: %d entries uncommitted, committed at %d; want none, at 10", db.pending, db.committed)
+	}
 
 	f.wantDelivery(t, f.apply(putEntry(9, "x", "stale"), putEntry(10, "y", "stale"), putEntry(11, "z", "3")))
 	f.get(t, "x", str("1"), 11)
@@ -819,16 +1142,17 @@ func TestActorRestoresSnapshot(t *testing.T) {
 	f.snapQuiet(t)
 
 	// A snapshot the state has passed is ignored, even one that does not decode.
-	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snapshotOf(storeOf(nil, map[string]string{"x": "older"}), 5, nil)})
+	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: testState{data: map[string]string{"x": "older"}}.snapshot(t, 5, nil)})
 	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: &raftpb.Snapshot{Data: []byte("junk"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(11))}}})
+	f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: dbSnapshot(11, nil)}) // and one whose db never came
 	f.get(t, "x", str("1"), 11)
 	f.noFatal(t)
 	f.raftQuiet(t)
 
 	// Later snapshots carry the restored ConfState and removed ids.
 	f.wantDelivery(t, f.apply(putEntry(12, "a", "1"), putEntry(13, "b", "2"), putEntry(14, "c", "3")))
-	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 14, confState([]uint64{1, 2}, nil),
-		withRemoved(storeOf(members, map[string]string{"x": "1", "y": "2", "z": "3", "a": "1", "b": "2", "c": "3"}), 3))
+	f.checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 14, confState([]uint64{1, 2}, nil),
+		testState{members: members, removed: []uint64{3}, data: map[string]string{"x": "1", "y": "2", "z": "3", "a": "1", "b": "2", "c": "3"}})
 }
 
 // (g) A conf change entry is applied by the raft actor before raft hears it
@@ -898,17 +1222,20 @@ func TestActorConfChange(t *testing.T) {
 	f.noFatal(t)
 }
 
-// (h) An actor built from a snapshot starts from its state, members and
+// (h) An actor over a State made from a snapshot of the previous layout (a
+// data dir migrated by OpenState) starts from its state, members and
 // ConfState.
 func TestNewActorFromSnapshot(t *testing.T) {
 	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}
-	initial := snapshotOf(storeOf(members, map[string]string{"a": "1"}), 7, confState([]uint64{1, 2}, nil))
-	f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
-		c.Initial = initial
-		c.SnapshotCount = 1
-	}})
-	if got := f.act.Members(); !maps.Equal(got, members) {
-		t.Fatalf("Members() = %v, want %v", got, members)
+	f := newFixture(t, fixtureOpts{
+		snapshot: testState{members: members, data: map[string]string{"a": "1"}}.snapshot(t, 7, confState([]uint64{1, 2}, nil)),
+		cfg:      func(c *Config) { c.SnapshotCount = 1 },
+	})
+	// What the node hands raft before the actor applies anything.
+	var got map[uint64]string
+	f.inspect(t, func(a *Actor) { got = a.cfg.State.Members() })
+	if !maps.Equal(got, members) {
+		t.Fatalf("State.Members() = %v, want %v", got, members)
 	}
 	f.get(t, "a", str("1"), 7)
 	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), members) || r.Index != 7 {
@@ -918,24 +1245,41 @@ func TestNewActorFromSnapshot(t *testing.T) {
 	f.get(t, "a", str("1"), 7)
 	f.snapQuiet(t)
 	f.wantDelivery(t, f.apply(putEntry(8, "b", "2")))
-	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 8, confState([]uint64{1, 2}, nil),
-		storeOf(members, map[string]string{"a": "1", "b": "2"}))
+	f.checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 8, confState([]uint64{1, 2}, nil),
+		testState{members: members, data: map[string]string{"a": "1", "b": "2"}})
 }
 
-func TestNewActorRefusesBadSnapshot(t *testing.T) {
-	valid := storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v"}).freeze().marshal()
+// Snapshot data OpenState cannot read, or that is not of the member's
+// format, is refused, and the db it began is not left behind: the member
+// must not start from a part of its state.
+func TestOpenStateRefusesBadSnapshot(t *testing.T) {
+	valid := legacySnapshot(t, map[uint64]string{1: "u"}, nil, map[string]string{"k": "v"})
 	for _, c := range []struct {
-		name string
-		data []byte
+		name   string
+		format Format
+		data   []byte
+		want   error
 	}{
-		{"garbage", []byte("garbage")},
-		{"truncated", valid[:len(valid)-1]},
-		{"trailing bytes", append(bytes.Clone(valid), 1)},
+		{"garbage", FormatNative, []byte("garbage"), ErrBadSnapshot},
+		{"truncated", FormatNative, valid[:len(valid)-1], ErrBadSnapshot},
+		{"trailing bytes", FormatNative, append(slices.Clone(valid), 1), ErrBadSnapshot},
+		{"raftexample snapshot in native format", FormatNative, []byte(`{"a":"1"}`), ErrBadSnapshot},
+		{"native snapshot in raftexample format", FormatRaftexample, valid, ErrBadSnapshot},
+		{"bad JSON", FormatRaftexample, []byte(`{"a":`), ErrBadSnapshot},
+		{"unknown format", 5, valid, ErrUnknownFormat},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			a, err := NewActor(wired(Config{Initial: &raftpb.Snapshot{Data: c.data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(3))}}}))
-			if !errors.Is(err, ErrBadSnapshot) || a != nil {
-				t.Fatalf("NewActor = %v, %v; want nil and ErrBadSnapshot", a, err)
+			dir := t.TempDir()
+			snap := &raftpb.Snapshot{Data: c.data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(3))}}
+			st, err := OpenState(testStateConfig(dir, c.format, snap))
+			if !errors.Is(err, c.want) || st != nil {
+				if st != nil {
+					_ = st.Close()
+				}
+				t.Fatalf("OpenState = %v, %v; want nil and %v", st, err, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, DBFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a refused snapshot left a db behind (%v)", err)
 			}
 		})
 	}
@@ -943,25 +1287,51 @@ func TestNewActorRefusesBadSnapshot(t *testing.T) {
 
 // raft's empty snapshot (index 0) holds no state to restore.
 func TestNewActorEmptySnapshot(t *testing.T) {
-	a, err := NewActor(wired(Config{Initial: &raftpb.Snapshot{}}))
+	st, err := OpenState(testStateConfig(t.TempDir(), FormatNative, &raftpb.Snapshot{}))
+	if err != nil {
+		t.Fatalf("OpenState: %v", err)
+	}
+	defer st.Close()
+	a, err := NewActor(wired(t, Config{State: st}))
 	if err != nil {
 		t.Fatalf("NewActor: %v", err)
 	}
-	if len(a.Members()) != 0 || a.applied != 0 {
-		t.Fatalf("restored %v at %d from an empty snapshot", a.Members(), a.applied)
+	if len(a.st.members) != 0 || a.applied != 0 || a.st.keys() != 0 {
+		t.Fatalf("restored %v and %d keys at %d from an empty snapshot", a.st.members, a.st.keys(), a.applied)
 	}
 }
 
-// wired fills the actor's required wiring for tests that only construct it.
-func wired(cfg Config) Config {
+// wired fills the actor's required wiring for tests that only construct it,
+// with an empty native State unless cfg has one.
+func wired(t *testing.T, cfg Config) Config {
+	t.Helper()
 	cfg.Raft = actor.NewPID("nonhost", "raft")
 	cfg.Deliver = func([]*raftpb.Message) {}
+	if cfg.State == nil {
+		cfg.State = openTestState(t, FormatNative)
+	}
 	return cfg
 }
 
 func TestNewActorNeedsWiring(t *testing.T) {
-	if _, err := NewActor(Config{}); err == nil {
-		t.Fatal("NewActor without a raft actor or Deliver succeeded")
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"nothing", Config{}},
+		{"no state", func() Config { c := wired(t, Config{}); c.State = nil; return c }()},
+		{"no raft actor", func() Config { c := wired(t, Config{}); c.Raft = nil; return c }()},
+		{"no Deliver", func() Config { c := wired(t, Config{}); c.Deliver = nil; return c }()},
+	} {
+		if _, err := NewActor(c.cfg); err == nil {
+			t.Errorf("NewActor with %s succeeded", c.name)
+		}
+	}
+	if _, err := NewActor(wired(t, Config{})); err != nil {
+		t.Fatalf("NewActor with its wiring: %v", err)
+	}
+	if _, err := NewActor(wired(t, Config{Format: 5})); !errors.Is(err, ErrUnknownFormat) {
+		t.Fatalf("NewActor with an unknown format: %v, want ErrUnknownFormat", err)
 	}
 }
 
@@ -1009,7 +1379,8 @@ func TestActorExpiresWaiting(t *testing.T) {
 // as an empty one, by either path.
 func TestActorSnapshotWithoutConfState(t *testing.T) {
 	members := map[uint64]string{1: "http://a:2380"}
-	snap := snapshotOf(storeOf(members, map[string]string{"k": "v"}), 3, nil)
+	snap := testState{members: members, data: map[string]string{"k": "v"}}.snapshot(t, 3, nil)
+	want := testState{members: members, data: map[string]string{"k": "v", "j": "w"}}
 	t.Run("restore", func(t *testing.T) {
 		f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.SnapshotCount = 1 }})
 		f.system.Root.Send(f.pid, messages.RestoreSnapshot{Snapshot: snap})
@@ -1017,18 +1388,13 @@ func TestActorSnapshotWithoutConfState(t *testing.T) {
 			t.Fatalf("MembersRestored %v, want %v", mr.Members, members)
 		}
 		f.wantDelivery(t, f.apply(putEntry(4, "j", "w")))
-		checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil),
-			storeOf(members, map[string]string{"k": "v", "j": "w"}))
+		f.checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil), want)
 		f.noFatal(t)
 	})
 	t.Run("initial", func(t *testing.T) {
-		f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
-			c.SnapshotCount = 1
-			c.Initial = snap
-		}})
+		f := newFixture(t, fixtureOpts{snapshot: snap, cfg: func(c *Config) { c.SnapshotCount = 1 }})
 		f.wantDelivery(t, f.apply(putEntry(4, "j", "w")))
-		checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil),
-			storeOf(members, map[string]string{"k": "v", "j": "w"}))
+		f.checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 4, confState(nil, nil), want)
 	})
 }
 
@@ -1040,26 +1406,32 @@ type heldFormat struct {
 	release chan struct{}
 }
 
-func (h heldFormat) marshal(st *frozenState) ([]byte, error) {
+func (h heldFormat) snapshotData(tx *bolt.Tx) ([]byte, error) {
 	h.entered <- struct{}{}
 	<-h.release
-	return h.stateFormat.marshal(st)
+	return h.stateFormat.snapshotData(tx)
 }
 
-// A snapshot is encoded off the kv actor: applies go on while it is
-// encoded, the snapshot holds the state of its own index whatever was
-// written since, and no second snapshot starts until the first is done
-// (the next one covers everything applied meanwhile).
+// raftexample's snapshots carry the whole map, encoded off the kv actor from
+// a read transaction of the db at the snapshot's index: applies (and the
+// db's commits) go on while it is encoded, the snapshot holds the state of
+// its own index whatever was written and committed since, and no second
+// snapshot starts until the first is done (the next one covers everything
+// applied meanwhile).
 func TestActorAppliesWhileEncoding(t *testing.T) {
 	held := heldFormat{entered: make(chan struct{}, 4), release: make(chan struct{})}
 	f := newFixture(t, fixtureOpts{
-		cfg:   func(c *Config) { c.SnapshotCount = 2 },
+		cfg: func(c *Config) {
+			c.Format = FormatRaftexample
+			c.SnapshotCount = 2
+		},
 		codec: func(sf stateFormat) stateFormat { held.stateFormat = sf; return held },
 	})
 	release := sync.OnceFunc(func() { close(held.release) })
-	t.Cleanup(release) // before the fixture's stop, which a held encoder would block
+	t.Cleanup(release) // before the fixture's shutdown, which a held encoder would block
 
-	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "b", "1")))
+	f.wantDelivery(t, f.apply(gobEntry(t, 1, "a", "1"), gobEntry(t, 2, "b", "1")))
+	f.wantSnapSent(t, 2)
 	select {
 	case <-held.entered:
 	case <-time.After(waitFor):
@@ -1067,15 +1439,35 @@ func TestActorAppliesWhileEncoding(t *testing.T) {
 	}
 	// Snapshots fall due at 4 and 6 while the one at 2 is held.
 	for i := uint64(3); i <= 7; i++ {
-		f.wantDelivery(t, f.apply(putEntry(i, "a", strconv.FormatUint(i, 10))))
+		f.wantDelivery(t, f.apply(gobEntry(t, i, "a", strconv.FormatUint(i, 10))))
 	}
 	if r := f.request(messages.Get{Key: "a", Serializable: true}).result(t); string(r.Value) != "7" {
 		t.Fatalf("read during the encoding: %+v, want a=7", r)
 	}
+	// The db commits while the encoder holds its read transaction.
+	f.commitNow(t)
+	if db := f.db(t); db.pending != 0 || db.committed != 7 {
+		t.Fatalf("a commit during the encoding left %d entries uncommitted, committed at %d; want none, at 7", db.pending, db.committed)
+	}
+	if !f.encoding(t) {
+		t.Fatal("the encoder is done before it was released")
+	}
+	f.quiet(t, f.snap, "the snapshotter, while the encoder is held")
+	select {
+	case s := <-f.snapSent:
+		t.Fatalf("a snapshot at %d started while the one at 2 was encoding", s.index)
+	default:
+	}
+
 	release()
-	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 2, &raftpb.ConfState{},
-		storeOf(nil, map[string]string{"a": "1", "b": "1"}))
-	checkSnapshot(t, recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot"), 7, &raftpb.ConfState{},
-		storeOf(nil, map[string]string{"a": "7", "b": "1"}))
+	snap := recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot")
+	if want := `{"a":"1","b":"1"}`; snap.Index != 2 || string(snap.Data) != want {
+		t.Fatalf("snapshot at %d = %s, want %s at 2", snap.Index, snap.Data, want)
+	}
+	f.wantSnapSent(t, 7)
+	snap = recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot")
+	if want := `{"a":"7","b":"1"}`; snap.Index != 7 || string(snap.Data) != want {
+		t.Fatalf("snapshot at %d = %s, want %s at 7", snap.Index, snap.Data, want)
+	}
 	f.snapQuiet(t)
 }

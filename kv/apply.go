@@ -1,7 +1,9 @@
 package kv
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
@@ -10,6 +12,19 @@ import (
 
 	"github.com/raftkv/node/messages"
 )
+
+// The db's write transaction is committed in batches, as etcd's backend
+// commits: at most commitInterval after the first entry it holds, or once
+// it holds commitEntries entries. A commit costs an fsync; between commits
+// the entries are durable in the WAL, which a restart replays from the db's
+// applied index on.
+const (
+	commitInterval = 100 * time.Millisecond
+	commitEntries  = 10000
+)
+
+// commitTick is the kv actor's reminder to commit the db.
+type commitTick struct{}
 
 // applyMsg applies a MsgStorageApply's entries in index order, then hands its
 // responses back to raft: raft learns an entry is applied only once it is.
@@ -26,20 +41,41 @@ func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
 			a.fatal(fmt.Errorf("apply entry %d: %w", e.GetIndex(), err))
 			return
 		}
+		a.logBytes += uint64(len(e.GetData()))
 	}
 	a.m.AppliedEntries.Add(float64(len(m.GetEntries())))
 	a.m.AppliedIndex.Set(float64(a.applied))
+	if a.st.be.pending >= commitEntries {
+		a.commit()
+	} else if a.st.be.pending > 0 && a.commitTimer == nil {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		a.commitTimer = time.AfterFunc(commitInterval, func() { root.Send(self, commitTick{}) })
+	}
 	a.cfg.Deliver(m.GetResponses())
 	a.proposePending(ctx) // room in flight again, perhaps
 	a.serveReads(ctx)
 	a.maybeSnapshot(ctx)
 }
 
+// commit makes what was applied durable in the db. A failure stops the
+// member: the db's state is unknown, and the WAL cannot be compacted past
+// it.
+func (a *Actor) commit() {
+	if a.failed || a.st.be.tx == nil || a.st.be.pending == 0 {
+		return
+	}
+	if err := a.st.be.commit(); err != nil {
+		a.fatal(err)
+	}
+}
+
 func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 	idx := e.GetIndex()
 	if idx <= a.applied {
-		// Already in the state: covered by a restored snapshot.
-		return nil
+		// The db holds it already: it came with a snapshot's db, which is
+		// ahead of the snapshot raft restored. raft still needs its conf
+		// changes, and a client may be waiting for it.
+		return a.replayEntry(ctx, e)
 	}
 	if idx != a.applied+1 {
 		return fmt.Errorf("gap in the log: applied %d, next entry %d", a.applied, idx)
@@ -47,6 +83,7 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 	switch e.GetType() {
 	case raftpb.EntryNormal:
 		a.applied = idx
+		defer a.st.be.setApplied(idx, e.GetTerm(), nil)
 		if len(e.GetData()) == 0 {
 			return nil // a new leader's empty entry
 		}
@@ -56,14 +93,9 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		}
 		delete(a.inflight, c.reqID)
 		if c.op == opBatch {
-			return decodeBatch(c.value, func(c command) error {
-				a.st.apply(c)
-				a.settle(ctx, c.reqID)
-				return nil
-			})
+			return decodeBatch(c.value, func(c command) error { return a.applyCommand(ctx, c, idx) })
 		}
-		a.st.apply(c)
-		a.settle(ctx, c.reqID)
+		return a.applyCommand(ctx, c, idx)
 	case raftpb.EntryConfChange:
 		var cc raftpb.ConfChange
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
@@ -79,11 +111,13 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 				url = a.st.members[cc.GetNodeId()]
 			}
 		}
-		declined, err := a.applyConfChange(ctx, idx, &cc, url)
+		cs, declined, err := a.applyConfChange(ctx, idx, &cc, url)
 		if err != nil {
 			return err
 		}
 		a.applied = idx
+		a.confState = cs
+		a.st.be.setApplied(idx, e.GetTerm(), cs)
 		if declined != nil {
 			// raft left its configuration as it was: so do the members.
 			a.fail(ctx, cc.GetId(), declined)
@@ -91,12 +125,12 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		}
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
-			a.st.members[cc.GetNodeId()] = url
-			delete(a.st.removed, cc.GetNodeId())
+			err = a.st.addMember(cc.GetNodeId(), url)
 		case raftpb.ConfChangeRemoveNode:
-			delete(a.st.members, cc.GetNodeId())
-			delete(a.st.clients, cc.GetNodeId())
-			a.st.removed[cc.GetNodeId()] = true
+			err = a.st.removeMember(cc.GetNodeId())
+		}
+		if err != nil {
+			return err
 		}
 		a.settle(ctx, cc.GetId())
 	case raftpb.EntryConfChangeV2:
@@ -104,34 +138,119 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("decode conf change v2: %w", err)
 		}
-		if _, err := a.applyConfChange(ctx, idx, &cc, ""); err != nil {
+		cs, _, err := a.applyConfChange(ctx, idx, &cc, "")
+		if err != nil {
 			return err
 		}
 		a.applied = idx
+		a.confState = cs
+		a.st.be.setApplied(idx, e.GetTerm(), cs)
 	default:
 		return fmt.Errorf("unknown entry type %v", e.GetType())
 	}
 	return nil
 }
 
+// applyCommand applies one client command of the entry at index rev and
+// answers its client. A put past the quota is the client's failure; any
+// other error is the db's, and fatal.
+func (a *Actor) applyCommand(ctx actor.Context, c command, rev uint64) error {
+	err := a.st.apply(c, rev, a.cfg.Quota)
+	switch {
+	case errors.Is(err, ErrNoSpace):
+		a.fail(ctx, c.reqID, err)
+		return nil
+	case err != nil:
+		return err
+	}
+	a.settle(ctx, c.reqID)
+	return nil
+}
+
+// replayEntry handles an entry the db already holds: its data is not
+// written again, but raft applies its conf change (raft's configuration is
+// that of the snapshot it restored, older than the db's), and its writes'
+// clients hear they are applied. The ConfState the db records stays the
+// db's own, which is as of its applied index.
+func (a *Actor) replayEntry(ctx actor.Context, e *raftpb.Entry) error {
+	switch e.GetType() {
+	case raftpb.EntryNormal:
+		if len(e.GetData()) == 0 {
+			return nil
+		}
+		c, err := a.codec.decode(e.GetData())
+		if err != nil {
+			return err
+		}
+		delete(a.inflight, c.reqID)
+		if c.op == opBatch {
+			return decodeBatch(c.value, func(c command) error { return a.settleReplayed(ctx, c, e.GetIndex()) })
+		}
+		return a.settleReplayed(ctx, c, e.GetIndex())
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("decode conf change: %w", err)
+		}
+		_, declined, err := a.applyConfChange(ctx, e.GetIndex(), &cc, a.st.members[cc.GetNodeId()])
+		if err != nil {
+			return err
+		}
+		if declined != nil {
+			a.fail(ctx, cc.GetId(), declined)
+		} else {
+			a.settle(ctx, cc.GetId())
+		}
+	case raftpb.EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("decode conf change v2: %w", err)
+		}
+		if _, _, err := a.applyConfChange(ctx, e.GetIndex(), &cc, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleReplayed answers the client of a write the db already holds, where
+// the db proves its outcome: a delete or a publication always applies, a
+// put did if its key's last write is that entry. A put the quota refused,
+// or one overwritten since, proves nothing: its client times out, told the
+// outcome is unknown, as for any write whose answer was lost.
+func (a *Actor) settleReplayed(ctx actor.Context, c command, index uint64) error {
+	if c.op == opPut {
+		r, ok, err := a.st.be.get(c.key)
+		if err != nil {
+			return err
+		}
+		if !ok || r.modRev != index {
+			return nil
+		}
+	}
+	a.settle(ctx, c.reqID)
+	return nil
+}
+
 // applyConfChange has the raft actor apply a committed conf change and waits
-// for the resulting ConfState, which later snapshots must carry. declined
-// is the raft actor's reason for treating the change as a no-op; err means
-// the state machine cannot go on.
-func (a *Actor) applyConfChange(ctx actor.Context, idx uint64, cc raftpb.ConfChangeI, url string) (declined, err error) {
+// for the resulting ConfState, which the db and later snapshots must carry.
+// declined is the raft actor's reason for treating the change as a no-op;
+// err means the state machine cannot go on.
+func (a *Actor) applyConfChange(ctx actor.Context, idx uint64, cc raftpb.ConfChangeI, url string) (cs *raftpb.ConfState, declined, err error) {
 	res, err := ctx.RequestFuture(a.cfg.Raft, messages.ApplyConfChange{Index: idx, Change: cc, PeerURL: url}, a.cfg.ConfChangeTimeout).Result()
 	if err != nil {
-		return nil, fmt.Errorf("raft actor did not apply conf change: %w", err)
+		return nil, nil, fmt.Errorf("raft actor did not apply conf change: %w", err)
 	}
 	applied, ok := res.(messages.ConfChangeApplied)
 	if !ok {
-		return nil, fmt.Errorf("unexpected answer %T to ApplyConfChange", res)
+		return nil, nil, fmt.Errorf("unexpected answer %T to ApplyConfChange", res)
 	}
-	a.confState = raftpb.EnsureConfState(applied.ConfState)
-	return applied.Err, nil
+	return raftpb.EnsureConfState(applied.ConfState), applied.Err, nil
 }
 
-// restore replaces the whole state with a snapshot received from the leader.
+// restore replaces the whole state with a snapshot received from the leader:
+// the db that came with it (native format), or the state its data carries
+// (raftexample's JSON).
 func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 	if a.failed {
 		return
@@ -142,45 +261,98 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 		return
 	}
 	cs := raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
-	st, err := a.codec.unmarshal(s.GetData(), cs, a.st.members)
+	var err error
+	if inlineSnapshot(a.cfg.Format, s) {
+		err = a.restoreInline(s.GetData(), idx, s.GetMetadata().GetTerm(), cs)
+	} else {
+		err = a.restoreDB(idx)
+	}
 	if err != nil {
 		a.fatal(fmt.Errorf("restore snapshot at index %d: %w", idx, err))
 		return
 	}
-	a.st = st
-	a.applied = idx
-	a.lastSnap = idx
-	a.confState = cs
-	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Int("keys", st.data.len()))
-	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: st.membersCopy(), Removed: st.removedIDs()})
+	a.lastSnap, a.logBytes = a.applied, 0
+	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Uint64("applied", a.applied), zap.Int("keys", a.st.keys()))
+	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: a.st.membersCopy(), Removed: a.st.removedIDs()})
 	a.serveReads(ctx)
 }
 
-// maybeSnapshot hands the state to the snapshot encoder every SnapshotCount
-// applied entries. The kv actor only freezes the state; the encoder reads
-// the frozen view while applies go on. One snapshot is encoded at a time:
-// a due snapshot waits for the previous one, which bounds the memory held
-// by frozen views to one.
+// inlineSnapshot says whether a snapshot carries the state in its data: the
+// raftexample format's always do (an empty state included), the native
+// format's only in the previous layout (its db goes with it now).
+func inlineSnapshot(f Format, s *raftpb.Snapshot) bool {
+	return f == FormatRaftexample || len(s.GetData()) > 0
+}
+
+func (a *Actor) restoreInline(data []byte, idx, term uint64, cs *raftpb.ConfState) error {
+	known := a.st.membersCopy()
+	if err := a.st.reset(); err != nil {
+		return err
+	}
+	if err := a.codec.restore(a.st, data, idx, cs, known); err != nil {
+		return err
+	}
+	a.st.be.setApplied(idx, term, cs)
+	if err := a.st.be.commit(); err != nil {
+		return err
+	}
+	a.applied, a.confState = idx, cs
+	return nil
+}
+
+// restoreDB installs the db the transport saved with the snapshot. Its
+// applied index may be past the snapshot's: the entries between reach this
+// actor again, and replayEntry passes them to raft without writing them.
+func (a *Actor) restoreDB(idx uint64) error {
+	if a.cfg.SnapshotDB == nil {
+		return errors.New("no db came with the snapshot, and none is expected")
+	}
+	if err := a.cfg.State.install(a.cfg.SnapshotDB(idx)); err != nil {
+		return err
+	}
+	a.applied, _ = a.cfg.State.Applied()
+	a.confState = a.cfg.State.ConfState()
+	return nil
+}
+
+// maybeSnapshot takes a snapshot every SnapshotCount applied entries, or
+// once they hold SnapshotBytes: the db commits first, so that the log is never compacted past what it holds
+// durably, then the snapshotter records it. The native format's snapshot
+// carries no data (the db is sent to followers that need it); raftexample's
+// carries the JSON of the map, which the encoder child builds from a read
+// transaction while applies go on. One snapshot is encoded at a time.
 func (a *Actor) maybeSnapshot(ctx actor.Context) {
-	if a.cfg.SnapshotCount == 0 || a.encoding || a.applied-a.lastSnap < a.cfg.SnapshotCount {
+	if a.cfg.SnapshotCount == 0 || a.encoding || a.applied == a.lastSnap ||
+		(a.applied-a.lastSnap < a.cfg.SnapshotCount && a.logBytes < a.cfg.SnapshotBytes) {
 		return
 	}
 	// Counted as taken even if it fails, so that a failing encoder is retried
 	// SnapshotCount entries on rather than after every apply.
-	a.lastSnap = a.applied
-	a.encoding = true
-	ctx.Send(a.encoder, encodeSnapshot{
-		index:     a.applied,
-		confState: proto.Clone(a.confState).(*raftpb.ConfState),
-		state:     a.st.freeze(),
-	})
+	a.lastSnap, a.logBytes = a.applied, 0
+	if a.st.be.pending > 0 {
+		a.commit()
+		if a.failed {
+			return
+		}
+	}
+	cs := proto.Clone(a.confState).(*raftpb.ConfState)
+	if a.cfg.Format == FormatNative {
+		ctx.Send(a.cfg.Snapshotter, messages.CreateSnapshot{Index: a.applied, ConfState: cs})
+		return
+	}
+	tx, err := a.st.be.db.Begin(false)
+	if err != nil {
+		a.fatal(fmt.Errorf("begin a read transaction for a snapshot: %w", err))
+		return
+	}
+	a.encoding, a.encodingTx = true, tx
+	ctx.Send(a.encoder, encodeSnapshot{index: a.applied, confState: cs, tx: tx})
 }
 
-// snapshotEncoded is the encoder's word that it is done with the frozen
-// state: the store's pieces are its own again.
+// snapshotEncoded is the encoder's word that it is done with its read
+// transaction.
 func (a *Actor) snapshotEncoded(ctx actor.Context, m snapshotEncoded) {
-	a.encoding = false
-	a.st.data.thaw()
+	a.encoding, a.encodingTx = false, nil
 	if m.err != nil {
 		// The log still holds every entry since the last snapshot, so the
 		// state is safe; only compaction waits.

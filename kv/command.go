@@ -73,6 +73,10 @@ func decodeCommand(data []byte) (command, error) {
 	if c.op == opDelete && len(c.value) != 0 {
 		return command{}, fmt.Errorf("%w: delete with a value", ErrBadCommand)
 	}
+	if c.op != opAttrs && c.key == "" {
+		// The API refuses empty keys, and the db cannot hold one.
+		return command{}, fmt.Errorf("%w: empty key", ErrBadCommand)
+	}
 	if c.op == opAttrs {
 		if _, _, err := decodeAttrs(c); err != nil {
 			return command{}, err

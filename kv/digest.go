@@ -5,31 +5,29 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/http"
-	"slices"
 
 	"github.com/raftkv/node/messages"
 )
 
-// digest hashes the key-value state in key order, each key and value with
-// its length in front, so that no two states share a digest by
-// concatenation. The member list is left out: it is not key-value state,
-// and in raftexample's format members need not agree on URLs.
-func (s *store) digest() string {
-	keys := make([]string, 0, s.data.len())
-	for k := range s.data.all() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+// digest hashes the key-value state in key order (the db's order), each key
+// and value with its length in front, so that no two states share a digest
+// by concatenation. The member list and the revisions are left out: they
+// are not key-value state, and in raftexample's format members need not
+// agree on URLs.
+func (s *store) digest() (string, error) {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
-	for _, k := range keys {
-		v, _ := s.data.get(k)
+	err := forEach(s.be.tx, func(k []byte, r record) error {
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
-		h.Write([]byte(k))
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-		h.Write(v)
+		h.Write(k)
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(r.value)))])
+		h.Write(r.value)
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // serveDigest answers GET /v1/digest with the state's digest and the index

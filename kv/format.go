@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -63,13 +64,18 @@ type stateFormat interface {
 	// decode parses the data of a normal entry (never empty). An error is
 	// fatal for the state machine; it wraps ErrBadCommand.
 	decode(data []byte) (command, error)
-	// marshal encodes the whole state as a snapshot's data. It runs on the
-	// snapshot encoder, not on the kv actor.
-	marshal(st *frozenState) ([]byte, error)
-	// unmarshal rebuilds the state from a snapshot. A format whose snapshots
-	// lack the member list takes the members from cs, with the peer URLs
-	// known for them (known is not modified). Errors wrap ErrBadSnapshot.
-	unmarshal(data []byte, cs *raftpb.ConfState, known map[uint64]string) (*store, error)
+	// snapshotData is what a raft snapshot of the state carries inline,
+	// read from tx, a read transaction at the snapshot's index: nothing in
+	// the native format, whose db goes with the snapshot on its own
+	// stream; the whole key-value map in raftexample's, whose members
+	// restore from it. It runs on the snapshot encoder, not the kv actor.
+	snapshotData(tx *bolt.Tx) ([]byte, error)
+	// restore writes inline snapshot data (raftexample's, or a native
+	// snapshot of the previous layout) into st, which is empty, every key
+	// at revision rev. A format whose snapshots lack the member list takes
+	// the members from cs, with the peer URLs known for them (known is not
+	// modified). Errors wrap ErrBadSnapshot.
+	restore(st *store, data []byte, rev uint64, cs *raftpb.ConfState, known map[uint64]string) error
 	// batches tells whether several commands may share one entry (decode
 	// then returns an opBatch command whose value is the batch body).
 	batches() bool
@@ -105,10 +111,12 @@ func (nativeFormat) decode(data []byte) (command, error) {
 
 func (nativeFormat) batches() bool { return true }
 
-func (nativeFormat) marshal(st *frozenState) ([]byte, error) { return st.marshal(), nil }
+func (nativeFormat) snapshotData(*bolt.Tx) ([]byte, error) { return nil, nil }
 
-// unmarshal ignores cs and known: the native snapshot carries the member
-// list with its peer URLs, which is exact where a ConfState is not.
-func (nativeFormat) unmarshal(data []byte, _ *raftpb.ConfState, _ map[uint64]string) (*store, error) {
-	return unmarshalStore(data)
+// restore reads a snapshot of the previous layout (legacy.go), for a data
+// dir that has no db yet; it ignores cs and known: such a snapshot carries
+// the member list with its peer URLs, which is exact where a ConfState is
+// not.
+func (nativeFormat) restore(st *store, data []byte, rev uint64, _ *raftpb.ConfState, _ map[uint64]string) error {
+	return restoreLegacy(st, data, rev)
 }

@@ -139,6 +139,7 @@ func TestRaftexampleActorRestore(t *testing.T) {
 	}
 	f.snapQuiet(t)
 	f.wantDelivery(t, f.apply(gobEntry(t, 13, "/a", "&")))
+	f.wantSnapSent(t, 13)
 	snap := recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot")
 	if want := `{"/a":"\u0026","/x":"1","/y":"\u003c"}`; string(snap.Data) != want || snap.Index != 13 {
 		t.Fatalf("snapshot at %d = %s, want %s at 13", snap.Index, snap.Data, want)
@@ -150,54 +151,27 @@ func TestRaftexampleActorRestore(t *testing.T) {
 	f.noFatal(t)
 }
 
-// An actor built from a raftexample snapshot knows no peer URL yet.
+// An actor over a State made from a raftexample snapshot (OpenState's
+// migration) knows no peer URL yet, and its snapshots are raftexample's JSON.
 func TestRaftexampleNewActorFromSnapshot(t *testing.T) {
 	cs := confState([]uint64{1, 2}, []uint64{3})
-	f := raftexampleFixture(t, func(c *Config) {
-		c.Initial = jsonSnapshot(`{"/a":"1"}`, 7, cs)
-		c.SnapshotCount = 1
+	f := newFixture(t, fixtureOpts{
+		snapshot: jsonSnapshot(`{"/a":"1"}`, 7, cs),
+		cfg: func(c *Config) {
+			c.Format = FormatRaftexample
+			c.SnapshotCount = 1
+		},
 	})
 	members := map[uint64]string{1: "", 2: "", 3: ""}
-	if got := f.act.Members(); !maps.Equal(got, members) {
-		t.Fatalf("Members() = %v, want %v", got, members)
+	if r := f.sync(t); !maps.Equal(peerURLs(r.Members), members) || r.Index != 7 {
+		t.Fatalf("members %v at %d, want %v at 7", r.Members, r.Index, members)
 	}
 	f.get(t, "/a", str("1"), 7)
 	f.wantDelivery(t, f.apply(gobEntry(t, 7, "/a", "stale"), gobEntry(t, 8, "/b", "2")))
+	f.wantSnapSent(t, 8)
 	snap := recv[messages.CreateSnapshot](t, f.snap.got, "CreateSnapshot")
-	if want := `{"/a":"1","/b":"2"}`; string(snap.Data) != want || !proto.Equal(snap.ConfState, cs) {
-		t.Fatalf("snapshot %s with %v, want %s with %v", snap.Data, snap.ConfState, want, cs)
-	}
-}
-
-func TestRaftexampleNewActorEmptySnapshotData(t *testing.T) {
-	a, err := NewActor(wired(Config{Format: FormatRaftexample, Initial: jsonSnapshot("", 4, confState([]uint64{1}, nil))}))
-	if err != nil {
-		t.Fatalf("NewActor: %v", err)
-	}
-	if a.st.data.len() != 0 || a.applied != 4 || !maps.Equal(a.Members(), map[uint64]string{1: ""}) {
-		t.Fatalf("restored %q, members %v at %d; want nothing, member 1, at 4", plain(a.st.data), a.Members(), a.applied)
-	}
-}
-
-func TestNewActorRefusesFormat(t *testing.T) {
-	cases := []struct {
-		name string
-		cfg  Config
-		want error
-	}{
-		{"unknown format", Config{Format: 5}, ErrUnknownFormat},
-		{"native snapshot in raftexample format", Config{Format: FormatRaftexample,
-			Initial: snapshotOf(storeOf(nil, map[string]string{"a": "1"}), 3, nil)}, ErrBadSnapshot},
-		{"raftexample snapshot in native format", Config{Format: FormatNative,
-			Initial: jsonSnapshot(`{"a":"1"}`, 3, nil)}, ErrBadSnapshot},
-		{"bad JSON", Config{Format: FormatRaftexample, Initial: jsonSnapshot(`{"a":`, 3, nil)}, ErrBadSnapshot},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if a, err := NewActor(wired(c.cfg)); !errors.Is(err, c.want) || a != nil {
-				t.Fatalf("NewActor = %v, %v; want nil and %v", a, err, c.want)
-			}
-		})
+	if want := `{"/a":"1","/b":"2"}`; string(snap.Data) != want || snap.Index != 8 || !proto.Equal(snap.ConfState, cs) {
+		t.Fatalf("snapshot at %d: %s with %v, want %s with %v at 8", snap.Index, snap.Data, snap.ConfState, want, cs)
 	}
 }
 
@@ -209,7 +183,7 @@ func TestRaftexampleActorFatal(t *testing.T) {
 		want error
 	}{
 		{"native entry", applyOf(putEntry(2, "k", "v")), ErrBadCommand},
-		{"native snapshot", messages.RestoreSnapshot{Snapshot: snapshotOf(storeOf(nil, map[string]string{"k": "v"}), 5, nil)}, ErrBadSnapshot},
+		{"native snapshot", messages.RestoreSnapshot{Snapshot: testState{data: map[string]string{"k": "v"}}.snapshot(t, 5, nil)}, ErrBadSnapshot},
 		{"bad JSON snapshot", messages.RestoreSnapshot{Snapshot: jsonSnapshot(`{"k":2}`, 5, nil)}, ErrBadSnapshot},
 	}
 	for _, c := range cases {

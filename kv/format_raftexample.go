@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/messages"
@@ -77,13 +78,19 @@ func (raftexampleFormat) decode(data []byte) (command, error) {
 	return command{op: opPut, reqID: e.ID, key: e.Key, value: []byte(e.Val)}, nil
 }
 
-// marshal writes exactly what raftexample's getSnapshot writes, so that its
-// members can restore our snapshots: json.Marshal of a map[string]string,
-// whose keys encoding/json sorts.
-func (raftexampleFormat) marshal(st *frozenState) ([]byte, error) {
-	m := make(map[string]string, st.data.len())
-	for k, v := range st.data.all() {
-		m[k] = string(v)
+// snapshotData writes exactly what raftexample's getSnapshot writes, so
+// that its members can restore our snapshots: json.Marshal of a
+// map[string]string, whose keys encoding/json sorts. raftexample keeps its
+// whole state in memory, so a cluster it belongs to is small enough for
+// this map.
+func (raftexampleFormat) snapshotData(tx *bolt.Tx) ([]byte, error) {
+	m := make(map[string]string)
+	err := forEach(tx, func(k []byte, r record) error {
+		m[string(k)] = string(r.value)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -92,27 +99,29 @@ func (raftexampleFormat) marshal(st *frozenState) ([]byte, error) {
 	return b, nil
 }
 
-// unmarshal reads a raftexample snapshot. Its data has no member list, so
-// the members are the ids of the ConfState; their peer URLs are whatever this
+// restore reads a raftexample snapshot. Its data has no member list, so the
+// members are the ids of the ConfState; their peer URLs are whatever this
 // member knew, "" for the others (the raft actor keeps a URL it already has).
-func (raftexampleFormat) unmarshal(data []byte, cs *raftpb.ConfState, known map[uint64]string) (*store, error) {
-	st := newStore()
+func (raftexampleFormat) restore(st *store, data []byte, rev uint64, cs *raftpb.ConfState, known map[uint64]string) error {
 	if len(data) > 0 {
 		var m map[string]string
 		if err := json.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("%w: json: %w", ErrBadSnapshot, err)
+			return fmt.Errorf("%w: json: %w", ErrBadSnapshot, err)
 		}
-		st.data.reserve(len(m))
 		for k, v := range m {
-			st.data.set(k, []byte(v))
+			if err := st.be.put(k, []byte(v), rev, 0); err != nil {
+				return err
+			}
 		}
 	}
 	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {
 		for _, id := range ids {
-			st.members[id] = known[id]
+			if err := st.addMember(id, known[id]); err != nil {
+				return err
+			}
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // checkUTF8 refuses a write the raftexample format cannot keep intact.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/messages"
@@ -214,30 +215,51 @@ func TestRaftexampleDecodeMalformed(t *testing.T) {
 	}
 }
 
+// snapshotDataOf commits st and has sf build a snapshot's data from a read
+// transaction of it, as the snapshot encoder does.
+func snapshotDataOf(t *testing.T, sf stateFormat, st *State) []byte {
+	t.Helper()
+	if err := st.be.commit(); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	err := st.be.db.View(func(tx *bolt.Tx) error {
+		var err error
+		data, err = sf.snapshotData(tx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("snapshotData: %v", err)
+	}
+	return data
+}
+
+// A raftexample snapshot built from the db is byte for byte what
+// raftexample's getSnapshot writes for the same map.
 func TestRaftexampleSnapshotBytes(t *testing.T) {
 	cases := []struct {
 		name string
-		st   *store
+		st   testState
 		want string
 	}{
-		{"empty", newStore(), `{}`},
-		{"sorted keys", storeOf(nil, map[string]string{"/b": "2", "/a": "1", "/c?x=1": ""}), `{"/a":"1","/b":"2","/c?x=1":""}`},
+		{"empty", testState{}, `{}`},
+		{"sorted keys", testState{data: map[string]string{"/b": "2", "/a": "1", "/c?x=1": ""}}, `{"/a":"1","/b":"2","/c?x=1":""}`},
 		// encoding/json escapes HTML characters and U+2028; raftexample
 		// writes them so, and so must we.
-		{"escapes", storeOf(nil, map[string]string{"/h": "<&>", "/u": "é\u2028\"\\\n"}), `{"/h":"\u003c\u0026\u003e","/u":"é\u2028\"\\\n"}`},
-		{"members are not in it", storeOf(map[uint64]string{1: "http://a:2380"}, map[string]string{"/a": "1"}), `{"/a":"1"}`},
+		{"escapes", testState{data: map[string]string{"/h": "<&>", "/u": "é\u2028\"\\\n"}}, `{"/h":"\u003c\u0026\u003e","/u":"é\u2028\"\\\n"}`},
+		{"members are not in it", testState{members: map[uint64]string{1: "http://a:2380"}, removed: []uint64{2},
+			data: map[string]string{"/a": "1"}}, `{"/a":"1"}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := raftexampleFormat{}.marshal(c.st.freeze())
-			if err != nil {
-				t.Fatalf("marshal: %v", err)
-			}
+			st := openTestState(t, FormatRaftexample)
+			c.st.write(t, st, 5, confState([]uint64{1}, nil))
+			got := snapshotDataOf(t, raftexampleFormat{}, st)
 			if string(got) != c.want {
 				t.Fatalf("snapshot = %s, want %s", got, c.want)
 			}
 			// What raftexample's getSnapshot writes for the same map.
-			kvStore := stringData(c.st)
+			kvStore := stateData(t, st.st)
 			theirs, err := json.Marshal(kvStore)
 			if err != nil {
 				t.Fatalf("json: %v", err)
@@ -246,6 +268,31 @@ func TestRaftexampleSnapshotBytes(t *testing.T) {
 				t.Fatalf("snapshot = %s, raftexample writes %s", got, theirs)
 			}
 		})
+	}
+}
+
+// The snapshot is of the read transaction's commit: what was written since
+// (the kv actor applies on while the encoder works) is not in it.
+func TestRaftexampleSnapshotOfItsCommit(t *testing.T) {
+	st := openTestState(t, FormatRaftexample)
+	testState{data: map[string]string{"/a": "1"}}.write(t, st, 1, nil)
+	tx, err := st.be.db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := st.be.put("/a", []byte("2"), 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.be.put("/b", []byte("2"), 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	st.be.setApplied(2, 1, nil)
+	if err := st.be.commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := (raftexampleFormat{}).snapshotData(tx); err != nil || string(got) != `{"/a":"1"}` {
+		t.Fatalf("snapshot of the commit at 1 = %s, %v; want {\"/a\":\"1\"}", got, err)
 	}
 }
 
@@ -278,35 +325,52 @@ func TestRaftexampleSnapshotRestore(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := maps.Clone(c.known)
-			st, err := raftexampleFormat{}.unmarshal([]byte(c.data), c.cs, c.known)
-			if err != nil {
-				t.Fatalf("unmarshal: %v", err)
+			st := openTestState(t, FormatRaftexample)
+			if err := (raftexampleFormat{}).restore(st.st, []byte(c.data), 9, c.cs, c.known); err != nil {
+				t.Fatalf("restore: %v", err)
 			}
-			if got := stringData(st); !maps.Equal(got, c.wantData) {
+			if got := stateData(t, st.st); !maps.Equal(got, c.wantData) {
 				t.Errorf("data = %q, want %q", got, c.wantData)
 			}
-			if !maps.Equal(st.members, c.wantMembers) {
-				t.Errorf("members = %v, want %v", st.members, c.wantMembers)
+			if !maps.Equal(st.st.members, c.wantMembers) {
+				t.Errorf("members = %v, want %v", st.st.members, c.wantMembers)
 			}
 			if !maps.Equal(c.known, before) {
-				t.Errorf("unmarshal changed the known URLs: %v, was %v", c.known, before)
+				t.Errorf("restore changed the known URLs: %v, was %v", c.known, before)
 			}
-			st.apply(command{op: opPut, key: "/new", value: []byte("v")}) // must not panic on a nil map
+			// Every key is written at the snapshot's index, as if created
+			// by the entry there, and counted for the quota.
+			var used uint64
+			for k, v := range c.wantData {
+				if r, ok := mustGet(t, st.be, k); !ok || r.createRev != 9 || r.modRev != 9 || r.version != 1 {
+					t.Errorf("%q restored as %+v (%v), want created and modified at 9, version 1", k, r, ok)
+				}
+				used += cost(k, []byte(v))
+			}
+			if st.st.keys() != len(c.wantData) || st.be.meta.used != used {
+				t.Errorf("%d keys using %d bytes, want %d using %d", st.st.keys(), st.be.meta.used, len(c.wantData), used)
+			}
+			// The members are in the db too, not only in memory.
+			if ms, _, err := readMembers(st.be.tx); err != nil || len(ms) != len(c.wantMembers) {
+				t.Errorf("db members %v (%v), want %v", ms, err, c.wantMembers)
+			}
 		})
 	}
 }
 
+// A db's state goes through a raftexample snapshot into another db whole.
 func TestRaftexampleSnapshotRoundTrip(t *testing.T) {
-	orig := storeOf(nil, map[string]string{"/a": "1", "/h": "<&>", "/u": "é\u2028", "/e": "", "/q?x=%20": "v"})
-	data, err := raftexampleFormat{}.marshal(orig.freeze())
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
+	orig := testState{data: map[string]string{"/a": "1", "/h": "<&>", "/u": "é\u2028", "/e": "", "/q?x=%20": "v"}}
+	src := openTestState(t, FormatRaftexample)
+	orig.write(t, src, 4, nil)
+	data := snapshotDataOf(t, raftexampleFormat{}, src)
+	dst := openTestState(t, FormatRaftexample)
+	if err := (raftexampleFormat{}).restore(dst.st, data, 4, nil, nil); err != nil {
+		t.Fatalf("restore: %v", err)
 	}
-	got, err := raftexampleFormat{}.unmarshal(data, nil, nil)
-	if err != nil {
-		t.Fatalf("unmarshal: %v", err)
+	if got := stateData(t, dst.st); !maps.Equal(got, orig.data) {
+		t.Fatalf("data %q, want %q", got, orig.data)
 	}
-	sameStore(t, got, orig)
 }
 
 func TestRaftexampleSnapshotMalformed(t *testing.T) {
@@ -316,16 +380,18 @@ func TestRaftexampleSnapshotMalformed(t *testing.T) {
 		`{"/a":1}`,
 		`["/a"]`,
 		`"x"`,
-		string(storeOf(nil, map[string]string{"/a": "1"}).freeze().marshal()), // a native snapshot
+		string(legacySnapshot(t, nil, nil, map[string]string{"/a": "1"})), // a native snapshot
 	} {
-		if st, err := (raftexampleFormat{}).unmarshal([]byte(data), nil, nil); !errors.Is(err, ErrBadSnapshot) {
-			t.Errorf("unmarshal(%q) = %+v, %v; want an error wrapping ErrBadSnapshot", data, st, err)
+		if err := (raftexampleFormat{}).restore(openTestState(t, FormatRaftexample).st, []byte(data), 1, nil, nil); !errors.Is(err, ErrBadSnapshot) {
+			t.Errorf("restore(%q) = %v; want an error wrapping ErrBadSnapshot", data, err)
 		}
 	}
 }
 
-// The native format seen through stateFormat is command.go and store.go
-// unchanged, and the indirection costs no allocation on the hot path.
+// The native format seen through stateFormat is command.go unchanged, and
+// the indirection costs no allocation on the hot path. Its snapshots carry
+// no data (the db goes with them); the inline data it restores is the
+// previous layout's.
 func TestNativeFormatIsTheCodec(t *testing.T) {
 	sf, err := FormatNative.codec()
 	if err != nil {
@@ -343,17 +409,22 @@ func TestNativeFormatIsTheCodec(t *testing.T) {
 	if data, err := sf.encode(del); err != nil || !bytes.Equal(data, del.encode()) {
 		t.Fatalf("native encode of a delete with a binary key = %x, %v; want it encoded", data, err)
 	}
-	st := storeOf(map[uint64]string{1: "u"}, map[string]string{"k": "v"})
-	snap, err := sf.marshal(st.freeze())
-	if err != nil || !bytes.HasPrefix(snap, []byte(snapshotMagic)) {
-		t.Fatalf("marshal = %q, %v; want a native snapshot", snap, err)
+
+	src := openTestState(t, FormatNative)
+	testState{members: map[uint64]string{1: "u"}, data: map[string]string{"k": "v"}}.write(t, src, 3, nil)
+	if snap := snapshotDataOf(t, sf, src); snap != nil {
+		t.Fatalf("native snapshot data = %q, want none", snap)
 	}
-	// The native snapshot's own member list wins over the ConfState.
-	back, err := sf.unmarshal(snap, &raftpb.ConfState{Voters: []uint64{7}}, map[uint64]string{7: "x"})
-	if err != nil {
-		t.Fatalf("unmarshal: %v", err)
+	// The previous layout's own member list wins over the ConfState.
+	st := openTestState(t, FormatNative)
+	legacy := legacySnapshot(t, map[uint64]string{1: "u"}, []uint64{2}, map[string]string{"k": "v"})
+	if err := sf.restore(st.st, legacy, 3, &raftpb.ConfState{Voters: []uint64{7}}, map[uint64]string{7: "x"}); err != nil {
+		t.Fatalf("restore: %v", err)
 	}
-	sameStore(t, back, st)
+	if got := stateData(t, st.st); !maps.Equal(got, map[string]string{"k": "v"}) ||
+		!maps.Equal(st.st.members, map[uint64]string{1: "u"}) || !maps.Equal(st.st.removed, map[uint64]bool{2: true}) {
+		t.Fatalf("restored %q, members %v, removed %v", got, st.st.members, st.st.removed)
+	}
 
 	direct := testing.AllocsPerRun(100, func() { _ = c.encode() })
 	viaFormat := testing.AllocsPerRun(100, func() { _, _ = sf.encode(c) })

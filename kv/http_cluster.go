@@ -191,6 +191,13 @@ func (h *apiHandler) promoteMember(w http.ResponseWriter, r *http.Request, idTex
 		return
 	}
 	_, err := h.askKV(messages.PromoteMember{ID: id})
+	if errors.Is(err, messages.ErrUnknownMember) || errors.Is(err, messages.ErrNotLearner) {
+		// A follower may not have applied the learner's addition (or its
+		// promotion) yet: the leader, which has, decides.
+		if st, serr := h.askStatus(); serr == nil && st.Leader != 0 && st.Leader != st.ID {
+			err = messages.ErrNotLeader
+		}
+	}
 	if errors.Is(err, messages.ErrNotLeader) {
 		body, err := h.promoteAtLeader(r, id)
 		if err != nil {

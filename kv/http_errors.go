@@ -47,6 +47,10 @@ func apiClassify(err error, write bool) apiFailure {
 	case errors.Is(err, actor.ErrDeadLetter):
 		// The target actor is gone, which happens only while the node stops.
 		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping: its actors are gone"}
+	case errors.Is(err, ErrNoSpace):
+		// The state machine refused it when it applied the entry: nothing
+		// was written, on any member.
+		return apiFailure{status: http.StatusInsufficientStorage, reason: err.Error()}
 	case errors.Is(err, messages.ErrNotFound):
 		return apiFailure{status: http.StatusNotFound, reason: "key not found"}
 	case errors.Is(err, messages.ErrUnknownMember):

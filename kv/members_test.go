@@ -72,10 +72,10 @@ func sameMember(a, b messages.Member) bool {
 func TestActorPublishesClientURLs(t *testing.T) {
 	urls := []string{"https://a:2379", "http://10.0.0.1:2379"}
 	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380"}
-	f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
-		c.ClientURLs = urls
-		c.Initial = snapshotOf(storeOf(members, nil), 3, confState([]uint64{1, 2}, nil))
-	}})
+	f := newFixture(t, fixtureOpts{
+		snapshot: testState{members: members}.snapshot(t, 3, confState([]uint64{1, 2}, nil)),
+		cfg:      func(c *Config) { c.ClientURLs = urls },
+	})
 	p := recv[messages.Propose](t, f.raft.got, "the publication of the client URLs")
 	c, err := decodeCommand(p.Data)
 	if err != nil || c.op != opAttrs || c.reqID != p.ID {
@@ -95,10 +95,10 @@ func TestActorPublishesClientURLs(t *testing.T) {
 	// Applied: nothing more to publish, even after a sweep.
 	f.system.Root.Send(f.pid, sweepTick{})
 	f.raftQuiet(t)
-	// They survive a snapshot of the state.
-	st, err := unmarshalStore(f.act.st.freeze().marshal())
-	if err != nil || !slices.Equal(st.clients[1], urls) {
-		t.Fatalf("client URLs after a snapshot round trip: %v (%v)", st.clients, err)
+	// They are in the db, so a follower the db is streamed to lists them.
+	f.commitNow(t)
+	if follower := f.copyDB(t, 5); !slices.Equal(follower.st.clients[1], urls) || !slices.Equal(follower.st.clients[2], []string{"http://b:2379"}) {
+		t.Fatalf("client URLs in the db streamed: %v", follower.st.clients)
 	}
 }
 
@@ -111,12 +111,13 @@ func TestActorPublishesOnlyWhatItCan(t *testing.T) {
 		f.raftQuiet(t)
 	})
 	t.Run("raftexample", func(t *testing.T) {
-		f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
-			c.Format = FormatRaftexample
-			c.ClientURLs = []string{"http://a:1"}
-			c.Initial = &raftpb.Snapshot{Data: []byte(`{}`), Metadata: &raftpb.SnapshotMetadata{
-				Index: new(uint64(2)), Term: new(uint64(1)), ConfState: confState([]uint64{1}, nil)}}
-		}})
+		f := newFixture(t, fixtureOpts{
+			snapshot: jsonSnapshot(`{}`, 2, confState([]uint64{1}, nil)),
+			cfg: func(c *Config) {
+				c.Format = FormatRaftexample
+				c.ClientURLs = []string{"http://a:1"}
+			},
+		})
 		f.raftQuiet(t)
 		if got := f.sync(t).Members; len(got) != 1 || !slices.Equal(got[0].ClientURLs, []string{"http://a:1"}) {
 			t.Fatalf("members %+v, want member 1 with its own client URL", got)
@@ -142,7 +143,7 @@ func TestAttrsCommand(t *testing.T) {
 }
 
 func TestValidEntry(t *testing.T) {
-	a, err := NewActor(wired(Config{}))
+	a, err := NewActor(wired(t, Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,32 +5,34 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 )
 
-// encodeSnapshot asks the snapshot encoder to turn a frozen state into
-// snapshot data for the snapshotter. Sender: the kv actor, every
-// SnapshotCount applied entries, with at most one in flight.
+// encodeSnapshot asks the snapshot encoder to build a snapshot's data from
+// tx, a read transaction of the db at index, for the snapshotter. Sender:
+// the kv actor, with at most one in flight. The encoder ends tx.
 type encodeSnapshot struct {
 	index     uint64
 	confState *raftpb.ConfState
-	state     *frozenState
+	tx        *bolt.Tx
 }
 
-// snapshotEncoded tells the kv actor that the encoder no longer reads the
-// frozen state it was given, so the next snapshot may be taken. err is nil
-// when the data went to the snapshotter.
+// snapshotEncoded tells the kv actor that the encoder is done with its read
+// transaction, so the next snapshot may be taken. err is nil when the data
+// went to the snapshotter.
 type snapshotEncoded struct {
 	index uint64
 	err   error
 }
 
-// snapshotEncoder is a child of the kv actor. Encoding 700,000 keys takes
-// 200 ms or more; on the kv actor every apply and read would wait for it.
-// Here the kv actor only waits for the freeze, which copies 256 pointers.
+// snapshotEncoder is a child of the kv actor that builds the data of
+// raftexample-format snapshots (the JSON of the whole map) from a read
+// transaction, so that the kv actor goes on applying meanwhile; bbolt lets
+// one writer and many readers work at once.
 type snapshotEncoder struct {
 	codec       stateFormat
 	snapshotter *actor.PID
@@ -53,9 +55,12 @@ func (e *snapshotEncoder) encode(ctx actor.Context, msg encodeSnapshot) (err err
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic while encoding the state: %v", r)
 		}
+		if rerr := msg.tx.Rollback(); rerr != nil && err == nil {
+			err = fmt.Errorf("end the snapshot's read transaction: %w", rerr)
+		}
 	}()
 	start := time.Now()
-	data, err := e.codec.marshal(msg.state)
+	data, err := e.codec.snapshotData(msg.tx)
 	e.m.SnapshotEncode.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("encode the state: %w", err)

@@ -15,6 +15,7 @@ type network struct {
 	stats                                func() map[uint64]transport.PeerStats
 	sent, received, failed, dropped      *prometheus.Desc
 	queueFull, fastFrames, snapshotsSent *prometheus.Desc
+	snapshots, snapshotBytes             *prometheus.Desc
 }
 
 // RegisterNetwork registers the peer counters of a transport, read through
@@ -32,11 +33,13 @@ func RegisterNetwork(reg prometheus.Registerer, stats func() map[uint64]transpor
 		queueFull:     desc("peer_queue_full_total", "Messages refused because the peer's queue was full.", "peer"),
 		fastFrames:    desc("peer_msgapp_fast_frames_total", "msgappv2 0x01 frames received from a peer.", "peer"),
 		snapshotsSent: desc("peer_snapshots_sent_total", "Snapshots a peer acknowledged.", "peer"),
+		snapshots:     desc("peer_snapshots_total", "Snapshots with a db stream, by direction (received) and outcome (failed, dropped: one already in flight).", "peer", "kind"),
+		snapshotBytes: desc("peer_snapshot_bytes_total", "Bytes of db streamed with snapshots, by direction.", "peer", "direction"),
 	})
 }
 
 func (n *network) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{n.sent, n.received, n.failed, n.dropped, n.queueFull, n.fastFrames, n.snapshotsSent} {
+	for _, d := range []*prometheus.Desc{n.sent, n.received, n.failed, n.dropped, n.queueFull, n.fastFrames, n.snapshotsSent, n.snapshots, n.snapshotBytes} {
 		ch <- d
 	}
 }
@@ -56,5 +59,10 @@ func (n *network) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(n.queueFull, prometheus.CounterValue, float64(s.QueueFull), peer)
 		ch <- prometheus.MustNewConstMetric(n.fastFrames, prometheus.CounterValue, float64(s.MsgAppFastFrames), peer)
 		ch <- prometheus.MustNewConstMetric(n.snapshotsSent, prometheus.CounterValue, float64(s.SnapshotsSent), peer)
+		ch <- prometheus.MustNewConstMetric(n.snapshots, prometheus.CounterValue, float64(s.SnapshotsReceived), peer, "received")
+		ch <- prometheus.MustNewConstMetric(n.snapshots, prometheus.CounterValue, float64(s.SnapshotsFailed), peer, "failed")
+		ch <- prometheus.MustNewConstMetric(n.snapshots, prometheus.CounterValue, float64(s.SnapshotsDropped), peer, "dropped")
+		ch <- prometheus.MustNewConstMetric(n.snapshotBytes, prometheus.CounterValue, float64(s.SnapshotBytesSent), peer, "sent")
+		ch <- prometheus.MustNewConstMetric(n.snapshotBytes, prometheus.CounterValue, float64(s.SnapshotBytesReceived), peer, "received")
 	}
 }

@@ -3,6 +3,7 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -24,8 +25,11 @@ type SnapshotterConfig struct {
 	WAL             *actor.PID // the wal actor, which records snapshots
 	// CatchUpEntries is how many entries stay in memory behind a snapshot,
 	// so a follower that is slightly behind catches up from the log instead
-	// of needing a whole snapshot.
+	// of needing a whole snapshot. CatchUpBytes bounds the same tail in
+	// bytes (zero means DefaultCatchUpBytes): with large values, a count
+	// alone would keep gigabytes of log in memory.
 	CatchUpEntries uint64
+	CatchUpBytes   uint64
 	// MaxSnapFiles and MaxWALFiles are how many of the newest files purge
 	// keeps; zero means 5.
 	MaxSnapFiles, MaxWALFiles int
@@ -49,6 +53,11 @@ type snapshotterActor struct {
 	inflight map[uint64]inflightSnapshot // by index
 }
 
+// DefaultCatchUpBytes bounds the log kept behind a snapshot: 64 MiB holds
+// the default 5,000 entries of writes up to 13 KB each, and keeps a member
+// writing 1 MB values from holding 5 GB of log.
+const DefaultCatchUpBytes = 64 << 20
+
 // NewSnapshotterActor returns the actor that writes .snap files, compacts the
 // in-memory log behind them and purges old files.
 func NewSnapshotterActor(cfg SnapshotterConfig) actor.Actor {
@@ -60,6 +69,9 @@ func NewSnapshotterActor(cfg SnapshotterConfig) actor.Actor {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New(nil)
+	}
+	if cfg.CatchUpBytes == 0 {
+		cfg.CatchUpBytes = DefaultCatchUpBytes
 	}
 	return &snapshotterActor{
 		cfg:      cfg,
@@ -161,10 +173,10 @@ func (a *snapshotterActor) onRecorded(msg messages.SnapshotRecorded) {
 }
 
 func (a *snapshotterActor) compact(index uint64) {
-	if index <= a.cfg.CatchUpEntries {
+	to := a.compactionPoint(index)
+	if to == 0 {
 		return
 	}
-	to := index - a.cfg.CatchUpEntries
 	// A snapshot from the leader may have replaced the log meanwhile;
 	// MemoryStorage panics past its last index, and behind its first there is
 	// nothing left to drop.
@@ -181,6 +193,33 @@ func (a *snapshotterActor) compact(index uint64) {
 	default:
 		a.lg.Debug("compacted the in-memory log", zap.Uint64("compact-index", to))
 	}
+}
+
+// compactionPoint is the index up to which the log may leave memory after a
+// snapshot at index: all but the last CatchUpEntries entries, and fewer
+// still if those hold more than CatchUpBytes. Zero means nothing.
+func (a *snapshotterActor) compactionPoint(index uint64) uint64 {
+	var to uint64
+	if index > a.cfg.CatchUpEntries {
+		to = index - a.cfg.CatchUpEntries
+	}
+	first, err := a.cfg.Storage.FirstIndex()
+	if err != nil || index < first {
+		return to
+	}
+	lo := max(to+1, first)
+	ents, err := a.cfg.Storage.Entries(lo, index+1, math.MaxUint64)
+	if err != nil {
+		return to
+	}
+	var size uint64
+	for i := len(ents) - 1; i >= 0; i-- {
+		size += uint64(len(ents[i].GetData()))
+		if size > a.cfg.CatchUpBytes {
+			return ents[i].GetIndex() // this one and those before it go
+		}
+	}
+	return to
 }
 
 // purge errors are not fatal: the files only take space.

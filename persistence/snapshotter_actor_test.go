@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -218,4 +219,36 @@ func TestSnapshotterSavesReceivedSnapshotFile(t *testing.T) {
 		t.Fatalf("saved %v, want %v", got, want)
 	}
 	noValue(t, "RecordSnapshot for a received snapshot (the wal actor records those)", h.records)
+}
+
+// The log kept behind a snapshot is bounded by count and by bytes, so that
+// large values cannot keep gigabytes of log in memory.
+func TestCompactionPointBoundsTheTail(t *testing.T) {
+	ms := raft.NewMemoryStorage()
+	var ents []*raftpb.Entry
+	for i := uint64(1); i <= 100; i++ {
+		ents = append(ents, ent(i, 1, strings.Repeat("x", 10))) // 10 bytes each
+	}
+	if err := ms.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name           string
+		index, entries uint64
+		bytes          uint64
+		want           uint64
+	}{
+		{"by count", 100, 20, 1000, 80},
+		{"by bytes", 100, 50, 100, 90},
+		{"bytes exactly at the bound", 100, 50, 200, 80},
+		{"nothing to drop", 30, 50, 1000, 0},
+		{"bytes alone drop some", 30, 50, 50, 25},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := &snapshotterActor{cfg: SnapshotterConfig{Storage: ms, CatchUpEntries: c.entries, CatchUpBytes: c.bytes}}
+			if got := a.compactionPoint(c.index); got != c.want {
+				t.Fatalf("compactionPoint(%d) = %d, want %d", c.index, got, c.want)
+			}
+		})
+	}
 }

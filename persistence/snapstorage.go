@@ -22,14 +22,19 @@ type SnapStorage struct {
 	*raft.MemoryStorage
 	lg *zap.Logger
 
+	// confState, when set, is the configuration raft starts with instead of
+	// the snapshot's: the state machine's, as of an applied index past the
+	// snapshot (see SetStartConfState).
+	confState *raftpb.ConfState
+
 	mu      sync.Mutex
 	load    func(index, term uint64, done func(*raftpb.Snapshot, error))
 	loaded  *raftpb.Snapshot // with data; nil if none is held
 	pending uint64           // index being loaded, 0 if none
 }
 
-// NewSnapStorage wraps ms. Until SetLoader is called, a snapshot without its
-// data is unavailable.
+// NewSnapStorage wraps ms. Until SetLoader is called, snapshots have no
+// data of their own.
 func NewSnapStorage(ms *raft.MemoryStorage, lg *zap.Logger) *SnapStorage {
 	return &SnapStorage{MemoryStorage: ms, lg: orNop(lg)}
 }
@@ -42,11 +47,35 @@ func (s *SnapStorage) SetLoader(load func(index, term uint64, done func(*raftpb.
 	s.load = load
 }
 
-// Snapshot implements raft.Storage.
+// SetStartConfState makes InitialState answer cs: raft starts at the state
+// machine's applied index (raft.Config.Applied) and replays no entry up to
+// it, so its configuration must be the one as of that index, not the older
+// snapshot's. Call it before raft is built.
+func (s *SnapStorage) SetStartConfState(cs *raftpb.ConfState) { s.confState = cs }
+
+// InitialState implements raft.Storage.
+func (s *SnapStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	hs, cs, err := s.MemoryStorage.InitialState()
+	if err == nil && s.confState != nil {
+		cs = s.confState
+	}
+	return hs, cs, err
+}
+
+// Snapshot implements raft.Storage. Without a loader (SetLoader) the
+// snapshots carry no data of their own, as in the native format, whose
+// state machine db goes with them on a stream of its own: the metadata in
+// memory is the whole snapshot.
 func (s *SnapStorage) Snapshot() (*raftpb.Snapshot, error) {
 	snap, err := s.MemoryStorage.Snapshot()
 	if err != nil || len(snap.GetData()) > 0 || snap.GetMetadata().GetIndex() == 0 {
 		return snap, err
+	}
+	s.mu.Lock()
+	inline := s.load != nil
+	s.mu.Unlock()
+	if !inline {
+		return snap, nil
 	}
 	md := snap.GetMetadata()
 	s.mu.Lock()

@@ -25,6 +25,12 @@ func WALDir(dataDir string) string { return filepath.Join(dataDir, "wal") }
 // SnapDir is where the snapshot files of dataDir live.
 func SnapDir(dataDir string) string { return filepath.Join(dataDir, "snap") }
 
+// SnapDBPath is where the state machine's db that came with the snapshot at
+// index is saved until it is installed: etcd's name for it.
+func SnapDBPath(snapDir string, index uint64) string {
+	return filepath.Join(snapDir, fmt.Sprintf("%016x.snap.db", index))
+}
+
 // Metadata identifies the member a WAL belongs to. It is written at the head
 // of every WAL file when the WAL is created and checked at every Open, so a
 // data directory is never replayed as another member's, or as a member of

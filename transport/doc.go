@@ -12,16 +12,30 @@
 // wire.go), so that members of ours and etcd raftexample members form one
 // cluster. Each peer is an actor (peer.go) that picks the channel for each
 // message and hands it to its children: the pipeline sender (one POST
-// /raft per message; every MsgSnap goes this way), the msgappv2 and message
-// stream writers (which write into the endless responses of the streams
-// the peer opened to us), and two stream readers, which dial the peer for
-// what it sends us. A bounded queue per peer keeps Send from ever waiting:
-// what does not fit is dropped and reported unreachable. Handler serves
-// the peer endpoints; Stats counts what crossed the wire, per peer and
+// /raft per message), the msgappv2 and message stream writers (which write
+// into the endless responses of the streams the peer opened to us), the
+// snapshot sender, and two stream readers, which dial the peer for what it
+// sends us. A bounded queue per peer keeps Send from ever waiting: what
+// does not fit is dropped and reported unreachable. Handler serves the
+// peer endpoints; Stats counts what crossed the wire, per peer and
 // channel, for the metrics.
+//
+// A MsgSnap goes one of two ways. Without a SnapshotSource it carries the
+// state machine in its Data and goes by pipeline, as in raftexample. With
+// one (a state machine in a db file, as etcd's), the MsgSnap carries only
+// metadata and goes by POST /raft/snapshot, as rafthttp's snapshot sender
+// sends it: the message framed as on the message stream, then the data the
+// source opens, streamed and never held whole in memory on either side.
+// The receiver's SnapshotSink saves the data as it arrives, and the
+// MsgSnap reaches the inbox only once the sink has made it durable; the
+// sender then reports SnapshotFinish, or on any failure ReportUnreachable
+// and SnapshotFailure. One transfer per peer is in flight at a time; each
+// read and write has its own deadline, so a transfer that keeps moving
+// takes as long as it needs and one that stalls ends within seconds.
 //
 // Network is an in-memory transport for running whole clusters in one
 // process: it can cut links (one way or both), isolate members and drop
 // chosen message types, so cluster tests decide exactly which messages are
-// lost.
+// lost. Members that join with a SnapshotSource and a SnapshotSink
+// (JoinWith) pass snapshot data from one to the other as HTTP does.
 package transport

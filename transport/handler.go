@@ -15,12 +15,16 @@ import (
 )
 
 // Handler serves the peer endpoints: POST /raft (pipeline),
-// GET /raft/stream/{msgapp,message}/<from> (streams) and GET /raft/probing.
-// The server it runs in must not set a WriteTimeout: streams live as long as
-// the connection, with per-write deadlines of their own.
+// GET /raft/stream/{msgapp,message}/<from> (streams), POST /raft/snapshot
+// (a MsgSnap with its data; 404 without a SnapshotSink) and GET
+// /raft/probing. The server it runs in must set neither a WriteTimeout nor
+// a ReadTimeout: streams live as long as the connection and a snapshot's
+// body as long as it keeps arriving, each with per-write or per-read
+// deadlines of its own.
 func (t *HTTP) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(pathPipeline, t.servePipeline)
+	mux.HandleFunc(pathSnapshot, t.serveSnapshot)
 	mux.HandleFunc(pathStreamPrefix, t.serveStream)
 	mux.HandleFunc(pathProbing, serveProbing)
 	return mux
@@ -59,6 +63,9 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 	}
 	if p, _ := t.peer(from); p != nil {
 		p.stats.received[chanPipeline].Add(1)
+		if m.GetType() == raftpb.MsgSnap {
+			p.stats.snapsReceived.Add(1)
+		}
 	}
 	if deliver {
 		t.cfg.Inbox(m)

@@ -92,17 +92,24 @@ type handlerRig struct {
 	in  *inboxLog
 }
 
-func newHandlerRig(t *testing.T) *handlerRig {
+func newHandlerRig(t *testing.T) *handlerRig { t.Helper(); return newHandlerRigWith(t, nil) }
+
+// newHandlerRigWith is newHandlerRig with a config that tune edits first.
+func newHandlerRigWith(t *testing.T, tune func(*HTTPConfig)) *handlerRig {
 	t.Helper()
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}))
 	t.Cleanup(system.Shutdown)
 	in := newInboxLog()
-	tr, err := NewHTTP(HTTPConfig{
+	cfg := HTTPConfig{
 		ID: rigLocal, ClusterID: rigCluster, System: system, Inbox: in.inbox,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	tr, err := NewHTTP(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

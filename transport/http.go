@@ -34,6 +34,15 @@ type HTTPConfig struct {
 	// member presents, re-read when their files change. Nil dials
 	// https:// URLs with the system's roots and no client certificate.
 	TLS *tlsfiles.Client
+	// SnapshotSource, when set, makes every MsgSnap go by POST
+	// /raft/snapshot followed by the data it opens: the state machine's
+	// db, which the MsgSnap itself no longer carries. Nil sends MsgSnap by
+	// the pipeline with its data inline, as raftexample does.
+	SnapshotSource SnapshotSource
+	// SnapshotSink, when set, serves POST /raft/snapshot: it saves the
+	// data that follows a peer's MsgSnap before the MsgSnap is delivered.
+	// Nil answers that endpoint 404.
+	SnapshotSink SnapshotSink
 	// Fatal is told when a peer actor panics: a bug, which stops the
 	// member rather than leaving a peer silently dead. May be nil.
 	Fatal  func(messages.Fatal)
@@ -44,11 +53,12 @@ type HTTPConfig struct {
 // per peer. Send, AddPeer and RemovePeer may be called from any goroutine.
 // Serve Handler on the member's peer URL.
 type HTTP struct {
-	cfg      HTTPConfig
-	lg       *zap.Logger
-	root     *actor.RootContext
-	pipeline *http.Client
-	streams  *http.Client
+	cfg       HTTPConfig
+	lg        *zap.Logger
+	root      *actor.RootContext
+	pipeline  *http.Client
+	streams   *http.Client
+	snapshots *http.Client
 	// ctx is cancelled by Close: every dial and POST in flight ends with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -96,8 +106,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		cfg:          cfg,
 		lg:           cfg.Logger,
 		root:         cfg.System.Root,
-		pipeline:     newPeerClient(cfg.TLS),
-		streams:      newPeerClient(cfg.TLS),
+		pipeline:     newPeerClient(cfg.TLS, connReadTimeout),
+		streams:      newPeerClient(cfg.TLS, connReadTimeout),
+		snapshots:    newPeerClient(cfg.TLS, snapshotAnswerTimeout),
 		ctx:          ctx,
 		cancel:       cancel,
 		closed:       make(chan struct{}),
@@ -219,6 +230,7 @@ func (t *HTTP) Close() error {
 	}
 	t.pipeline.CloseIdleConnections()
 	t.streams.CloseIdleConnections()
+	t.snapshots.CloseIdleConnections()
 	return errors.Join(errs...)
 }
 

@@ -28,10 +28,21 @@ type httpMember struct {
 // server: the server waits for the stream handlers the transport holds.
 func newHTTPMember(t *testing.T, id uint64, tune func(*HTTP)) *httpMember {
 	t.Helper()
+	return newHTTPMemberWith(t, id, &wireRecorder{}, nil, tune)
+}
+
+// newHTTPMemberWith is newHTTPMember with the inbox recorder given and a
+// config that configure edits first.
+func newHTTPMemberWith(t *testing.T, id uint64, inbox *wireRecorder, configure func(*HTTPConfig), tune func(*HTTP)) *httpMember {
+	t.Helper()
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	m := &httpMember{inbox: &wireRecorder{}}
-	tr, err := NewHTTP(HTTPConfig{ID: id, ClusterID: 7, System: sys, Inbox: m.inbox.add,
-		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).With(zap.Uint64("member", id))})
+	m := &httpMember{inbox: inbox}
+	cfg := HTTPConfig{ID: id, ClusterID: 7, System: sys, Inbox: m.inbox.add,
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).With(zap.Uint64("member", id))}
+	if configure != nil {
+		configure(&cfg)
+	}
+	tr, err := NewHTTP(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,22 @@ func (n *Network) Delivered(t raftpb.MessageType) int {
 // Join attaches member id with its inbox and returns its transport. A member
 // that joins again (a restart) replaces its earlier self.
 func (n *Network) Join(id uint64, inbox Inbox) *Memory {
-	t := &Memory{net: n, id: id, inbox: inbox, joined: time.Now(), peers: make(map[uint64]string), removed: make(map[uint64]bool)}
+	return n.JoinWith(id, inbox, MemoryOptions{})
+}
+
+// MemoryOptions are what a member of a Network may have besides its inbox.
+type MemoryOptions struct {
+	// SnapshotSource and SnapshotSink are the HTTPConfig fields of the
+	// same names. A MsgSnap carries data from its sender's source to its
+	// receiver's sink when both members have theirs; otherwise it goes
+	// alone, as it does by pipeline.
+	SnapshotSource SnapshotSource
+	SnapshotSink   SnapshotSink
+}
+
+// JoinWith is Join with options.
+func (n *Network) JoinWith(id uint64, inbox Inbox, opts MemoryOptions) *Memory {
+	t := &Memory{net: n, id: id, inbox: inbox, opts: opts, joined: time.Now(), peers: make(map[uint64]string), removed: make(map[uint64]bool)}
 	n.mu.Lock()
 	n.members[id] = t
 	n.mu.Unlock()
@@ -105,9 +120,6 @@ func (n *Network) deliver(from *Memory, m *raftpb.Message) {
 		ok = false
 	}
 	refused := ok && dst.refuses(from.id)
-	if ok && !refused {
-		n.counts[m.GetType()]++
-	}
 	n.mu.Unlock()
 
 	switch {
@@ -131,6 +143,17 @@ func (n *Network) deliver(from *Memory, m *raftpb.Message) {
 		if c.GetType() == raftpb.MsgProp {
 			c.From = new(from.id) // as HTTP delivers it: see checkAddressing
 		}
+		if c.GetType() == raftpb.MsgSnap && from.opts.SnapshotSource != nil && dst.opts.SnapshotSink != nil {
+			// Outside net.mu: a transfer may take long, and the other
+			// members go on sending meanwhile.
+			if err := transferSnapshot(from.opts.SnapshotSource, dst.opts.SnapshotSink, m, &c); err != nil {
+				from.unreachable(m)
+				return
+			}
+		}
+		n.mu.Lock()
+		n.counts[m.GetType()]++
+		n.mu.Unlock()
 		dst.inbox(&c)
 		if m.GetType() == raftpb.MsgSnap {
 			from.inbox(messages.ReportSnapshot{ID: to, Status: raft.SnapshotFinish})
@@ -138,11 +161,34 @@ func (n *Network) deliver(from *Memory, m *raftpb.Message) {
 	}
 }
 
+// transferSnapshot carries the data of a MsgSnap from the sender's source,
+// as sent, to the receiver's sink, with the message as delivered.
+func transferSnapshot(source SnapshotSource, sink SnapshotSink, sent, delivered *raftpb.Message) error {
+	rc, err := source(sent)
+	if err != nil {
+		return fmt.Errorf("open the snapshot data: %w", err)
+	}
+	if rc == nil {
+		return errNoSnapshotData
+	}
+	// The sink has the data or failed: a failed Close changes neither.
+	defer func() { _ = rc.Close() }()
+	r := &countingReader{r: rc}
+	if err := sink(delivered, r); err != nil {
+		return fmt.Errorf("save the snapshot data: %w", err)
+	}
+	if r.err != nil {
+		return fmt.Errorf("the sink succeeded on a failed read: %w", r.err)
+	}
+	return checkDrained(r)
+}
+
 // Memory is one member's transport on a Network.
 type Memory struct {
 	net    *Network
 	id     uint64
 	inbox  Inbox
+	opts   MemoryOptions
 	joined time.Time
 
 	// guarded by net.mu

@@ -83,17 +83,13 @@ type wirePair struct {
 	theirRaft *etcdRaft
 }
 
-func newWirePair(t *testing.T, ourCluster, theirCluster uint64, theirRaft *etcdRaft) *wirePair {
+// tune, if any, edits both members' configurations before they start.
+func newWirePair(t *testing.T, ourCluster, theirCluster uint64, theirRaft *etcdRaft, tune ...func(*HTTPConfig, *rafthttp.Transport)) *wirePair {
 	t.Helper()
 	lg := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	p := &wirePair{oursInbox: &wireRecorder{}, theirRaft: theirRaft}
-	var err error
-	p.ours, err = NewHTTP(HTTPConfig{ID: 1, ClusterID: ourCluster, System: sys, Inbox: p.oursInbox.add, Logger: lg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	oursSrv := httptest.NewServer(p.ours.Handler())
+	cfg := HTTPConfig{ID: 1, ClusterID: ourCluster, System: sys, Inbox: p.oursInbox.add, Logger: lg}
 	p.theirs = &rafthttp.Transport{
 		Logger:      lg.Named("rafthttp"),
 		ID:          types.ID(2),
@@ -103,6 +99,14 @@ func newWirePair(t *testing.T, ourCluster, theirCluster uint64, theirRaft *etcdR
 		LeaderStats: stats.NewLeaderStats(lg, "2"),
 		ErrorC:      make(chan error, 16),
 	}
+	for _, f := range tune {
+		f(&cfg, p.theirs)
+	}
+	var err error
+	if p.ours, err = NewHTTP(cfg); err != nil {
+		t.Fatal(err)
+	}
+	oursSrv := httptest.NewServer(p.ours.Handler())
 	if err := p.theirs.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -37,16 +37,28 @@ type PeerStats struct {
 	// MsgAppFastFrames counts msgappv2 0x01 frames received: MsgApps that
 	// rafthttp peers shortened because they continue the previous one.
 	MsgAppFastFrames uint64
-	// SnapshotsSent counts MsgSnaps the peer acknowledged (also counted in
-	// Pipeline.Sent).
-	SnapshotsSent uint64
+	// SnapshotsSent counts MsgSnaps the peer acknowledged: by pipeline
+	// (also counted in Pipeline.Sent) or with their data by POST
+	// /raft/snapshot. SnapshotsReceived counts those from the peer handed
+	// to the inbox, by either way.
+	SnapshotsSent, SnapshotsReceived uint64
+	// SnapshotBytesSent and SnapshotBytesReceived count the state machine
+	// data (what follows the MsgSnap) of completed POST /raft/snapshot
+	// transfers.
+	SnapshotBytesSent, SnapshotBytesReceived uint64
+	// SnapshotsFailed counts POST /raft/snapshot transfers that failed,
+	// sent or received; SnapshotsDropped counts MsgSnaps refused because
+	// one to the peer was still in flight.
+	SnapshotsFailed, SnapshotsDropped uint64
 }
 
 // peerCounters are a peer's counters, bumped by whichever actor or
 // goroutine sees the event.
 type peerCounters struct {
-	sent, received, failed, dropped  [numChannels]atomic.Uint64
-	queueFull, fastFrames, snapsSent atomic.Uint64
+	sent, received, failed, dropped           [numChannels]atomic.Uint64
+	queueFull, fastFrames                     atomic.Uint64
+	snapsSent, snapsReceived, snapsFailed     atomic.Uint64
+	snapsDropped, snapBytesSent, snapBytesRcv atomic.Uint64
 }
 
 func (c *peerCounters) snapshot() PeerStats {
@@ -54,12 +66,17 @@ func (c *peerCounters) snapshot() PeerStats {
 		return ChannelStats{Sent: c.sent[i].Load(), Received: c.received[i].Load(), Failed: c.failed[i].Load(), Dropped: c.dropped[i].Load()}
 	}
 	return PeerStats{
-		Pipeline:         ch(chanPipeline),
-		MsgApp:           ch(chanMsgApp),
-		Message:          ch(chanMessage),
-		QueueFull:        c.queueFull.Load(),
-		MsgAppFastFrames: c.fastFrames.Load(),
-		SnapshotsSent:    c.snapsSent.Load(),
+		Pipeline:              ch(chanPipeline),
+		MsgApp:                ch(chanMsgApp),
+		Message:               ch(chanMessage),
+		QueueFull:             c.queueFull.Load(),
+		MsgAppFastFrames:      c.fastFrames.Load(),
+		SnapshotsSent:         c.snapsSent.Load(),
+		SnapshotsReceived:     c.snapsReceived.Load(),
+		SnapshotBytesSent:     c.snapBytesSent.Load(),
+		SnapshotBytesReceived: c.snapBytesRcv.Load(),
+		SnapshotsFailed:       c.snapsFailed.Load(),
+		SnapshotsDropped:      c.snapsDropped.Load(),
 	}
 }
 

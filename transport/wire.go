@@ -17,6 +17,7 @@ const (
 	pathStreamMsgApp  = "/raft/stream/msgapp/"
 	pathStreamMessage = "/raft/stream/message/"
 	pathProbing       = "/raft/probing"
+	pathSnapshot      = "/raft/snapshot"
 
 	hdrFrom       = "X-Server-From"
 	hdrVersion    = "X-Server-Version"
@@ -41,6 +42,13 @@ const (
 	// to an etcd peer is judged dead exactly when that peer judges it.
 	connReadTimeout  = 5 * time.Second
 	connWriteTimeout = 5 * time.Second
+	// snapshotAnswerTimeout is how long a snapshot's receiver may take to
+	// answer once the last byte is written: it makes the whole db durable
+	// and checks every page of it first, and for a db of several GiB on a
+	// slow disk that takes minutes. A receiver that takes longer counts as
+	// failed and raft sends the snapshot again, so too short a bound would
+	// never let a large db through; rafthttp has none.
+	snapshotAnswerTimeout = 10 * time.Minute
 	// heartbeatInterval keeps an idle stream inside the reader's timeout
 	// with two beats to spare.
 	heartbeatInterval = connReadTimeout / 3

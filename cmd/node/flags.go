@@ -38,10 +38,15 @@ type options struct {
 
 	snapshotCount   uint64
 	catchUpEntries  uint64
+	quota           uint64
 	maxRequestBytes int64
 	logLevel        zapcore.Level
 	pprof           bool
 }
+
+// defaultQuota is etcd's default --quota-backend-bytes: 2 GiB. A cluster
+// that outgrows it should be told so (507) rather than fill its disks.
+const defaultQuota = 2 << 30
 
 // Default cluster id of the raftexample format: raftexample's own, fixed.
 // A native cluster's id is derived from its members (actors.ClusterIDOf).
@@ -78,6 +83,7 @@ func newFlagSet(raw *rawFlags) *flag.FlagSet {
 	fs.StringVar(&raw.peerTLS.AllowedCN, "peer-cert-allowed-cn", "", "peer TLS: accept only peer certificates with this common name")
 	fs.Uint64Var(&raw.snapshotCount, "snapshot-count", actors.DefaultSnapshotCount, "applied entries between snapshots")
 	fs.Uint64Var(&raw.catchUpEntries, "catch-up-entries", actors.DefaultCatchUpEntries, "entries kept in the log behind a snapshot, for followers that lag")
+	fs.Uint64Var(&raw.quota, "quota-backend-bytes", defaultQuota, "bytes the keys and values may take (each with 32 bytes of overhead); a write past it is refused with 507; 0 means no quota")
 	fs.Int64Var(&raw.maxRequestBytes, "max-request-bytes", 1572864, "largest client request body accepted, in bytes")
 	fs.StringVar(&raw.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&raw.pprof, "enable-pprof", false, "serve Go's profiler at /debug/pprof/ on the client URLs")
@@ -93,7 +99,7 @@ type rawFlags struct {
 	port                                 int
 	join, pprof                          bool
 	clientTLS, peerTLS                   tlsfiles.Files
-	snapshotCount, catchUpEntries        uint64
+	snapshotCount, catchUpEntries, quota uint64
 	maxRequestBytes                      int64
 	set                                  map[string]bool // flags given on the command line
 }
@@ -142,6 +148,7 @@ func (raw *rawFlags) check() (options, error) {
 		peerTLS:         raw.peerTLS,
 		snapshotCount:   raw.snapshotCount,
 		catchUpEntries:  raw.catchUpEntries,
+		quota:           raw.quota,
 		maxRequestBytes: raw.maxRequestBytes,
 		pprof:           raw.pprof,
 	}

@@ -104,6 +104,8 @@ func someClientURL(ms []messages.Member) string {
 func refusal(o options, err error) string {
 	var mm *persistence.MismatchError
 	switch {
+	case errors.Is(err, kv.ErrStateLost):
+		return fmt.Sprintf("%v: remove member %d from the cluster (DELETE /v1/members/%d through another member) and add it again with an empty data dir", err, o.id, o.id)
 	case errors.Is(err, persistence.ErrDataDirLocked):
 		return fmt.Sprintf("data dir %s is in use by another process: stop that member first, or give this one its own --data-dir", o.dataDir)
 	case errors.As(err, &mm) && errors.Is(err, persistence.ErrNodeIDMismatch):

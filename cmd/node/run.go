@@ -145,6 +145,7 @@ func run(o options, lg *zap.Logger) int {
 		ClientURLs:     o.advertiseClient,
 		SnapshotCount:  o.snapshotCount,
 		CatchUpEntries: o.catchUpEntries,
+		Quota:          o.quota,
 		Transport: func(env actors.TransportEnv) (transport.Transport, error) {
 			var err error
 			tr, err = transport.NewHTTP(transport.HTTPConfig{
@@ -154,7 +155,10 @@ func run(o options, lg *zap.Logger) int {
 				System:    env.System,
 				Inbox:     env.Inbox,
 				TLS:       tc.peerClient,
-				Logger:    lg.Named("transport"),
+
+				SnapshotSource: env.SnapshotSource,
+				SnapshotSink:   env.SnapshotSink,
+				Logger:         lg.Named("transport"),
 			})
 			return tr, err
 		},
@@ -220,6 +224,7 @@ func run(o options, lg *zap.Logger) int {
 	defer signal.Stop(sig)
 
 	code := 0
+	var fatal error
 	select {
 	case s := <-sig:
 		lg.Info("stopping on signal", zap.Stringer("signal", s))
@@ -228,7 +233,8 @@ func run(o options, lg *zap.Logger) int {
 		if errors.Is(node.Err(), messages.ErrRemoved) {
 			lg.Info("this member was removed from the cluster; stopping", zap.Error(node.Err()))
 		} else {
-			lg.Error("stopping on a fatal error", zap.Error(node.Err()))
+			fatal = node.Err()
+			lg.Error("stopping on a fatal error", zap.Error(fatal))
 			code = 1
 		}
 	case err := <-serveErr:
@@ -251,6 +257,12 @@ func run(o options, lg *zap.Logger) int {
 	if err := node.Stop(); err != nil {
 		lg.Error("stop", zap.Error(err))
 		code = 1
+	}
+	if fatal != nil {
+		// The last word, for the operator: the data is as durable as
+		// before the failure; restarted once the cause is gone (a full
+		// disk freed, say), the member catches up from its data dir.
+		refuse("stopped on a fatal error: %v", fatal)
 	}
 	return code
 }
