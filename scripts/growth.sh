@@ -8,7 +8,7 @@
 #   scripts/growth.sh [node binary] > growth.csv   # default: builds ./cmd/node
 #   STEP=250000 STEPS=10 scripts/growth.sh ...
 #
-# Then: python3 scripts/growth_svg.py new.csv old.csv > docs/growth.svg
+# Then: python3 scripts/growth_svg.py bbolt=new.csv map=old.csv > docs/growth.svg
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 STEP=${STEP:-250000}

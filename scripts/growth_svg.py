@@ -9,6 +9,7 @@ No plotting library: the SVG is written by hand, so the script runs on any
 Python 3.
 """
 import csv
+import math
 import sys
 
 W, H, PAD = 420, 260, 50
@@ -20,10 +21,16 @@ def read(path):
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def nice(v):
+    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above v."""
+    p = 10 ** math.floor(math.log10(v))
+    return next(m * p for m in (1, 2, 2.5, 5, 10) if m * p >= v)
+
+
 def panel(x0, title, ylabel, series, yof):
     xs = [r["keys"] for _, rows in series for r in rows]
     ys = [yof(r) for _, rows in series for r in rows]
-    xmax, ymax = max(xs), max(ys) * 1.1 or 1
+    xmax, ymax = nice(max(xs)), nice(max(ys) or 1)
     def px(x): return x0 + PAD + (W - 2 * PAD) * x / xmax
     def py(y): return H - PAD + 0 - (H - 2 * PAD) * y / ymax
     out = [f'<text x="{x0 + W / 2}" y="20" text-anchor="middle" font-weight="bold">{title}</text>',
@@ -33,8 +40,8 @@ def panel(x0, title, ylabel, series, yof):
            f'<text x="{x0 + 14}" y="{H / 2}" text-anchor="middle" transform="rotate(-90 {x0 + 14} {H / 2})">{ylabel}</text>']
     for i in range(5):
         x, y = xmax * i / 4, ymax * i / 4
-        out.append(f'<text x="{px(x)}" y="{py(0) + 15}" text-anchor="middle" font-size="10">{x / 1e6:.2g}</text>')
-        out.append(f'<text x="{px(0) - 5}" y="{py(y) + 3}" text-anchor="end" font-size="10">{y:.0f}</text>')
+        out.append(f'<text x="{px(x)}" y="{py(0) + 15}" text-anchor="middle" font-size="10">{x / 1e6:g}</text>')
+        out.append(f'<text x="{px(0) - 5}" y="{py(y) + 3}" text-anchor="end" font-size="10">{y:g}</text>')
     for n, (name, rows) in enumerate(series):
         pts = " ".join(f"{px(r['keys']):.1f},{py(yof(r)):.1f}" for r in rows)
         c = COLORS[n % len(COLORS)]
