@@ -427,3 +427,33 @@ func TestListensWhereTold(t *testing.T) {
 		t.Fatalf("exit code %d; output:\n%s", code, p.out)
 	}
 }
+
+// A member whose db is gone while its log was compacted past the state
+// refuses to start, in one line that says to re-add it, rather than serve
+// an empty state.
+func TestLostDBRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	port, peerPort := freePortPair(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort), "--snapshot-count", "5"}
+	p := startNode(t, args...)
+	ready(t, base)
+	for i := range 20 {
+		must(t, http.MethodPut, fmt.Sprintf("%s/k%d", base, i), "v", http.StatusNoContent, "")
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d; output:\n%s", code, p.out)
+	}
+	if err := os.Remove(filepath.Join(dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runToExit(t, t.TempDir(), args...)
+	last := strings.TrimSpace(stderr)
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if code != 1 || !strings.Contains(last, "db is missing or behind the log") || !strings.Contains(last, "add it again with an empty data dir") {
+		t.Fatalf("start without the db: exit %d, last line %q", code, last)
+	}
+}
