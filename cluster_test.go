@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/actors"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/transport"
 )
@@ -191,7 +191,7 @@ func (c *cluster) start(id uint64, join bool) *member {
 		c.t.Fatalf("start member %d: %v", id, err)
 	}
 	m.node = node
-	m.api = httptest.NewServer(kv.NewHandler(kv.HandlerConfig{
+	m.api = httptest.NewServer(httpapi.NewHandler(httpapi.HandlerConfig{
 		Root:    node.Root(),
 		KV:      node.KV(),
 		Raft:    node.Raft(),

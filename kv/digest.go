@@ -4,9 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"net/http"
-
-	"github.com/raftkv/node/messages"
 )
 
 // digest hashes the key-value state in key order (the db's order), each key
@@ -28,24 +25,4 @@ func (s *store) digest() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// serveDigest answers GET /v1/digest with the state's digest and the index
-// it was taken at. Two members at the same index must answer the same sum.
-func (h *apiHandler) serveDigest(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, "GET")
-		return
-	}
-	reply, err := h.ask(h.kv, messages.DigestRequest{})
-	if err != nil {
-		h.fail(w, r, err, false)
-		return
-	}
-	d, ok := reply.(messages.Digest)
-	if !ok {
-		h.fail(w, r, errAPINotWired, false)
-		return
-	}
-	h.writeJSON(w, r, d)
 }

@@ -55,7 +55,7 @@ func (raftexampleFormat) encode(c command) ([]byte, error) {
 		// Its members would apply a publication of client URLs as a key.
 		return nil, fmt.Errorf("%w: raftexample entries carry only keys and values", messages.ErrUnsupported)
 	}
-	if err := checkUTF8(c.key, c.value); err != nil {
+	if err := CheckUTF8(c.key, c.value); err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
@@ -124,8 +124,9 @@ func (raftexampleFormat) restore(st *store, data []byte, rev uint64, cs *raftpb.
 	return nil
 }
 
-// checkUTF8 refuses a write the raftexample format cannot keep intact.
-func checkUTF8(key string, value []byte) error {
+// CheckUTF8 refuses a write the raftexample format cannot keep intact; the
+// HTTP API refuses it before proposing, as the kv actor would.
+func CheckUTF8(key string, value []byte) error {
 	if !utf8.ValidString(key) {
 		return fmt.Errorf("%w: the key %q is not", ErrInvalidUTF8, key)
 	}

@@ -461,7 +461,7 @@ func FuzzRaftexampleDecode(f *testing.F) {
 		if c.op != opPut {
 			t.Fatalf("decoded op %d, want a put", c.op)
 		}
-		if checkUTF8(c.key, c.value) != nil {
+		if CheckUTF8(c.key, c.value) != nil {
 			return // raftexample members may write these; we apply them but never propose them
 		}
 		again, err := raftexampleFormat{}.decode(mustEncode(t, raftexampleFormat{}, c))

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/etcd/server/v3/storage/wal"
 
 	"github.com/raftkv/node/actors"
+	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/persistence"
@@ -58,7 +59,7 @@ func learnClusterID(o options, client *http.Client) (uint64, error) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), learnTimeout)
-		pc, err := kv.FetchPeerMembers(ctx, client, o.peers[id])
+		pc, err := httpapi.FetchPeerMembers(ctx, client, o.peers[id])
 		cancel()
 		if err != nil {
 			errs = append(errs, err.Error())

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/actors"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/tlsfiles"
@@ -179,7 +179,7 @@ func run(o options, lg *zap.Logger) int {
 	for _, p := range []string{"/raft", "/raft/"} {
 		peerMux.Handle(p, tr.Handler())
 	}
-	peerAPI := kv.NewPeerHandler(kv.PeerHandlerConfig{Root: node.Root(), KV: node.KV(), ClusterID: cid, Format: o.format, Logger: lg.Named("peer-api")})
+	peerAPI := httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: node.Root(), KV: node.KV(), ClusterID: cid, Format: o.format, Logger: lg.Named("peer-api")})
 	for _, p := range []string{"/members", "/members/"} {
 		peerMux.Handle(p, peerAPI)
 	}
@@ -197,7 +197,7 @@ func run(o options, lg *zap.Logger) int {
 		api.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		api.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	api.Handle("/", kv.NewHandler(kv.HandlerConfig{
+	api.Handle("/", httpapi.NewHandler(httpapi.HandlerConfig{
 		Root:            node.Root(),
 		KV:              node.KV(),
 		Raft:            node.Raft(),

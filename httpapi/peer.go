@@ -1,4 +1,4 @@
-package kv
+package httpapi
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 )
 
@@ -52,7 +53,7 @@ type PeerHandlerConfig struct {
 	Root      *actor.RootContext
 	KV        *actor.PID
 	ClusterID uint64
-	Format    Format
+	Format    kv.Format
 	Timeout   time.Duration // per request; default 5 s
 	Logger    *zap.Logger
 }
@@ -60,9 +61,9 @@ type PeerHandlerConfig struct {
 // NewPeerHandler serves the peer API; mount it on the peer server next to
 // the transport's handler (it answers /members and /members/...).
 func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
-	h := &apiHandler{root: cfg.Root, kv: cfg.KV, timeout: cfg.Timeout, log: cfg.Logger}
+	h := &handler{root: cfg.Root, kv: cfg.KV, timeout: cfg.Timeout, log: cfg.Logger}
 	if h.timeout <= 0 {
-		h.timeout = apiDefaultTimeout
+		h.timeout = defaultTimeout
 	}
 	if h.log == nil {
 		h.log = zap.NewNop()
@@ -77,14 +78,14 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 			}
 		case strings.HasPrefix(r.URL.Path, peerPromotePath):
 			if r.Method != http.MethodPost {
-				apiMethodNotAllowed(w, "POST")
+				methodNotAllowed(w, "POST")
 				return
 			}
 			if got := r.Header.Get(hdrClusterID); got != id {
 				http.Error(w, fmt.Sprintf("cluster ID mismatch: the request is for cluster %q, this member is in %s", got, id), http.StatusPreconditionFailed)
 				return
 			}
-			memberID, ok := apiParseMemberID(w, strings.TrimPrefix(r.URL.Path, peerPromotePath))
+			memberID, ok := parseMemberID(w, strings.TrimPrefix(r.URL.Path, peerPromotePath))
 			if !ok {
 				return
 			}
@@ -104,7 +105,7 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 // PeerCluster is what a member tells another of its cluster.
 type PeerCluster struct {
 	ID      uint64
-	Format  Format
+	Format  kv.Format
 	Members []messages.Member
 }
 
@@ -126,7 +127,7 @@ func FetchPeerMembers(ctx context.Context, client *http.Client, peerURL string) 
 		return PeerCluster{}, fmt.Errorf("read the members of %s: %w", peerURL, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return PeerCluster{}, fmt.Errorf("%s answered %s: %s", peerURL, resp.Status, apiOneLine(string(body)))
+		return PeerCluster{}, fmt.Errorf("%s answered %s: %s", peerURL, resp.Status, oneLine(string(body)))
 	}
 	var pm PeerMembers
 	if err := json.Unmarshal(body, &pm); err != nil {
@@ -136,28 +137,28 @@ func FetchPeerMembers(ctx context.Context, client *http.Client, peerURL string) 
 	if err != nil || id == 0 {
 		return PeerCluster{}, fmt.Errorf("members of %s: bad cluster id %q", peerURL, pm.ClusterID)
 	}
-	f, err := ParseFormat(pm.Format)
+	f, err := kv.ParseFormat(pm.Format)
 	if err != nil {
 		return PeerCluster{}, fmt.Errorf("members of %s: %w", peerURL, err)
 	}
 	return PeerCluster{ID: id, Format: f, Members: pm.Members}, nil
 }
 
-// apiRemoteError is the answer of the member a request was handed to: the
+// remoteError is the answer of the member a request was handed to: the
 // client gets it as it was given.
-type apiRemoteError struct {
+type remoteError struct {
 	status int
 	body   string
 }
 
-func (e *apiRemoteError) Error() string {
+func (e *remoteError) Error() string {
 	return fmt.Sprintf("the leader answered %d: %s", e.status, e.body)
 }
 
 // promoteAtLeader hands a promotion to the leader's peer API and returns
 // its answer: the member as the leader, which applied the promotion, lists
 // it (this member may not have applied it yet).
-func (h *apiHandler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
+func (h *handler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
 	if h.peerClient == nil {
 		return nil, fmt.Errorf("%w; ask the leader", messages.ErrNotLeader)
 	}
@@ -191,5 +192,5 @@ func (h *apiHandler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error)
 	if resp.StatusCode == http.StatusOK {
 		return body, nil
 	}
-	return nil, &apiRemoteError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
+	return nil, &remoteError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
 }

@@ -1,4 +1,4 @@
-package kv
+package httpapi
 
 import (
 	"fmt"
@@ -8,14 +8,14 @@ import (
 	"github.com/raftkv/node/messages"
 )
 
-// apiIndexBody is the JSON answer to a /v1/kv write: the applied index that
+// indexBody is the JSON answer to a /v1/kv write: the applied index that
 // contains it, which a client can compare with /v1/status.
-type apiIndexBody struct {
+type indexBody struct {
 	Index uint64 `json:"index"`
 }
 
 // serveKV serves /v1/kv/<key>, where the dialect names the key.
-func (h *apiHandler) serveKV(w http.ResponseWriter, r *http.Request) {
+func (h *handler) serveKV(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		if key, ok := h.kvKey(w, r); ok {
@@ -35,15 +35,15 @@ func (h *apiHandler) serveKV(w http.ResponseWriter, r *http.Request) {
 			h.deleteKey(w, r, key)
 		}
 	default:
-		apiMethodNotAllowed(w, h.dialect.kvMethods())
+		methodNotAllowed(w, h.dialect.kvMethods())
 	}
 }
 
 // kvKey answers 400 itself when the path names no key.
-func (h *apiHandler) kvKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (h *handler) kvKey(w http.ResponseWriter, r *http.Request) (string, bool) {
 	key, err := h.dialect.kvKey(r)
 	if err != nil {
-		http.Error(w, apiOneLine(err.Error()), http.StatusBadRequest)
+		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
 		return "", false
 	}
 	return key, true
@@ -52,14 +52,14 @@ func (h *apiHandler) kvKey(w http.ResponseWriter, r *http.Request) (string, bool
 // getKey answers the raw value, so that GET through either route family
 // returns byte for byte what was PUT. params says whether the query string
 // holds parameters; where it is part of the key, reads are linearizable.
-func (h *apiHandler) getKey(w http.ResponseWriter, r *http.Request, key string, params bool) {
-	if !apiCheckKey(w, key) {
+func (h *handler) getKey(w http.ResponseWriter, r *http.Request, key string, params bool) {
+	if !checkKey(w, key) {
 		return
 	}
 	serializable := false
 	if params {
 		var err error
-		if serializable, err = apiSerializable(r.URL.RawQuery); err != nil {
+		if serializable, err = parseConsistency(r.URL.RawQuery); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -80,8 +80,8 @@ func (h *apiHandler) getKey(w http.ResponseWriter, r *http.Request, key string, 
 
 // putKey answers okStatus on success: 200 with the index on /v1/kv, 204 on the
 // raftexample route whose clients expect no body.
-func (h *apiHandler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int) {
-	if !apiCheckKey(w, key) {
+func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int) {
+	if !checkKey(w, key) {
 		return
 	}
 	value, ok := h.readBody(w, r)
@@ -101,11 +101,11 @@ func (h *apiHandler) putKey(w http.ResponseWriter, r *http.Request, key string, 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	h.writeJSON(w, r, apiIndexBody{Index: res.Index})
+	h.writeJSON(w, r, indexBody{Index: res.Index})
 }
 
-func (h *apiHandler) deleteKey(w http.ResponseWriter, r *http.Request, key string) {
-	if !apiCheckKey(w, key) {
+func (h *handler) deleteKey(w http.ResponseWriter, r *http.Request, key string) {
+	if !checkKey(w, key) {
 		return
 	}
 	res, err := h.askKV(messages.Delete{Key: key})
@@ -113,10 +113,10 @@ func (h *apiHandler) deleteKey(w http.ResponseWriter, r *http.Request, key strin
 		h.fail(w, r, err, true)
 		return
 	}
-	h.writeJSON(w, r, apiIndexBody{Index: res.Index})
+	h.writeJSON(w, r, indexBody{Index: res.Index})
 }
 
-func apiCheckKey(w http.ResponseWriter, key string) bool {
+func checkKey(w http.ResponseWriter, key string) bool {
 	if key == "" {
 		http.Error(w, "empty key", http.StatusBadRequest)
 		return false
@@ -124,9 +124,9 @@ func apiCheckKey(w http.ResponseWriter, key string) bool {
 	return true
 }
 
-// apiSerializable parses the consistency query parameter. Unknown values are
+// parseConsistency parses the consistency query parameter. Unknown values are
 // refused rather than ignored: a typo must not silently weaken a read.
-func apiSerializable(rawQuery string) (bool, error) {
+func parseConsistency(rawQuery string) (bool, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return false, fmt.Errorf("malformed query string: %w", err)

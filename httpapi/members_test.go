@@ -1,4 +1,4 @@
-package kv_test
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -13,13 +13,14 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 )
 
 func TestMemberRoutes(t *testing.T) {
 	ok := messages.Result{Index: 9}
-	short := kv.HandlerConfig{Timeout: 50 * time.Millisecond}
+	short := httpapi.HandlerConfig{Timeout: 50 * time.Millisecond}
 	runCases(t, []apiCase{
 		{name: "add a voter", method: "POST", path: "/v1/members/4", body: ptr(`{"peer_url":"http://h:4"}`), kvReply: ok,
 			wantStatus: 201, wantBody: ptr(`{"id":4,"peer_url":"http://h:4","client_urls":[],"learner":false}` + "\n"),
@@ -115,7 +116,7 @@ func TestPromoteHandedToTheLeader(t *testing.T) {
 		}
 		return messages.Result{Members: []messages.Member{member}}
 	})
-	leader := httptest.NewServer(kv.NewPeerHandler(kv.PeerHandlerConfig{Root: system.Root, KV: leaderKV, ClusterID: 0xabc, Logger: zap.NewNop()}))
+	leader := httptest.NewServer(httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: system.Root, KV: leaderKV, ClusterID: 0xabc, Logger: zap.NewNop()}))
 	defer leader.Close()
 
 	followerKV := scriptedActor(system, func(msg any) any {
@@ -127,7 +128,7 @@ func TestPromoteHandedToTheLeader(t *testing.T) {
 	raftActor := scriptedActor(system, func(any) any {
 		return messages.Status{ID: 1, Leader: 2, Members: map[uint64]string{1: "http://f:1", 2: leader.URL}}
 	})
-	follower := httptest.NewServer(kv.NewHandler(kv.HandlerConfig{Root: system.Root, KV: followerKV, Raft: raftActor,
+	follower := httptest.NewServer(httpapi.NewHandler(httpapi.HandlerConfig{Root: system.Root, KV: followerKV, Raft: raftActor,
 		PeerClient: leader.Client(), ClusterID: 0xabc}))
 	defer follower.Close()
 
@@ -170,11 +171,11 @@ func TestPeerMembers(t *testing.T) {
 	system := quietSystem(t)
 	ms := []messages.Member{{ID: 1, PeerURL: "http://a:1", ClientURLs: []string{"http://a:2"}}}
 	kvActor := scriptedActor(system, func(any) any { return messages.Result{Members: ms} })
-	srv := httptest.NewServer(kv.NewPeerHandler(kv.PeerHandlerConfig{Root: system.Root, KV: kvActor, ClusterID: 0x5eed, Format: kv.FormatRaftexample}))
+	srv := httptest.NewServer(httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: system.Root, KV: kvActor, ClusterID: 0x5eed, Format: kv.FormatRaftexample}))
 	defer srv.Close()
 	defer srv.Client().CloseIdleConnections()
 
-	pc, err := kv.FetchPeerMembers(t.Context(), srv.Client(), srv.URL)
+	pc, err := httpapi.FetchPeerMembers(t.Context(), srv.Client(), srv.URL)
 	if err != nil || pc.ID != 0x5eed || pc.Format != kv.FormatRaftexample || len(pc.Members) != 1 || pc.Members[0].PeerURL != "http://a:1" {
 		t.Fatalf("FetchPeerMembers = %+v %v", pc, err)
 	}
@@ -183,11 +184,11 @@ func TestPeerMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var pm kv.PeerMembers
+	var pm httpapi.PeerMembers
 	if err := json.NewDecoder(resp.Body).Decode(&pm); err != nil || resp.Header.Get("X-Etcd-Cluster-ID") != "5eed" || pm.ClusterID != "5eed" {
 		t.Fatalf("GET /members: header %q, body %+v (%v)", resp.Header.Get("X-Etcd-Cluster-ID"), pm, err)
 	}
-	if _, err := kv.FetchPeerMembers(t.Context(), srv.Client(), srv.URL+"/nowhere"); err == nil {
+	if _, err := httpapi.FetchPeerMembers(t.Context(), srv.Client(), srv.URL+"/nowhere"); err == nil {
 		t.Fatal("FetchPeerMembers of a 404 succeeded")
 	}
 }

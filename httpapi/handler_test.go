@@ -1,4 +1,4 @@
-package kv_test
+package httpapi_test
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/messages"
 )
 
@@ -26,9 +26,9 @@ import (
 // times out.
 var silent any
 
-// apiBarrier is answered by a fake actor in mailbox order: once its answer
+// barrier is answered by a fake actor in mailbox order: once its answer
 // arrives, every message sent to the fake before it has been recorded.
-type apiBarrier struct{}
+type barrier struct{}
 
 // fakeActor stands in for the kv or the raft actor: it records each message
 // and answers it with a scripted reply.
@@ -43,8 +43,8 @@ func spawnFake(system *actor.ActorSystem, reply any) *fakeActor {
 		switch ctx.Message().(type) {
 		case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
 			return
-		case apiBarrier:
-			ctx.Respond(apiBarrier{})
+		case barrier:
+			ctx.Respond(barrier{})
 			return
 		}
 		f.got <- ctx.Message()
@@ -55,7 +55,7 @@ func spawnFake(system *actor.ActorSystem, reply any) *fakeActor {
 	return f
 }
 
-type apiFixture struct {
+type fixture struct {
 	system *actor.ActorSystem
 	kv     *fakeActor
 	raft   *fakeActor
@@ -66,7 +66,7 @@ type apiFixture struct {
 
 // newFixture serves a handler wired to two fake actors. cfg may set Timeout
 // and MaxRequestBytes; the other fields are filled here.
-func newFixture(t *testing.T, kvReply, raftReply any, cfg kv.HandlerConfig) *apiFixture {
+func newFixture(t *testing.T, kvReply, raftReply any, cfg httpapi.HandlerConfig) *fixture {
 	t.Helper()
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
@@ -78,7 +78,7 @@ func newFixture(t *testing.T, kvReply, raftReply any, cfg kv.HandlerConfig) *api
 	)
 	t.Cleanup(system.Shutdown)
 	core, logs := observer.New(zapcore.DebugLevel)
-	f := &apiFixture{
+	f := &fixture{
 		system: system,
 		kv:     spawnFake(system, kvReply),
 		raft:   spawnFake(system, raftReply),
@@ -88,7 +88,7 @@ func newFixture(t *testing.T, kvReply, raftReply any, cfg kv.HandlerConfig) *api
 	cfg.KV = f.kv.pid
 	cfg.Raft = f.raft.pid
 	cfg.Logger = zap.New(core)
-	srv := httptest.NewServer(kv.NewHandler(cfg))
+	srv := httptest.NewServer(httpapi.NewHandler(cfg))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	f.client = srv.Client()
@@ -97,7 +97,7 @@ func newFixture(t *testing.T, kvReply, raftReply any, cfg kv.HandlerConfig) *api
 
 // do sends a request; a body of nil sends none, chunked sends it without a
 // Content-Length so the server cannot refuse it before reading.
-func (f *apiFixture) do(t *testing.T, method, path string, body *string, chunked bool) (*http.Response, string) {
+func (f *fixture) do(t *testing.T, method, path string, body *string, chunked bool) (*http.Response, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -123,9 +123,9 @@ func (f *apiFixture) do(t *testing.T, method, path string, body *string, chunked
 }
 
 // received returns every message fake got before this call.
-func (f *apiFixture) received(t *testing.T, fake *fakeActor) []any {
+func (f *fixture) received(t *testing.T, fake *fakeActor) []any {
 	t.Helper()
-	if _, err := f.system.Root.RequestFuture(fake.pid, apiBarrier{}, 5*time.Second).Result(); err != nil {
+	if _, err := f.system.Root.RequestFuture(fake.pid, barrier{}, 5*time.Second).Result(); err != nil {
 		t.Fatalf("barrier: %v", err)
 	}
 	var msgs []any
@@ -154,7 +154,7 @@ type apiCase struct {
 	path    string
 	body    *string
 	chunked bool
-	cfg     kv.HandlerConfig
+	cfg     httpapi.HandlerConfig
 
 	kvReply   any // the fake kv actor's answer; silent never answers
 	raftReply any // the fake raft actor's answer
@@ -304,7 +304,7 @@ func TestRaftexampleRoutes(t *testing.T) {
 // TestSameKeyBothRoutes checks that /<key> and /v1/kv/<key> name one key.
 func TestSameKeyBothRoutes(t *testing.T) {
 	verifyNoLeaks(t)
-	f := newFixture(t, messages.Result{Found: true}, silent, kv.HandlerConfig{})
+	f := newFixture(t, messages.Result{Found: true}, silent, httpapi.HandlerConfig{})
 	for _, r := range []struct{ method, path string }{
 		{"PUT", "/a"}, {"GET", "/v1/kv/a"}, {"PUT", "/v1/kv/a"}, {"GET", "/a"}, {"DELETE", "/v1/kv/a"},
 	} {
@@ -324,7 +324,7 @@ func TestSameKeyBothRoutes(t *testing.T) {
 func TestClusterRoutes(t *testing.T) {
 	status := messages.Status{ID: 1, Leader: 2, Term: 3, RaftState: "StateFollower", Commit: 5, Applied: 4,
 		Members: map[uint64]string{1: "http://a:1", 2: "http://b:2"}, Learners: []uint64{3}}
-	short := kv.HandlerConfig{Timeout: 50 * time.Millisecond}
+	short := httpapi.HandlerConfig{Timeout: 50 * time.Millisecond}
 	runCases(t, []apiCase{
 		{name: "members", method: "GET", path: "/v1/members",
 			kvReply: messages.Result{Members: []messages.Member{
@@ -443,7 +443,7 @@ func TestUnknownReplies(t *testing.T) {
 }
 
 func TestTimeouts(t *testing.T) {
-	short := kv.HandlerConfig{Timeout: 50 * time.Millisecond}
+	short := httpapi.HandlerConfig{Timeout: 50 * time.Millisecond}
 	const unknown = "outcome of the write is unknown"
 	runCases(t, []apiCase{
 		{name: "PUT v1", method: "PUT", path: "/v1/kv/k", body: ptr("v"), kvReply: silent, cfg: short,
@@ -467,7 +467,7 @@ func TestTimeouts(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
-	limit := kv.HandlerConfig{MaxRequestBytes: 8}
+	limit := httpapi.HandlerConfig{MaxRequestBytes: 8}
 	ok := messages.Result{Index: 1}
 	const defaultLimit = 1572864
 	runCases(t, []apiCase{
@@ -494,7 +494,7 @@ func TestBodyLimit(t *testing.T) {
 // health check (polled by load balancers) stays at debug.
 func TestServerErrorsAreLogged(t *testing.T) {
 	verifyNoLeaks(t)
-	f := newFixture(t, messages.Result{Err: messages.ErrNoLeader}, messages.Status{}, kv.HandlerConfig{})
+	f := newFixture(t, messages.Result{Err: messages.ErrNoLeader}, messages.Status{}, httpapi.HandlerConfig{})
 	if resp, _ := f.do(t, "PUT", "/v1/kv/a%20b", ptr("v"), false); resp.StatusCode != 503 {
 		t.Fatalf("status = %d, want 503", resp.StatusCode)
 	}
@@ -525,7 +525,7 @@ func TestServerErrorsAreLogged(t *testing.T) {
 // with 503 instead of waiting for the timeout.
 func TestStoppedActor(t *testing.T) {
 	verifyNoLeaks(t)
-	f := newFixture(t, messages.Result{}, messages.Status{Leader: 1}, kv.HandlerConfig{Timeout: time.Minute})
+	f := newFixture(t, messages.Result{}, messages.Status{Leader: 1}, httpapi.HandlerConfig{Timeout: time.Minute})
 	if err := f.system.Root.StopFuture(f.kv.pid).Wait(); err != nil {
 		t.Fatalf("stopping the fake kv actor: %v", err)
 	}
@@ -538,7 +538,7 @@ func TestStoppedActor(t *testing.T) {
 // TestUnwiredHandler checks that missing actors give a 500, not a panic.
 func TestUnwiredHandler(t *testing.T) {
 	verifyNoLeaks(t)
-	srv := httptest.NewServer(kv.NewHandler(kv.HandlerConfig{}))
+	srv := httptest.NewServer(httpapi.NewHandler(httpapi.HandlerConfig{}))
 	defer srv.Close()
 	for _, path := range []string{"/v1/kv/k", "/v1/status"} {
 		resp, err := srv.Client().Get(srv.URL + path)

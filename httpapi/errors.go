@@ -1,4 +1,4 @@
-package kv
+package httpapi
 
 import (
 	"bytes"
@@ -10,73 +10,74 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 )
 
-// apiFailure is how an error is shown to a client.
-type apiFailure struct {
+// failure is how an error is shown to a client.
+type failure struct {
 	status     int
 	reason     string
 	retryAfter bool // the request was not proposed, a retry is safe
 }
 
-// apiClassify maps an error from an actor to an HTTP answer. write says
+// classify maps an error from an actor to an HTTP answer. write says
 // whether the request changes state, which matters only for a timeout: then
 // the client must learn that its write may still be applied.
-func apiClassify(err error, write bool) apiFailure {
-	var remote *apiRemoteError
+func classify(err error, write bool) failure {
+	var remote *remoteError
 	switch {
 	case errors.As(err, &remote):
-		return apiFailure{status: remote.status, reason: remote.body}
+		return failure{status: remote.status, reason: remote.body}
 	case errors.Is(err, messages.ErrTransferFailed):
-		return apiFailure{status: http.StatusGatewayTimeout, reason: err.Error()}
+		return failure{status: http.StatusGatewayTimeout, reason: err.Error()}
 	case errors.Is(err, actor.ErrTimeout), errors.Is(err, messages.ErrTimeout):
 		if write {
-			return apiFailure{status: http.StatusGatewayTimeout,
+			return failure{status: http.StatusGatewayTimeout,
 				reason: "request timed out: the outcome of the write is unknown, it may still be applied"}
 		}
-		return apiFailure{status: http.StatusGatewayTimeout, reason: "request timed out"}
+		return failure{status: http.StatusGatewayTimeout, reason: "request timed out"}
 	case errors.Is(err, messages.ErrNoLeader):
-		return apiFailure{status: http.StatusServiceUnavailable, reason: "no leader: retry later", retryAfter: true}
+		return failure{status: http.StatusServiceUnavailable, reason: "no leader: retry later", retryAfter: true}
 	case errors.Is(err, messages.ErrProposalDropped):
-		return apiFailure{status: http.StatusServiceUnavailable, reason: "proposal dropped by raft: retry later", retryAfter: true}
+		return failure{status: http.StatusServiceUnavailable, reason: "proposal dropped by raft: retry later", retryAfter: true}
 	case errors.Is(err, messages.ErrRemoved):
-		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping: " + messages.ErrRemoved.Error()}
+		return failure{status: http.StatusServiceUnavailable, reason: "node is stopping: " + messages.ErrRemoved.Error()}
 	case errors.Is(err, messages.ErrStopped):
-		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping"}
+		return failure{status: http.StatusServiceUnavailable, reason: "node is stopping"}
 	case errors.Is(err, actor.ErrDeadLetter):
 		// The target actor is gone, which happens only while the node stops.
-		return apiFailure{status: http.StatusServiceUnavailable, reason: "node is stopping: its actors are gone"}
-	case errors.Is(err, ErrNoSpace):
+		return failure{status: http.StatusServiceUnavailable, reason: "node is stopping: its actors are gone"}
+	case errors.Is(err, kv.ErrNoSpace):
 		// The state machine refused it when it applied the entry: nothing
 		// was written, on any member.
-		return apiFailure{status: http.StatusInsufficientStorage, reason: err.Error()}
+		return failure{status: http.StatusInsufficientStorage, reason: err.Error()}
 	case errors.Is(err, messages.ErrNotFound):
-		return apiFailure{status: http.StatusNotFound, reason: "key not found"}
+		return failure{status: http.StatusNotFound, reason: "key not found"}
 	case errors.Is(err, messages.ErrUnknownMember):
-		return apiFailure{status: http.StatusNotFound, reason: "unknown member"}
+		return failure{status: http.StatusNotFound, reason: "unknown member"}
 	case errors.Is(err, messages.ErrMemberExists), errors.Is(err, messages.ErrPeerURLExists),
 		errors.Is(err, messages.ErrNotEnoughStarted), errors.Is(err, messages.ErrLearnerNotReady),
 		errors.Is(err, messages.ErrNotLearner), errors.Is(err, messages.ErrIsLearner),
 		errors.Is(err, messages.ErrConfChangeDeclined):
 		// The cluster's state forbids the change; the reason says which
 		// state, and whether waiting can help.
-		return apiFailure{status: http.StatusConflict, reason: err.Error()}
+		return failure{status: http.StatusConflict, reason: err.Error()}
 	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee):
-		return apiFailure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
+		return failure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
 	case errors.Is(err, messages.ErrUnsupported):
 		// The error says which operation the format lacks.
-		return apiFailure{status: http.StatusMethodNotAllowed, reason: err.Error()}
-	case errors.Is(err, ErrInvalidUTF8):
-		return apiFailure{status: http.StatusBadRequest, reason: err.Error()}
+		return failure{status: http.StatusMethodNotAllowed, reason: err.Error()}
+	case errors.Is(err, kv.ErrInvalidUTF8):
+		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	default:
-		return apiFailure{status: http.StatusInternalServerError, reason: "internal error: " + err.Error()}
+		return failure{status: http.StatusInternalServerError, reason: "internal error: " + err.Error()}
 	}
 }
 
 // fail answers a failed request with a one-line plain-text reason.
-func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error, write bool) {
-	f := apiClassify(err, write)
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, write bool) {
+	f := classify(err, write)
 	h.logFailure(r, f.status, err)
 	if f.retryAfter {
 		w.Header().Set("Retry-After", "1")
@@ -84,12 +85,12 @@ func (h *apiHandler) fail(w http.ResponseWriter, r *http.Request, err error, wri
 	if f.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", h.allowedBesides(r))
 	}
-	http.Error(w, apiOneLine(f.reason), f.status)
+	http.Error(w, oneLine(f.reason), f.status)
 }
 
 // allowedBesides is the Allow header of a 405 given because the state
 // machine refused the operation: the route's methods, less the one refused.
-func (h *apiHandler) allowedBesides(r *http.Request) string {
+func (h *handler) allowedBesides(r *http.Request) string {
 	var kept []string
 	for m := range strings.SplitSeq(h.routeMethods(r.URL.Path), ", ") {
 		if m != "" && m != r.Method {
@@ -100,7 +101,7 @@ func (h *apiHandler) allowedBesides(r *http.Request) string {
 }
 
 // logFailure logs server-side failures; 4xx are the client's business.
-func (h *apiHandler) logFailure(r *http.Request, status int, err error) {
+func (h *handler) logFailure(r *http.Request, status int, err error) {
 	if status < http.StatusInternalServerError {
 		return
 	}
@@ -112,13 +113,13 @@ func (h *apiHandler) logFailure(r *http.Request, status int, err error) {
 }
 
 // writeJSON answers 200 with v.
-func (h *apiHandler) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	h.writeJSONStatus(w, r, http.StatusOK, v)
 }
 
 // writeJSONStatus answers status with v. Encoding first means an encoding
 // failure can still become a 500 instead of a truncated answer.
-func (h *apiHandler) writeJSONStatus(w http.ResponseWriter, r *http.Request, status int, v any) {
+func (h *handler) writeJSONStatus(w http.ResponseWriter, r *http.Request, status int, v any) {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		h.fail(w, r, err, false)
@@ -129,8 +130,8 @@ func (h *apiHandler) writeJSONStatus(w http.ResponseWriter, r *http.Request, sta
 	_, _ = w.Write(buf.Bytes())
 }
 
-// apiOneLine keeps an error body to one line whatever the wrapped errors
+// oneLine keeps an error body to one line whatever the wrapped errors
 // contain.
-func apiOneLine(s string) string {
+func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }

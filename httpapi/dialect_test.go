@@ -1,4 +1,4 @@
-package kv_test
+package httpapi_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 )
@@ -17,8 +18,8 @@ import (
 func TestKeyMapping(t *testing.T) {
 	found := messages.Result{Value: []byte("v"), Found: true, Index: 2}
 	ok := messages.Result{Index: 3}
-	native := kv.HandlerConfig{Format: kv.FormatNative}
-	rx := kv.HandlerConfig{Format: kv.FormatRaftexample}
+	native := httpapi.HandlerConfig{Format: kv.FormatNative}
+	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
 	get := func(key string, serializable bool) []any {
 		return msgs(messages.Get{Key: key, Serializable: serializable})
 	}
@@ -62,7 +63,7 @@ func TestKeyMapping(t *testing.T) {
 	var cases []apiCase
 	for _, m := range mappings {
 		for _, f := range []struct {
-			cfg    kv.HandlerConfig
+			cfg    httpapi.HandlerConfig
 			want   []any
 			status int
 		}{{native, m.native, 0}, {rx, m.raftexample, m.rxStatus}} {
@@ -102,7 +103,7 @@ func TestKeyMapping(t *testing.T) {
 // TestRaftexampleFormatRefusals covers what the raftexample format refuses or
 // allows that the native one does not.
 func TestRaftexampleFormatRefusals(t *testing.T) {
-	rx := kv.HandlerConfig{Format: kv.FormatRaftexample}
+	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
 	const notUTF8 = "valid UTF-8"
 	runCases(t, []apiCase{
 		{name: "value not UTF-8 on /key", method: "PUT", path: "/k", body: ptr("ok\xff"), cfg: rx,
@@ -125,8 +126,8 @@ func TestRaftexampleFormatRefusals(t *testing.T) {
 // a raw request line can carry one, and raftexample would take it as is.
 func TestRaftexampleRawKeyNotUTF8(t *testing.T) {
 	verifyNoLeaks(t)
-	f := newFixture(t, messages.Result{}, nil, kv.HandlerConfig{})
-	h := kv.NewHandler(kv.HandlerConfig{Root: f.system.Root, KV: f.kv.pid, Format: kv.FormatRaftexample})
+	f := newFixture(t, messages.Result{}, nil, httpapi.HandlerConfig{})
+	h := httpapi.NewHandler(httpapi.HandlerConfig{Root: f.system.Root, KV: f.kv.pid, Format: kv.FormatRaftexample})
 	r := httptest.NewRequest("PUT", "/k", strings.NewReader("v"))
 	r.RequestURI = "/k\xff"
 	w := httptest.NewRecorder()
@@ -162,7 +163,7 @@ func TestFormatErrorMapping(t *testing.T) {
 
 // A handler given a format it does not know serves nothing rather than guess.
 func TestUnknownFormatHandler(t *testing.T) {
-	bad := kv.HandlerConfig{Format: kv.Format(7)}
+	bad := httpapi.HandlerConfig{Format: kv.Format(7)}
 	var cases []apiCase
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/k"}, {"PUT", "/k"}, {"GET", "/v1/kv/k"}, {"DELETE", "/v1/kv/k"}, {"GET", "/v1/members"},

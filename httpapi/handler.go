@@ -1,4 +1,4 @@
-package kv
+package httpapi
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 )
 
@@ -24,7 +25,7 @@ type HandlerConfig struct {
 	Logger          *zap.Logger        // nil means no logging
 	// Format must be the kv actor's: it decides which key a request names
 	// and which writes are refused before they reach the kv actor.
-	Format Format
+	Format kv.Format
 	// PeerClient reaches the other members' peer API (with the peers' TLS),
 	// to hand the leader a promotion asked of a follower; ClusterID goes
 	// with it. Nil answers such a request 503, naming the leader.
@@ -33,31 +34,31 @@ type HandlerConfig struct {
 }
 
 const (
-	apiDefaultTimeout         = 5 * time.Second
-	apiDefaultMaxRequestBytes = 3 << 19 // 1.5 MiB: etcd's default request limit
+	defaultTimeout         = 5 * time.Second
+	defaultMaxRequestBytes = 3 << 19 // 1.5 MiB: etcd's default request limit
 )
 
 const (
-	apiKVPrefix      = "/v1/kv/"
-	apiCompatMethods = "GET, PUT, POST, DELETE"
-	apiGetOnly       = "GET"
+	kvPrefix      = "/v1/kv/"
+	compatMethods = "GET, PUT, POST, DELETE"
+	getOnly       = "GET"
 )
 
 // errAPINotWired is the error of a request whose target actor was not given
 // to NewHandler; asking a nil PID would panic inside protoactor.
 var errAPINotWired = errors.New("http api: actor not configured")
 
-// apiHandler serves the client API. It keeps no state of its own: every
+// handler serves the client API. It keeps no state of its own: every
 // request becomes one message to the kv or raft actor, so that the actors
 // stay the single owners of the data and of the raft state.
-type apiHandler struct {
+type handler struct {
 	root    *actor.RootContext
 	kv      *actor.PID
 	raft    *actor.PID
 	timeout time.Duration
 	maxBody int64
 	log     *zap.Logger
-	dialect apiDialect
+	dialect dialect
 	// peerClient and clusterID reach the leader's peer API.
 	peerClient *http.Client
 	clusterID  uint64
@@ -71,7 +72,7 @@ type apiHandler struct {
 // served here (it answers 404), so the caller can mount it next to this
 // handler.
 func NewHandler(cfg HandlerConfig) http.Handler {
-	h := &apiHandler{
+	h := &handler{
 		root:    cfg.Root,
 		kv:      cfg.KV,
 		raft:    cfg.Raft,
@@ -83,19 +84,19 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		clusterID:  cfg.ClusterID,
 	}
 	if h.timeout <= 0 {
-		h.timeout = apiDefaultTimeout
+		h.timeout = defaultTimeout
 	}
 	if h.maxBody <= 0 {
-		h.maxBody = apiDefaultMaxRequestBytes
+		h.maxBody = defaultMaxRequestBytes
 	}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
-	h.dialect, h.broken = apiDialectOf(cfg.Format)
+	h.dialect, h.broken = dialectOf(cfg.Format)
 	return h
 }
 
-func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.broken != nil {
 		h.fail(w, r, h.broken, false)
 		return
@@ -106,7 +107,7 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveHealth(w, r)
 	case p == "/v1/members":
 		h.serveMembers(w, r)
-	case strings.HasPrefix(p, apiMembersPrefix):
+	case strings.HasPrefix(p, membersPrefix):
 		h.serveMember(w, r)
 	case p == "/v1/leader":
 		h.serveLeader(w, r)
@@ -114,19 +115,19 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStatus(w, r)
 	case p == "/v1/digest":
 		h.serveDigest(w, r)
-	case strings.HasPrefix(p, apiKVPrefix):
+	case strings.HasPrefix(p, kvPrefix):
 		h.serveKV(w, r)
-	case apiReservedPath(p):
+	case reservedPath(p):
 		http.NotFound(w, r)
 	default:
 		h.serveCompat(w, r, strings.TrimPrefix(p, "/"))
 	}
 }
 
-// apiReservedPath reports whether p belongs to a route family of this node
+// reservedPath reports whether p belongs to a route family of this node
 // rather than to a raftexample key. Whole segments are compared so that keys
 // such as "metricsfoo" stay reachable through /<key>.
-func apiReservedPath(p string) bool {
+func reservedPath(p string) bool {
 	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
 	switch first {
 	case "v1", "healthz", "metrics":
@@ -138,7 +139,7 @@ func apiReservedPath(p string) bool {
 // serveCompat serves raftexample's routes, where the method decides whether
 // the path names a key (GET, PUT) or a member id (POST, DELETE). Which key
 // is the dialect's choice; name is the path without its slash.
-func (h *apiHandler) serveCompat(w http.ResponseWriter, r *http.Request, name string) {
+func (h *handler) serveCompat(w http.ResponseWriter, r *http.Request, name string) {
 	switch r.Method {
 	case http.MethodGet:
 		key, params := h.dialect.compatKey(r)
@@ -151,40 +152,40 @@ func (h *apiHandler) serveCompat(w http.ResponseWriter, r *http.Request, name st
 	case http.MethodDelete:
 		h.removeMember(w, r, name, http.StatusNoContent)
 	default:
-		apiMethodNotAllowed(w, apiCompatMethods)
+		methodNotAllowed(w, compatMethods)
 	}
 }
 
 // routeMethods lists the methods the route of path p serves, "" for a path
 // no route serves.
-func (h *apiHandler) routeMethods(p string) string {
+func (h *handler) routeMethods(p string) string {
 	switch {
 	case p == "/healthz", p == "/v1/members", p == "/v1/status":
-		return apiGetOnly
+		return getOnly
 	case p == "/v1/leader":
 		return "POST"
-	case strings.HasPrefix(p, apiMembersPrefix):
+	case strings.HasPrefix(p, membersPrefix):
 		if strings.HasSuffix(p, "/promote") {
 			return "POST"
 		}
 		return "POST, DELETE"
-	case strings.HasPrefix(p, apiKVPrefix):
+	case strings.HasPrefix(p, kvPrefix):
 		return h.dialect.kvMethods()
-	case apiReservedPath(p):
+	case reservedPath(p):
 		return ""
 	}
-	return apiCompatMethods
+	return compatMethods
 }
 
-// apiMethodNotAllowed answers 405 with the Allow header RFC 9110 requires.
-func apiMethodNotAllowed(w http.ResponseWriter, allow string) {
+// methodNotAllowed answers 405 with the Allow header RFC 9110 requires.
+func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	http.Error(w, "method not allowed; allowed: "+allow, http.StatusMethodNotAllowed)
 }
 
 // ask sends msg to pid and waits for the answer for at most the configured
 // timeout. An actor that answers with an error value fails the request.
-func (h *apiHandler) ask(pid *actor.PID, msg any) (any, error) {
+func (h *handler) ask(pid *actor.PID, msg any) (any, error) {
 	if h.root == nil || pid == nil {
 		return nil, errAPINotWired
 	}
@@ -200,7 +201,7 @@ func (h *apiHandler) ask(pid *actor.PID, msg any) (any, error) {
 
 // askKV sends msg to the kv actor. The error is the transport's or the
 // Result's own, so a caller can only see success when Result.Err is nil.
-func (h *apiHandler) askKV(msg any) (messages.Result, error) {
+func (h *handler) askKV(msg any) (messages.Result, error) {
 	reply, err := h.ask(h.kv, msg)
 	if err != nil {
 		return messages.Result{}, err
@@ -224,7 +225,7 @@ func (h *apiHandler) askKV(msg any) (messages.Result, error) {
 }
 
 // askStatus asks the raft actor for its status.
-func (h *apiHandler) askStatus() (messages.Status, error) {
+func (h *handler) askStatus() (messages.Status, error) {
 	reply, err := h.ask(h.raft, messages.StatusRequest{})
 	if err != nil {
 		return messages.Status{}, err
@@ -243,25 +244,25 @@ func (h *apiHandler) askStatus() (messages.Status, error) {
 // readBody reads the whole request body, refusing more than the configured
 // limit. On failure it has already answered the client (413 or 400) and
 // returns ok == false, so nothing is proposed for an oversized request.
-func (h *apiHandler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
 	if r.ContentLength > h.maxBody {
-		apiTooLarge(w, h.maxBody)
+		tooLarge(w, h.maxBody)
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			apiTooLarge(w, tooBig.Limit)
+			tooLarge(w, tooBig.Limit)
 			return nil, false
 		}
-		http.Error(w, "reading request body: "+apiOneLine(err.Error()), http.StatusBadRequest)
+		http.Error(w, "reading request body: "+oneLine(err.Error()), http.StatusBadRequest)
 		return nil, false
 	}
 	return body, true
 }
 
-func apiTooLarge(w http.ResponseWriter, limit int64) {
+func tooLarge(w http.ResponseWriter, limit int64) {
 	http.Error(w, fmt.Sprintf("request body exceeds the limit of %d bytes", limit),
 		http.StatusRequestEntityTooLarge)
 }

@@ -1,4 +1,4 @@
-package kv
+package httpapi
 
 import (
 	"bytes"
@@ -16,40 +16,40 @@ import (
 	"github.com/raftkv/node/messages"
 )
 
-const apiMembersPrefix = "/v1/members/"
+const membersPrefix = "/v1/members/"
 
-// apiMembersBody is the /v1/members answer; a list sorted by id rather than
+// membersBody is the /v1/members answer; a list sorted by id rather than
 // a map, so that the output is stable and ids stay numbers in JSON.
-type apiMembersBody struct {
+type membersBody struct {
 	Members []messages.Member `json:"members"`
 }
 
-// apiAddMemberBody is the body of POST /v1/members/<id>.
-type apiAddMemberBody struct {
+// addMemberBody is the body of POST /v1/members/<id>.
+type addMemberBody struct {
 	PeerURL string `json:"peer_url"`
 	Learner bool   `json:"learner"`
 }
 
-// apiLeaderBody is the body of POST /v1/leader and its answer.
-type apiLeaderBody struct {
+// leaderBody is the body of POST /v1/leader and its answer.
+type leaderBody struct {
 	ID uint64 `json:"id"`
 }
 
-type apiLeaderAnswer struct {
+type leaderAnswer struct {
 	Leader uint64 `json:"leader"`
 }
 
-func (h *apiHandler) serveMembers(w http.ResponseWriter, r *http.Request) {
+func (h *handler) serveMembers(w http.ResponseWriter, r *http.Request) {
 	if ms, ok := h.members(w, r); ok {
-		h.writeJSON(w, r, apiMembersBody{Members: ms})
+		h.writeJSON(w, r, membersBody{Members: ms})
 	}
 }
 
 // members serves the first half of a GET of the member list: the method,
 // and the kv actor's answer. On failure it has answered the client.
-func (h *apiHandler) members(w http.ResponseWriter, r *http.Request) ([]messages.Member, bool) {
+func (h *handler) members(w http.ResponseWriter, r *http.Request) ([]messages.Member, bool) {
 	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, apiGetOnly)
+		methodNotAllowed(w, getOnly)
 		return nil, false
 	}
 	res, err := h.askKV(messages.MembersRequest{})
@@ -65,8 +65,8 @@ func (h *apiHandler) members(w http.ResponseWriter, r *http.Request) ([]messages
 
 // serveMember serves /v1/members/<id> (POST adds, DELETE removes) and
 // /v1/members/<id>/promote (POST).
-func (h *apiHandler) serveMember(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, apiMembersPrefix)
+func (h *handler) serveMember(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, membersPrefix)
 	idText, action, _ := strings.Cut(rest, "/")
 	switch action {
 	case "":
@@ -76,11 +76,11 @@ func (h *apiHandler) serveMember(w http.ResponseWriter, r *http.Request) {
 		case http.MethodDelete:
 			h.removeMember(w, r, idText, http.StatusNoContent)
 		default:
-			apiMethodNotAllowed(w, "POST, DELETE")
+			methodNotAllowed(w, "POST, DELETE")
 		}
 	case "promote":
 		if r.Method != http.MethodPost {
-			apiMethodNotAllowed(w, "POST")
+			methodNotAllowed(w, "POST")
 			return
 		}
 		h.promoteMember(w, r, idText)
@@ -89,9 +89,9 @@ func (h *apiHandler) serveMember(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *apiHandler) serveStatus(w http.ResponseWriter, r *http.Request) {
+func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, apiGetOnly)
+		methodNotAllowed(w, getOnly)
 		return
 	}
 	st, err := h.askStatus()
@@ -104,9 +104,9 @@ func (h *apiHandler) serveStatus(w http.ResponseWriter, r *http.Request) {
 
 // serveHealth reports healthy only when the raft actor answers and knows a
 // leader: a node without one can serve no write and no linearizable read.
-func (h *apiHandler) serveHealth(w http.ResponseWriter, r *http.Request) {
+func (h *handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		apiMethodNotAllowed(w, apiGetOnly)
+		methodNotAllowed(w, getOnly)
 		return
 	}
 	st, err := h.askStatus()
@@ -126,16 +126,16 @@ func (h *apiHandler) serveHealth(w http.ResponseWriter, r *http.Request) {
 // unhealthy answers 503 whatever the cause, since a health checker needs only
 // "take this node out of rotation"; the body says why. It logs at debug only:
 // checkers poll, and a leaderless member already says so in raft's own log.
-func (h *apiHandler) unhealthy(w http.ResponseWriter, r *http.Request, err error) {
+func (h *handler) unhealthy(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Debug("unhealthy", zap.String("path", r.URL.Path), zap.Error(err))
-	http.Error(w, "unhealthy: "+apiOneLine(err.Error()), http.StatusServiceUnavailable)
+	http.Error(w, "unhealthy: "+oneLine(err.Error()), http.StatusServiceUnavailable)
 }
 
 // addMember serves raftexample's POST /<id>, whose body is the peer URL (a
 // voter, answered 204), and POST /v1/members/<id>, whose body is JSON
 // (answered 201 with the member), once the change is applied here.
-func (h *apiHandler) addMember(w http.ResponseWriter, r *http.Request, idText string, jsonBody bool) {
-	id, ok := apiParseMemberID(w, idText)
+func (h *handler) addMember(w http.ResponseWriter, r *http.Request, idText string, jsonBody bool) {
+	id, ok := parseMemberID(w, idText)
 	if !ok {
 		return
 	}
@@ -143,17 +143,17 @@ func (h *apiHandler) addMember(w http.ResponseWriter, r *http.Request, idText st
 	if !ok {
 		return
 	}
-	req := apiAddMemberBody{PeerURL: strings.TrimSpace(string(body))}
+	req := addMemberBody{PeerURL: strings.TrimSpace(string(body))}
 	if jsonBody {
-		req = apiAddMemberBody{}
+		req = addMemberBody{}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			http.Error(w, `body must be JSON {"peer_url": "http://host:port", "learner": false}: `+apiOneLine(err.Error()), http.StatusBadRequest)
+			http.Error(w, `body must be JSON {"peer_url": "http://host:port", "learner": false}: `+oneLine(err.Error()), http.StatusBadRequest)
 			return
 		}
 	}
-	peerURL, err := apiPeerURL(req.PeerURL)
+	peerURL, err := parsePeerURL(req.PeerURL)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -170,8 +170,8 @@ func (h *apiHandler) addMember(w http.ResponseWriter, r *http.Request, idText st
 }
 
 // removeMember serves raftexample's DELETE /<id> and DELETE /v1/members/<id>.
-func (h *apiHandler) removeMember(w http.ResponseWriter, r *http.Request, idText string, okStatus int) {
-	id, ok := apiParseMemberID(w, idText)
+func (h *handler) removeMember(w http.ResponseWriter, r *http.Request, idText string, okStatus int) {
+	id, ok := parseMemberID(w, idText)
 	if !ok {
 		return
 	}
@@ -185,8 +185,8 @@ func (h *apiHandler) removeMember(w http.ResponseWriter, r *http.Request, idText
 // promoteMember serves POST /v1/members/<id>/promote. Only the leader knows
 // whether the learner has caught up: a follower asks the leader, through
 // its peer port, as etcd does.
-func (h *apiHandler) promoteMember(w http.ResponseWriter, r *http.Request, idText string) {
-	id, ok := apiParseMemberID(w, idText)
+func (h *handler) promoteMember(w http.ResponseWriter, r *http.Request, idText string) {
+	id, ok := parseMemberID(w, idText)
 	if !ok {
 		return
 	}
@@ -217,7 +217,7 @@ func (h *apiHandler) promoteMember(w http.ResponseWriter, r *http.Request, idTex
 }
 
 // writeMember answers 200 with member id as this member lists it.
-func (h *apiHandler) writeMember(w http.ResponseWriter, r *http.Request, id uint64) {
+func (h *handler) writeMember(w http.ResponseWriter, r *http.Request, id uint64) {
 	res, err := h.askKV(messages.MembersRequest{})
 	if err != nil {
 		h.fail(w, r, err, false)
@@ -235,16 +235,16 @@ func (h *apiHandler) writeMember(w http.ResponseWriter, r *http.Request, id uint
 
 // serveLeader serves POST /v1/leader {"id": N}: leadership moves to member N,
 // answered once it leads.
-func (h *apiHandler) serveLeader(w http.ResponseWriter, r *http.Request) {
+func (h *handler) serveLeader(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		apiMethodNotAllowed(w, "POST")
+		methodNotAllowed(w, "POST")
 		return
 	}
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
 	}
-	var req apiLeaderBody
+	var req leaderBody
 	if err := json.Unmarshal(body, &req); err != nil || req.ID == 0 {
 		http.Error(w, `body must be JSON {"id": N} with N a member id`, http.StatusBadRequest)
 		return
@@ -263,13 +263,13 @@ func (h *apiHandler) serveLeader(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lt.Err, false)
 		return
 	}
-	h.writeJSON(w, r, apiLeaderAnswer{Leader: lt.Leader})
+	h.writeJSON(w, r, leaderAnswer{Leader: lt.Leader})
 }
 
-// apiParseMemberID accepts the forms raftexample accepts (base prefix
+// parseMemberID accepts the forms raftexample accepts (base prefix
 // allowed), but refuses 0, which raft reserves for "none", and the two
 // largest ids, which raft reserves for its local storage threads.
-func apiParseMemberID(w http.ResponseWriter, s string) (uint64, bool) {
+func parseMemberID(w http.ResponseWriter, s string) (uint64, bool) {
 	id, err := strconv.ParseUint(s, 0, 64)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("member id %q is not an unsigned integer", s), http.StatusBadRequest)
@@ -282,11 +282,11 @@ func apiParseMemberID(w http.ResponseWriter, s string) (uint64, bool) {
 	return id, true
 }
 
-// apiPeerURL refuses URLs the transport could never dial, before they are
+// parsePeerURL refuses URLs the transport could never dial, before they are
 // committed to the cluster's membership for good, and writes the URL in one
 // form (scheme://host:port), so that one member's URL cannot be added twice
 // under two spellings.
-func apiPeerURL(s string) (string, error) {
+func parsePeerURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", fmt.Errorf("invalid peer URL %q: %w", s, err)
