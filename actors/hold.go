@@ -19,6 +19,15 @@ import (
 // proposals, its own and those forwarded to it, and places them as soon as a
 // leader can take them: with the new leader, through raft's forwarding.
 //
+// Two more cases lose a proposal without a word. A leader removed from the
+// cluster stops, but its followers take it for the leader until their
+// election timeout: what they forward to it is dropped, since the transport
+// no longer knows it. And a leader replaces a conf change with an empty
+// entry while an earlier one may be unapplied (raft's pendingConfIndex,
+// which a new leader sets to the end of its log): the client would wait for
+// an entry that never comes, then hear that the outcome is unknown. Both are
+// held too: the first until a new leader is elected, the second until the
+// leader has applied the entries that may hold a conf change.
 // Holding changes nothing raft promises: a held proposal was not proposed
 // yet, so it is either placed later or failed as it would have been.
 
@@ -42,13 +51,50 @@ type heldProposal struct {
 	until time.Time
 }
 
-// canPlace reports whether raft would take a proposal now.
-func (r *Raft) canPlace() bool {
+// canPlace reports whether raft would take a proposal now; conf says it is
+// a conf change.
+func (r *Raft) canPlace(conf bool) bool {
 	st := r.rn.BasicStatus()
-	if st.Lead == raft.None {
+	switch {
+	case st.Lead == raft.None || st.Lead == r.leadRemoved:
+		return false
+	case st.Lead != r.cfg.ID:
+		return true
+	case st.LeadTransferee != raft.None:
 		return false
 	}
-	return st.Lead != r.cfg.ID || st.LeadTransferee == raft.None
+	// A leadership this member has not yet seen a Ready of has not set
+	// pendingConf yet.
+	return !conf || (st.GetTerm() == r.leadTerm && !r.leaderStart && st.Applied >= r.pendingConf)
+}
+
+// noteAppended follows, on a leader, the highest index that may hold a conf
+// change not yet applied, as raft's pendingConfIndex does: the end of the log
+// when leadership began, then every conf change appended.
+func (r *Raft) noteAppended(m *raftpb.Message) {
+	if r.lead != r.cfg.ID || m.GetType() != raftpb.MsgStorageAppend {
+		return
+	}
+	for _, e := range m.GetEntries() {
+		if r.leaderStart && e.GetTerm() == r.leadTerm {
+			// The empty entry that opens a leadership: raft's
+			// pendingConfIndex is the end of the log just before it.
+			r.pendingConf, r.leaderStart = e.GetIndex()-1, false
+		}
+		if t := e.GetType(); t == raftpb.EntryConfChange || t == raftpb.EntryConfChangeV2 {
+			r.pendingConf = max(r.pendingConf, e.GetIndex())
+		}
+	}
+}
+
+// isConfChange reports whether a forwarded proposal carries a conf change.
+func isConfChange(m *raftpb.Message) bool {
+	for _, e := range m.GetEntries() {
+		if t := e.GetType(); t == raftpb.EntryConfChange || t == raftpb.EntryConfChangeV2 {
+			return true
+		}
+	}
+	return false
 }
 
 // hold keeps a proposal for later, or fails it when the bounds are reached.
@@ -57,7 +103,9 @@ func (r *Raft) hold(ctx actor.Context, h heldProposal) {
 		r.failHeld(ctx, h, messages.ErrNoLeader)
 		return
 	}
-	h.until = time.Now().Add(r.holdFor())
+	if h.until.IsZero() { // held again after a release keeps its deadline
+		h.until = time.Now().Add(r.holdFor())
+	}
 	r.held = append(r.held, h)
 	r.heldBytes += h.bytes
 }
@@ -70,7 +118,7 @@ func (r *Raft) holdFor() time.Duration {
 // releaseHeld places every held proposal, in the order they came, once raft
 // can take them.
 func (r *Raft) releaseHeld(ctx actor.Context) {
-	if len(r.held) == 0 || !r.canPlace() {
+	if len(r.held) == 0 || !r.canPlace(false) {
 		return
 	}
 	held := r.held
@@ -86,7 +134,7 @@ func (r *Raft) expireHeld(ctx actor.Context, now time.Time) {
 	for _, h := range r.held {
 		if now.After(h.until) {
 			r.heldBytes -= h.bytes
-			r.failHeld(ctx, h, messages.ErrNoLeader)
+			r.failHeld(ctx, h, r.heldTooLong(h))
 			continue
 		}
 		kept = append(kept, h)
@@ -97,7 +145,7 @@ func (r *Raft) expireHeld(ctx actor.Context, now time.Time) {
 
 // place hands a proposal to raft, or holds it if raft cannot take it now.
 func (r *Raft) place(ctx actor.Context, h heldProposal) {
-	if !r.canPlace() {
+	if !r.canPlace(h.cc != nil || (h.peer != nil && isConfChange(h.peer))) {
 		r.hold(ctx, h)
 		return
 	}
@@ -122,6 +170,14 @@ func (r *Raft) place(ctx actor.Context, h heldProposal) {
 			r.cfg.Logger.Debug("dropped a forwarded proposal", zap.Uint64("from", h.peer.GetFrom()), zap.Error(err))
 		}
 	}
+}
+
+// heldTooLong says why a proposal could not be placed in time.
+func (r *Raft) heldTooLong(h heldProposal) error {
+	if h.cc != nil && r.canPlace(false) {
+		return messages.ErrConfChangePending
+	}
+	return messages.ErrNoLeader
 }
 
 // failHeld tells the kv actor that a proposal of its own cannot be placed;

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -34,12 +35,19 @@ func ClusterIDOf(peers map[uint64]string, token string) uint64 {
 	return id
 }
 
-// initialCluster writes peers as --cluster lists them, in id order: what a
-// data dir records of the cluster it was created in.
-func initialCluster(peers map[uint64]string) string {
-	urls := make([]string, 0, len(peers))
-	for _, id := range slices.Sorted(maps.Keys(peers)) {
-		urls = append(urls, peers[id])
+// ClusterFlag writes peers as --cluster takes them: the URLs in id order
+// when the ids are 1..N, id=URL entries otherwise. A data dir records it of
+// the cluster it was created in, and refusals quote it.
+func ClusterFlag(peers map[uint64]string) string {
+	ids := slices.Sorted(maps.Keys(peers))
+	named := len(ids) > 0 && ids[len(ids)-1] != uint64(len(ids))
+	entries := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if named {
+			entries = append(entries, strconv.FormatUint(id, 10)+"="+peers[id])
+		} else {
+			entries = append(entries, peers[id])
+		}
 	}
-	return strings.Join(urls, ",")
+	return strings.Join(entries, ",")
 }

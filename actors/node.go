@@ -141,7 +141,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	rp, err := persistence.Open(lg, cfg.DataDir, persistence.Metadata{
 		NodeID:         cfg.ID,
 		ClusterID:      cfg.ClusterID,
-		InitialCluster: initialCluster(cfg.Peers),
+		InitialCluster: ClusterFlag(cfg.Peers),
 		Token:          cfg.Token,
 		Joined:         cfg.Join,
 	})

@@ -94,6 +94,16 @@ type Raft struct {
 	lead      uint64                // leader as of the last Ready
 	removed   bool
 
+	// leadRemoved is the leader while its removal is applied here and no
+	// other is known: nothing can be forwarded to it (hold.go).
+	leadRemoved uint64
+	// pendingConf is, on a leader, the highest index that may hold a conf
+	// change not yet applied; leaderStart says the first append of the
+	// leadership of term leadTerm, which sets it, is still to come (hold.go).
+	pendingConf uint64
+	leaderStart bool
+	leadTerm    uint64
+
 	guard     *guard           // turns away peer messages raft would panic on
 	held      []heldProposal   // proposals raft could not place yet (hold.go)
 	heldBytes int              // their data
@@ -280,7 +290,7 @@ func (r *Raft) step(ctx actor.Context, m *raftpb.Message) {
 		if t := m.GetType(); t == raftpb.MsgProp || t == raftpb.MsgReadIndex {
 			r.lastForwarded = time.Now()
 		}
-		if m.GetType() == raftpb.MsgProp && !r.canPlace() {
+		if m.GetType() == raftpb.MsgProp && !r.canPlace(isConfChange(m)) {
 			r.hold(ctx, heldProposal{peer: m, bytes: proposalBytes(m)})
 			return
 		}
@@ -331,6 +341,11 @@ func (r *Raft) ready(ctx actor.Context) {
 		for _, rs := range rd.ReadStates {
 			r.readDone(ctx, rs)
 		}
+		if st := r.rn.BasicStatus(); st.Lead == r.cfg.ID && st.GetTerm() != r.leadTerm {
+			// Leading a new term (maybe with no change of leader seen):
+			// its first append sets pendingConf.
+			r.leadTerm, r.leaderStart = st.GetTerm(), true
+		}
 		r.route(ctx, rd.Messages)
 		if rd.SoftState != nil {
 			// A leader may be known now: what was held can go, and
@@ -349,6 +364,7 @@ func (r *Raft) route(ctx actor.Context, msgs []*raftpb.Message) {
 		switch m.GetTo() {
 		case raft.LocalAppendThread:
 			r.guard.appended(m)
+			r.noteAppended(m)
 			ctx.Send(r.cfg.WAL, m)
 		case raft.LocalApplyThread:
 			ctx.Send(r.cfg.KV, m)
@@ -367,6 +383,7 @@ func (r *Raft) route(ctx actor.Context, msgs []*raftpb.Message) {
 func (r *Raft) leaderChanged(ctx actor.Context, lead uint64) {
 	r.cfg.Logger.Info("leader changed", zap.Uint64("from", r.lead), zap.Uint64("to", lead), zap.Uint64("term", r.rn.BasicStatus().GetTerm()))
 	r.lead = lead
+	r.leadRemoved = raft.None
 	r.m.LeaderChanges.Inc()
 	r.m.Term.Set(float64(r.rn.BasicStatus().GetTerm()))
 	if lead == r.cfg.ID {
@@ -453,6 +470,9 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) (*raftpb.ConfState, e
 				r.remove(messages.ErrRemoved)
 			} else {
 				r.cfg.Transport.RemovePeer(id)
+			}
+			if id == r.lead {
+				r.leadRemoved = id
 			}
 		}
 	}

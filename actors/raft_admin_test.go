@@ -3,6 +3,7 @@ package actors
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -275,5 +276,78 @@ func actorFunc(fn func(any)) *actor.Props {
 			return
 		}
 		fn(ctx.Message())
+	})
+}
+
+// A conf change that comes while an earlier one is unapplied would be
+// turned into an empty entry by raft, and its client would wait in vain: it
+// is held until the earlier one is applied, then placed.
+func TestRaftHoldsAConfChangeWhileOneIsPending(t *testing.T) {
+	rig := newRaftRigWith(t, slowClock, 1, 2, 3)
+	rig.elect(t)
+	ack := func(app *raftpb.Message) {
+		rig.system.Root.Send(rig.raft, &raftpb.Message{Type: raftpb.MsgAppResp.Enum(), From: new(uint64(2)), To: new(uint64(1)),
+			Term: new(app.GetTerm()), Index: new(app.GetIndex() + uint64(len(app.GetEntries())))})
+	}
+	ack(rig.sentTo(t, 2, "MsgApp", ofType(raftpb.MsgApp)))
+
+	first := &raftpb.ConfChange{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(4))}
+	rig.system.Root.Send(rig.raft, messages.ProposeConfChange{ID: 5, Change: first})
+	if err := rig.confChangeOutcome(t, first); err != nil {
+		t.Fatalf("the first conf change: %v", err)
+	}
+	second := &raftpb.ConfChange{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(5))}
+	rig.system.Root.Send(rig.raft, messages.ProposeConfChange{ID: 6, Change: second})
+	rig.status(t) // the second has been handled
+	for len(rig.wal) > 0 {
+		for _, e := range (<-rig.wal).GetEntries() {
+			if e.GetType() == raftpb.EntryConfChange || len(e.GetData()) == 0 {
+				t.Fatalf("with the first unapplied, the second was placed (entry %d, %v)", e.GetIndex(), e.GetType())
+			}
+		}
+	}
+	if len(rig.kvOther) != 0 {
+		t.Fatalf("the second conf change was answered: %v", <-rig.kvOther)
+	}
+	// Member 2 acknowledges the first: committed, applied, and the second
+	// goes in.
+	ack(rig.sentTo(t, 2, "the first conf change", func(m *raftpb.Message) bool {
+		return m.GetType() == raftpb.MsgApp && slices.ContainsFunc(m.GetEntries(), func(e *raftpb.Entry) bool {
+			return e.GetType() == raftpb.EntryConfChange
+		})
+	}))
+	if err := rig.confChangeOutcome(t, second); err != nil {
+		t.Fatalf("the second conf change: %v", err)
+	}
+}
+
+// Followers take a removed leader for the leader until their election
+// timeout, but nothing forwarded to it arrives: a proposal is held until a
+// leader that is a member is known.
+func TestRaftHoldsProposalsWhileTheLeaderIsRemoved(t *testing.T) {
+	rig := newRaftRigWith(t, slowClock, 1, 2, 3)
+	rig.elect(t) // bootstrap applied
+	rig.system.Root.Send(rig.raft, &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: new(uint64(2)), To: new(uint64(1)), Term: new(uint64(5))})
+	if st := rig.status(t); st.Leader != 2 {
+		t.Fatalf("leader %d, want 2", st.Leader)
+	}
+	res, err := rig.system.Root.RequestFuture(rig.raft, messages.ApplyConfChange{Index: 9,
+		Change: &raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(2))}}, 5*time.Second).Result()
+	if err != nil || res.(messages.ConfChangeApplied).Err != nil {
+		t.Fatalf("removing member 2: %v %+v", err, res)
+	}
+	rig.system.Root.Send(rig.raft, messages.Propose{ID: 7, Data: []byte("held")})
+	rig.status(t)
+	for _, m := range rig.net.messages() {
+		if m.GetType() == raftpb.MsgProp {
+			t.Fatalf("forwarded to removed member %d: %v", m.GetTo(), m)
+		}
+	}
+	if len(rig.kvOther) != 0 {
+		t.Fatalf("the proposal was answered: %v", <-rig.kvOther)
+	}
+	rig.system.Root.Send(rig.raft, &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: new(uint64(3)), To: new(uint64(1)), Term: new(uint64(6))})
+	rig.sentTo(t, 3, "the held proposal, forwarded", func(m *raftpb.Message) bool {
+		return m.GetType() == raftpb.MsgProp && carries([]byte("held"))(m)
 	})
 }

@@ -36,14 +36,17 @@ type fault struct {
 	inject func(c *faultCluster) (heal func())
 }
 
-// faultCluster is three members (and a spare fourth, for membership
-// changes) of cmd/node behind a Net of proxies.
+// faultCluster is three members of cmd/node behind a Net of proxies, and
+// in each round a fourth that joins and is removed again (under a new id
+// each time: a removed id is never reused).
 type faultCluster struct {
 	t       *testing.T
 	bin     string
+	dir     string
 	net     *Net
 	members map[uint64]*Member
 	voters  []uint64 // current members, in id order
+	joiner  uint64   // id of the latest member added; the next one gets joiner+1
 	rng     *rand.Rand
 	seed    uint64
 	client  *http.Client
@@ -60,31 +63,13 @@ func newFaultCluster(t *testing.T) *faultCluster {
 	c := &faultCluster{
 		t:       t,
 		bin:     buildNodeBinary(t, dir),
+		dir:     dir,
 		net:     NewNet(zap.NewNop()),
 		members: make(map[uint64]*Member),
+		joiner:  3,
 		rng:     rand.New(rand.NewPCG(seed, 1)),
 		seed:    seed,
 		client:  &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}},
-	}
-	ports, err := FreePorts(4 * 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		id := uint64(i + 1)
-		m := &Member{
-			ID:         id,
-			PeerURL:    "http://127.0.0.1:" + strconv.Itoa(ports[3*i]),
-			ListenPeer: "127.0.0.1:" + strconv.Itoa(ports[3*i+1]),
-			ClientURL:  "http://127.0.0.1:" + strconv.Itoa(ports[3*i+2]),
-			DataDir:    filepath.Join(dir, "node-"+strconv.FormatUint(id, 10)),
-			// Small snapshots, so that restarts and catch-ups cross them.
-			Args: []string{"--snapshot-count", "300", "--catch-up-entries", "100"},
-		}
-		c.members[id] = m
-		if err := c.net.Add(id, strings.TrimPrefix(m.PeerURL, "http://"), m.ListenPeer); err != nil {
-			t.Fatal(err)
-		}
 	}
 	t.Cleanup(func() {
 		for _, m := range c.members {
@@ -92,7 +77,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 			if err := m.Kill(); err != nil {
 				t.Error(err)
 			}
-			if t.Failed() {
+			if t.Failed() && (m.ID <= 3 || m.ID == c.joiner) {
 				t.Logf("member %d output (tail):\n%s", m.ID, tail(m.Output(), 60))
 			}
 		}
@@ -101,11 +86,38 @@ func newFaultCluster(t *testing.T) *faultCluster {
 		}
 		c.client.CloseIdleConnections()
 	})
+	for id := uint64(1); id <= 3; id++ {
+		c.addMember(id)
+	}
 	c.voters = []uint64{1, 2, 3}
 	for _, id := range c.voters {
 		c.start(id, false)
 	}
 	return c
+}
+
+// addMember makes member id (not yet started) with ports of its own, behind
+// a proxy of the Net.
+func (c *faultCluster) addMember(id uint64) *Member {
+	c.t.Helper()
+	ports, err := FreePorts(3)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m := &Member{
+		ID:         id,
+		PeerURL:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
+		ListenPeer: "127.0.0.1:" + strconv.Itoa(ports[1]),
+		ClientURL:  "http://127.0.0.1:" + strconv.Itoa(ports[2]),
+		DataDir:    filepath.Join(c.dir, "node-"+strconv.FormatUint(id, 10)),
+		// Small snapshots, so that restarts and catch-ups cross them.
+		Args: []string{"--snapshot-count", "300", "--catch-up-entries", "100"},
+	}
+	c.members[id] = m
+	if err := c.net.Add(id, strings.TrimPrefix(m.PeerURL, "http://"), m.ListenPeer); err != nil {
+		c.t.Fatal(err)
+	}
+	return m
 }
 
 func tail(s string, lines int) string {
@@ -116,23 +128,26 @@ func tail(s string, lines int) string {
 	return strings.Join(all, "\n")
 }
 
-// clusterFlag lists every member that is or was in the cluster, so that a
-// restarted or joining member knows every peer URL it may need.
-func (c *faultCluster) clusterFlag(upTo uint64) string {
+// clusterFlag is the --cluster of member id: the three founders by
+// position, as they were created; a joiner adds itself as id=URL, since
+// the ids between were removed.
+func (c *faultCluster) clusterFlag(id uint64) string {
 	var urls []string
-	for id := uint64(1); id <= upTo; id++ {
-		urls = append(urls, c.members[id].PeerURL)
+	for i := uint64(1); i <= 3; i++ {
+		urls = append(urls, c.members[i].PeerURL)
 	}
-	return strings.Join(urls, ",")
+	if id <= 3 {
+		return strings.Join(urls, ",")
+	}
+	for i := range urls {
+		urls[i] = strconv.Itoa(i+1) + "=" + urls[i]
+	}
+	return strings.Join(append(urls, strconv.FormatUint(id, 10)+"="+c.members[id].PeerURL), ",")
 }
 
 func (c *faultCluster) start(id uint64, join bool) {
 	c.t.Helper()
-	upTo := uint64(3)
-	if id == 4 {
-		upTo = 4
-	}
-	if err := c.members[id].Start(c.bin, c.clusterFlag(upTo), join); err != nil {
+	if err := c.members[id].Start(c.bin, c.clusterFlag(id), join); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -293,35 +308,40 @@ func schedule() []fault {
 		}},
 		{"add and remove a member", func(c *faultCluster) func() {
 			via := c.members[c.voters[0]].ClientURL
-			m4 := c.members[4]
-			if code, body, err := c.call(http.MethodPost, via+"/4", m4.PeerURL); err != nil || code != http.StatusNoContent {
-				c.t.Fatalf("POST /4: %d %s %v", code, body, err)
+			c.joiner++
+			id := c.joiner
+			m := c.addMember(id)
+			path := "/" + strconv.FormatUint(id, 10)
+			if code, body, err := c.call(http.MethodPost, via+path, m.PeerURL); err != nil || code != http.StatusNoContent {
+				c.t.Fatalf("POST %s: %d %s %v", path, code, body, err)
 			}
-			c.start(4, true)
-			c.voters = append(c.voters, 4)
+			c.start(id, true)
+			c.voters = append(c.voters, id)
 			return func() {
 				// Remove it again through another member, once it has
 				// caught up enough to serve.
-				c.recovered("the join of member 4")
+				c.recovered(fmt.Sprintf("the join of member %d", id))
 				for {
-					code, body, err := c.call(http.MethodDelete, c.members[c.voters[1]].ClientURL+"/4", "")
+					code, body, err := c.call(http.MethodDelete, c.members[c.voters[1]].ClientURL+path, "")
 					if err == nil && code == http.StatusNoContent {
 						break
 					}
 					if err == nil && code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout {
-						c.t.Fatalf("DELETE /4: %d %s", code, body)
+						c.t.Fatalf("DELETE %s: %d %s", path, code, body)
 					}
 					time.Sleep(50 * time.Millisecond) // polling interval
 				}
 				c.voters = c.voters[:3]
 				select {
-				case <-m4.Exited():
+				case <-m.Exited():
 				case <-time.After(recoveryBound):
-					c.t.Fatal("member 4 did not exit after its removal")
+					c.t.Fatalf("member %d did not exit after its removal", id)
 				}
-				// A removed member's data dir cannot rejoin: start the next
-				// round's member 4 afresh.
-				m4.DataDir += "x"
+				// Its id is gone for good (asked of the member that
+				// applied the removal: a transient error proves nothing).
+				if code, body, err := c.call(http.MethodPost, c.members[c.voters[1]].ClientURL+path, m.PeerURL); err == nil && (code != http.StatusConflict || !strings.Contains(body, "cannot be reused")) {
+					c.t.Fatalf("POST %s again after its removal: %d %s, want 409, cannot be reused", path, code, body)
+				}
 			}
 		}},
 	}

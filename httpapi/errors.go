@@ -56,14 +56,14 @@ func classify(err error, write bool) failure {
 		return failure{status: http.StatusNotFound, reason: "key not found"}
 	case errors.Is(err, messages.ErrUnknownMember):
 		return failure{status: http.StatusNotFound, reason: "unknown member"}
-	case errors.Is(err, messages.ErrMemberExists), errors.Is(err, messages.ErrPeerURLExists),
+	case errors.Is(err, messages.ErrMemberExists), errors.Is(err, messages.ErrPeerURLExists), errors.Is(err, messages.ErrIDRemoved),
 		errors.Is(err, messages.ErrNotEnoughStarted), errors.Is(err, messages.ErrLearnerNotReady),
 		errors.Is(err, messages.ErrNotLearner), errors.Is(err, messages.ErrIsLearner),
 		errors.Is(err, messages.ErrConfChangeDeclined):
 		// The cluster's state forbids the change; the reason says which
 		// state, and whether waiting can help.
 		return failure{status: http.StatusConflict, reason: err.Error()}
-	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee):
+	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee), errors.Is(err, messages.ErrConfChangePending):
 		return failure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
 	case errors.Is(err, messages.ErrUnsupported):
 		// The error says which operation the format lacks.

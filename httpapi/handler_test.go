@@ -387,6 +387,8 @@ func TestErrorMapping(t *testing.T) {
 		{messages.ErrNotFound, 404, "not found", ""},
 		{messages.ErrUnknownMember, 404, "unknown member", ""},
 		{messages.ErrMemberExists, 409, "already exists", ""},
+		{messages.ErrIDRemoved, 409, "cannot be reused", ""},
+		{messages.ErrConfChangePending, 503, "still being applied", "1"},
 		{messages.ErrPeerURLExists, 409, "peer URL already belongs", ""},
 		{messages.ErrNotEnoughStarted, 409, "not enough started members", ""},
 		{messages.ErrLearnerNotReady, 409, "not caught up", ""},

@@ -382,6 +382,10 @@ func (a *Actor) addMember(ctx actor.Context, m messages.AddMember) {
 		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrMemberExists, m.ID)})
 		return
 	}
+	if a.st.removed[m.ID] {
+		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrIDRemoved, m.ID)})
+		return
+	}
 	for id, u := range a.st.members {
 		if u != "" && u == m.PeerURL {
 			ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %s is member %d's", messages.ErrPeerURLExists, u, id)})

@@ -61,6 +61,13 @@ func TestActorLearnersAndRefusals(t *testing.T) {
 	}
 	f.request(messages.PromoteMember{ID: 5}).wantErr(t, messages.ErrNotLearner)
 	f.raftQuiet(t)
+
+	// Once removed, its id is never given out again, whatever the URL.
+	f.wantDelivery(t, f.apply(confChangeEntry(t, 3, &raftpb.ConfChange{
+		Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(5))})))
+	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+	f.request(messages.AddMember{ID: 5, PeerURL: "http://new:2380"}).wantErr(t, messages.ErrIDRemoved)
+	f.raftQuiet(t)
 }
 
 func sameMember(a, b messages.Member) bool {

@@ -81,6 +81,9 @@ func (s *store) get(key string) ([]byte, bool, error) {
 // addMember records a member added (or promoted) at peerURL.
 func (s *store) addMember(id uint64, peerURL string) error {
 	s.members[id] = peerURL
+	// New proposals never reuse a removed id (ErrIDRemoved), but a log
+	// written by raftexample, or by a build before that rule, may: the
+	// apply follows the log.
 	delete(s.removed, id)
 	return s.be.setMember(id, memberRecord{peerURL: peerURL, clientURLs: s.clients[id]}, false)
 }

@@ -30,6 +30,13 @@ var ErrUnknownMember = errors.New("unknown member")
 // ErrMemberExists is returned when adding a member id the cluster already has.
 var ErrMemberExists = errors.New("member already exists")
 
+// ErrIDRemoved is returned when adding a member under an id the cluster
+// removed: as in etcd, an id is never reused. A process still running with
+// the removed member's data would otherwise pass for the new one (and vote
+// twice), and a new member catching up through the log would apply its
+// predecessor's removal as its own. Add the member under a new id.
+var ErrIDRemoved = errors.New("member id was removed from the cluster and cannot be reused")
+
 // ErrPeerURLExists is returned when adding a member with a peer URL that a
 // member of the cluster already has: two ids for one process would count it
 // twice towards a quorum.
@@ -45,6 +52,11 @@ var ErrNotEnoughStarted = errors.New("not enough started members: the change wou
 // the leader's). Promoting it now would add a voter that cannot yet help
 // commit anything. Retry once it has caught up.
 var ErrLearnerNotReady = errors.New("learner has not caught up with the leader yet")
+
+// ErrConfChangePending is returned for a membership change the leader could
+// not take within an election timeout because an earlier one was not yet
+// applied (raft takes one at a time). Nothing was proposed; retry.
+var ErrConfChangePending = errors.New("an earlier membership change is still being applied")
 
 // ErrNotLearner is returned when promoting a member that is already a voter.
 var ErrNotLearner = errors.New("member is not a learner")

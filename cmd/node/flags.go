@@ -60,8 +60,8 @@ var errHelp = flag.ErrHelp
 func newFlagSet(raw *rawFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Uint64Var(&raw.id, "id", 1, "this member's id: its 1-based position in --cluster")
-	fs.StringVar(&raw.cluster, "cluster", "http://127.0.0.1:12379", "comma-separated peer URLs of the cluster's members, in id order")
+	fs.Uint64Var(&raw.id, "id", 1, "this member's id: its 1-based position in --cluster, or its id=URL entry")
+	fs.StringVar(&raw.cluster, "cluster", "http://127.0.0.1:12379", "comma-separated peer URLs of the cluster's members, in id order (ids 1..N), or as id=URL")
 	fs.IntVar(&raw.port, "port", 12380, "client port on 127.0.0.1; short for --listen-client-urls http://127.0.0.1:<port>")
 	fs.BoolVar(&raw.join, "join", false, "join a running cluster that this member was added to (POST /v1/members/<id>)")
 	fs.StringVar(&raw.dataDir, "data-dir", "", "data directory (default ./node-<id>)")
@@ -325,16 +325,38 @@ func missingPair(certFlag, keyFlag string, f tlsfiles.Files) string {
 	}
 }
 
-// parsePeers maps ids 1..N to the --cluster URLs, as raftexample numbers
-// them, each written scheme://host:port.
+// parsePeers reads --cluster: URLs numbered 1..N in order, as raftexample
+// numbers them, or, when ids have gaps (a member replaced under a new id,
+// since a removed id is never reused), id=URL for every entry.
 func parsePeers(cluster string) (map[uint64]string, error) {
-	us, err := parseURLs("--cluster", cluster)
+	entries := strings.Split(cluster, ",")
+	named := 0
+	ids := make([]uint64, len(entries))
+	for i, e := range entries {
+		e = strings.TrimSpace(e)
+		ids[i] = uint64(i + 1)
+		if before, after, ok := strings.Cut(e, "="); ok && !strings.Contains(before, "/") {
+			id, err := strconv.ParseUint(before, 10, 64)
+			if err != nil || id == 0 || id >= math.MaxUint64-1 {
+				return nil, fmt.Errorf("--cluster: %q: want id=URL with an id from 1 up", e)
+			}
+			ids[i], entries[i] = id, after
+			named++
+		}
+	}
+	if named != 0 && named != len(entries) {
+		return nil, errors.New("--cluster: give every entry as id=URL, or none")
+	}
+	us, err := parseURLs("--cluster", strings.Join(entries, ","))
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[uint64]string, len(us))
 	for i, u := range us {
-		out[uint64(i+1)] = u.String()
+		if _, dup := out[ids[i]]; dup {
+			return nil, fmt.Errorf("--cluster: id %d is given twice", ids[i])
+		}
+		out[ids[i]] = u.String()
 	}
 	return out, nil
 }

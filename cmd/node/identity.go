@@ -106,14 +106,14 @@ func refusal(o options, err error) string {
 	var mm *persistence.MismatchError
 	switch {
 	case errors.Is(err, kv.ErrStateLost):
-		return fmt.Sprintf("%v: remove member %d from the cluster (DELETE /v1/members/%d through another member) and add it again with an empty data dir", err, o.id, o.id)
+		return fmt.Sprintf("%v: remove member %d from the cluster (DELETE /v1/members/%d through another member) and add it under a new id (a removed id is never reused) with an empty data dir", err, o.id, o.id)
 	case errors.Is(err, persistence.ErrDataDirLocked):
 		return fmt.Sprintf("data dir %s is in use by another process: stop that member first, or give this one its own --data-dir", o.dataDir)
 	case errors.As(err, &mm) && errors.Is(err, persistence.ErrNodeIDMismatch):
 		return fmt.Sprintf("data dir %s holds member %d of cluster %x, not member %d: give each member its own --data-dir", o.dataDir, mm.Stored.NodeID, mm.Stored.ClusterID, o.id)
 	case errors.As(err, &mm):
 		return fmt.Sprintf("data dir %s holds member %d of another cluster (%s), but the flags describe cluster %x (--cluster %s%s): %s",
-			o.dataDir, mm.Stored.NodeID, describeStored(mm.Stored), mm.Want.ClusterID, initialClusterFlag(o), tokenFlag(o.token), advice(o, mm.Stored))
+			o.dataDir, mm.Stored.NodeID, describeStored(mm.Stored), mm.Want.ClusterID, actors.ClusterFlag(o.peers), tokenFlag(o.token), advice(o, mm.Stored))
 	}
 	return err.Error()
 }
@@ -137,14 +137,6 @@ func advice(o options, m persistence.Metadata) string {
 		return "restart it with the flags it was created with, or move the data dir away (or pick another --data-dir) to start a new member"
 	}
 	return fmt.Sprintf("to keep using it, start it with --cluster-id %x; or move the data dir away to start a new member", m.ClusterID)
-}
-
-func initialClusterFlag(o options) string {
-	urls := make([]string, 0, len(o.peers))
-	for _, id := range slices.Sorted(maps.Keys(o.peers)) {
-		urls = append(urls, o.peers[id])
-	}
-	return strings.Join(urls, ",")
 }
 
 func tokenFlag(token string) string {

@@ -245,6 +245,11 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"--cluster", "http://a:1,http://a:1"}, "twice"},
 		{[]string{"--cluster", "http://a"}, "port"},
 		{[]string{"--cluster", "http://a:1/path"}, "path"},
+		{[]string{"--cluster", "1=http://a:1,http://b:1"}, "every entry as id=URL, or none"},
+		{[]string{"--cluster", "0=http://a:1"}, "id from 1 up"},
+		{[]string{"--cluster", "x=http://a:1"}, "id from 1 up"},
+		{[]string{"--cluster", "1=http://a:1,1=http://b:1"}, "id 1 is given twice"},
+		{[]string{"--id", "2", "--cluster", "1=http://a:1,3=http://b:1"}, "--id 2 is not in --cluster"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--snapshot-count", "many"}, "snapshot-count"},
 		{[]string{"--port", port, "extra"}, "unexpected"},
@@ -453,7 +458,7 @@ func TestLostDBRefused(t *testing.T) {
 	code, _, stderr := runToExit(t, t.TempDir(), args...)
 	last := strings.TrimSpace(stderr)
 	last = last[strings.LastIndex(last, "\n")+1:]
-	if code != 1 || !strings.Contains(last, "db is missing or behind the log") || !strings.Contains(last, "add it again with an empty data dir") {
+	if code != 1 || !strings.Contains(last, "db is missing or behind the log") || !strings.Contains(last, "add it under a new id") {
 		t.Fatalf("start without the db: exit %d, last line %q", code, last)
 	}
 }
