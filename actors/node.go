@@ -22,6 +22,7 @@ import (
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/persistence"
 	"github.com/raftkv/node/transport"
+	"github.com/raftkv/node/watch"
 )
 
 // NodeConfig configures one member.
@@ -113,6 +114,7 @@ type Node struct {
 	wal    *actor.PID
 	snap   *actor.PID
 	kv     *actor.PID
+	watch  *actor.PID
 
 	failOnce sync.Once
 	done     chan struct{} // closed when the member stopped by itself
@@ -236,6 +238,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 	n.wal = n.system.NewLocalPID("wal")
 	n.snap = n.system.NewLocalPID("snapshotter")
 	n.kv = n.system.NewLocalPID("kv")
+	n.watch = n.system.NewLocalPID("watch")
 
 	raftPID := n.raft
 	env := TransportEnv{
@@ -295,6 +298,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		State:          n.state,
 		SnapshotDB:     func(index uint64) string { return persistence.SnapDBPath(snapDir, index) },
 		Quota:          cfg.Quota,
+		Watch:          n.watch,
 		Fatal:          n.fatal,
 		Logger:         lg.Named("kv"),
 		Metrics:        cfg.Metrics,
@@ -377,11 +381,19 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Metrics:        cfg.Metrics,
 	})
 
-	// The raft actor goes last: once it runs it ticks and sends to the others.
+	// The state's revision is read before the kv actor takes the state
+	// over: the hub starts there, and the kv actor's events follow it.
+	hub := watch.NewHub(watch.HubConfig{
+		Revision: n.state.Revision(),
+		Logger:   lg.Named("watch"),
+		Metrics:  cfg.Metrics,
+	})
+	// The hub goes before the kv actor, which sends to it; the raft actor
+	// last: once it runs it ticks and sends to the others.
 	for _, a := range []struct {
 		name string
 		a    actor.Actor
-	}{{"wal", walActor}, {"snapshotter", snapActor}, {"kv", kvActor}, {"raft", raftActor}} {
+	}{{"wal", walActor}, {"snapshotter", snapActor}, {"watch", hub}, {"kv", kvActor}, {"raft", raftActor}} {
 		opts := append([]actor.PropsOption{actor.WithGuardian(n.stopOnPanic(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
 		props := actor.PropsFromProducer(func() actor.Actor { return a.a }, opts...)
 		if _, err := root.SpawnNamed(props, a.name); err != nil {
@@ -484,6 +496,24 @@ func (n *Node) KV() *actor.PID { return n.kv }
 // Raft is the raft actor.
 func (n *Node) Raft() *actor.PID { return n.raft }
 
+// Watch is the watch hub (package watch).
+func (n *Node) Watch() *actor.PID { return n.watch }
+
+// History is the db's history, which a watch from a past revision reads.
+func (n *Node) History() watch.History { return n.state }
+
+// StopWatches ends every open watch (reason "stopping") and refuses new
+// ones. A watch stream lasts as long as its client: call it before a
+// graceful shutdown of the client API, which would otherwise wait on the
+// open streams.
+func (n *Node) StopWatches() error {
+	_, err := n.system.Root.RequestFuture(n.watch, watch.StopWatches{}, n.cfg.RequestTimeout).Result()
+	if err != nil && !errors.Is(err, actor.ErrDeadLetter) { // a hub that stopped ended them all
+		return fmt.Errorf("stop watches: %w", err)
+	}
+	return nil
+}
+
 // ID is the member's raft id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
@@ -542,8 +572,9 @@ func (n *Node) Stop() error {
 		// after it), then the wal actor, closing the WAL, and the
 		// snapshotter last. Stopped in another order, a kv actor in the
 		// middle of a conf change waits out its timeout for an answer a
-		// stopping raft actor never gives.
-		for _, pid := range []*actor.PID{n.kv, n.raft, n.wal, n.snap} {
+		// stopping raft actor never gives. The watch hub goes after the kv
+		// actor, whose events it takes to the last.
+		for _, pid := range []*actor.PID{n.kv, n.watch, n.raft, n.wal, n.snap} {
 			if err := n.system.Root.StopFuture(pid).Wait(); err != nil {
 				errs = append(errs, fmt.Errorf("stop %s actor: %w", pid.Id, err))
 			}

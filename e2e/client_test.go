@@ -21,9 +21,10 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 // reply is one HTTP exchange; err is set when there was no answer at all.
 type reply struct {
-	code int
-	body string
-	err  error
+	code   int
+	body   string
+	header http.Header
+	err    error
 }
 
 func (r reply) String() string {
@@ -70,10 +71,16 @@ func clientFor(rawURL string) *http.Client {
 	return httpClient
 }
 
-func call(method, url, body string) reply {
+func call(method, url, body string) reply { return callWith(method, url, body, nil) }
+
+// callWith is call with request headers, given as name, value pairs.
+func callWith(method, url, body string, header map[string]string) reply {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return reply{err: err}
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	resp, err := clientFor(url).Do(req)
 	if err != nil {
@@ -81,7 +88,7 @@ func call(method, url, body string) reply {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return reply{code: resp.StatusCode, body: string(b), err: err}
+	return reply{code: resp.StatusCode, body: string(b), header: resp.Header, err: err}
 }
 
 // status is the JSON of GET /v1/status, decoded here rather than with the

@@ -7,24 +7,38 @@ import (
 	"time"
 )
 
-// FinalRead is what a read of a key saw once the cluster had healed.
+// FinalRead is what a read of a key saw once the cluster had healed. Rev
+// is its ETag, the key's mod_revision (0: absent, or not read).
 type FinalRead struct {
 	Value string
 	Found bool
+	Rev   uint64
 }
 
 func (f FinalRead) String() string {
 	if !f.Found {
 		return "absent"
 	}
-	return fmt.Sprintf("%q", f.Value)
+	if f.Rev == 0 {
+		return fmt.Sprintf("%q", f.Value)
+	}
+	return fmt.Sprintf("%q@%d", f.Value, f.Rev)
+}
+
+// satisfies says whether the final read f shows what want demands: the
+// same value, and the same revision when want names one (the revision an
+// acknowledged write answered: a write lost and redone by another write of
+// the same value would have another).
+func (f FinalRead) satisfies(want FinalRead) bool {
+	return f.Found == want.Found && f.Value == want.Value && (want.Rev == 0 || f.Rev == want.Rev)
 }
 
 // Loss is an acknowledged write the final state does not show.
 type Loss struct {
 	Key string
-	// Want is what the key must hold: the acknowledged put's value, or
-	// absent after an acknowledged delete.
+	// Want is what the key must hold: the value of the acknowledged put
+	// (or successful CAS or transaction), with the revision its answer
+	// gave, or absent after an acknowledged delete.
 	Want FinalRead
 	// Got is what the final read saw; meaningless when Missing.
 	Got FinalRead
@@ -47,11 +61,12 @@ func (l Loss) String() string {
 // LostWrites checks durability against final, the state read after healing.
 // A write counts only when it is the last word on its key: it was
 // acknowledged and every other write of the key that may have taken effect
-// (acknowledged or unknown) returned before it was invoked, so no order
-// can put anything after it. Such a put must still be readable with its
-// value; such a delete must have left the key absent (a key that comes back
-// is a lost delete). Writes racing with other writes are left to the
-// linearizability check. Losses are sorted by key.
+// (acknowledged or unknown; a conditional write refused with a 412 did not)
+// returned before it was invoked, so no order can put anything after it.
+// Such a put, successful CAS or transaction must still be readable with its
+// value and the revision it answered; such a delete must have left the key
+// absent (a key that comes back is a lost delete). Writes racing with other
+// writes are left to the linearizability check. Losses are sorted by key.
 func LostWrites(rec *Recorder, final map[string]FinalRead) []Loss {
 	return lostWrites(rec.Ops(), final)
 }
@@ -59,7 +74,7 @@ func LostWrites(rec *Recorder, final map[string]FinalRead) []Loss {
 func lostWrites(ops []Op, final map[string]FinalRead) []Loss {
 	writes := make(map[string][]Op)
 	for _, op := range ops {
-		if op.Input.Kind.isWrite() && op.Status != StatusFailed {
+		if mayHaveWritten(op) {
 			writes[op.Input.Key] = append(writes[op.Input.Key], op)
 		}
 	}
@@ -70,11 +85,11 @@ func lostWrites(ops []Op, final map[string]FinalRead) []Loss {
 			continue
 		}
 		want := FinalRead{}
-		if last.Input.Kind == OpPut {
-			want = FinalRead{Value: last.Input.Value, Found: true}
+		if last.Input.Kind.leavesPresent() {
+			want = FinalRead{Value: last.Input.Value, Found: true, Rev: last.Output.Rev}
 		}
 		got, read := final[key]
-		if read && got == want {
+		if read && got.satisfies(want) {
 			continue
 		}
 		losses = append(losses, Loss{
@@ -84,6 +99,13 @@ func lostWrites(ops []Op, final map[string]FinalRead) []Loss {
 	}
 	slices.SortFunc(losses, func(a, b Loss) int { return strings.Compare(a.Key, b.Key) })
 	return losses
+}
+
+// mayHaveWritten says whether op may have changed its key: a write that
+// was neither certainly refused before it was proposed (failed) nor
+// refused for its condition.
+func mayHaveWritten(op Op) bool {
+	return op.Input.Kind.isWrite() && op.Status != StatusFailed && !(op.Status == StatusOK && op.Output.Refused)
 }
 
 // lastWord finds the acknowledged write of one key that every other

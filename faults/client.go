@@ -1,7 +1,10 @@
 package faults
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +31,11 @@ const (
 
 // Workers drives concurrent clients against a cluster's client API and
 // records every operation. Each client loops: a random member, a random key,
-// then PUT with a value unique to the operation, GET or DELETE (50/40/10).
+// then (in percent) PUT with a value unique to the operation 35, GET 35,
+// DELETE 6, and conditional writes: PUT with If-Match or If-None-Match: *
+// 12, a value CAS through /v1/txn 8, DELETE with If-Match 4. Those expect
+// what the client's last answer for the key showed, and mostly go to the
+// key of its previous operation (see reuseKey).
 type Workers struct {
 	// Endpoints are the members' client URLs, e.g. "http://127.0.0.1:2379".
 	Endpoints []string
@@ -115,6 +123,21 @@ type kvClient struct {
 	http *http.Client
 	rng  *rand.Rand
 	seq  int
+	// views holds, per key, what this client's last definite answer for
+	// it showed: conditional writes take their expected revision or value
+	// from it, as a real client does a read-modify-write.
+	views map[string]keyView
+	// lastKey is the key of the client's previous operation.
+	lastKey string
+}
+
+// keyView is a key as one answer showed it. rev is its mod_revision when
+// present; valueKnown is false after a 412, which shows no value.
+type keyView struct {
+	present    bool
+	value      string
+	valueKnown bool
+	rev        uint64
 }
 
 func (c *kvClient) loop(ctx context.Context) {
@@ -126,38 +149,170 @@ func (c *kvClient) loop(ctx context.Context) {
 	}
 }
 
+// The operation mix, in percent: puts and gets stay the bulk, so that the
+// checks of plain reads and writes keep their power, and the conditional
+// writes race with them.
+const (
+	mixPut       = 35
+	mixGet       = 35
+	mixDelete    = 6
+	mixCAS       = 12
+	mixTxnCAS    = 8
+	mixCASDelete = 4
+)
+
+// reuseKey is the chance, in quarters, that a conditional write goes to the
+// key of the client's previous operation, whose answer it has just seen:
+// such a write mostly succeeds, while one to a random key mostly expects a
+// stale revision (or none) and gets a 412. Half and half makes both
+// outcomes common (about 60/40 against the in-process fake), and both are
+// worth checking.
+const reuseKey = 2
+
 // step draws and performs one operation. Every random choice is drawn
-// before the request, so the sequence of a client depends on the seed only.
+// before the request, so the draws of a client depend on the seed only; a
+// conditional write's expected revision or value comes from the client's
+// earlier answers (see input).
 func (c *kvClient) step(ctx context.Context) {
 	endpoint := c.cfg.Endpoints[c.rng.IntN(len(c.cfg.Endpoints))]
 	key := c.cfg.keyName(c.rng.IntN(c.cfg.Keys))
-	var in Input
-	switch p := c.rng.IntN(100); {
-	case p < 50:
-		c.seq++
-		in = Input{Kind: OpPut, Key: key, Value: fmt.Sprintf("c%d-%d", c.id, c.seq)}
-	case p < 90:
-		in = Input{Kind: OpGet, Key: key}
-	default:
-		in = Input{Kind: OpDelete, Key: key}
+	p := c.rng.IntN(100)
+	reuse := c.rng.IntN(4) < reuseKey
+	if p >= mixPut+mixGet+mixDelete && reuse && c.lastKey != "" {
+		key = c.lastKey
 	}
+	in := c.input(p, key)
 	inv := c.cfg.Rec.Begin(c.id, in)
 	out, st, err := c.do(ctx, endpoint, in)
-	inv.Finish(out, st, err)
+	c.learn(inv.Finish(out, st, err))
+	c.lastKey = key
+}
+
+// input is the operation drawn as p (0 to 99) on key. A conditional write
+// expects what the client last saw of the key: If-Match its revision when
+// present, If-None-Match: * otherwise; a transaction compares with its
+// value, or with "" (which no client writes, so it is refused and reads
+// the key) when the client knows none; a conditional delete of a key not
+// seen present is a read instead.
+func (c *kvClient) input(p int, key string) Input {
+	view := c.views[key]
+	switch {
+	case p < mixPut:
+		return Input{Kind: OpPut, Key: key, Value: c.nextValue()}
+	case p < mixPut+mixGet:
+		return Input{Kind: OpGet, Key: key}
+	case p < mixPut+mixGet+mixDelete:
+		return Input{Kind: OpDelete, Key: key}
+	case p < mixPut+mixGet+mixDelete+mixCAS:
+		in := Input{Kind: OpCAS, Key: key, Value: c.nextValue()}
+		if view.present {
+			in.Rev = view.rev
+		}
+		return in
+	case p < mixPut+mixGet+mixDelete+mixCAS+mixTxnCAS:
+		in := Input{Kind: OpTxnCAS, Key: key, Value: c.nextValue()}
+		if view.present && view.valueKnown {
+			in.Old = view.value
+		}
+		return in
+	}
+	if !view.present {
+		return Input{Kind: OpGet, Key: key}
+	}
+	return Input{Kind: OpCASDelete, Key: key, Rev: view.rev}
+}
+
+// nextValue is a value unique to the operation, so that a read names the
+// write it sees.
+func (c *kvClient) nextValue() string {
+	c.seq++
+	return fmt.Sprintf("c%d-%d", c.id, c.seq)
+}
+
+// learn keeps what a definite answer showed of its key. An unknown or
+// failed operation teaches nothing; the view then may be stale, and a
+// conditional write on it gets a 412, which teaches the key's revision.
+func (c *kvClient) learn(op Op) {
+	if op.Status != StatusOK {
+		return
+	}
+	if c.views == nil {
+		c.views = make(map[string]keyView)
+	}
+	in, out := op.Input, op.Output
+	switch {
+	case in.Kind == OpGet:
+		c.views[in.Key] = keyView{present: out.Found, value: out.Value, valueKnown: true, rev: out.Rev}
+	case out.Refused:
+		// A refused transaction read the value; a 412 shows none.
+		c.views[in.Key] = keyView{present: out.Found, value: out.Value, valueKnown: in.Kind == OpTxnCAS, rev: out.Rev}
+	case in.Kind.leavesPresent():
+		c.views[in.Key] = keyView{present: true, value: in.Value, valueKnown: true, rev: out.Rev}
+	default:
+		// A delete, whether it removed the key or found it absent.
+		c.views[in.Key] = keyView{valueKnown: true}
+	}
+}
+
+// txnRequest is the body of POST /v1/txn for an OpTxnCAS (docs/api.md).
+type txnRequest struct {
+	Compare []txnCompare `json:"compare"`
+	Success []txnOp      `json:"success"`
+	Failure []txnOp      `json:"failure"`
+}
+
+type txnCompare struct {
+	Key    string `json:"key"`
+	Target string `json:"target"`
+	Op     string `json:"op"`
+	Value  string `json:"value"`
+}
+
+type txnOp struct {
+	Op    string  `json:"op"`
+	Key   string  `json:"key"`
+	Value *string `json:"value,omitempty"`
+}
+
+// request builds the HTTP request of in.
+func request(ctx context.Context, endpoint string, in Input) (*http.Request, error) {
+	base := strings.TrimSuffix(endpoint, "/")
+	target := base + "/v1/kv/" + url.PathEscape(in.Key)
+	method := http.MethodGet
+	var body io.Reader
+	switch in.Kind {
+	case OpPut, OpCAS:
+		method, body = http.MethodPut, strings.NewReader(in.Value)
+	case OpDelete, OpCASDelete:
+		method = http.MethodDelete
+	case OpTxnCAS:
+		value := in.Value
+		b, err := json.Marshal(txnRequest{
+			Compare: []txnCompare{{Key: in.Key, Target: "value", Op: "=", Value: in.Old}},
+			Success: []txnOp{{Op: "put", Key: in.Key, Value: &value}},
+			Failure: []txnOp{{Op: "get", Key: in.Key}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		method, target, body = http.MethodPost, base+"/v1/txn", bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case in.Kind == OpCAS && in.Rev == 0:
+		req.Header.Set("If-None-Match", "*")
+	case in.Kind == OpCAS, in.Kind == OpCASDelete:
+		req.Header.Set("If-Match", `"`+strconv.FormatUint(in.Rev, 10)+`"`)
+	}
+	return req, nil
 }
 
 // do performs one request and says what its answer proves.
 func (c *kvClient) do(ctx context.Context, endpoint string, in Input) (Output, Status, error) {
-	method := http.MethodGet
-	var body io.Reader
-	switch in.Kind {
-	case OpPut:
-		method, body = http.MethodPut, strings.NewReader(in.Value)
-	case OpDelete:
-		method = http.MethodDelete
-	}
-	target := strings.TrimSuffix(endpoint, "/") + "/v1/kv/" + url.PathEscape(in.Key)
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	req, err := request(ctx, endpoint, in)
 	if err != nil {
 		return Output{}, StatusFailed, fmt.Errorf("building the request: %w", err)
 	}
@@ -167,7 +322,7 @@ func (c *kvClient) do(ctx context.Context, endpoint string, in Input) (Output, S
 		if neverSent(err) {
 			st = StatusFailed
 		}
-		return Output{}, st, fmt.Errorf("%s %s: %w", method, target, err)
+		return Output{}, st, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	payload, readErr := io.ReadAll(resp.Body)
@@ -195,25 +350,173 @@ func neverSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// ErrMalformedAnswer marks an answer that breaks the API's contract (a
+// read without its ETag, a write without its revision, a body that is not
+// what docs/api.md says). The operation is then recorded as if no answer
+// had come (a write's outcome unknown, a read failed), so the history
+// stays sound, and the cause names the contract broken: the fault suite
+// fails on it.
+var ErrMalformedAnswer = errors.New("malformed answer")
+
+// writeAnswer is the JSON answer to a write of /v1/kv, the fields of a 412
+// and of a transaction's answer, which the checks use.
+type writeAnswer struct {
+	Revision    *uint64 `json:"revision"`
+	Deleted     *int    `json:"deleted"`
+	ModRevision *uint64 `json:"mod_revision"`
+	Succeeded   *bool   `json:"succeeded"`
+	Results     []struct {
+		Op  string `json:"op"`
+		KVs []struct {
+			Value       *string `json:"value"`
+			ValueB64    *string `json:"value_b64"`
+			ModRevision uint64  `json:"mod_revision"`
+		} `json:"kvs"`
+	} `json:"results"`
+}
+
 // classify maps an answer of the client API to what it proves. Only a 503
 // carrying Retry-After proves a write was never proposed: the node sends it
 // for "no leader" and "proposal dropped", while its other 503s (node
-// stopping) may come after the write was proposed.
+// stopping) may come after the write was proposed. A 412 to a conditional
+// write is certain: the condition was decided when its entry was applied,
+// so the write did not apply, and the answer shows the key as it was then.
 func classify(kind OpKind, resp *http.Response, payload []byte, readErr error) (Output, Status, error) {
+	refused := resp.StatusCode == http.StatusPreconditionFailed && (kind == OpCAS || kind == OpCASDelete)
+	notProposed := resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""
 	if readErr != nil {
-		return Output{}, failureStatus(kind), fmt.Errorf("reading the %d answer: %w", resp.StatusCode, readErr)
+		// The status line alone proves a 412 or a 503 with Retry-After.
+		st := failureStatus(kind)
+		if refused || notProposed {
+			st = StatusFailed
+		}
+		return Output{}, st, fmt.Errorf("reading the %d answer: %w", resp.StatusCode, readErr)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK && kind == OpGet:
-		return Output{Value: string(payload), Found: true}, StatusOK, nil
+		rev, err := parseETag(resp.Header.Get("ETag"))
+		if err != nil {
+			return Output{}, StatusFailed, fmt.Errorf("%w: 200 to a read: %w", ErrMalformedAnswer, err)
+		}
+		return Output{Value: string(payload), Found: true, Rev: rev}, StatusOK, nil
 	case resp.StatusCode == http.StatusNotFound && kind == OpGet:
 		return Output{}, StatusOK, nil
 	case resp.StatusCode == http.StatusOK:
-		return Output{}, StatusOK, nil
+		out, err := writeOutput(kind, payload)
+		if err != nil {
+			return Output{}, StatusUnknown, fmt.Errorf("%w: 200 to a %v: %w: %s", ErrMalformedAnswer, kind, err, oneLine(payload))
+		}
+		return out, StatusOK, nil
+	case refused:
+		out, err := refusal(resp, payload)
+		if err != nil {
+			// Certainly not applied, but nothing to learn from.
+			return Output{}, StatusFailed, fmt.Errorf("%w: 412 to a %v: %w: %s", ErrMalformedAnswer, kind, err, oneLine(payload))
+		}
+		return out, StatusOK, nil
 	}
-	cause := fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(string(payload)))
-	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+	cause := fmt.Errorf("%d %s", resp.StatusCode, oneLine(payload))
+	if notProposed {
 		return Output{}, StatusFailed, cause
 	}
 	return Output{}, failureStatus(kind), cause
+}
+
+func oneLine(b []byte) string { return strings.Join(strings.Fields(string(b)), " ") }
+
+// writeOutput reads the 200 answer of a write.
+func writeOutput(kind OpKind, payload []byte) (Output, error) {
+	var a writeAnswer
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return Output{}, err
+	}
+	if a.Revision == nil {
+		return Output{}, errors.New("no revision")
+	}
+	rev := *a.Revision
+	switch kind {
+	case OpDelete, OpCASDelete:
+		if a.Deleted == nil || *a.Deleted < 0 || *a.Deleted > 1 {
+			return Output{}, errors.New(`"deleted" is not 0 or 1`)
+		}
+		if kind == OpCASDelete && *a.Deleted != 1 {
+			return Output{}, errors.New("a conditional delete that applied deleted nothing")
+		}
+		if *a.Deleted == 1 && rev == 0 {
+			return Output{}, errors.New("a delete wrote at revision 0")
+		}
+		return Output{Found: *a.Deleted == 1, Rev: rev}, nil
+	case OpTxnCAS:
+		if a.Succeeded == nil {
+			return Output{}, errors.New(`no "succeeded"`)
+		}
+		if !*a.Succeeded {
+			return txnRefusal(a)
+		}
+	}
+	if rev == 0 {
+		return Output{}, errors.New("a write at revision 0")
+	}
+	return Output{Rev: rev}, nil
+}
+
+// txnRefusal reads the failure branch of an OpTxnCAS: its one get.
+func txnRefusal(a writeAnswer) (Output, error) {
+	if len(a.Results) != 1 || a.Results[0].Op != "get" || len(a.Results[0].KVs) > 1 {
+		return Output{}, errors.New("the failure branch's answer is not one get of one key")
+	}
+	out := Output{Refused: true}
+	if len(a.Results[0].KVs) == 0 {
+		return out, nil
+	}
+	kv := a.Results[0].KVs[0]
+	switch {
+	case kv.Value != nil:
+		out.Value = *kv.Value
+	case kv.ValueB64 != nil:
+		v, err := base64.StdEncoding.DecodeString(*kv.ValueB64)
+		if err != nil {
+			return Output{}, fmt.Errorf("value_b64: %w", err)
+		}
+		out.Value = string(v)
+	default:
+		return Output{}, errors.New("the get shows no value")
+	}
+	if kv.ModRevision == 0 {
+		return Output{}, errors.New("the get shows a present key at mod_revision 0")
+	}
+	out.Found, out.Rev = true, kv.ModRevision
+	return out, nil
+}
+
+// refusal reads a 412: the key's mod_revision (0: absent), which the ETag,
+// when present, must repeat.
+func refusal(resp *http.Response, payload []byte) (Output, error) {
+	var a writeAnswer
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return Output{}, err
+	}
+	if a.ModRevision == nil {
+		return Output{}, errors.New("no mod_revision")
+	}
+	mod := *a.ModRevision
+	if tag := resp.Header.Get("ETag"); tag != "" || mod != 0 {
+		rev, err := parseETag(tag)
+		if err != nil || rev != mod {
+			return Output{}, fmt.Errorf("ETag %q for mod_revision %d", tag, mod)
+		}
+	}
+	return Output{Refused: true, Found: mod != 0, Rev: mod}, nil
+}
+
+// parseETag reads a strong entity tag naming a revision, "R" with R >= 1.
+func parseETag(tag string) (uint64, error) {
+	if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+		return 0, fmt.Errorf("ETag %q is not a quoted revision", tag)
+	}
+	rev, err := strconv.ParseUint(tag[1:len(tag)-1], 10, 64)
+	if err != nil || rev == 0 {
+		return 0, fmt.Errorf("ETag %q does not name a revision", tag)
+	}
+	return rev, nil
 }

@@ -2,7 +2,9 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,9 +23,13 @@ import (
 // fakeNode is an in-process stand-in for a member's client API: a map under
 // a mutex, so every request takes effect atomically inside its own HTTP
 // exchange and the service is linearizable by construction, unless stale
-// is set: then GET answers from the state before the key's last write.
+// is set (then GET answers from the state before the key's last write) or
+// ignoreConditions is (then every conditional write applies, as if its
+// condition held). It keeps revisions as the node does: a counter that
+// each write that changes a key advances, the key's mod_revision its ETag.
 type fakeNode struct {
-	stale bool
+	stale            bool
+	ignoreConditions bool
 	// answer, when set, picks the answer of the n-th write (from 1): 0
 	// applies it normally; any other status is sent, and the write is
 	// applied only if apply says so.
@@ -36,12 +42,32 @@ type fakeNode struct {
 	hits   atomic.Int64
 
 	mu   sync.Mutex
-	cur  map[string]string
-	prev map[string]string // the map before each key's last write
+	rev  uint64
+	cur  map[string]fakeEntry
+	prev map[string]fakeEntry // each key before its last write
+}
+
+// fakeEntry is a key in the fake: absent when !present.
+type fakeEntry struct {
+	value   string
+	rev     uint64
+	present bool
 }
 
 func newFakeNode() *fakeNode {
-	return &fakeNode{cur: map[string]string{}, prev: map[string]string{}}
+	// The revision starts above 0, as a node's does after its first
+	// entries (the configuration).
+	return &fakeNode{rev: 3, cur: map[string]fakeEntry{}, prev: map[string]fakeEntry{}}
+}
+
+// fakeTxn is the transaction the workers send: one value compare, a put on
+// success, a get on failure.
+type fakeTxn struct {
+	Compare []struct {
+		Key, Target, Op, Value string
+	}
+	Success []struct{ Op, Key, Value string }
+	Failure []struct{ Op, Key string }
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,51 +86,148 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/txn" {
+		f.txn(w, body)
+		return
+	}
 	key, found := strings.CutPrefix(r.URL.Path, "/v1/kv/")
 	if !found || key == "" {
 		http.NotFound(w, r)
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if r.Method == http.MethodGet {
 		from := f.cur
 		if f.stale {
 			from = f.prev
 		}
-		v, ok := from[key]
-		if !ok {
+		e := from[key]
+		if !e.present {
 			http.NotFound(w, r)
 			return
 		}
-		_, _ = io.WriteString(w, v)
+		w.Header().Set("ETag", fmt.Sprintf(`"%d"`, e.rev))
+		_, _ = io.WriteString(w, e.value)
 		return
 	}
-	status, retryAfter, apply := 0, false, true
-	if f.answer != nil {
-		status, retryAfter, apply = f.answer(f.writes.Add(1))
+	cur := f.cur[key]
+	holds := true
+	switch {
+	case r.Header.Get("If-None-Match") == "*":
+		holds = !cur.present
+	case r.Header.Get("If-Match") != "":
+		holds = cur.present && r.Header.Get("If-Match") == fmt.Sprintf(`"%d"`, cur.rev)
 	}
-	if apply {
-		if old, ok := f.cur[key]; ok {
-			f.prev[key] = old
-		} else {
-			delete(f.prev, key)
-		}
+	holds = holds || f.ignoreConditions
+	status, retryAfter, apply := f.injected()
+	var deleted int
+	if apply && holds {
 		switch r.Method {
 		case http.MethodPut:
-			f.cur[key] = string(body)
+			f.set(key, fakeEntry{value: string(body), present: true})
 		case http.MethodDelete:
-			delete(f.cur, key)
+			if cur.present {
+				deleted = 1
+				f.set(key, fakeEntry{})
+			}
 		}
 	}
-	if status != 0 {
-		if retryAfter {
-			w.Header().Set("Retry-After", "1")
-		}
-		http.Error(w, "injected", status)
+	if f.sendInjected(w, status, retryAfter) {
 		return
 	}
-	_, _ = io.WriteString(w, `{"index":1}`)
+	switch {
+	case !holds:
+		if cur.present {
+			w.Header().Set("ETag", fmt.Sprintf(`"%d"`, cur.rev))
+		}
+		w.WriteHeader(http.StatusPreconditionFailed)
+		_, _ = fmt.Fprintf(w, `{"error":"precondition failed","revision":%d,"mod_revision":%d}`, f.rev, cur.rev)
+	case r.Method == http.MethodDelete:
+		_, _ = fmt.Fprintf(w, `{"index":%d,"revision":%d,"deleted":%d}`, f.rev, f.rev, deleted)
+	default:
+		_, _ = fmt.Fprintf(w, `{"index":%d,"revision":%d}`, f.rev, f.rev)
+	}
+}
+
+// injected draws the fate of the next write from answer.
+func (f *fakeNode) injected() (status int, retryAfter, apply bool) {
+	if f.answer == nil {
+		return 0, false, true
+	}
+	return f.answer(f.writes.Add(1))
+}
+
+// sendInjected sends an injected failure, if there is one.
+func (f *fakeNode) sendInjected(w http.ResponseWriter, status int, retryAfter bool) bool {
+	if status == 0 {
+		return false
+	}
+	if retryAfter {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, "injected", status)
+	return true
+}
+
+// set writes key at the next revision (an absent entry deletes it).
+func (f *fakeNode) set(key string, e fakeEntry) {
+	f.prev[key] = f.cur[key]
+	f.rev++
+	if e.present {
+		e.rev = f.rev
+		f.cur[key] = e
+		return
+	}
+	delete(f.cur, key)
+}
+
+func (f *fakeNode) txn(w http.ResponseWriter, body []byte) {
+	var t fakeTxn
+	if err := json.Unmarshal(body, &t); err != nil || len(t.Compare) != 1 || len(t.Success) != 1 || len(t.Failure) != 1 {
+		http.Error(w, fmt.Sprintf("not the workers' transaction: %v", err), http.StatusBadRequest)
+		return
+	}
+	c, put := t.Compare[0], t.Success[0]
+	cur := f.cur[c.Key]
+	// A value compare on an absent key fails, as in etcd.
+	holds := (cur.present && cur.value == c.Value) || f.ignoreConditions
+	status, retryAfter, apply := f.injected()
+	if apply && holds {
+		f.set(put.Key, fakeEntry{value: put.Value, present: true})
+	}
+	if f.sendInjected(w, status, retryAfter) {
+		return
+	}
+	if holds {
+		_, _ = fmt.Fprintf(w, `{"index":%d,"revision":%d,"succeeded":true,"results":[{"op":"put"}]}`, f.rev, f.rev)
+		return
+	}
+	kvs := "[]"
+	if cur.present {
+		kvs = fmt.Sprintf(`[{"key":%q,"value":%q,"mod_revision":%d}]`, c.Key, cur.value, cur.rev)
+	}
+	_, _ = fmt.Fprintf(w, `{"index":%d,"revision":%d,"succeeded":false,"results":[{"op":"get","kvs":%s,"count":%d}]}`,
+		f.rev, f.rev, kvs, boolInt(cur.present))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// final is the fake's state as the final reads of a round would see it.
+func (f *fakeNode) final(keys []string) map[string]FinalRead {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	final := map[string]FinalRead{}
+	for _, k := range keys {
+		e := f.cur[k]
+		final[k] = FinalRead{Value: e.value, Found: e.present, Rev: e.rev}
+	}
+	return final
 }
 
 // serve starts n HTTP endpoints in front of the same fake, as the members
@@ -159,16 +282,27 @@ func TestWorkersAgainstLinearizableFake(t *testing.T) {
 			t.Fatalf("%+v not ok against a healthy fake", op)
 		}
 		kinds[op.Input.Kind]++
-		if op.Input.Kind == OpPut {
+		if op.Input.Kind.leavesPresent() {
 			if seen[op.Input.Value] {
-				t.Fatalf("value %q put twice", op.Input.Value)
+				t.Fatalf("value %q written twice", op.Input.Value)
 			}
 			seen[op.Input.Value] = true
 		}
 	}
-	// 50/40/10 over 600 draws: far from the edges of these bounds.
-	if kinds[OpPut] < 240 || kinds[OpPut] > 360 || kinds[OpGet] < 180 || kinds[OpGet] > 300 || kinds[OpDelete] < 30 || kinds[OpDelete] > 100 {
-		t.Errorf("operation mix %v, want about 50/40/10", kinds)
+	// 35/35/6/12/8/4 over 600 draws (a conditional delete of a key the
+	// client has not seen is a get): far from the edges of these bounds.
+	within := func(k OpKind, lo, hi int) bool { return kinds[k] >= lo && kinds[k] <= hi }
+	if !within(OpPut, 160, 260) || !within(OpGet, 170, 290) || !within(OpDelete, 15, 60) ||
+		!within(OpCAS, 40, 110) || !within(OpTxnCAS, 25, 80) || !within(OpCASDelete, 5, 40) {
+		t.Errorf("operation mix %v, want about 35/35/6/12/8/4", kinds)
+	}
+	// Both outcomes of a conditional write must be common, or one of them
+	// goes unchecked: those to the previous key mostly succeed, those to a
+	// random key mostly expect a stale revision.
+	cc := rec.ConditionalCounts()
+	t.Logf("conditional writes: %v", cc)
+	if n := cc["succeeded"] + cc["refused"]; cc["succeeded"] < n/5 || cc["refused"] < n/5 {
+		t.Errorf("conditional writes %v: want at least a fifth each succeeded and refused", cc)
 	}
 	for i, c := range counters {
 		if c.n.Load() == 0 {
@@ -187,12 +321,7 @@ func TestWorkersAgainstLinearizableFake(t *testing.T) {
 	}
 
 	// The fake is linearizable, so every last word must be in its final map.
-	final := map[string]FinalRead{}
-	for _, k := range w.KeyNames() {
-		v, ok := f.cur[k]
-		final[k] = FinalRead{Value: v, Found: ok}
-	}
-	if losses := LostWrites(rec, final); len(losses) != 0 {
+	if losses := LostWrites(rec, f.final(w.KeyNames())); len(losses) != 0 {
 		t.Fatalf("losses against a correct fake: %v", losses)
 	}
 }
@@ -224,6 +353,62 @@ func TestWorkersAgainstStaleFake(t *testing.T) {
 	}
 	if info, statErr := os.Stat(html); statErr != nil || info.Size() == 0 {
 		t.Fatalf("visualization not written: %v", statErr)
+	}
+}
+
+// TestWorkersLoneClientCAS: a client alone learns every revision from its
+// own answers, so each conditional write it bases on one succeeds, and the
+// only refusals are transactions that compared with a value it did not
+// know (""). The history is a function of the seed: one client, a fake
+// that answers in order.
+func TestWorkersLoneClientCAS(t *testing.T) {
+	f := newFakeNode()
+	rec := NewRecorder()
+	w := Workers{Endpoints: serve(t, f, 2), Clients: 1, Keys: 4, OpsPerClient: 400, Rec: rec, Seed: 9}
+	if err := w.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var conditional int
+	for _, op := range rec.Ops() {
+		if !op.Input.Kind.isConditional() {
+			continue
+		}
+		conditional++
+		wantRefused := op.Input.Kind == OpTxnCAS && op.Input.Old == ""
+		if op.Status != StatusOK || op.Output.Refused != wantRefused {
+			t.Errorf("%+v: refused %v, want %v", op, op.Output.Refused, wantRefused)
+		}
+	}
+	if conditional < 60 {
+		t.Fatalf("only %d conditional writes in 400 operations", conditional)
+	}
+	if _, err := rec.Check(time.Minute, ""); err != nil {
+		t.Fatal(err)
+	}
+	if losses := LostWrites(rec, f.final(w.KeyNames())); len(losses) != 0 {
+		t.Fatalf("losses against a correct fake: %v", losses)
+	}
+}
+
+// TestWorkersCatchIgnoredConditions runs a fake that applies conditional
+// writes whatever their condition. A second client, run after the first
+// on the same keys, knows nothing of them: its creates (If-None-Match: *)
+// of keys that exist and its transactions comparing with "" must be
+// refused, and their success is a violation. The clients run one after the
+// other, so the history is a function of the seeds.
+func TestWorkersCatchIgnoredConditions(t *testing.T) {
+	f := newFakeNode()
+	f.ignoreConditions = true
+	endpoints := serve(t, f, 1)
+	rec := NewRecorder()
+	for i := range 2 {
+		w := Workers{Endpoints: endpoints, Clients: 1, FirstClient: i, Keys: 4, OpsPerClient: 100, Rec: rec, Seed: uint64(20 + i)}
+		if err := w.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rec.Check(time.Minute, ""); !errors.Is(err, ErrNotLinearizable) {
+		t.Fatalf("a fake that ignores preconditions judged: %v", err)
 	}
 }
 
@@ -280,37 +465,77 @@ func TestWorkersFailuresAndUnknowns(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	txnGot := func(kvs string) string {
+		return `{"index":9,"revision":9,"succeeded":false,"results":[{"op":"get","kvs":` + kvs + `,"count":1}]}`
+	}
 	cases := []struct {
 		name       string
 		kind       OpKind
 		status     int
-		retryAfter bool
+		header     map[string]string
 		body       string
 		readErr    error
 		wantStatus Status
 		wantOut    Output
+		malformed  bool
 	}{
-		{"get found", OpGet, 200, false, "v", nil, StatusOK, Output{Value: "v", Found: true}},
-		{"get empty value", OpGet, 200, false, "", nil, StatusOK, Output{Value: "", Found: true}},
-		{"get absent", OpGet, 404, false, "key not found", nil, StatusOK, Output{}},
-		{"get 503", OpGet, 503, true, "no leader", nil, StatusFailed, Output{}},
-		{"get 504", OpGet, 504, false, "timed out", nil, StatusFailed, Output{}},
-		{"get body cut", OpGet, 200, false, "v", io.ErrUnexpectedEOF, StatusFailed, Output{}},
-		{"put ok", OpPut, 200, false, `{"index":3}`, nil, StatusOK, Output{}},
-		{"put no leader", OpPut, 503, true, "no leader", nil, StatusFailed, Output{}},
-		{"put node stopping", OpPut, 503, false, "node is stopping", nil, StatusUnknown, Output{}},
-		{"put timed out", OpPut, 504, false, "timed out", nil, StatusUnknown, Output{}},
-		{"put 500", OpPut, 500, false, "internal", nil, StatusUnknown, Output{}},
-		{"put body cut", OpPut, 200, false, "", io.ErrUnexpectedEOF, StatusUnknown, Output{}},
-		{"delete ok", OpDelete, 200, false, `{"index":4}`, nil, StatusOK, Output{}},
-		{"delete 404 is not a read", OpDelete, 404, false, "", nil, StatusUnknown, Output{}},
-		{"delete dropped", OpDelete, 503, true, "dropped", nil, StatusFailed, Output{}},
+		{"get found", OpGet, 200, map[string]string{"ETag": `"7"`}, "v", nil, StatusOK, Output{Value: "v", Found: true, Rev: 7}, false},
+		{"get empty value", OpGet, 200, map[string]string{"ETag": `"7"`}, "", nil, StatusOK, Output{Value: "", Found: true, Rev: 7}, false},
+		{"get without ETag", OpGet, 200, nil, "v", nil, StatusFailed, Output{}, true},
+		{"get weak ETag", OpGet, 200, map[string]string{"ETag": `W/"7"`}, "v", nil, StatusFailed, Output{}, true},
+		{"get ETag 0", OpGet, 200, map[string]string{"ETag": `"0"`}, "v", nil, StatusFailed, Output{}, true},
+		{"get absent", OpGet, 404, nil, "key not found", nil, StatusOK, Output{}, false},
+		{"get 503", OpGet, 503, map[string]string{"Retry-After": "1"}, "no leader", nil, StatusFailed, Output{}, false},
+		{"get 504", OpGet, 504, nil, "timed out", nil, StatusFailed, Output{}, false},
+		{"get body cut", OpGet, 200, map[string]string{"ETag": `"7"`}, "v", io.ErrUnexpectedEOF, StatusFailed, Output{}, false},
+		{"put ok", OpPut, 200, nil, `{"index":3,"revision":3}`, nil, StatusOK, Output{Rev: 3}, false},
+		{"put without revision", OpPut, 200, nil, `{"index":3}`, nil, StatusUnknown, Output{}, true},
+		{"put at revision 0", OpPut, 200, nil, `{"index":3,"revision":0}`, nil, StatusUnknown, Output{}, true},
+		{"put no leader", OpPut, 503, map[string]string{"Retry-After": "1"}, "no leader", nil, StatusFailed, Output{}, false},
+		{"put node stopping", OpPut, 503, nil, "node is stopping", nil, StatusUnknown, Output{}, false},
+		{"put timed out", OpPut, 504, nil, "timed out", nil, StatusUnknown, Output{}, false},
+		{"put 500", OpPut, 500, nil, "internal", nil, StatusUnknown, Output{}, false},
+		{"put body cut", OpPut, 200, nil, "", io.ErrUnexpectedEOF, StatusUnknown, Output{}, false},
+		{"put 412 is not a refusal", OpPut, 412, nil, `{"mod_revision":3}`, nil, StatusUnknown, Output{}, false},
+		{"delete ok", OpDelete, 200, nil, `{"index":4,"revision":4,"deleted":1}`, nil, StatusOK, Output{Found: true, Rev: 4}, false},
+		{"delete of an absent key", OpDelete, 200, nil, `{"index":5,"revision":4,"deleted":0}`, nil, StatusOK, Output{Rev: 4}, false},
+		{"delete without count", OpDelete, 200, nil, `{"index":4,"revision":4}`, nil, StatusUnknown, Output{}, true},
+		{"delete 404 is not a read", OpDelete, 404, nil, "", nil, StatusUnknown, Output{}, false},
+		{"delete dropped", OpDelete, 503, map[string]string{"Retry-After": "1"}, "dropped", nil, StatusFailed, Output{}, false},
+		{"cas ok", OpCAS, 200, nil, `{"index":8,"revision":8}`, nil, StatusOK, Output{Rev: 8}, false},
+		{"cas 412, present", OpCAS, 412, map[string]string{"ETag": `"6"`}, `{"error":"x","revision":9,"mod_revision":6}`, nil,
+			StatusOK, Output{Refused: true, Found: true, Rev: 6}, false},
+		{"cas 412, absent", OpCAS, 412, nil, `{"error":"x","revision":9,"mod_revision":0}`, nil,
+			StatusOK, Output{Refused: true}, false},
+		{"cas 412, ETag disagrees", OpCAS, 412, map[string]string{"ETag": `"5"`}, `{"revision":9,"mod_revision":6}`, nil,
+			StatusFailed, Output{}, true},
+		{"cas 412 without mod_revision", OpCAS, 412, nil, `{"error":"x"}`, nil, StatusFailed, Output{}, true},
+		{"cas 412 body cut", OpCAS, 412, nil, `{"err`, io.ErrUnexpectedEOF, StatusFailed, Output{}, false},
+		{"put 503 body cut", OpPut, 503, map[string]string{"Retry-After": "1"}, "no", io.ErrUnexpectedEOF, StatusFailed, Output{}, false},
+		{"cas timed out", OpCAS, 504, nil, "timed out", nil, StatusUnknown, Output{}, false},
+		{"cas no leader", OpCAS, 503, map[string]string{"Retry-After": "1"}, "no leader", nil, StatusFailed, Output{}, false},
+		{"cas-delete ok", OpCASDelete, 200, nil, `{"index":8,"revision":8,"deleted":1}`, nil, StatusOK, Output{Found: true, Rev: 8}, false},
+		{"cas-delete applied, deleted nothing", OpCASDelete, 200, nil, `{"index":8,"revision":8,"deleted":0}`, nil, StatusUnknown, Output{}, true},
+		{"cas-delete 412", OpCASDelete, 412, map[string]string{"ETag": `"6"`}, `{"revision":9,"mod_revision":6}`, nil,
+			StatusOK, Output{Refused: true, Found: true, Rev: 6}, false},
+		{"txn succeeded", OpTxnCAS, 200, nil, `{"index":9,"revision":9,"succeeded":true,"results":[{"op":"put"}]}`, nil,
+			StatusOK, Output{Rev: 9}, false},
+		{"txn refused, present", OpTxnCAS, 200, nil, txnGot(`[{"key":"k","value":"v","create_revision":2,"mod_revision":6,"version":2}]`), nil,
+			StatusOK, Output{Refused: true, Found: true, Value: "v", Rev: 6}, false},
+		{"txn refused, binary value", OpTxnCAS, 200, nil, txnGot(`[{"key":"k","value_b64":"/w==","mod_revision":6}]`), nil,
+			StatusOK, Output{Refused: true, Found: true, Value: "\xff", Rev: 6}, false},
+		{"txn refused, absent", OpTxnCAS, 200, nil, txnGot(`[]`), nil, StatusOK, Output{Refused: true}, false},
+		{"txn without succeeded", OpTxnCAS, 200, nil, `{"index":9,"revision":9}`, nil, StatusUnknown, Output{}, true},
+		{"txn refused without its get", OpTxnCAS, 200, nil, `{"index":9,"revision":9,"succeeded":false,"results":[]}`, nil,
+			StatusUnknown, Output{}, true},
+		{"txn 412 is not a refusal", OpTxnCAS, 412, nil, `{"mod_revision":3}`, nil, StatusUnknown, Output{}, false},
+		{"txn 400", OpTxnCAS, 400, nil, "bad", nil, StatusUnknown, Output{}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}}
-			if tc.retryAfter {
-				resp.Header.Set("Retry-After", "1")
+			for k, v := range tc.header {
+				resp.Header.Set(k, v)
 			}
 			out, st, err := classify(tc.kind, resp, []byte(tc.body), tc.readErr)
 			if st != tc.wantStatus || out != tc.wantOut {
@@ -319,7 +544,50 @@ func TestClassify(t *testing.T) {
 			if (st == StatusOK) != (err == nil) {
 				t.Fatalf("err = %v with status %v", err, st)
 			}
+			if errors.Is(err, ErrMalformedAnswer) != tc.malformed {
+				t.Fatalf("err = %v, malformed answer: want %v", err, tc.malformed)
+			}
 		})
+	}
+}
+
+// TestRequest checks the requests of each kind against docs/api.md.
+func TestRequest(t *testing.T) {
+	cases := []struct {
+		in     Input
+		method string
+		path   string
+		header map[string]string
+		body   string
+	}{
+		{Input{Kind: OpGet, Key: "k/1"}, "GET", "/v1/kv/k%2F1", nil, ""},
+		{Input{Kind: OpPut, Key: "k", Value: "v"}, "PUT", "/v1/kv/k", nil, "v"},
+		{Input{Kind: OpDelete, Key: "k"}, "DELETE", "/v1/kv/k", nil, ""},
+		{Input{Kind: OpCAS, Key: "k", Value: "v", Rev: 42}, "PUT", "/v1/kv/k", map[string]string{"If-Match": `"42"`}, "v"},
+		{Input{Kind: OpCAS, Key: "k", Value: "v"}, "PUT", "/v1/kv/k", map[string]string{"If-None-Match": "*"}, "v"},
+		{Input{Kind: OpCASDelete, Key: "k", Rev: 7}, "DELETE", "/v1/kv/k", map[string]string{"If-Match": `"7"`}, ""},
+		{Input{Kind: OpTxnCAS, Key: "k", Old: "a", Value: "b"}, "POST", "/v1/txn", nil,
+			`{"compare":[{"key":"k","target":"value","op":"=","value":"a"}],"success":[{"op":"put","key":"k","value":"b"}],"failure":[{"op":"get","key":"k"}]}`},
+	}
+	for _, tc := range cases {
+		req, err := request(t.Context(), "http://node/", tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		if req.Body != nil {
+			if body, err = io.ReadAll(req.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if req.Method != tc.method || req.URL.EscapedPath() != tc.path || string(body) != tc.body {
+			t.Errorf("%+v: %s %s %s, want %s %s %s", tc.in, req.Method, req.URL.EscapedPath(), body, tc.method, tc.path, tc.body)
+		}
+		for _, h := range []string{"If-Match", "If-None-Match"} {
+			if got := req.Header.Get(h); got != tc.header[h] {
+				t.Errorf("%+v: %s: %q, want %q", tc.in, h, got, tc.header[h])
+			}
+		}
 	}
 }
 

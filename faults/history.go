@@ -15,9 +15,18 @@ type OpKind uint8
 
 // The operations of the client API the workers exercise.
 const (
-	OpGet OpKind = iota + 1
-	OpPut
-	OpDelete
+	OpGet    OpKind = iota + 1
+	OpPut           // unconditional PUT
+	OpDelete        // unconditional DELETE
+	// OpCAS is a PUT with a precondition on the key's revision: If-Match:
+	// "Rev", or If-None-Match: * (create) when Rev is 0, the mod_revision
+	// of an absent key.
+	OpCAS
+	// OpCASDelete is a DELETE with If-Match: "Rev".
+	OpCASDelete
+	// OpTxnCAS is a POST /v1/txn comparing the key's value with Old: the
+	// success branch puts Value, the failure branch gets the key.
+	OpTxnCAS
 )
 
 func (k OpKind) String() string {
@@ -28,6 +37,12 @@ func (k OpKind) String() string {
 		return "put"
 	case OpDelete:
 		return "delete"
+	case OpCAS:
+		return "cas"
+	case OpCASDelete:
+		return "cas-delete"
+	case OpTxnCAS:
+		return "txn-cas"
 	}
 	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
@@ -35,27 +50,59 @@ func (k OpKind) String() string {
 // isWrite reports whether the operation may change the store, which decides
 // how a failure is recorded: a read that fails has no effect, a write that
 // fails may have one.
-func (k OpKind) isWrite() bool { return k == OpPut || k == OpDelete }
+func (k OpKind) isWrite() bool { return k != OpGet }
 
-// Input is what a client asked. Value is set only for OpPut.
+// isConditional reports whether the node may refuse the operation for its
+// condition, with an answer that shows the key as it was.
+func (k OpKind) isConditional() bool { return k == OpCAS || k == OpCASDelete || k == OpTxnCAS }
+
+// leavesPresent reports whether the operation, when it writes, leaves the
+// key present (with Input.Value) rather than absent.
+func (k OpKind) leavesPresent() bool { return k == OpPut || k == OpCAS || k == OpTxnCAS }
+
+// Input is what a client asked. Value is the value a put-like operation
+// writes (OpPut, OpCAS, OpTxnCAS); Rev the mod_revision OpCAS and
+// OpCASDelete expect (0 for OpCAS: the key must be absent); Old the value
+// OpTxnCAS expects.
 type Input struct {
 	Kind  OpKind
 	Key   string
 	Value string
+	Rev   uint64
+	Old   string
 }
 
-// Output is what a successful OpGet saw; writes leave it zero because the
-// model gives their answer no meaning.
+// Output is what the answer of an operation showed. A revision of 0 means
+// none was observed: the node's answers never give 0 for a key that exists
+// or for a write that wrote, and hand-written histories may leave it out.
+//
+//   - OpGet: Found and Value; Rev is the ETag (the key's mod_revision).
+//   - OpPut, and a conditional write that succeeded: Rev is the revision
+//     that wrote it.
+//   - OpDelete: Rev is the answer's revision, Found that it deleted the key
+//     ("deleted":1); with "deleted":0 nothing was written and Rev is the
+//     store's revision. Found is meaningful only with Rev.
+//   - a conditional write that did not apply (a 412, a transaction whose
+//     failure branch ran): Refused, and the key as the answer shows it:
+//     Found and Rev (its mod_revision), and Value for OpTxnCAS.
+//
+// Unknown is set by Operations, never by a client: the outcome of the write
+// is unknown, so nothing else in the Output is meaningful.
 type Output struct {
-	Value string
-	Found bool
+	Value   string
+	Found   bool
+	Rev     uint64
+	Refused bool
+	Unknown bool
 }
 
 // Status is what a client learned about the effect of its operation.
 type Status uint8
 
 const (
-	// StatusOK: the node acknowledged the operation.
+	// StatusOK: the node answered the operation definitely: it applied it,
+	// or (a conditional write, Output.Refused) it certainly did not, and
+	// its answer shows the key as it was.
 	StatusOK Status = iota + 1
 	// StatusFailed: the operation certainly had no effect (a read that
 	// failed, or a write the node refused before proposing it).
@@ -148,11 +195,39 @@ func (r *Recorder) Counts() map[Status]int {
 	return n
 }
 
+// ConditionalCounts says how the conditional writes (OpCAS, OpCASDelete,
+// OpTxnCAS) ended: "succeeded", "refused" (a 412, or a transaction whose
+// failure branch ran), "unknown", and "failed" (certainly not applied, and
+// no answer to learn from: a refused dial, a 503 with Retry-After).
+func (r *Recorder) ConditionalCounts() map[string]int {
+	return ConditionalCounts(r.Ops())
+}
+
+// ConditionalCounts counts ops as Recorder.ConditionalCounts does.
+func ConditionalCounts(ops []Op) map[string]int {
+	n := make(map[string]int)
+	for _, op := range ops {
+		if !op.Input.Kind.isConditional() {
+			continue
+		}
+		switch {
+		case op.Status == StatusOK && op.Output.Refused:
+			n["refused"]++
+		case op.Status == StatusOK:
+			n["succeeded"]++
+		default:
+			n[op.Status.String()]++
+		}
+	}
+	return n
+}
+
 // Operations converts the history into porcupine's form. Failed operations
 // are left out: they had no effect and observed nothing. An unknown write
 // is kept with its return at +infinity, which lets the checker place its
-// effect anywhere after its invocation, or nowhere, as it is the last
-// operation of its client and nothing has to follow it.
+// effect anywhere after its invocation, or nowhere (last of all, where no
+// operation observes it), and its Output marked Unknown, so that the model
+// gives its answer no meaning.
 func (r *Recorder) Operations() []porcupine.Operation {
 	return Operations(r.Ops())
 }
@@ -163,10 +238,12 @@ func Operations(ops []Op) []porcupine.Operation {
 	out := make([]porcupine.Operation, 0, len(ops))
 	for _, op := range ops {
 		ret := int64(op.Return)
+		output := op.Output
 		switch {
 		case op.Status == StatusOK:
 		case op.Status == StatusUnknown && op.Input.Kind.isWrite():
 			ret = math.MaxInt64
+			output = Output{Unknown: true}
 		default:
 			// Failed operations, and reads of unknown outcome, which
 			// observed nothing a client could rely on.
@@ -176,7 +253,7 @@ func Operations(ops []Op) []porcupine.Operation {
 			ClientId: op.Client,
 			Input:    op.Input,
 			Call:     int64(op.Call),
-			Output:   op.Output,
+			Output:   output,
 			Return:   ret,
 			Metadata: opMetadata(op),
 		})

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -70,6 +71,7 @@ func TestStatusAndKindNames(t *testing.T) {
 		want string
 	}{
 		{OpGet.String(), "get"}, {OpPut.String(), "put"}, {OpDelete.String(), "delete"}, {OpKind(9).String(), "OpKind(9)"},
+		{OpCAS.String(), "cas"}, {OpCASDelete.String(), "cas-delete"}, {OpTxnCAS.String(), "txn-cas"},
 		{StatusOK.String(), "ok"}, {StatusFailed.String(), "failed"}, {StatusUnknown.String(), "unknown"},
 		{Status(9).String(), "Status(9)"},
 	}
@@ -77,5 +79,46 @@ func TestStatusAndKindNames(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
+	}
+}
+
+// TestOperationsMarkUnknown: an unknown write reaches the model with an
+// Output that says so, whatever the client recorded, and an acknowledged
+// one with its answer as recorded.
+func TestOperationsMarkUnknown(t *testing.T) {
+	ops := Operations([]Op{
+		cas(0, "k", "a", 3, 0, 1, Output{Rev: 9}, unknown),
+		cas(0, "k", "b", 3, 2, 3, wrote(9), ok),
+		cas(0, "k", "c", 3, 4, 5, refusedAt(9), ok),
+		cas(0, "k", "d", 3, 6, 7, noAnswer, failed),
+	})
+	want := []Output{{Unknown: true}, wrote(9), refusedAt(9)}
+	if len(ops) != len(want) {
+		t.Fatalf("%d operations, want %d: %+v", len(ops), len(want), ops)
+	}
+	for i, op := range ops {
+		if op.Output != want[i] {
+			t.Errorf("operation %d: output %+v, want %+v", i, op.Output, want[i])
+		}
+	}
+}
+
+func TestConditionalCounts(t *testing.T) {
+	rec := NewRecorder()
+	for _, op := range []Op{
+		cas(0, "k", "a", 3, 0, 1, wrote(9), ok),
+		txnCAS(0, "k", "a", "b", 0, 1, wrote(10), ok),
+		casDel(0, "k", 3, 0, 1, refusedAt(10), ok),
+		txnCAS(0, "k", "x", "c", 0, 1, refusedValue("b", 10), ok),
+		cas(0, "k", "d", 3, 0, 1, noAnswer, unknown),
+		cas(0, "k", "e", 3, 0, 1, noAnswer, failed),
+		putAt(0, "k", "f", 11, 0, 1), get(0, "k", "f", 0, 1),
+	} {
+		rec.Record(op)
+	}
+	got := rec.ConditionalCounts()
+	want := map[string]int{"succeeded": 2, "refused": 2, "unknown": 1, "failed": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ConditionalCounts = %v, want %v", got, want)
 	}
 }

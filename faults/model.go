@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 
@@ -8,10 +9,87 @@ import (
 )
 
 // keyState is the model's state for one key. It is a comparable value so
-// that porcupine's default == serves as equality.
+// that porcupine's default == serves as equality; kvHash hashes every field.
+//
+// Revisions are raft indexes, which the model cannot predict, so it learns
+// them from the answers: Rev is the revision of the key's last write (its
+// mod_revision while present; the deleting write's while absent; 0 while
+// never written). A write whose outcome is unknown has no answered
+// revision: the state then says RevUnknown, with Rev the smallest revision
+// that write can have, and the first observation of the key's revision (a
+// GET's ETag, a 412, a refused transaction's read) pins it, after which
+// the state holds that one value again. A later write's answered revision
+// must leave room for it. This stays one state per order of operations,
+// as porcupine's search needs: a revision is either known (one value) or
+// bounded below, never a set of alternatives.
 type keyState struct {
-	Value   string
-	Present bool
+	Value      string
+	Present    bool
+	Rev        uint64
+	RevUnknown bool
+}
+
+// nextRev is the smallest revision the key's next write can have: writes
+// of one key never share a raft entry, so its revisions strictly increase.
+// While the last write's revision is unknown it is at least Rev, hence the
+// next is at least Rev+1 as well.
+func (st keyState) nextRev() uint64 { return st.Rev + 1 }
+
+// observe reconciles the state of a present key with rev, its mod_revision
+// as an answer showed it (0: not shown). A known revision must match; an
+// unknown one is pinned, if rev is one the unknown write can have.
+func (st keyState) observe(rev uint64) (keyState, bool) {
+	switch {
+	case rev == 0:
+		return st, true
+	case !st.RevUnknown:
+		return st, rev == st.Rev
+	case rev < st.Rev:
+		return st, false
+	}
+	st.Rev, st.RevUnknown = rev, false
+	return st, true
+}
+
+// write is the state after a write that leaves the key present with value,
+// or absent, answered with revision rev (0: its revision is unknown).
+func (st keyState) write(present bool, value string, rev uint64) (keyState, bool) {
+	next := keyState{Present: present}
+	if present {
+		next.Value = value
+	}
+	if rev == 0 {
+		next.Rev, next.RevUnknown = st.nextRev(), true
+		return next, true
+	}
+	next.Rev = rev
+	return next, rev >= st.nextRev()
+}
+
+// condition says whether a conditional write's condition holds in st;
+// decided is false when it depends on a revision the model does not know
+// yet: a revision compare with a revision the unknown write could have.
+func (st keyState) condition(in Input) (holds, decided bool) {
+	switch in.Kind {
+	case OpTxnCAS:
+		// A value compare on an absent key fails, as in etcd.
+		return st.Present && st.Value == in.Old, true
+	case OpCAS, OpCASDelete:
+		if in.Rev == 0 {
+			// If-None-Match: *, or a mod_revision of 0: the key is absent.
+			return !st.Present, true
+		}
+		switch {
+		case !st.Present:
+			return false, true
+		case !st.RevUnknown:
+			return st.Rev == in.Rev, true
+		case in.Rev < st.Rev:
+			return false, true
+		}
+		return false, false
+	}
+	return false, true
 }
 
 // KVModel is the sequential specification of the node's key-value map,
@@ -34,27 +112,119 @@ func KVModel() porcupine.Model {
 func kvStep(state, input, output any) (bool, any) {
 	st := state.(keyState)
 	in := input.(Input)
+	out, _ := output.(Output)
+	next, ok := step(st, in, out)
+	if !ok {
+		return false, st
+	}
+	return true, next
+}
+
+func step(st keyState, in Input, out Output) (keyState, bool) {
 	switch in.Kind {
-	case OpPut:
-		return true, keyState{Value: in.Value, Present: true}
-	case OpDelete:
-		return true, keyState{}
 	case OpGet:
-		out, _ := output.(Output)
 		if out.Found != st.Present || (out.Found && out.Value != st.Value) {
-			return false, st
+			return st, false
 		}
-		return true, st
+		if !out.Found {
+			return st, true
+		}
+		return st.observe(out.Rev)
+	case OpPut:
+		return st.write(true, in.Value, out.Rev)
+	case OpDelete:
+		return deleteStep(st, out)
+	case OpCAS, OpCASDelete, OpTxnCAS:
+		return conditionalStep(st, in, out)
 	}
 	// An input the model does not know cannot be explained by any order.
-	return false, st
+	return st, false
+}
+
+// deleteStep applies an unconditional delete. Deleting an absent key writes
+// nothing: no revision, so the key's last write stays what it was.
+func deleteStep(st keyState, out Output) (keyState, bool) {
+	if out.Unknown || out.Rev == 0 {
+		if !st.Present {
+			return st, true
+		}
+		return st.write(false, "", 0)
+	}
+	if !out.Found {
+		// "deleted":0: the key was absent, and the answer's revision is
+		// the store's, at least that of the key's last write.
+		return st, !st.Present && out.Rev >= st.Rev
+	}
+	if !st.Present {
+		return st, false
+	}
+	return st.write(false, "", out.Rev)
+}
+
+// conditionalStep applies OpCAS, OpCASDelete or OpTxnCAS.
+func conditionalStep(st keyState, in Input, out Output) (keyState, bool) {
+	holds, decided := st.condition(in)
+	switch {
+	case out.Refused:
+		// The answer shows the key as it was when the condition failed.
+		if out.Found != st.Present || (out.Found && in.Kind == OpTxnCAS && out.Value != st.Value) {
+			return st, false
+		}
+		if out.Found {
+			var ok bool
+			if st, ok = st.observe(out.Rev); !ok {
+				return st, false
+			}
+		}
+		holds, decided = st.condition(in)
+		// Undecided only if the answer gave no revision (a hand-written
+		// history): nothing then contradicts the refusal.
+		return st, !(decided && holds)
+	case out.Unknown:
+		if !decided {
+			// The unknown revision may or may not be in.Rev, and the
+			// model holds one state: take the branch where the write
+			// applied, which pins it. Where it did not apply, the state
+			// goes on unchanged, as when porcupine places this write
+			// last of all (it never returned), so no linearizable
+			// history is refused; the check loses only that the
+			// revision then is not in.Rev. The workers never reach this
+			// branch: a client's expected revision comes from an answer
+			// it had before, which is linearized before this write, so
+			// an unknown write since then has a revision above it.
+			st.Rev, st.RevUnknown = in.Rev, false
+			holds = true
+		}
+		if !holds {
+			return st, true
+		}
+		return st.write(in.Kind != OpCASDelete, in.Value, 0)
+	}
+	// The write succeeded: its condition held.
+	if !decided {
+		// Only in.Rev made it hold: that pins the unknown revision.
+		st.Rev, st.RevUnknown = in.Rev, false
+		holds = true
+	}
+	if !holds {
+		return st, false
+	}
+	return st.write(in.Kind != OpCASDelete, in.Value, out.Rev)
 }
 
 func kvHash(state any) uint64 {
 	st := state.(keyState)
 	h := fnv.New64a()
+	var b [10]byte
 	if st.Present {
-		_, _ = h.Write([]byte{1})
+		b[0] = 1
+	}
+	if st.RevUnknown {
+		b[1] = 1
+	}
+	binary.LittleEndian.PutUint64(b[2:], st.Rev)
+	_, _ = h.Write(b[:])
+	if st.Present {
 		_, _ = h.Write([]byte(st.Value))
 	}
 	return h.Sum64()
@@ -97,27 +267,67 @@ func groupByKey[T any](items []T, key func(T) string) [][]T {
 
 func describeKVOperation(input, output any) string {
 	in := input.(Input)
+	out, _ := output.(Output)
+	var call string
 	switch in.Kind {
 	case OpPut:
-		return fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
+		call = fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
 	case OpDelete:
-		return fmt.Sprintf("delete(%q)", in.Key)
+		call = fmt.Sprintf("delete(%q)", in.Key)
 	case OpGet:
-		out, _ := output.(Output)
 		if !out.Found {
 			return fmt.Sprintf("get(%q) -> absent", in.Key)
 		}
-		return fmt.Sprintf("get(%q) -> %q", in.Key, out.Value)
+		return fmt.Sprintf("get(%q) -> %q%s", in.Key, out.Value, atRev(out.Rev))
+	case OpCAS:
+		if in.Rev == 0 {
+			call = fmt.Sprintf("put(%q, %q) if absent", in.Key, in.Value)
+		} else {
+			call = fmt.Sprintf("put(%q, %q) if @%d", in.Key, in.Value, in.Rev)
+		}
+	case OpCASDelete:
+		call = fmt.Sprintf("delete(%q) if @%d", in.Key, in.Rev)
+	case OpTxnCAS:
+		call = fmt.Sprintf("txn(%q: %q -> %q)", in.Key, in.Old, in.Value)
+	default:
+		return fmt.Sprintf("%v -> %v", input, output)
 	}
-	return fmt.Sprintf("%v -> %v", input, output)
+	switch {
+	case out.Unknown:
+		return call
+	case out.Refused && !out.Found:
+		return call + " -> refused: absent"
+	case out.Refused && in.Kind == OpTxnCAS:
+		return fmt.Sprintf("%s -> refused: %q%s", call, out.Value, atRev(out.Rev))
+	case out.Refused:
+		return fmt.Sprintf("%s -> refused: at%s", call, atRev(out.Rev))
+	case in.Kind == OpDelete && out.Rev != 0 && !out.Found:
+		return fmt.Sprintf("%s -> nothing deleted, store at %d", call, out.Rev)
+	}
+	return call + atRev(out.Rev)
+}
+
+// atRev shows a revision, or nothing when none was observed.
+func atRev(rev uint64) string {
+	if rev == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" @%d", rev)
 }
 
 func describeKVState(state any) string {
 	st := state.(keyState)
-	if !st.Present {
-		return "absent"
+	s := "absent"
+	if st.Present {
+		s = fmt.Sprintf("%q", st.Value)
 	}
-	return fmt.Sprintf("%q", st.Value)
+	switch {
+	case st.RevUnknown:
+		return fmt.Sprintf("%s @>=%d", s, st.Rev)
+	case st.Rev != 0:
+		return fmt.Sprintf("%s @%d", s, st.Rev)
+	}
+	return s
 }
 
 func describeKVMetadata(meta any) string {

@@ -33,6 +33,67 @@ func getAbsent(client int, key string, call, ret int) Op {
 
 func tick(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
+// Helpers with revisions: rev is what the node's answer gave.
+
+// putAt is an acknowledged put answered with revision rev.
+func putAt(client int, key, value string, rev uint64, call, ret int) Op {
+	op := put(client, key, value, call, ret, ok)
+	op.Output = Output{Rev: rev}
+	return op
+}
+
+// getAt is a read that found value with ETag rev.
+func getAt(client int, key, value string, rev uint64, call, ret int) Op {
+	op := get(client, key, value, call, ret)
+	op.Output.Rev = rev
+	return op
+}
+
+// delAt is an acknowledged delete answered "deleted":1 (deleted) or 0, at
+// revision rev.
+func delAt(client int, key string, deleted bool, rev uint64, call, ret int) Op {
+	op := del(client, key, call, ret, ok)
+	op.Output = Output{Found: deleted, Rev: rev}
+	return op
+}
+
+// cas is a PUT of value if the key is at revision expect (0: absent); out
+// is its answer, for an unknown one the status says so.
+func cas(client int, key, value string, expect uint64, call, ret int, out Output, st Status) Op {
+	return Op{Client: client, Input: Input{Kind: OpCAS, Key: key, Value: value, Rev: expect},
+		Output: out, Call: tick(call), Return: tick(ret), Status: st}
+}
+
+// casDel is a DELETE if the key is at revision expect.
+func casDel(client int, key string, expect uint64, call, ret int, out Output, st Status) Op {
+	return Op{Client: client, Input: Input{Kind: OpCASDelete, Key: key, Rev: expect},
+		Output: out, Call: tick(call), Return: tick(ret), Status: st}
+}
+
+// txnCAS is a transaction putting value if the key holds old.
+func txnCAS(client int, key, old, value string, call, ret int, out Output, st Status) Op {
+	return Op{Client: client, Input: Input{Kind: OpTxnCAS, Key: key, Old: old, Value: value},
+		Output: out, Call: tick(call), Return: tick(ret), Status: st}
+}
+
+// Answers of conditional writes.
+func wrote(rev uint64) Output { return Output{Rev: rev} }
+
+// refusedAt is a 412 showing the key present at mod_revision rev.
+func refusedAt(rev uint64) Output { return Output{Refused: true, Found: true, Rev: rev} }
+
+// refusedAbsent is a 412, or a refused transaction, showing the key absent.
+var refusedAbsent = Output{Refused: true}
+
+// refusedValue is a refused transaction whose failure branch read value
+// at rev.
+func refusedValue(value string, rev uint64) Output {
+	return Output{Refused: true, Found: true, Value: value, Rev: rev}
+}
+
+// noAnswer is the output of an operation whose outcome is unknown.
+var noAnswer = Output{}
+
 const (
 	ok      = StatusOK
 	failed  = StatusFailed
@@ -105,6 +166,154 @@ var modelCases = []struct {
 	{"violation on one key among many", []Op{
 		put(0, "k1", "a", 0, 1, ok), put(0, "k2", "b", 0, 1, ok), get(1, "k1", "a", 2, 3), getAbsent(1, "k2", 2, 3),
 	}, false},
+
+	// Revision CAS (If-Match, If-None-Match: *).
+	{"CAS with the right revision after a put", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(0, "k", "b", 5, 2, 3, wrote(7), ok), getAt(1, "k", "b", 7, 4, 5),
+	}, true},
+	{"CAS answered a revision not above the one it replaced", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(0, "k", "b", 5, 2, 3, wrote(5), ok),
+	}, false},
+	{"CAS with a stale revision succeeded", []Op{
+		putAt(0, "k", "a", 5, 0, 1), putAt(1, "k", "b", 6, 2, 3), cas(0, "k", "c", 5, 4, 5, wrote(7), ok),
+	}, false},
+	{"revisions order concurrent writes: CAS before the put", []Op{
+		putAt(0, "k", "a", 5, 0, 1), putAt(1, "k", "b", 8, 2, 10), cas(0, "k", "c", 5, 3, 4, wrote(7), ok),
+	}, true},
+	{"revisions order concurrent writes: the put's revision forbids it", []Op{
+		putAt(0, "k", "a", 5, 0, 1), putAt(1, "k", "b", 6, 2, 10), cas(0, "k", "c", 5, 3, 4, wrote(7), ok),
+	}, false},
+	{"412 showing the key's revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 4, 2, 3, refusedAt(5), ok), getAt(1, "k", "a", 5, 4, 5),
+	}, true},
+	{"412 showing a revision the model does not hold", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 4, 2, 3, refusedAt(6), ok),
+	}, false},
+	{"412 although the condition held", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 5, 2, 3, refusedAt(5), ok),
+	}, false},
+	{"412 showing a present key absent", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 5, 2, 3, refusedAbsent, ok),
+	}, false},
+	{"create of an absent key", []Op{
+		cas(0, "k", "a", 0, 0, 1, wrote(3), ok), getAt(1, "k", "a", 3, 2, 3),
+	}, true},
+	{"create succeeded over a present key", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 0, 2, 3, wrote(7), ok),
+	}, false},
+	{"create refused, the key present at its revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 0, 2, 3, refusedAt(5), ok),
+	}, true},
+	{"create refused although the key was absent", []Op{
+		cas(0, "k", "a", 0, 0, 1, refusedAbsent, ok),
+	}, false},
+	{"two CAS with the same expected revision both succeeded", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 5, 2, 10, wrote(7), ok), cas(2, "k", "c", 5, 2, 10, wrote(8), ok),
+	}, false},
+	{"two CAS with the same expected revision: the loser sees the winner", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 5, 2, 10, wrote(7), ok), cas(2, "k", "c", 5, 2, 10, refusedAt(7), ok),
+	}, true},
+	{"two CAS with the same expected revision: the loser sees the old revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(1, "k", "b", 5, 2, 10, wrote(7), ok), cas(2, "k", "c", 5, 2, 10, refusedAt(5), ok),
+	}, false},
+
+	// Revisions of writes whose outcome is unknown.
+	{"unknown put, then a GET pins its revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), getAt(1, "k", "b", 9, 4, 5),
+		cas(1, "k", "c", 9, 6, 7, wrote(11), ok), getAt(1, "k", "c", 11, 8, 9),
+	}, true},
+	{"a pinned revision cannot change", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), getAt(1, "k", "b", 9, 4, 5), getAt(1, "k", "b", 10, 6, 7),
+	}, false},
+	{"an unknown put's revision is above the last known", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), getAt(1, "k", "b", 5, 4, 5),
+	}, false},
+	{"a 412 pins the revision of an unknown put", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), cas(1, "k", "c", 5, 4, 5, refusedAt(8), ok),
+		getAt(1, "k", "b", 8, 6, 7),
+	}, true},
+	{"a 412 pins the revision of an unknown put, a GET contradicts it", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), cas(1, "k", "c", 5, 4, 5, refusedAt(8), ok),
+		getAt(1, "k", "b", 9, 6, 7),
+	}, false},
+	{"a CAS pins the revision of an unknown put it expected", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), cas(1, "k", "c", 8, 4, 5, wrote(10), ok),
+		getAt(1, "k", "c", 10, 6, 7),
+	}, true},
+	{"an unknown write needs a revision between its neighbours", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), get(1, "k", "b", 4, 5), putAt(1, "k", "c", 6, 6, 7),
+	}, false},
+	{"an unknown write fits between revisions 5 and 7", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(0, "k", "b", 2, 3, unknown), get(1, "k", "b", 4, 5), putAt(1, "k", "c", 7, 6, 7),
+	}, true},
+	{"unknown CAS applied", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(0, "k", "b", 5, 2, 3, noAnswer, unknown), getAt(1, "k", "b", 8, 4, 5),
+	}, true},
+	{"unknown CAS not applied", []Op{
+		putAt(0, "k", "a", 5, 0, 1), cas(0, "k", "b", 5, 2, 3, noAnswer, unknown), getAt(1, "k", "a", 5, 4, 5),
+	}, true},
+	{"unknown CAS whose revision went stale cannot apply", []Op{
+		putAt(0, "k", "a", 5, 0, 1), putAt(1, "k", "c", 6, 2, 3), cas(0, "k", "b", 5, 4, 5, noAnswer, unknown),
+		get(1, "k", "b", 6, 7),
+	}, false},
+	{"unknown CAS on an unknown revision it may hold", []Op{
+		putAt(0, "k", "a", 5, 0, 1), put(1, "k", "b", 2, 3, unknown), cas(0, "k", "c", 7, 4, 5, noAnswer, unknown),
+		getAt(1, "k", "c", 9, 6, 7),
+	}, true},
+
+	// Value CAS through /v1/txn.
+	{"txn value-CAS pair: both won", []Op{
+		putAt(0, "k", "a", 5, 0, 1), txnCAS(1, "k", "a", "b", 2, 10, wrote(7), ok), txnCAS(2, "k", "a", "c", 2, 10, wrote(8), ok),
+	}, false},
+	{"txn value-CAS pair: the loser read the winner's value", []Op{
+		putAt(0, "k", "a", 5, 0, 1), txnCAS(1, "k", "a", "b", 2, 10, wrote(7), ok),
+		txnCAS(2, "k", "a", "c", 2, 10, refusedValue("b", 7), ok),
+	}, true},
+	{"txn value-CAS pair: the loser read the value it expected", []Op{
+		putAt(0, "k", "a", 5, 0, 1), txnCAS(1, "k", "a", "b", 2, 10, wrote(7), ok),
+		txnCAS(2, "k", "a", "c", 2, 10, refusedValue("a", 5), ok),
+	}, false},
+	{"txn refusal shows a value nobody wrote", []Op{
+		putAt(0, "k", "a", 5, 0, 1), txnCAS(1, "k", "z", "b", 2, 3, refusedValue("q", 5), ok),
+	}, false},
+	{"txn on an absent key is refused", []Op{
+		txnCAS(0, "k", "", "b", 0, 1, refusedAbsent, ok), getAbsent(1, "k", 2, 3),
+	}, true},
+	{"txn on an absent key succeeded", []Op{
+		txnCAS(0, "k", "", "b", 0, 1, wrote(4), ok),
+	}, false},
+	{"unknown txn applied", []Op{
+		putAt(0, "k", "a", 5, 0, 1), txnCAS(0, "k", "a", "b", 2, 3, noAnswer, unknown), getAt(1, "k", "b", 6, 4, 5),
+	}, true},
+
+	// Conditional delete (If-Match).
+	{"conditional delete with the right revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), casDel(0, "k", 5, 2, 3, wrote(6), ok), getAbsent(1, "k", 4, 5),
+		cas(1, "k", "b", 0, 6, 7, wrote(8), ok),
+	}, true},
+	{"conditional delete with a stale revision succeeded", []Op{
+		putAt(0, "k", "a", 5, 0, 1), putAt(1, "k", "b", 6, 2, 3), casDel(0, "k", 5, 4, 5, wrote(7), ok),
+	}, false},
+	{"conditional delete refused at the key's revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), putAt(1, "k", "b", 6, 2, 3), casDel(0, "k", 5, 4, 5, refusedAt(6), ok),
+		getAt(0, "k", "b", 6, 6, 7),
+	}, true},
+
+	// What an unconditional delete's answer shows.
+	{"delete answered deleted:1 on an absent key", []Op{delAt(0, "k", true, 3, 0, 1)}, false},
+	{"delete answered deleted:0 on a present key", []Op{
+		putAt(0, "k", "a", 5, 0, 1), delAt(0, "k", false, 9, 2, 3),
+	}, false},
+	{"delete answered deleted:0 on an absent key", []Op{
+		putAt(0, "k", "a", 5, 0, 1), delAt(0, "k", true, 6, 2, 3), delAt(1, "k", false, 6, 4, 5),
+	}, true},
+	{"deleted:0 at a store revision below the key's last write", []Op{
+		putAt(0, "k", "a", 5, 0, 1), delAt(0, "k", true, 6, 2, 3), delAt(1, "k", false, 4, 4, 5),
+	}, false},
+	{"a write after a delete is above the delete's revision", []Op{
+		putAt(0, "k", "a", 5, 0, 1), delAt(0, "k", true, 6, 2, 3), putAt(1, "k", "b", 6, 4, 5),
+	}, false},
+
 	{"failed reads are left out", []Op{
 		put(0, "k", "a", 0, 1, ok),
 		{Client: 1, Input: Input{Kind: OpGet, Key: "k"}, Output: Output{Value: "zzz", Found: true},
@@ -184,6 +393,16 @@ func TestModelDescriptions(t *testing.T) {
 		{Input{Kind: OpDelete, Key: "k"}, Output{}, `delete("k")`},
 		{Input{Kind: OpGet, Key: "k"}, Output{Value: "v", Found: true}, `get("k") -> "v"`},
 		{Input{Kind: OpGet, Key: "k"}, Output{}, `get("k") -> absent`},
+		{Input{Kind: OpGet, Key: "k"}, Output{Value: "v", Found: true, Rev: 4}, `get("k") -> "v" @4`},
+		{Input{Kind: OpPut, Key: "k", Value: "v"}, Output{Rev: 4}, `put("k", "v") @4`},
+		{Input{Kind: OpDelete, Key: "k"}, Output{Found: true, Rev: 4}, `delete("k") @4`},
+		{Input{Kind: OpDelete, Key: "k"}, Output{Rev: 4}, `delete("k") -> nothing deleted, store at 4`},
+		{Input{Kind: OpCAS, Key: "k", Value: "v", Rev: 3}, Output{Rev: 4}, `put("k", "v") if @3 @4`},
+		{Input{Kind: OpCAS, Key: "k", Value: "v"}, Output{Refused: true, Found: true, Rev: 2}, `put("k", "v") if absent -> refused: at @2`},
+		{Input{Kind: OpCAS, Key: "k", Value: "v", Rev: 3}, Output{Unknown: true}, `put("k", "v") if @3`},
+		{Input{Kind: OpCASDelete, Key: "k", Rev: 3}, Output{Refused: true}, `delete("k") if @3 -> refused: absent`},
+		{Input{Kind: OpTxnCAS, Key: "k", Old: "a", Value: "b"}, Output{Refused: true, Found: true, Value: "c", Rev: 2},
+			`txn("k": "a" -> "b") -> refused: "c" @2`},
 	}
 	for _, tc := range ops {
 		if got := m.DescribeOperation(tc.in, tc.out); got != tc.want {
@@ -197,6 +416,9 @@ func TestModelDescriptions(t *testing.T) {
 		{keyState{}, "absent"},
 		{keyState{Value: "v", Present: true}, `"v"`},
 		{keyState{Value: "", Present: true}, `""`},
+		{keyState{Value: "v", Present: true, Rev: 4}, `"v" @4`},
+		{keyState{Value: "v", Present: true, Rev: 5, RevUnknown: true}, `"v" @>=5`},
+		{keyState{Rev: 6}, "absent @6"},
 	}
 	for _, tc := range states {
 		if got := m.DescribeState(tc.st); got != tc.want {

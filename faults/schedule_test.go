@@ -50,6 +50,7 @@ type faultCluster struct {
 	rng     *rand.Rand
 	seed    uint64
 	client  *http.Client
+	watch   watchSet
 }
 
 func newFaultCluster(t *testing.T) *faultCluster {
@@ -172,6 +173,31 @@ func (c *faultCluster) call(method, url, body string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+// finalRead reads one key: its value and ETag, or absent.
+func (c *faultCluster) finalRead(url string) (FinalRead, error) {
+	resp, err := c.client.Get(url)
+	if err != nil {
+		return FinalRead{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return FinalRead{}, err
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		// A 404's body is an error text, not a value.
+		return FinalRead{}, nil
+	case http.StatusOK:
+		rev, err := parseETag(resp.Header.Get("ETag"))
+		if err != nil {
+			return FinalRead{}, err
+		}
+		return FinalRead{Value: string(body), Found: true, Rev: rev}, nil
+	}
+	return FinalRead{}, fmt.Errorf("%d %s", resp.StatusCode, body)
 }
 
 // leader returns the leader as the running voters see it, or 0.
@@ -350,13 +376,16 @@ func schedule() []fault {
 // TestLinearizableUnderFaults runs clients against a three-member cluster
 // while every kind of fault is injected and healed in turn, then checks:
 // the history is linearizable (porcupine), no acknowledged write is lost,
-// every member converges to the same state, and the cluster serves writes
-// again within recoveryBound of each heal.
+// every member converges to the same state, the cluster serves writes
+// again within recoveryBound of each heal, and a watcher on each founding
+// member, cut and resumed again and again, saw every acknowledged write
+// once, in order, as the other members' watchers did (checkWatches).
 func TestLinearizableUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the fault schedule runs real processes for about a minute")
 	}
 	c := newFaultCluster(t)
+	c.startWatchers()
 	c.recovered("start")
 
 	deadline := time.Now().Add(*soak)
@@ -415,18 +444,26 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 		t.Fatal(workersErr)
 	}
 
-	// Final state, read linearizably through every member after healing.
+	// An answer that breaks the API's contract was recorded as if none had
+	// come, which keeps the history sound but hides the break: report it.
+	var malformed []string
+	for _, op := range rec.Ops() {
+		if strings.Contains(op.Cause, ErrMalformedAnswer.Error()) {
+			malformed = append(malformed, fmt.Sprintf("client %d %v %q: %s", op.Client, op.Input.Kind, op.Input.Key, op.Cause))
+		}
+	}
+	if len(malformed) > 0 {
+		t.Fatalf("round %d: %d malformed answers, first: %s", n, len(malformed), malformed[0])
+	}
+
+	// Final state, read linearizably through every member after healing,
+	// with the key's revision, which every member must agree on too.
 	final := make(map[string]FinalRead)
 	for _, key := range w.KeyNames() {
 		for _, id := range c.voters {
-			code, body, err := c.call(http.MethodGet, c.members[id].ClientURL+"/v1/kv/"+key, "")
-			if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
-				t.Fatalf("round %d: final read of %s through %d: %d %v", n, key, id, code, err)
-			}
-			// A 404's body is an error text, not a value.
-			got := FinalRead{Found: code == http.StatusOK}
-			if got.Found {
-				got.Value = body
+			got, err := c.finalRead(c.members[id].ClientURL + "/v1/kv/" + key)
+			if err != nil {
+				t.Fatalf("round %d: final read of %s through %d: %v", n, key, id, err)
 			}
 			if prev, ok := final[key]; ok && prev != got {
 				t.Fatalf("round %d: final reads of %s disagree: %v and %v", n, key, prev, got)
@@ -438,6 +475,7 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 		t.Fatalf("round %d: %d acknowledged writes lost, first: %v", n, len(lost), lost[0])
 	}
 	c.converged()
+	watched := c.checkWatches(n, rec.Ops())
 
 	// Outside t.TempDir, which goes with the test: the visualization of a
 	// violation is what one reads afterwards.
@@ -447,8 +485,8 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 	if err != nil {
 		t.Fatalf("round %d: linearizability: %v", n, err)
 	}
-	t.Logf("round %d: %d operations (%v) linearizable; checked in %v", n, res.Operations, rec.Counts(),
-		time.Since(checkStart).Round(time.Millisecond))
+	t.Logf("round %d: %d operations (%v) linearizable; checked in %v; conditional writes %v; watch: %s", n, res.Operations, rec.Counts(),
+		time.Since(checkStart).Round(time.Millisecond), rec.ConditionalCounts(), watched)
 	return res.Operations, slowest
 }
 
@@ -479,4 +517,160 @@ func (c *faultCluster) converged() {
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
+}
+
+// watchedPrefix is what the watchers follow: every round's keys (r<n>-k…)
+// and its marker (r<n>-sync) start with it; the probes (probe-<id>) do not.
+const watchedPrefix = "r"
+
+// watchSet is a watcher on each founding member, for the whole test, and
+// for each the revision through which its record was checked.
+type watchSet struct {
+	ws      []*Watcher
+	checked []uint64
+}
+
+// startWatchers starts a watcher of watchedPrefix on each founding member
+// (ids 1 to 3), from revision 1, straight to its client URL (the proxies
+// carry peer traffic only, as the clients' requests go straight to the
+// members too). The joiners of "add and remove a member" get none: each
+// lives for one fault, and the founders' watchers already see every write
+// through the members that outlive it. Each watcher also cuts its own
+// stream now and then and resumes, as a client that goes away and comes
+// back (streamLifetime); the members' faults cut it too. They stop when
+// the test ends, before the members are killed.
+func (c *faultCluster) startWatchers() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		rng := rand.New(rand.NewPCG(c.seed, 1000+id))
+		w := &Watcher{Member: id, URL: c.members[id].ClientURL, Prefix: watchedPrefix, Start: 1,
+			Lifetime: func() time.Duration { return streamLifetime(rng) }}
+		c.watch.ws = append(c.watch.ws, w)
+		c.watch.checked = append(c.watch.checked, 0)
+		// Its error stays in w.Err, which WaitThrough returns.
+		wg.Go(func() { _ = w.Run(ctx) })
+	}
+	c.t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+}
+
+// streamLifetime draws how long a watcher's stream lasts before the
+// watcher cuts it: mostly 0.5 to 4 s, so that a round resumes dozens of
+// times, from the member's db history or its tail; one in four 10 to 20 s,
+// past the node's progress interval (10 s), so that resumes after a
+// progress event happen too.
+func streamLifetime(rng *rand.Rand) time.Duration {
+	if rng.IntN(4) == 0 {
+		return time.Duration(10_000+rng.IntN(10_000)) * time.Millisecond
+	}
+	return time.Duration(500+rng.IntN(3500)) * time.Millisecond
+}
+
+// maxWatchViolations is how many violations a failed watch check shows.
+const maxWatchViolations = 10
+
+// checkWatches runs after round n's own checks, when every member applied
+// the same state: it writes the round's marker under the watched prefix
+// (after every write of the round, so that the watchers' events reach the
+// cluster's current revision; the probes, outside the prefix, would reach
+// them only with a progress event, every 10 s), waits until every watcher
+// has received through the cluster's current revision, and checks what
+// each received since the last check against the round's history ops
+// (CheckWatches). It returns the watchers' summary for the round's line.
+func (c *faultCluster) checkWatches(n int, ops []Op) string {
+	t := c.t
+	t.Helper()
+	deadline := time.Now().Add(recoveryBound)
+	marker := c.writeMarker(fmt.Sprintf("r%d-sync", n), deadline)
+	ops = append(ops, marker)
+	target := c.currentRevision(marker.Input.Key, deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for _, w := range c.watch.ws {
+		if err := w.WaitThrough(ctx, target); err != nil {
+			t.Fatalf("round %d: watch: %v", n, err)
+		}
+	}
+	var records []WatchRecord
+	var summary []string
+	for i, w := range c.watch.ws {
+		msgs, st := w.Drain(target)
+		records = append(records, WatchRecord{Member: w.Member, After: c.watch.checked[i], Through: target, Msgs: msgs})
+		c.watch.checked[i] = target
+		summary = append(summary, fmt.Sprintf("member %d: %v", w.Member, st))
+		if st.Idle > 0 {
+			// Every open stream brings a progress event every 10 s, and
+			// no fault stops a member for long: silence is the node's.
+			t.Errorf("round %d: member %d's watch streams fell silent for %v %d times", n, w.Member, DefaultWatchIdle, st.Idle)
+		}
+	}
+	if vs := CheckWatches(ops, records); len(vs) > 0 {
+		var b strings.Builder
+		for _, v := range vs[:min(len(vs), maxWatchViolations)] {
+			fmt.Fprintf(&b, "%v\n", v)
+		}
+		t.Fatalf("round %d: %d watch violations over revisions (%d, %d], the first %d:\n%s",
+			n, len(vs), records[0].After, target, min(len(vs), maxWatchViolations), b.String())
+	}
+	return fmt.Sprintf("%d acknowledged writes seen once, in order, by every watcher; %s",
+		AcknowledgedWrites(ops), strings.Join(summary, "; "))
+}
+
+// writeMarker puts "marker" under key through the voters, retrying until
+// one answers, and returns the write as the history records it.
+func (c *faultCluster) writeMarker(key string, deadline time.Time) Op {
+	c.t.Helper()
+	for i := 0; ; i++ {
+		id := c.voters[i%len(c.voters)]
+		code, body, err := c.call(http.MethodPut, c.members[id].ClientURL+"/v1/kv/"+key, "marker")
+		if err == nil && code == http.StatusOK {
+			out, err := writeOutput(OpPut, []byte(body))
+			if err != nil {
+				c.t.Fatalf("the marker %s: %v: %s", key, err, body)
+			}
+			return Op{Client: -1, Input: Input{Kind: OpPut, Key: key, Value: "marker"}, Output: out, Status: StatusOK}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no write of the marker %s before the deadline (last: %d %s %v)", key, code, body, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// currentRevision is the store's revision as the founding members answer
+// a linearizable read of key (its Raftkv-Revision): the largest of theirs.
+func (c *faultCluster) currentRevision(key string, deadline time.Time) uint64 {
+	c.t.Helper()
+	var rev uint64
+	for id := uint64(1); id <= 3; id++ {
+		for {
+			got, err := c.revisionOf(c.members[id].ClientURL + "/v1/kv/" + key)
+			if err == nil {
+				rev = max(rev, got)
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("no revision from member %d before the deadline: %v", id, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval
+		}
+	}
+	return rev
+}
+
+func (c *faultCluster) revisionOf(url string) (uint64, error) {
+	resp, err := c.client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	h := resp.Header.Get("Raftkv-Revision")
+	if resp.StatusCode != http.StatusOK || h == "" {
+		return 0, fmt.Errorf("GET %s: %d, Raftkv-Revision %q", url, resp.StatusCode, h)
+	}
+	return strconv.ParseUint(h, 10, 64)
 }

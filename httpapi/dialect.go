@@ -17,6 +17,12 @@ type dialect interface {
 	compatKey(r *http.Request) (key string, params bool)
 	// kvKey is the key of /v1/kv/<key>; an error is the client's (400).
 	kvKey(r *http.Request) (string, error)
+	// watchKey is the key of /v1/watch/<key>, named as under /v1/kv/
+	// (watch.go); "" with prefix=true watches every key.
+	watchKey(r *http.Request) (string, error)
+	// rangeKey is the key a range parameter (prefix=, end=) names, given
+	// as it came in the query string (raw) and percent-decoded.
+	rangeKey(raw, decoded string) string
 	// checkPut and checkDelete refuse a write the format cannot take before
 	// it reaches the kv actor (which would refuse it too); classify gives
 	// the status.
@@ -50,6 +56,8 @@ func (nativeDialect) kvKey(r *http.Request) (string, error) {
 	return strings.TrimPrefix(r.URL.Path, kvPrefix), nil
 }
 
+func (nativeDialect) rangeKey(_, decoded string) string { return decoded }
+
 func (nativeDialect) checkPut(string, []byte) error { return nil }
 
 func (nativeDialect) checkDelete() error { return nil }
@@ -81,6 +89,11 @@ func (raftexampleDialect) kvKey(r *http.Request) (string, error) {
 	}
 	return "/" + rest, nil
 }
+
+// rangeKey puts the parameter in raftexample's key space, where every key
+// is the request URI as sent, escapes included: prefix=a%20 lists the keys
+// of /a%20..., as the path /v1/kv/a%20 names /a%20.
+func (raftexampleDialect) rangeKey(raw, _ string) string { return "/" + raw }
 
 func (raftexampleDialect) checkPut(key string, value []byte) error { return kv.CheckUTF8(key, value) }
 

@@ -8,6 +8,8 @@
 // The client API (NewHandler):
 //
 //   - /v1/kv/<key>: GET, PUT, DELETE (kv.go);
+//   - /v1/watch/<key>: GET, a stream of Server-Sent Events served by a
+//     watch.Stream of the watch hub (watch.go);
 //   - /v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leader,
 //     /v1/status, /healthz (members.go); /v1/digest (digest.go);
 //   - raftexample's /<key> (GET, PUT) and /<id> (POST, DELETE).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/watch"
 )
 
 // failure is how an error is shown to a client.
@@ -19,6 +20,9 @@ type failure struct {
 	status     int
 	reason     string
 	retryAfter bool // the request was not proposed, a retry is safe
+	// compacted, for a 410, is the newest revision the history no longer
+	// holds: the answer is then JSON that gives it.
+	compacted *uint64
 }
 
 // classify maps an error from an actor to an HTTP answer. write says
@@ -26,7 +30,12 @@ type failure struct {
 // the client must learn that its write may still be applied.
 func classify(err error, write bool) failure {
 	var remote *remoteError
+	var compacted *messages.CompactedError
 	switch {
+	case errors.As(err, &compacted):
+		return failure{status: http.StatusGone, reason: compacted.Error(), compacted: &compacted.Compacted}
+	case errors.Is(err, messages.ErrFutureRevision), errors.Is(err, messages.ErrInvalidTxn):
+		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	case errors.As(err, &remote):
 		return failure{status: remote.status, reason: remote.body}
 	case errors.Is(err, messages.ErrTransferFailed):
@@ -70,6 +79,10 @@ func classify(err error, write bool) failure {
 		return failure{status: http.StatusMethodNotAllowed, reason: err.Error()}
 	case errors.Is(err, kv.ErrInvalidUTF8):
 		return failure{status: http.StatusBadRequest, reason: err.Error()}
+	case errors.Is(err, watch.ErrTooManyWatchers):
+		return failure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
+	case errors.Is(err, errWatchNotConfigured):
+		return failure{status: http.StatusServiceUnavailable, reason: err.Error()}
 	default:
 		return failure{status: http.StatusInternalServerError, reason: "internal error: " + err.Error()}
 	}
@@ -85,7 +98,19 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, write 
 	if f.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", h.allowedBesides(r))
 	}
+	if f.compacted != nil {
+		h.writeJSONStatus(w, r, f.status, compactedBody{Error: oneLine(f.reason), CompactRevision: *f.compacted})
+		return
+	}
 	http.Error(w, oneLine(f.reason), f.status)
+}
+
+// compactedBody is the answer to a read or watch from a revision the
+// history no longer holds: reads may ask for compact_revision or later,
+// watches resume from compact_revision+1.
+type compactedBody struct {
+	Error           string `json:"error"`
+	CompactRevision uint64 `json:"compact_revision"`
 }
 
 // allowedBesides is the Allow header of a 405 given because the state

@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/watch"
 )
 
 // HandlerConfig wires the HTTP API to a node's actors.
@@ -31,6 +32,11 @@ type HandlerConfig struct {
 	// with it. Nil answers such a request 503, naming the leader.
 	PeerClient *http.Client
 	ClusterID  uint64
+	// Watch is the watch hub (package watch), and History the db's
+	// history that a watch from a past revision reads first. A nil Watch
+	// answers /v1/watch 503; a nil History answers a past start 410.
+	Watch   *actor.PID
+	History watch.History
 }
 
 const (
@@ -62,6 +68,9 @@ type handler struct {
 	// peerClient and clusterID reach the leader's peer API.
 	peerClient *http.Client
 	clusterID  uint64
+	// watch and history serve /v1/watch (watch.go).
+	watch   *actor.PID
+	history watch.History
 	// broken, when set, is why every request fails: a handler guessing at
 	// an unknown format could store keys no other member would find.
 	broken error
@@ -82,6 +91,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 
 		peerClient: cfg.PeerClient,
 		clusterID:  cfg.ClusterID,
+
+		watch:   cfg.Watch,
+		history: cfg.History,
 	}
 	if h.timeout <= 0 {
 		h.timeout = defaultTimeout
@@ -115,8 +127,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStatus(w, r)
 	case p == "/v1/digest":
 		h.serveDigest(w, r)
+	case p == txnPath:
+		h.serveTxn(w, r)
 	case strings.HasPrefix(p, kvPrefix):
 		h.serveKV(w, r)
+	case strings.HasPrefix(p, watchPrefix):
+		h.serveWatch(w, r)
 	case reservedPath(p):
 		http.NotFound(w, r)
 	default:
@@ -162,7 +178,7 @@ func (h *handler) routeMethods(p string) string {
 	switch {
 	case p == "/healthz", p == "/v1/members", p == "/v1/status":
 		return getOnly
-	case p == "/v1/leader":
+	case p == "/v1/leader", p == txnPath:
 		return "POST"
 	case strings.HasPrefix(p, membersPrefix):
 		if strings.HasSuffix(p, "/promote") {
@@ -171,6 +187,8 @@ func (h *handler) routeMethods(p string) string {
 		return "POST, DELETE"
 	case strings.HasPrefix(p, kvPrefix):
 		return h.dialect.kvMethods()
+	case strings.HasPrefix(p, watchPrefix):
+		return getOnly
 	case reservedPath(p):
 		return ""
 	}

@@ -99,6 +99,12 @@ func newFixture(t *testing.T, kvReply, raftReply any, cfg httpapi.HandlerConfig)
 // Content-Length so the server cannot refuse it before reading.
 func (f *fixture) do(t *testing.T, method, path string, body *string, chunked bool) (*http.Response, string) {
 	t.Helper()
+	return f.doWithHeader(t, method, path, nil, body, chunked)
+}
+
+// doWithHeader is do with request headers.
+func (f *fixture) doWithHeader(t *testing.T, method, path string, header http.Header, body *string, chunked bool) (*http.Response, string) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = strings.NewReader(*body)
@@ -109,6 +115,11 @@ func (f *fixture) do(t *testing.T, method, path string, body *string, chunked bo
 	req, err := http.NewRequest(method, f.url+path, rd)
 	if err != nil {
 		t.Fatalf("new request: %v", err)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -174,35 +185,52 @@ func runCases(t *testing.T, cases []apiCase) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, c.kvReply, c.raftReply, c.cfg)
 			resp, body := f.do(t, c.method, c.path, c.body, c.chunked)
-			if resp.StatusCode != c.wantStatus {
-				t.Errorf("status = %d, want %d (body %q)", resp.StatusCode, c.wantStatus, body)
-			}
-			if c.wantBody != nil && body != *c.wantBody {
-				t.Errorf("body = %q, want %q", body, *c.wantBody)
-			}
-			if c.wantContains != "" && !strings.Contains(body, c.wantContains) {
-				t.Errorf("body = %q, want it to contain %q", body, c.wantContains)
-			}
-			if resp.StatusCode >= 400 {
-				if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") || len(body) < 2 {
-					t.Errorf("error body %q is not one non-empty line", body)
-				}
-				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-					t.Errorf("error Content-Type = %q, want text/plain", ct)
-				}
-			}
-			for k, want := range c.wantHeader {
-				if got := resp.Header.Get(k); got != want {
-					t.Errorf("header %s = %q, want %q", k, got, want)
-				}
-			}
-			if got := f.received(t, f.kv); !reflect.DeepEqual(got, c.wantKV) {
-				t.Errorf("kv actor got %#v, want %#v", got, c.wantKV)
-			}
-			if got := f.received(t, f.raft); !reflect.DeepEqual(got, c.wantRaft) {
-				t.Errorf("raft actor got %#v, want %#v", got, c.wantRaft)
-			}
+			checkAnswer(t, f, c, "", resp, body)
 		})
+	}
+}
+
+// checkAnswer checks an answer against what c wants; wantJSON, when set,
+// is the body as JSON (see checkJSON), and then an error answer is JSON
+// rather than a line of text.
+func checkAnswer(t *testing.T, f *fixture, c apiCase, wantJSON string, resp *http.Response, body string) {
+	t.Helper()
+	if resp.StatusCode != c.wantStatus {
+		t.Errorf("status = %d, want %d (body %q)", resp.StatusCode, c.wantStatus, body)
+	}
+	if c.wantBody != nil && body != *c.wantBody {
+		t.Errorf("body = %q, want %q", body, *c.wantBody)
+	}
+	if c.wantContains != "" && !strings.Contains(body, c.wantContains) {
+		t.Errorf("body = %q, want it to contain %q", body, c.wantContains)
+	}
+	switch {
+	case wantJSON != "":
+		checkJSON(t, body, wantJSON)
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type = %q, want application/json", ct)
+		}
+		if !strings.HasSuffix(body, "}\n") {
+			t.Errorf("body %q does not end with one newline", body)
+		}
+	case resp.StatusCode >= 400:
+		if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") || len(body) < 2 {
+			t.Errorf("error body %q is not one non-empty line", body)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+			t.Errorf("error Content-Type = %q, want text/plain", ct)
+		}
+	}
+	for k, want := range c.wantHeader {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	if got := f.received(t, f.kv); !reflect.DeepEqual(got, c.wantKV) {
+		t.Errorf("kv actor got %#v, want %#v", got, c.wantKV)
+	}
+	if got := f.received(t, f.raft); !reflect.DeepEqual(got, c.wantRaft) {
+		t.Errorf("raft actor got %#v, want %#v", got, c.wantRaft)
 	}
 }
 
@@ -225,23 +253,21 @@ func TestKVRoutes(t *testing.T) {
 			wantStatus: 200, wantBody: ptr("bar\x00\n"), wantKV: msgs(messages.Get{Key: "foo"})},
 		{name: "GET absent", method: "GET", path: "/v1/kv/foo", kvReply: messages.Result{Index: 3},
 			wantStatus: 404, wantContains: "not found", wantKV: msgs(messages.Get{Key: "foo"})},
-		{name: "PUT", method: "PUT", path: "/v1/kv/foo", body: ptr("bar"), kvReply: messages.Result{Index: 7},
-			wantStatus: 200, wantBody: ptr(`{"index":7}` + "\n"),
+		{name: "PUT", method: "PUT", path: "/v1/kv/foo", body: ptr("bar"), kvReply: messages.Result{Index: 7, Revision: 7},
+			wantStatus: 200, wantBody: ptr(`{"index":7,"revision":7}` + "\n"),
 			wantHeader: map[string]string{"Content-Type": "application/json"},
 			wantKV:     msgs(messages.Put{Key: "foo", Value: []byte("bar")})},
 		{name: "PUT chunked", method: "PUT", path: "/v1/kv/foo", body: ptr("bar"), chunked: true,
-			kvReply: messages.Result{Index: 8}, wantStatus: 200, wantBody: ptr(`{"index":8}` + "\n"),
+			kvReply: messages.Result{Index: 8, Revision: 8}, wantStatus: 200, wantBody: ptr(`{"index":8,"revision":8}` + "\n"),
 			wantKV: msgs(messages.Put{Key: "foo", Value: []byte("bar")})},
-		{name: "DELETE", method: "DELETE", path: "/v1/kv/foo", kvReply: messages.Result{Index: 9},
-			wantStatus: 200, wantBody: ptr(`{"index":9}` + "\n"),
+		{name: "DELETE", method: "DELETE", path: "/v1/kv/foo", kvReply: messages.Result{Index: 9, Revision: 9, Results: []messages.OpResult{{Deleted: 1}}},
+			wantStatus: 200, wantBody: ptr(`{"index":9,"revision":9,"deleted":1}` + "\n"),
 			wantHeader: map[string]string{"Content-Type": "application/json"},
 			wantKV:     msgs(messages.Delete{Key: "foo"})},
 		{name: "POST not allowed", method: "POST", path: "/v1/kv/foo", body: ptr("x"), kvReply: found,
 			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, PUT, DELETE"}},
 		{name: "PATCH not allowed", method: "PATCH", path: "/v1/kv/foo", body: ptr("x"), kvReply: found,
 			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, PUT, DELETE"}},
-		{name: "GET empty key", method: "GET", path: "/v1/kv/", kvReply: found,
-			wantStatus: 400, wantContains: "empty key"},
 		{name: "PUT empty key", method: "PUT", path: "/v1/kv/", body: ptr("x"), kvReply: found,
 			wantStatus: 400, wantContains: "empty key"},
 		{name: "DELETE empty key", method: "DELETE", path: "/v1/kv/", kvReply: found,
@@ -500,7 +526,7 @@ func TestServerErrorsAreLogged(t *testing.T) {
 	if resp, _ := f.do(t, "PUT", "/v1/kv/a%20b", ptr("v"), false); resp.StatusCode != 503 {
 		t.Fatalf("status = %d, want 503", resp.StatusCode)
 	}
-	if resp, _ := f.do(t, "GET", "/v1/kv/", nil, false); resp.StatusCode != 400 {
+	if resp, _ := f.do(t, "GET", "/v1/kv/foo?consistency=stale", nil, false); resp.StatusCode != 400 {
 		t.Fatalf("status = %d, want 400", resp.StatusCode)
 	}
 	if resp, _ := f.do(t, "GET", "/healthz", nil, false); resp.StatusCode != 503 {

@@ -56,6 +56,14 @@ type Config struct {
 	// them, so that every member can list them; the raftexample format
 	// cannot carry them, and lists only this member's own.
 	ClientURLs []string
+	// Watch is the watch hub: it gets the changes of every apply
+	// (WatchEvents), each db commit (WatchCommitted) and each state
+	// replaced by a snapshot (WatchReset), in that order. Nil sends none.
+	Watch *actor.PID
+	// HistoryEvents and HistoryBytes bound the history of changes kept
+	// for watch resumes and past-revision reads; zero means
+	// DefaultHistoryEvents and DefaultHistoryBytes.
+	HistoryEvents, HistoryBytes uint64
 }
 
 // Actor is the state machine of one member. See the package doc for the
@@ -127,6 +135,12 @@ func NewActor(cfg Config) (*Actor, error) {
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
 	}
+	if cfg.HistoryEvents == 0 {
+		cfg.HistoryEvents = DefaultHistoryEvents
+	}
+	if cfg.HistoryBytes == 0 {
+		cfg.HistoryBytes = DefaultHistoryBytes
+	}
 	codec, err := cfg.Format.codec()
 	if err != nil {
 		return nil, fmt.Errorf("kv actor: %w", err)
@@ -187,11 +201,15 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.snapshotEncoded(ctx, m)
 
 	case messages.Put:
-		a.propose(ctx, command{op: opPut, key: m.Key, value: m.Value})
+		a.propose(ctx, command{op: opPut, key: m.Key, value: m.Value}, []string{m.Key}, false)
 	case messages.Delete:
-		a.propose(ctx, command{op: opDelete, key: m.Key})
+		a.propose(ctx, command{op: opDelete, key: m.Key}, []string{m.Key}, false)
+	case messages.Txn:
+		a.proposeTxn(ctx, m)
 	case messages.Get:
-		a.get(ctx, m)
+		a.read(ctx, m, m.Serializable)
+	case messages.Range:
+		a.read(ctx, m, m.Serializable)
 	case messages.AddMember:
 		a.addMember(ctx, m)
 	case messages.PromoteMember:
@@ -301,11 +319,13 @@ func (a *Actor) expire(now time.Time) {
 	a.readReady = kept
 }
 
-func (a *Actor) newWaiter(ctx actor.Context, key string) *waiter {
-	return &waiter{reply: ctx.Sender(), deadline: time.Now().Add(a.cfg.RequestTimeout), key: key}
+func (a *Actor) newWaiter(ctx actor.Context) *waiter {
+	return &waiter{reply: ctx.Sender(), deadline: time.Now().Add(a.cfg.RequestTimeout)}
 }
 
-func (a *Actor) propose(ctx actor.Context, c command) {
+// propose queues a write; keys are those it may write (all: any key), so
+// that no two writes of one key share an entry, hence a revision.
+func (a *Actor) propose(ctx actor.Context, c command, keys []string, all bool) {
 	if a.refuse(ctx) {
 		return
 	}
@@ -315,9 +335,21 @@ func (a *Actor) propose(ctx actor.Context, c command) {
 		ctx.Respond(messages.Result{Err: err})
 		return
 	}
-	a.writes[c.reqID] = a.newWaiter(ctx, c.key)
+	a.writes[c.reqID] = a.newWaiter(ctx)
 	a.m.Proposals.Inc()
-	a.queuePropose(ctx, c.reqID, data)
+	a.queuePropose(ctx, c.reqID, data, keys, all)
+}
+
+// proposeTxn checks and queues a transaction; it is decided when applied.
+func (a *Actor) proposeTxn(ctx actor.Context, t messages.Txn) {
+	if err := checkTxn(t); err != nil {
+		if !a.refuse(ctx) {
+			ctx.Respond(messages.Result{Err: err})
+		}
+		return
+	}
+	keys, all := txnKeys(t)
+	a.propose(ctx, command{op: opTxn, value: encodeTxn(t)}, keys, all)
 }
 
 // refuse answers requests that cannot be taken: no one to answer, or a state
@@ -334,27 +366,57 @@ func (a *Actor) refuse(ctx actor.Context) bool {
 	return false
 }
 
-func (a *Actor) get(ctx actor.Context, m messages.Get) {
+// read answers a Get or a Range: at once from the applied state if
+// serializable, else once a read index is known and applied.
+func (a *Actor) read(ctx actor.Context, req any, serializable bool) {
 	if a.refuse(ctx) {
 		return
 	}
-	if m.Serializable {
-		v, ok, err := a.st.get(m.Key)
-		if err != nil {
-			a.fatal(fmt.Errorf("read %q: %w", m.Key, err))
-			ctx.Respond(messages.Result{Err: err})
-			return
-		}
-		ctx.Respond(messages.Result{Value: v, Found: ok, Index: a.applied})
+	if serializable {
+		ctx.Respond(a.answerRead(req))
 		return
 	}
 	id := a.ids.id()
-	a.reads[id] = a.newWaiter(ctx, m.Key)
+	w := a.newWaiter(ctx)
+	w.req = req
+	a.reads[id] = w
 	ctx.Send(a.cfg.Raft, messages.ReadIndex{ID: id})
 }
 
-// serveReads answers the reads whose read index has been applied. Values are
-// shared with the store: the store never mutates a value in place.
+// answerRead reads from the applied state. Values are copies: the store's
+// transaction reuses its memory once it commits.
+func (a *Actor) answerRead(req any) messages.Result {
+	res := messages.Result{Index: a.applied, Revision: a.st.revision()}
+	switch r := req.(type) {
+	case messages.Get:
+		kv, ok, err := a.st.get(r.Key)
+		if err != nil {
+			a.fatal(fmt.Errorf("read %q: %w", r.Key, err))
+			return messages.Result{Err: err}
+		}
+		res.Found = ok
+		if ok {
+			res.Value, res.KV = kv.Value, kv
+		}
+	case messages.Range:
+		rr, err := a.st.be.readRange(r)
+		if errors.Is(err, ErrBadDB) {
+			a.fatal(fmt.Errorf("read a range: %w", err))
+		}
+		if err != nil {
+			return messages.Result{Err: err}
+		}
+		if r.Revision != 0 {
+			res.Revision = r.Revision
+		}
+		res.Results = []messages.OpResult{rr}
+	default:
+		res.Err = fmt.Errorf("kv actor cannot read %T", req)
+	}
+	return res
+}
+
+// serveReads answers the reads whose read index has been applied.
 func (a *Actor) serveReads(ctx actor.Context) {
 	kept := a.readReady[:0]
 	for _, w := range a.readReady {
@@ -362,13 +424,7 @@ func (a *Actor) serveReads(ctx actor.Context) {
 			kept = append(kept, w)
 			continue
 		}
-		v, ok, err := a.st.get(w.key)
-		if err != nil {
-			a.fatal(fmt.Errorf("read %q: %w", w.key, err))
-			ctx.Send(w.reply, messages.Result{Err: err})
-			continue
-		}
-		ctx.Send(w.reply, messages.Result{Value: v, Found: ok, Index: a.applied})
+		ctx.Send(w.reply, a.answerRead(w.req))
 	}
 	clear(a.readReady[len(kept):])
 	a.readReady = kept
@@ -449,7 +505,7 @@ func (a *Actor) publish(ctx actor.Context) {
 	a.publishing = true
 	a.m.Proposals.Inc()
 	a.writes[c.reqID] = &waiter{reply: ctx.Self(), deadline: time.Now().Add(a.cfg.RequestTimeout)}
-	a.queuePropose(ctx, c.reqID, data)
+	a.queuePropose(ctx, c.reqID, data, nil, false)
 }
 
 // published is the answer to publish's proposal, which the actor waits for
@@ -472,10 +528,19 @@ func (a *Actor) ValidEntry(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if c.op == opBatch {
-		return decodeBatch(c.value, func(command) error { return nil })
+	// A transaction's body is decoded only when it is applied: check it
+	// here too, or a malformed one would stop every member.
+	check := func(c command) error {
+		if c.op == opTxn {
+			_, err := decodeTxn(c.value)
+			return err
+		}
+		return nil
 	}
-	return nil
+	if c.op == opBatch {
+		return decodeBatch(c.value, check)
+	}
+	return check(c)
 }
 
 func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
@@ -495,7 +560,7 @@ func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
 func (a *Actor) proposeConfChange(ctx actor.Context, cc *raftpb.ConfChange) {
 	id := a.ids.id()
 	cc.Id = new(id)
-	a.writes[id] = a.newWaiter(ctx, "")
+	a.writes[id] = a.newWaiter(ctx)
 	a.m.Proposals.Inc()
 	ctx.Send(a.cfg.Raft, messages.ProposeConfChange{ID: id, Change: cc})
 }
@@ -504,10 +569,20 @@ func (a *Actor) proposeConfChange(ctx actor.Context, cc *raftpb.ConfChange) {
 // Matching by id alone is what makes an answer mean "your entry is applied":
 // see raftexampleEntry for why an equal key and value would not.
 func (a *Actor) settle(ctx actor.Context, id uint64) {
+	a.settleWith(ctx, id, messages.Result{})
+}
+
+// settleWith answers the write that proposed request id, if it is waiting
+// here, with res, as of the applied index and the store's revision unless
+// res gives them.
+func (a *Actor) settleWith(ctx actor.Context, id uint64, res messages.Result) {
 	if w, ok := a.writes[id]; ok {
 		delete(a.writes, id)
 		a.m.ProposalsApplied.Inc()
-		ctx.Send(w.reply, messages.Result{Index: a.applied})
+		if res.Index == 0 { // a replayed write says its own
+			res.Index, res.Revision = a.applied, a.st.revision()
+		}
+		ctx.Send(w.reply, res)
 	}
 }
 

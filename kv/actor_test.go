@@ -155,7 +155,7 @@ func (w testState) write(t testing.TB, st *State, index uint64, cs *raftpb.ConfS
 		}
 	}
 	for k, v := range w.data {
-		if err := st.be.put(k, []byte(v), index, 0); err != nil {
+		if _, err := st.be.put(k, []byte(v), index, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

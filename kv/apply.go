@@ -43,8 +43,19 @@ func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
 		}
 		a.logBytes += uint64(len(e.GetData()))
 	}
+	if err := a.st.be.compactHistory(a.cfg.HistoryEvents, a.cfg.HistoryBytes); err != nil {
+		a.fatal(err)
+		return
+	}
+	// The hub hears of the changes before any commit that holds them.
+	if ev := a.st.takeEvents(); len(ev) > 0 && a.cfg.Watch != nil {
+		ctx.Send(a.cfg.Watch, messages.WatchEvents{Events: ev, Revision: a.st.revision()})
+	}
 	a.m.AppliedEntries.Add(float64(len(m.GetEntries())))
 	a.m.AppliedIndex.Set(float64(a.applied))
+	a.m.Revision.Set(float64(a.st.revision()))
+	a.m.HistoryEvents.Set(float64(a.st.be.meta.histEvents))
+	a.m.HistoryCompacted.Set(float64(a.st.be.meta.compacted))
 	if a.st.be.pending >= commitEntries {
 		a.commit()
 	} else if a.st.be.pending > 0 && a.commitTimer == nil {
@@ -66,6 +77,10 @@ func (a *Actor) commit() {
 	}
 	if err := a.st.be.commit(); err != nil {
 		a.fatal(err)
+		return
+	}
+	if a.cfg.Watch != nil && a.root != nil {
+		a.root.Send(a.cfg.Watch, messages.WatchCommitted{Revision: a.st.revision()})
 	}
 }
 
@@ -152,10 +167,21 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 }
 
 // applyCommand applies one client command of the entry at index rev and
-// answers its client. A put past the quota is the client's failure; any
-// other error is the db's, and fatal.
+// answers its client. A write past the quota is the client's failure; any
+// other error is the db's (or a malformed entry's), and fatal.
 func (a *Actor) applyCommand(ctx actor.Context, c command, rev uint64) error {
-	err := a.st.apply(c, rev, a.cfg.Quota)
+	var res messages.Result
+	var err error
+	if c.op == opTxn {
+		var t messages.Txn
+		if t, err = decodeTxn(c.value); err != nil {
+			return err
+		}
+		_, waiting := a.writes[c.reqID]
+		res.Succeeded, res.Results, err = a.st.applyTxn(t, rev, a.cfg.Quota, waiting)
+	} else {
+		res, err = a.st.apply(c, rev, a.cfg.Quota)
+	}
 	switch {
 	case errors.Is(err, ErrNoSpace):
 		a.fail(ctx, c.reqID, err)
@@ -163,7 +189,7 @@ func (a *Actor) applyCommand(ctx actor.Context, c command, rev uint64) error {
 	case err != nil:
 		return err
 	}
-	a.settle(ctx, c.reqID)
+	a.settleWith(ctx, c.reqID, res)
 	return nil
 }
 
@@ -214,12 +240,18 @@ func (a *Actor) replayEntry(ctx actor.Context, e *raftpb.Entry) error {
 }
 
 // settleReplayed answers the client of a write the db already holds, where
-// the db proves its outcome: a delete or a publication always applies, a
-// put did if its key's last write is that entry. A put the quota refused,
-// or one overwritten since, proves nothing: its client times out, told the
-// outcome is unknown, as for any write whose answer was lost.
+// the db proves its outcome: a publication always applies, a put did if its
+// key's last write is that entry. A put the quota refused, or one
+// overwritten since, a delete (how many keys it removed) and a transaction
+// (which branch ran) are not proven: the client times out, told the outcome
+// is unknown, as for any write whose answer was lost.
 func (a *Actor) settleReplayed(ctx actor.Context, c command, index uint64) error {
-	if c.op == opPut {
+	switch c.op {
+	case opTxn, opDelete:
+		// Which branch ran and what it read, how many keys a delete
+		// removed: not in the db.
+		return nil
+	case opPut:
 		r, ok, err := a.st.be.get(c.key)
 		if err != nil {
 			return err
@@ -227,6 +259,8 @@ func (a *Actor) settleReplayed(ctx actor.Context, c command, index uint64) error
 		if !ok || r.modRev != index {
 			return nil
 		}
+		a.settleWith(ctx, c.reqID, messages.Result{Index: index, Revision: index})
+		return nil
 	}
 	a.settle(ctx, c.reqID)
 	return nil
@@ -272,6 +306,10 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 		return
 	}
 	a.lastSnap, a.logBytes = a.applied, 0
+	a.st.events = nil
+	if a.cfg.Watch != nil {
+		ctx.Send(a.cfg.Watch, messages.WatchReset{Revision: a.st.revision(), Compacted: a.st.be.meta.compacted})
+	}
 	a.cfg.Logger.Info("restored state from a snapshot", zap.Uint64("index", idx), zap.Uint64("applied", a.applied), zap.Int("keys", a.st.keys()))
 	ctx.Send(a.cfg.Raft, messages.MembersRestored{Members: a.st.membersCopy(), Removed: a.st.removedIDs()})
 	a.serveReads(ctx)
@@ -286,7 +324,7 @@ func inlineSnapshot(f Format, s *raftpb.Snapshot) bool {
 
 func (a *Actor) restoreInline(data []byte, idx, term uint64, cs *raftpb.ConfState) error {
 	known := a.st.membersCopy()
-	if err := a.st.reset(); err != nil {
+	if err := a.st.reset(idx); err != nil {
 		return err
 	}
 	if err := a.codec.restore(a.st, data, idx, cs, known); err != nil {

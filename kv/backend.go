@@ -14,6 +14,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
 )
 
 // The state machine's data lives in one bbolt file per member, as etcd's
@@ -24,26 +26,37 @@ import (
 // Buckets:
 //
 //	kv       key → record (create revision | mod revision | version | value)
+//	history  revision | sequence → event (history.go): the recent changes
 //	members  id (8 bytes, big-endian) → peer URL | client URLs
 //	removed  id → (empty): members removed from the cluster
-//	meta     layout, applied index and term, ConfState, key count, bytes used
+//	meta     layout, applied index and term, ConfState, key count, bytes
+//	         used, store revision, the history's extent
 var (
 	bucketKV      = []byte("kv")
+	bucketHistory = []byte("history")
 	bucketMembers = []byte("members")
 	bucketRemoved = []byte("removed")
 	bucketMeta    = []byte("meta")
 
-	metaLayout    = []byte("layout")
-	metaApplied   = []byte("applied_index")
-	metaTerm      = []byte("applied_term")
-	metaConfState = []byte("conf_state")
-	metaKeys      = []byte("keys")
-	metaUsed      = []byte("used_bytes")
+	metaLayout     = []byte("layout")
+	metaApplied    = []byte("applied_index")
+	metaTerm       = []byte("applied_term")
+	metaConfState  = []byte("conf_state")
+	metaKeys       = []byte("keys")
+	metaUsed       = []byte("used_bytes")
+	metaRevision   = []byte("revision")
+	metaCompacted  = []byte("compacted_revision")
+	metaHistEvents = []byte("history_events")
+	metaHistBytes  = []byte("history_bytes")
 )
 
 // layoutVersion is written in every db this package makes; a db of another
-// layout is refused, not misread.
-const layoutVersion = "raftkv-1"
+// layout is refused, not misread, except layoutV1, which lacks only the
+// history and is upgraded when opened for writing.
+const (
+	layoutVersion = "raftkv-2"
+	layoutV1      = "raftkv-1"
+)
 
 // DBFile is the name of the state machine's db in a data dir.
 const DBFile = "db"
@@ -78,6 +91,14 @@ type dbMeta struct {
 	confState     *raftpb.ConfState
 	keys          uint64 // keys in the kv bucket
 	used          uint64 // logical bytes: keys, values and recordOverhead each
+	// revision is the index of the last entry that changed a key: the
+	// store's revision.
+	revision uint64
+	// compacted is the newest revision the history no longer holds: it
+	// holds every event after it.
+	compacted  uint64
+	histEvents uint64 // events in the history bucket
+	histBytes  uint64 // their encoded size
 }
 
 // backend is the kv actor's db: one write transaction kept open and
@@ -94,6 +115,10 @@ type backend struct {
 	tx      *bolt.Tx
 	meta    dbMeta
 	pending int // entries applied since the last commit
+	// histRev and histSeq number the history's events: the revision of
+	// the last one written and the next sequence number within it.
+	histRev uint64
+	histSeq uint32
 	// failed is set after a fatal error: what the transaction holds may be
 	// half done, and close rolls it back instead of committing it.
 	failed bool
@@ -112,6 +137,14 @@ func openBackend(path string) (b *backend, fresh bool, err error) {
 	if err := b.begin(); err != nil {
 		_ = db.Close()
 		return nil, false, err
+	}
+	if fresh {
+		// The layout made durable at once: readers of the last commit
+		// (State.ReadEvents, a snapshot stream) find a db, if an empty one.
+		if err := b.commit(); err != nil {
+			_ = b.close()
+			return nil, false, err
+		}
 	}
 	return b, fresh, nil
 }
@@ -145,6 +178,7 @@ func (b *backend) begin() error {
 		return fmt.Errorf("%s: %w", b.path, err)
 	}
 	b.tx, b.meta = tx, m
+	b.histRev, b.histSeq = 0, 0
 	return nil
 }
 
@@ -156,7 +190,7 @@ func readMeta(tx *bolt.Tx, create bool) (dbMeta, error) {
 		if !create {
 			return m, fmt.Errorf("%w: no meta bucket", ErrBadDB)
 		}
-		for _, name := range [][]byte{bucketKV, bucketMembers, bucketRemoved, bucketMeta} {
+		for _, name := range [][]byte{bucketKV, bucketHistory, bucketMembers, bucketRemoved, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return m, fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -167,8 +201,9 @@ func readMeta(tx *bolt.Tx, create bool) (dbMeta, error) {
 		m.confState = &raftpb.ConfState{}
 		return m, nil
 	}
-	if got := string(meta.Get(metaLayout)); got != layoutVersion {
-		return m, fmt.Errorf("%w: layout %q, want %q", ErrBadDB, got, layoutVersion)
+	layout := string(meta.Get(metaLayout))
+	if layout != layoutVersion && layout != layoutV1 {
+		return m, fmt.Errorf("%w: layout %q, want %q", ErrBadDB, layout, layoutVersion)
 	}
 	for _, name := range [][]byte{bucketKV, bucketMembers, bucketRemoved} {
 		if tx.Bucket(name) == nil {
@@ -179,6 +214,27 @@ func readMeta(tx *bolt.Tx, create bool) (dbMeta, error) {
 	m.term = u64(meta.Get(metaTerm))
 	m.keys = u64(meta.Get(metaKeys))
 	m.used = u64(meta.Get(metaUsed))
+	if layout == layoutV1 {
+		// No history and no revision: the revision of its last write is
+		// at most the applied index, and the history starts there.
+		m.revision, m.compacted = m.applied, m.applied
+		if create {
+			if _, err := tx.CreateBucket(bucketHistory); err != nil {
+				return m, fmt.Errorf("create bucket %s: %w", bucketHistory, err)
+			}
+			if err := meta.Put(metaLayout, []byte(layoutVersion)); err != nil {
+				return m, fmt.Errorf("write the layout: %w", err)
+			}
+		}
+	} else {
+		if tx.Bucket(bucketHistory) == nil {
+			return m, fmt.Errorf("%w: no bucket %s", ErrBadDB, bucketHistory)
+		}
+		m.revision = u64(meta.Get(metaRevision))
+		m.compacted = u64(meta.Get(metaCompacted))
+		m.histEvents = u64(meta.Get(metaHistEvents))
+		m.histBytes = u64(meta.Get(metaHistBytes))
+	}
 	m.confState = &raftpb.ConfState{}
 	if cs := meta.Get(metaConfState); len(cs) > 0 {
 		if err := proto.Unmarshal(cs, m.confState); err != nil {
@@ -221,7 +277,11 @@ func (b *backend) commit() error {
 	for _, kv := range []struct {
 		k []byte
 		v uint64
-	}{{metaApplied, b.meta.applied}, {metaTerm, b.meta.term}, {metaKeys, b.meta.keys}, {metaUsed, b.meta.used}} {
+	}{
+		{metaApplied, b.meta.applied}, {metaTerm, b.meta.term}, {metaKeys, b.meta.keys}, {metaUsed, b.meta.used},
+		{metaRevision, b.meta.revision}, {metaCompacted, b.meta.compacted},
+		{metaHistEvents, b.meta.histEvents}, {metaHistBytes, b.meta.histBytes},
+	} {
 		if err := put64(meta, kv.k, kv.v); err != nil {
 			return fmt.Errorf("write %s: %w", kv.k, err)
 		}
@@ -299,49 +359,78 @@ func cost(key string, value []byte) uint64 { return uint64(len(key)+len(value)) 
 // put writes key at revision rev, refusing with ErrNoSpace a write that
 // takes the used bytes past quota (0 means no quota). Whether it fits
 // depends only on the log applied so far, so every member decides alike.
-func (b *backend) put(key string, value []byte, rev, quota uint64) error {
+// It records the change in the history and returns it.
+func (b *backend) put(key string, value []byte, rev, quota uint64) (change, error) {
 	bk := b.tx.Bucket(bucketKV)
-	r := record{createRev: rev, modRev: rev, version: 1, value: value}
+	ch := change{typ: messages.EventPut, key: key, cur: record{createRev: rev, modRev: rev, version: 1, value: value}}
 	used := b.meta.used + cost(key, value)
-	old := bk.Get([]byte(key))
-	if old != nil {
+	if old := bk.Get([]byte(key)); old != nil {
 		prev, err := decodeRecord(old)
 		if err != nil {
-			return err
+			return change{}, err
 		}
-		r.createRev, r.version = prev.createRev, prev.version+1
+		ch.cur.createRev, ch.cur.version = prev.createRev, prev.version+1
+		ch.prev, ch.existed = prev, true
 		used -= cost(key, prev.value)
 	}
 	if quota > 0 && used > quota && used > b.meta.used {
-		return fmt.Errorf("%w (%d bytes used of %d)", ErrNoSpace, b.meta.used, quota)
+		return change{}, fmt.Errorf("%w (%d bytes used of %d)", ErrNoSpace, b.meta.used, quota)
 	}
-	if err := bk.Put([]byte(key), r.encode()); err != nil {
-		return fmt.Errorf("put %q: %w", key, err)
+	// The history is written first: it encodes the previous value, which
+	// aliases the page the put below may overwrite.
+	if err := b.recordChange(rev, ch); err != nil {
+		return change{}, err
 	}
-	if old == nil {
+	if err := bk.Put([]byte(key), ch.cur.encode()); err != nil {
+		return change{}, fmt.Errorf("put %q: %w", key, err)
+	}
+	if !ch.existed {
 		b.meta.keys++
 	}
 	b.meta.used = used
+	b.meta.revision = rev
+	return ch, nil
+}
+
+// load writes a key of a state restored whole (inline snapshot data) at
+// revision rev: no history, since nothing before rev is known, and no quota,
+// since the state was within it where it was made.
+func (b *backend) load(key string, value []byte, rev uint64) error {
+	bk := b.tx.Bucket(bucketKV)
+	if bk.Get([]byte(key)) != nil {
+		return fmt.Errorf("%w: key %q given twice", ErrBadSnapshot, key)
+	}
+	if err := bk.Put([]byte(key), record{createRev: rev, modRev: rev, version: 1, value: value}.encode()); err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	b.meta.keys++
+	b.meta.used += cost(key, value)
 	return nil
 }
 
-// del removes key; deleting an absent key changes nothing.
-func (b *backend) del(key string) error {
+// del removes key at revision rev; deleting an absent key changes nothing
+// (ok false).
+func (b *backend) del(key string, rev uint64) (ch change, ok bool, err error) {
 	bk := b.tx.Bucket(bucketKV)
 	old := bk.Get([]byte(key))
 	if old == nil {
-		return nil
+		return change{}, false, nil
 	}
 	prev, err := decodeRecord(old)
 	if err != nil {
-		return err
+		return change{}, false, err
+	}
+	ch = change{typ: messages.EventDelete, key: key, cur: record{modRev: rev}, prev: prev, existed: true}
+	if err := b.recordChange(rev, ch); err != nil {
+		return change{}, false, err
 	}
 	if err := bk.Delete([]byte(key)); err != nil {
-		return fmt.Errorf("delete %q: %w", key, err)
+		return change{}, false, fmt.Errorf("delete %q: %w", key, err)
 	}
 	b.meta.keys--
 	b.meta.used -= cost(key, prev.value)
-	return nil
+	b.meta.revision = rev
+	return ch, true, nil
 }
 
 // get reads key as applied. The record is copied out of the transaction,
@@ -442,7 +531,7 @@ func readMembers(tx *bolt.Tx) (map[uint64]memberRecord, map[uint64]bool, error) 
 // reset empties the state, for a restore from a snapshot that carries it
 // inline (raftexample's JSON, or a snapshot of the previous layout).
 func (b *backend) reset() error {
-	for _, name := range [][]byte{bucketKV, bucketMembers, bucketRemoved} {
+	for _, name := range [][]byte{bucketKV, bucketHistory, bucketMembers, bucketRemoved} {
 		if err := b.tx.DeleteBucket(name); err != nil {
 			return fmt.Errorf("empty bucket %s: %w", name, err)
 		}
@@ -451,6 +540,8 @@ func (b *backend) reset() error {
 		}
 	}
 	b.meta.keys, b.meta.used = 0, 0
+	b.meta.histEvents, b.meta.histBytes = 0, 0
+	b.histRev, b.histSeq = 0, 0
 	return nil
 }
 

@@ -64,9 +64,9 @@ func TestBackendRevisions(t *testing.T) {
 	for _, s := range steps {
 		var err error
 		if s.op == "del" {
-			err = b.del("k")
+			_, _, err = b.del("k", s.index)
 		} else {
-			err = b.put("k", []byte(s.op[4:]), s.index, 0)
+			_, err = b.put("k", []byte(s.op[4:]), s.index, 0)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", s.op, err)
@@ -96,7 +96,7 @@ func TestBackendCommitAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := &raftpb.ConfState{Voters: []uint64{1, 2}, Learners: []uint64{3}}
-	if err := s.be.put("a", []byte("1"), 3, 0); err != nil {
+	if _, err := s.be.put("a", []byte("1"), 3, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.st.addMember(2, "http://b:2"); err != nil {
@@ -112,7 +112,7 @@ func TestBackendCommitAndReopen(t *testing.T) {
 	if err := s.be.commit(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.be.put("uncommitted", []byte("x"), 4, 0); err != nil {
+	if _, err := s.be.put("uncommitted", []byte("x"), 4, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Close commits: simulate a crash instead by rolling back.
@@ -153,28 +153,28 @@ func TestBackendCommitAndReopen(t *testing.T) {
 func TestBackendQuota(t *testing.T) {
 	b := openTestState(t, FormatNative).be
 	quota := cost("a", make([]byte, 100)) + cost("b", make([]byte, 50))
-	if err := b.put("a", make([]byte, 100), 1, quota); err != nil {
+	if _, err := b.put("a", make([]byte, 100), 1, quota); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.put("b", make([]byte, 50), 2, quota); err != nil {
+	if _, err := b.put("b", make([]byte, 50), 2, quota); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.put("c", nil, 3, quota); !errors.Is(err, ErrNoSpace) {
+	if _, err := b.put("c", nil, 3, quota); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("a put past the quota: %v, want ErrNoSpace", err)
 	}
-	if err := b.put("a", make([]byte, 101), 3, quota); !errors.Is(err, ErrNoSpace) {
+	if _, err := b.put("a", make([]byte, 101), 3, quota); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("growing a value past the quota: %v, want ErrNoSpace", err)
 	}
 	if _, ok := mustGet(t, b, "c"); ok {
 		t.Fatal("a refused put was written")
 	}
-	if err := b.put("a", make([]byte, 10), 4, quota); err != nil {
+	if _, err := b.put("a", make([]byte, 10), 4, quota); err != nil {
 		t.Fatalf("shrinking a value: %v", err)
 	}
-	if err := b.put("c", nil, 5, quota); err != nil {
+	if _, err := b.put("c", nil, 5, quota); err != nil {
 		t.Fatalf("a put after room was freed: %v", err)
 	}
-	if err := b.del("b"); err != nil {
+	if _, _, err := b.del("b", 6); err != nil {
 		t.Fatal(err)
 	}
 	if b.meta.used != cost("a", make([]byte, 10))+cost("c", nil) {
@@ -187,7 +187,7 @@ func TestBackendQuota(t *testing.T) {
 func TestSnapshotDBRoundTrip(t *testing.T) {
 	src := openTestState(t, FormatNative)
 	for i := range 1000 {
-		if err := src.be.put(fmt.Sprintf("key-%04d", i), bytes.Repeat([]byte{byte(i)}, 100), uint64(i+1), 0); err != nil {
+		if _, err := src.be.put(fmt.Sprintf("key-%04d", i), bytes.Repeat([]byte{byte(i)}, 100), uint64(i+1), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,7 +196,7 @@ func TestSnapshotDBRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Written after the commit: not in the stream.
-	if err := src.be.put("later", []byte("x"), 1001, 0); err != nil {
+	if _, err := src.be.put("later", []byte("x"), 1001, 0); err != nil {
 		t.Fatal(err)
 	}
 	rc, err := src.SnapshotReader()
@@ -365,7 +365,7 @@ func TestOpenStateReconciles(t *testing.T) {
 		_ = s.Close()
 		// The db received with the snapshot at 40, saved before a crash.
 		src := openTestState(t, FormatNative)
-		if err := src.be.put("from-leader", []byte("x"), 45, 0); err != nil {
+		if _, err := src.be.put("from-leader", []byte("x"), 45, 0); err != nil {
 			t.Fatal(err)
 		}
 		src.be.setApplied(45, 2, &raftpb.ConfState{Voters: []uint64{1, 2}})

@@ -52,16 +52,45 @@ type batch struct {
 }
 
 // pendingBatch collects the encoded writes waiting for the next propose.
+// A batch never holds two writes of one key: they would share the entry's
+// revision, and a key's mod_revision would no longer name one write. keys
+// are those its writes may touch; all says one of them deletes a range.
 type pendingBatch struct {
 	cmds   [][]byte
 	reqIDs []uint64
 	bytes  int
+	keys   map[string]struct{}
+	all    bool
 }
 
-func (p *pendingBatch) add(reqID uint64, cmd []byte) {
+func (p *pendingBatch) add(reqID uint64, cmd []byte, keys []string, all bool) {
 	p.cmds = append(p.cmds, cmd)
 	p.reqIDs = append(p.reqIDs, reqID)
 	p.bytes += len(cmd)
+	if p.keys == nil {
+		p.keys = make(map[string]struct{})
+	}
+	for _, k := range keys {
+		p.keys[k] = struct{}{}
+	}
+	p.all = p.all || all
+}
+
+// conflicts says whether a write of keys (all: any key) may touch a key a
+// pending write touches.
+func (p *pendingBatch) conflicts(keys []string, all bool) bool {
+	if len(p.cmds) == 0 {
+		return false
+	}
+	if all || p.all {
+		return true
+	}
+	for _, k := range keys {
+		if _, ok := p.keys[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *pendingBatch) full() bool {
@@ -70,7 +99,8 @@ func (p *pendingBatch) full() bool {
 
 func (p *pendingBatch) reset() {
 	clear(p.cmds)
-	p.cmds, p.reqIDs, p.bytes = p.cmds[:0], nil, 0
+	clear(p.keys)
+	p.cmds, p.reqIDs, p.bytes, p.all = p.cmds[:0], nil, 0, false
 }
 
 // encodeBatch writes cmds as one opBatch entry.
@@ -104,9 +134,13 @@ func decodeBatch(body []byte, fn func(command) error) error {
 	return nil
 }
 
-// queuePropose adds an encoded write to the pending batch.
-func (a *Actor) queuePropose(ctx actor.Context, reqID uint64, data []byte) {
-	a.pending.add(reqID, data)
+// queuePropose adds an encoded write to the pending batch, proposing the
+// batch first if the write touches one of its keys.
+func (a *Actor) queuePropose(ctx actor.Context, reqID uint64, data []byte, keys []string, all bool) {
+	if a.pending.conflicts(keys, all) {
+		a.proposeNow(ctx)
+	}
+	a.pending.add(reqID, data, keys, all)
 	if a.pending.full() {
 		a.proposePending(ctx)
 		return
@@ -122,14 +156,19 @@ func (a *Actor) queuePropose(ctx actor.Context, reqID uint64, data []byte) {
 // batch entry if the format has batches, else one by one (a format without
 // batches is never held back: holding would only delay).
 func (a *Actor) proposePending(ctx actor.Context) {
+	if a.codec.batches() && len(a.inflight) >= maxInflightProposals && !a.pending.full() {
+		return // proposed when one in flight is applied or given up
+	}
+	a.proposeNow(ctx)
+}
+
+// proposeNow proposes what is pending, whatever is in flight.
+func (a *Actor) proposeNow(ctx actor.Context) {
 	p := &a.pending
 	if len(p.cmds) == 0 {
 		return
 	}
 	batching := a.codec.batches()
-	if batching && len(a.inflight) >= maxInflightProposals && !p.full() {
-		return // proposed when one in flight is applied or given up
-	}
 	deadline := time.Now().Add(a.cfg.RequestTimeout)
 	switch {
 	case len(p.cmds) == 1 || !batching:

@@ -59,7 +59,7 @@ func BenchmarkApply(b *testing.B) {
 			for b.Loop() {
 				rev++
 				c := command{op: opPut, key: keys[rev%uint64(len(keys))], value: value}
-				if err := st.st.apply(c, rev, 0); err != nil {
+				if _, err := st.st.apply(c, rev, 0); err != nil {
 					b.Fatal(err)
 				}
 				st.be.setApplied(rev, 1, nil)

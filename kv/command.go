@@ -29,6 +29,7 @@ var ErrBadCommand = errors.New("malformed command")
 //
 //	op (1 byte) | request id (uvarint) | key length (uvarint) | key | value
 //
+// (a transaction, opTxn in txn.go, has no key and its encoding as value)
 // A compact binary form keeps entries small (the WAL and every follower pay
 // for each byte) and decodes without reflection.
 type command struct {
@@ -53,7 +54,7 @@ func decodeCommand(data []byte) (command, error) {
 		return command{}, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
 	c := command{op: op(data[0])}
-	if c.op != opPut && c.op != opDelete && c.op != opAttrs {
+	if c.op != opPut && c.op != opDelete && c.op != opAttrs && c.op != opTxn {
 		return command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, data[0])
 	}
 	rest := data[1:]
@@ -73,7 +74,11 @@ func decodeCommand(data []byte) (command, error) {
 	if c.op == opDelete && len(c.value) != 0 {
 		return command{}, fmt.Errorf("%w: delete with a value", ErrBadCommand)
 	}
-	if c.op != opAttrs && c.key == "" {
+	switch {
+	case c.op == opTxn && c.key != "":
+		// Its keys are in its value.
+		return command{}, fmt.Errorf("%w: a transaction with a key", ErrBadCommand)
+	case c.op != opAttrs && c.op != opTxn && c.key == "":
 		// The API refuses empty keys, and the db cannot hold one.
 		return command{}, fmt.Errorf("%w: empty key", ErrBadCommand)
 	}

@@ -4,7 +4,7 @@
 // The kv actor (Actor) is the state machine of one node. It takes:
 //
 //   - client requests from the HTTP API (package httpapi): messages.Put,
-//     Delete, Get, AddMember, PromoteMember, RemoveMember and
+//     Delete, Txn, Get, Range, AddMember, PromoteMember, RemoveMember and
 //     MembersRequest, each answered with a messages.Result once it is
 //     settled, and messages.DigestRequest, answered with a messages.Digest
 //     of the applied state;
@@ -17,11 +17,23 @@
 // It sends messages.Propose, ProposeConfChange, ReadIndex, ApplyConfChange
 // and MembersRestored to the raft actor, and hands the apply responses raft
 // attached to each MsgStorageApply to Deliver once the entries are applied.
+// To the watch hub (Config.Watch) it sends the changes of each apply
+// (messages.WatchEvents), then each commit (WatchCommitted) and each state
+// replaced by a snapshot (WatchReset), in that order.
+//
+// The store's revision is the index of the last entry that changed a key;
+// each key carries its create and mod revisions and version. Transactions
+// (txn.go) and conditional writes are one entry each, decided when
+// applied, so every member decides alike; no two writes of one key share
+// an entry (batch.go), so a mod_revision names one write. Range reads
+// (range.go) read the applied state, or the state at a past revision by
+// undoing the history (history.go): the recent changes, bounded, kept in
+// the db with the data and read by watchers resuming (State.ReadEvents).
 //
 // The state lives in one bbolt file (backend.go): each key's record with
-// its revisions, the member lists, and the applied index, term and
-// ConfState, written in one transaction kept open and committed every
-// 100 ms or 10,000 entries (apply.go). OpenState (state.go) brings the db
+// its revisions, the history, the member lists, and the applied index,
+// term, revision and ConfState, written in one transaction kept open and
+// committed every 100 ms or 10,000 entries (apply.go). OpenState (state.go) brings the db
 // level with the log at start. Every SnapshotCount applied entries, or
 // 64 MiB of them, the actor commits the db and sends messages.CreateSnapshot
 // to the snapshotter; a follower that needs a snapshot gets the db itself,

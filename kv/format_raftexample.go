@@ -51,6 +51,8 @@ func (raftexampleFormat) encode(c command) ([]byte, error) {
 	case opPut:
 	case opDelete:
 		return nil, fmt.Errorf("%w: raftexample has no delete (key %q)", messages.ErrUnsupported, c.key)
+	case opTxn:
+		return nil, fmt.Errorf("%w: raftexample has no transactions or conditional writes", messages.ErrUnsupported)
 	default:
 		// Its members would apply a publication of client URLs as a key.
 		return nil, fmt.Errorf("%w: raftexample entries carry only keys and values", messages.ErrUnsupported)
@@ -109,7 +111,7 @@ func (raftexampleFormat) restore(st *store, data []byte, rev uint64, cs *raftpb.
 			return fmt.Errorf("%w: json: %w", ErrBadSnapshot, err)
 		}
 		for k, v := range m {
-			if err := st.be.put(k, []byte(v), rev, 0); err != nil {
+			if err := st.be.load(k, []byte(v), rev); err != nil {
 				return err
 			}
 		}

@@ -281,10 +281,10 @@ func TestRaftexampleSnapshotOfItsCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := st.be.put("/a", []byte("2"), 2, 0); err != nil {
+	if _, err := st.be.put("/a", []byte("2"), 2, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.be.put("/b", []byte("2"), 2, 0); err != nil {
+	if _, err := st.be.put("/b", []byte("2"), 2, 0); err != nil {
 		t.Fatal(err)
 	}
 	st.be.setApplied(2, 1, nil)

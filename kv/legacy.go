@@ -80,7 +80,7 @@ func restoreLegacy(s *store, b []byte, rev uint64) error {
 			r.err = fmt.Errorf("%w: an empty key", ErrBadSnapshot)
 		}
 		if r.err == nil {
-			if err := s.be.put(k, v, rev, 0); err != nil {
+			if err := s.be.load(k, v, rev); err != nil {
 				return err
 			}
 		}

@@ -10,7 +10,7 @@ import (
 type waiter struct {
 	reply    *actor.PID // the HTTP handler's future
 	deadline time.Time
-	key      string // reads only
+	req      any    // reads only: the messages.Get or messages.Range
 	index    uint64 // reads only: the read index, once known
 }
 

@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
 )
 
 // ErrStateLost is returned by OpenState when the db cannot be brought level
@@ -18,7 +20,7 @@ import (
 // and the log no longer holds the entries between (they were compacted into
 // a snapshot). Serving from it would be serving an empty or old state as
 // the current one. The member must be removed from the cluster and added
-// again with an empty data dir.
+// again under a new id, with an empty data dir.
 var ErrStateLost = errors.New("the state machine's db is missing or behind the log, which was compacted past it")
 
 // StateConfig says where a member's state lives and what its log holds.
@@ -106,7 +108,7 @@ func (s *State) reconcile(codec stateFormat, fresh bool, lg *zap.Logger) error {
 	case inlineSnapshot(s.cfg.Format, snap) && snapIndex > 0 && (fresh || s.be.meta.applied < snapIndex):
 		// The snapshot holds the whole state: a data dir of the previous
 		// layout, or the raftexample format, whose snapshots always do.
-		if err := st.reset(); err != nil {
+		if err := st.reset(snapIndex); err != nil {
 			return err
 		}
 		cs := raftpb.EnsureConfState(proto.Clone(md.GetConfState()).(*raftpb.ConfState))
@@ -188,3 +190,31 @@ func (s *State) SnapshotReader() (io.ReadCloser, error) {
 // Close commits what was applied and closes the db. The kv actor must have
 // stopped.
 func (s *State) Close() error { return s.be.close() }
+
+// Revision is the store's revision: the index of the last entry that
+// changed a key. Read it before the kv actor takes the state over.
+func (s *State) Revision() uint64 { return s.be.meta.revision }
+
+// ReadEvents calls fn for the events of the db's committed history with
+// revision ≥ from, in order, whole revisions at a time, until at least
+// maxEvents were passed. through is the last revision covered: every event
+// with from ≤ revision ≤ through was passed, and through ≥ from-1; when it
+// equals the committed revision, the history was read to its end. A from
+// the history no longer reaches fails with a *messages.CompactedError.
+// Any goroutine may call it, while the kv actor applies: it reads the last
+// commit, in a read transaction of its own.
+func (s *State) ReadEvents(from uint64, maxEvents int, fn func(messages.Event)) (through uint64, err error) {
+	b := s.be
+	b.mu.Lock()
+	tx, err := b.db.Begin(false)
+	b.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("begin a read transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	m, err := readMeta(tx, false)
+	if err != nil {
+		return 0, err
+	}
+	return readEvents(tx, m, from, maxEvents, fn)
+}

@@ -29,6 +29,9 @@ type store struct {
 	// clients holds the client URLs each member published (opAttrs) once
 	// it started, so that any member can tell clients where the others are.
 	clients map[uint64][]string
+	// events are the changes applied since the kv actor last handed them to
+	// the watch hub.
+	events []messages.Event
 }
 
 // newStore reads the member lists of be.
@@ -52,30 +55,46 @@ func (s *store) loadMembers() error {
 	return nil
 }
 
-// apply executes one command of the entry at index rev. A put the quota
-// refuses answers ErrNoSpace and changes nothing; any other error is the
-// db's and fatal.
-func (s *store) apply(c command, rev, quota uint64) error {
+// apply executes one put, delete or publication of the entry at index rev,
+// and says what a client of it hears. A put the quota refuses answers
+// ErrNoSpace and changes nothing; any other error is the db's and fatal.
+func (s *store) apply(c command, rev, quota uint64) (messages.Result, error) {
 	switch c.op {
 	case opPut:
-		return s.be.put(c.key, c.value, rev, quota)
+		ch, err := s.be.put(c.key, c.value, rev, quota)
+		if err != nil {
+			return messages.Result{}, err
+		}
+		s.events = append(s.events, ch.event())
 	case opDelete:
-		return s.be.del(c.key)
+		n, err := s.deleteRange(c.key, "", rev)
+		return messages.Result{Results: []messages.OpResult{{Deleted: n}}}, err
 	case opAttrs:
 		id, urls, err := decodeAttrs(c)
 		// A member removed while its publication was in flight has no
 		// record to update; decodeAttrs errors were refused at decode.
 		if _, ok := s.members[id]; ok && err == nil {
-			return s.setClients(id, urls)
+			return messages.Result{}, s.setClients(id, urls)
 		}
 	}
-	return nil
+	return messages.Result{}, nil
 }
 
-// get reads a key's value as applied.
-func (s *store) get(key string) ([]byte, bool, error) {
+// get reads a key as applied.
+func (s *store) get(key string) (messages.KV, bool, error) {
 	r, ok, err := s.be.get(key)
-	return r.value, ok, err
+	return r.kv(key), ok, err
+}
+
+// revision is the store's revision: the index of the last entry that
+// changed a key.
+func (s *store) revision() uint64 { return s.be.meta.revision }
+
+// takeEvents returns the changes applied since it was last called.
+func (s *store) takeEvents() []messages.Event {
+	ev := s.events
+	s.events = nil
+	return ev
 }
 
 // addMember records a member added (or promoted) at peerURL.
@@ -131,12 +150,15 @@ func (s *store) memberList(cs *raftpb.ConfState, self uint64, urls []string) []m
 	return out
 }
 
-// reset empties the whole state, for a restore from inline snapshot data.
-func (s *store) reset() error {
+// reset empties the whole state, for a restore from inline snapshot data
+// at revision rev: the history starts there.
+func (s *store) reset(rev uint64) error {
 	if err := s.be.reset(); err != nil {
 		return err
 	}
+	s.be.resetHistory(rev)
 	s.members, s.removed, s.clients = make(map[uint64]string), make(map[uint64]bool), make(map[uint64][]string)
+	s.events = nil
 	return nil
 }
 

@@ -149,7 +149,7 @@ func TestRestoreLegacyTruncated(t *testing.T) {
 		map[string]string{"a": "1", "bb": "", "long": strings.Repeat("v", 200)})
 	s := openTestState(t, FormatNative).st
 	for n := 1; n < len(valid); n++ {
-		if err := s.reset(); err != nil {
+		if err := s.reset(1); err != nil {
 			t.Fatal(err)
 		}
 		if err := restoreLegacy(s, valid[:n], 1); !errors.Is(err, ErrBadSnapshot) {
@@ -165,9 +165,9 @@ func TestStoreMembers(t *testing.T) {
 	s := openTestState(t, FormatNative).st
 	steps := []func() error{
 		func() error { return s.addMember(4, "http://d:1") },
-		func() error { return s.apply(attrsCommand(4, []string{"http://d:2"}), 2, 0) },
+		func() error { _, err := s.apply(attrsCommand(4, []string{"http://d:2"}), 2, 0); return err },
 		func() error { return s.removeMember(4) },
-		func() error { return s.apply(attrsCommand(4, []string{"http://late:2"}), 4, 0) }, // removed meanwhile: ignored
+		func() error { _, err := s.apply(attrsCommand(4, []string{"http://late:2"}), 4, 0); return err }, // removed meanwhile: ignored
 		func() error { return s.addMember(4, "http://d:3") },
 	}
 	for i, step := range steps {

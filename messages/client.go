@@ -59,14 +59,22 @@ type Member struct {
 }
 
 // Result answers a client request. Err is nil on success; Value and Found are
-// set for Get; Members (sorted by id) for MembersRequest; Index is the
-// applied index the answer reflects.
+// set for Get, with KV (the key and its revisions) when Found; Members
+// (sorted by id) for MembersRequest; Succeeded and Results (one per
+// operation of the branch that ran) for Txn, and Results[0] for Range.
+// Index is the applied index the answer reflects; Revision the store's
+// revision there: for a write that changed something, the revision that
+// wrote it.
 type Result struct {
-	Value   []byte
-	Found   bool
-	Members []Member
-	Index   uint64
-	Err     error
+	Value     []byte
+	Found     bool
+	KV        KV
+	Members   []Member
+	Index     uint64
+	Revision  uint64
+	Succeeded bool
+	Results   []OpResult
+	Err       error
 }
 
 // DigestRequest asks for a digest of the applied key-value state, so that

@@ -1,6 +1,9 @@
 package messages
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNoLeader is returned for a proposal or linearizable read made while the
 // node knows of no leader. The request was not proposed; it is safe to retry.
@@ -87,3 +90,30 @@ var ErrNoTransferee = errors.New("no other voter is up to take leadership")
 // cannot express, such as a delete in the raftexample format, which has no
 // delete. Nothing was proposed; retrying cannot help.
 var ErrUnsupported = errors.New("operation not supported by the state machine format")
+
+// ErrCompacted is returned for a read or watch at a revision older than the
+// history this member keeps, wrapped in a *CompactedError that says which.
+var ErrCompacted = errors.New("revision compacted")
+
+// CompactedError is ErrCompacted with the newest revision the history no
+// longer holds: a read at Compacted or later, a watch from Compacted+1 or
+// later, can be served.
+type CompactedError struct {
+	Revision  uint64 // asked for
+	Compacted uint64
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("revision %d compacted: this member's history starts after revision %d", e.Revision, e.Compacted)
+}
+
+// Is makes errors.Is(err, ErrCompacted) hold.
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
+
+// ErrFutureRevision is returned for a read at a revision past the store's.
+var ErrFutureRevision = errors.New("revision is in the future")
+
+// ErrInvalidTxn is returned for a transaction the state machine will not
+// propose: a key written twice in one branch, an operation with no key, a
+// compare of an unknown kind. Nothing was proposed.
+var ErrInvalidTxn = errors.New("invalid transaction")

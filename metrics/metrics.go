@@ -4,8 +4,9 @@
 // unregistered one (New(nil)), so tests need not build one.
 //
 // Names are raftkv_<subsystem>_<name>: raft (the raft actor), kv (the state
-// machine), wal, snapshot, actor (every actor's message handling) and
-// network (per peer and channel, read from the transport at scrape time).
+// machine), wal, snapshot, actor (every actor's message handling), watch
+// (the watch hub and streams) and network (per peer and channel, read from
+// the transport at scrape time).
 package metrics
 
 import (
@@ -35,6 +36,9 @@ type Node struct {
 	ProposalsFailed  prometheus.Counter // of those, refused, dropped or timed out
 	AppliedEntries   prometheus.Counter
 	AppliedIndex     prometheus.Gauge
+	Revision         prometheus.Gauge     // the store's revision
+	HistoryEvents    prometheus.Gauge     // changes kept for watch resumes and past-revision reads
+	HistoryCompacted prometheus.Gauge     // the newest revision the history no longer holds
 	SnapshotEncode   prometheus.Histogram // encoding the state for a snapshot, on the kv actor's encoder
 
 	// wal actor
@@ -46,6 +50,9 @@ type Node struct {
 
 	// every actor
 	MessageDuration *prometheus.HistogramVec // by actor
+
+	// watch hub and streams (watch.go)
+	Watch Watch
 }
 
 // New returns a member's metrics registered with reg. A nil reg leaves them
@@ -67,6 +74,9 @@ func New(reg prometheus.Registerer) *Node {
 		ProposalsFailed:  f.counter("kv", "proposals_failed_total", "Proposals through this member refused, dropped or timed out."),
 		AppliedEntries:   f.counter("kv", "applied_entries_total", "Log entries applied to the state machine."),
 		AppliedIndex:     f.gauge("kv", "applied_index", "Index of the last applied entry."),
+		Revision:         f.gauge("kv", "revision", "The store's revision: the index of the last entry that changed a key."),
+		HistoryEvents:    f.gauge("kv", "history_events", "Changes the history holds for watch resumes and reads at a past revision."),
+		HistoryCompacted: f.gauge("kv", "history_compacted_revision", "The newest revision the history no longer holds."),
 		SnapshotEncode:   f.histogram("kv", "snapshot_encode_seconds", "Time to encode a frozen view of the state for a snapshot; applies go on meanwhile.", durationBuckets),
 
 		FsyncDuration: f.histogram("wal", "fsync_duration_seconds", "Time to write and fsync one group of appends.", durationBuckets),
@@ -75,6 +85,8 @@ func New(reg prometheus.Registerer) *Node {
 		SnapshotSave: f.histogram("snapshot", "save_duration_seconds", "Time to write and fsync a .snap file.", durationBuckets),
 
 		MessageDuration: f.histogramVec("actor", "message_duration_seconds", "Time an actor spent handling one message.", durationBuckets, "actor"),
+
+		Watch: newWatch(f),
 	}
 }
 

@@ -9,15 +9,26 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/raftkv/node/tlsfiles"
 )
 
-const usageText = `usage: bench put|get|mixed [flags]
+const usageText = `usage: bench put|get|mixed|cas|txn|range|watch [flags]
 
   put    writes new keys: every PUT creates a key no run has written
   get    preloads --keys keys (not timed), then reads random ones of them
   mixed  preloads --keys keys, then reads (--read-ratio) and overwrites them
+  cas    preloads a key per client (per --contention clients), then PUTs it
+         with If-Match: "<its last revision>"; counts 200s (and 412s under
+         contention, apart)
+  txn    POSTs /v1/txn of --txn-ops puts of the client's keys, guarded by a
+         compare of the first key's mod_revision; counts succeeded ones
+  range  preloads --keys keys, then reads them by prefix, --range-limit per
+         answer; counts answers holding min(limit, keys) keys, and keys/s
+  watch  opens --watchers SSE watches of a prefix, then PUTs new keys under
+         it; reports the writes and the delay from each PUT's answer to its
+         event on every watcher, events missed and streams ended early
 
 Run "bench <command> -h" for the flags of a command.
 `
@@ -32,7 +43,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("%w: no command given", errUsage)
 	}
 	switch c := command(args[0]); c {
-	case cmdPut, cmdGet, cmdMixed:
+	case cmdPut, cmdGet, cmdMixed, cmdCAS, cmdTxn, cmdRange, cmdWatch:
 		cfg.command = c
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usageText)
@@ -59,12 +70,25 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&files.CertFile, "cert", "", "PEM file of a client certificate, for servers that require one (with --key)")
 	fs.StringVar(&files.KeyFile, "key", "", "PEM file of the client certificate's private key (with --cert)")
 	consistency := "linearizable"
-	if cfg.command != cmdPut {
+	switch cfg.command {
+	case cmdGet, cmdMixed, cmdRange:
 		fs.StringVar(&consistency, "consistency", consistency, "linearizable or serializable reads")
 		fs.IntVar(&cfg.keys, "keys", 1000, "keys to preload with PUT before the timed phase")
 	}
-	if cfg.command == cmdMixed {
+	switch cfg.command {
+	case cmdMixed:
 		fs.Float64Var(&cfg.readRatio, "read-ratio", 0.9, "fraction of requests that are reads")
+	case cmdCAS:
+		fs.IntVar(&cfg.contention, "contention", 1, "clients sharing each key; above 1, 412s are expected and counted apart")
+	case cmdTxn:
+		fs.IntVar(&cfg.txnOps, "txn-ops", 2, "puts per transaction, of distinct keys of the client (1 to 128)")
+		fs.BoolVar(&cfg.txnCompare, "compare", true, "guard each transaction by the mod_revision of its first key")
+	case cmdRange:
+		fs.IntVar(&cfg.rangeLimit, "range-limit", 100, "limit= of each range read (1 to 10000)")
+		fs.BoolVar(&cfg.keysOnly, "keys-only", false, "read keys without their values (keys_only=true)")
+	case cmdWatch:
+		fs.IntVar(&cfg.watchers, "watchers", 100, "SSE watch streams of the writes' prefix, spread over --endpoints")
+		fs.DurationVar(&cfg.watchGrace, "watch-grace", 5*time.Second, "how long after the last write the watchers may take to deliver it")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -151,10 +175,57 @@ func (cfg *config) check(tgt, consistency string, set map[string]bool) error {
 		return bad("--key-size must not be negative")
 	case cfg.timeout <= 0:
 		return bad("--timeout must be positive")
-	case cfg.command != cmdPut && cfg.keys < 1:
+	case (cfg.command == cmdGet || cfg.command == cmdMixed || cfg.command == cmdRange) && cfg.keys < 1:
 		return bad("--keys must be at least 1")
 	case cfg.readRatio < 0 || cfg.readRatio > 1:
 		return bad("--read-ratio must be between 0 and 1")
+	}
+	switch cfg.command {
+	case cmdCAS:
+		if cfg.contention < 1 {
+			return bad("--contention must be at least 1")
+		}
+		// Clients i·c to i·c+c-1 share key i.
+		cfg.keys = (cfg.clients + cfg.contention - 1) / cfg.contention
+	case cmdTxn:
+		if cfg.txnOps < 1 || cfg.txnOps > maxTxnOps {
+			return bad("--txn-ops must be from 1 to %d", maxTxnOps)
+		}
+	case cmdRange:
+		if cfg.rangeLimit < 1 || cfg.rangeLimit > maxRangeLimit {
+			return bad("--range-limit must be from 1 to %d", maxRangeLimit)
+		}
+	case cmdWatch:
+		if cfg.watchers < 1 {
+			return bad("--watchers must be at least 1")
+		}
+		if cfg.watchGrace < 0 {
+			return bad("--watch-grace must not be negative")
+		}
+		if err := plainPrefix(cfg.keyPrefix); err != nil {
+			return bad("--key-prefix: %v", err)
+		}
+	}
+	return nil
+}
+
+// The node's bounds (docs/api.md); a run beyond them would measure its 400s.
+const (
+	maxTxnOps     = 128
+	maxRangeLimit = 10000
+)
+
+// plainPrefix refuses a key prefix that the node would escape in the JSON
+// of a watch event: the watchers match the keys of events byte for byte,
+// without unescaping them.
+func plainPrefix(p string) error {
+	if !utf8.ValidString(p) {
+		return errors.New("not valid UTF-8")
+	}
+	for _, r := range p {
+		if r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("%q would be escaped in the events' JSON", r)
+		}
 	}
 	return nil
 }

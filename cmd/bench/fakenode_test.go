@@ -40,6 +40,44 @@ type fakeNode struct {
 	// leader makes /v1/status report this node as the leader.
 	id, leader uint64
 	statuses   atomic.Int64 // /v1/status requests
+
+	// The coordination API (fakecoord_test.go): every write is a revision.
+	rev       uint64
+	modRev    map[string]uint64
+	createRev map[string]uint64
+	version   map[string]uint64
+	conflicts int // conditional PUTs answered 412, transactions that failed
+	txns      int // transactions seen
+	committed int // transactions that succeeded
+	ranges    int // range reads seen
+	// interfere, when set, is asked before the n-th conditional write
+	// (a PUT with If-Match, or a transaction; from 0) whether another
+	// writer writes its key first, so that the condition fails.
+	interfere func(n int) bool
+	condN     int
+	// rangeCut, when set, is how many keys to leave out of the n-th range
+	// answer.
+	rangeCut func(n int) int
+	// The watch: every write appended to log, changed closed and replaced
+	// on each append.
+	log        []fakeEvent
+	changed    chan struct{}
+	watchers   int // watch streams opened
+	watchQuery map[string]int
+	// watchHook, when set, decides what the watcher-th stream (in the
+	// order they opened) does with its n-th event.
+	watchHook func(watcher, n int) watchAction
+	// timeoutApplies makes a PUT that putStatus answers 504 apply all
+	// the same, as a write the node gave up waiting for may.
+	timeoutApplies bool
+	// txnTimeout, when set, makes the n-th transaction apply and then
+	// answer 504.
+	txnTimeout func(n int) bool
+	// noWatch answers 404 to watches, as a node without them.
+	noWatch bool
+	// progressEvery, when above 0, sends a progress mark after every that
+	// many events.
+	progressEvery int
 }
 
 func newFakeNode(t *testing.T, configure func(*fakeNode)) *fakeNode {
@@ -55,7 +93,11 @@ func newTLSFakeNode(t *testing.T, configure func(*fakeNode), srvCfg *tls.Config)
 
 func startFakeNode(t *testing.T, configure func(*fakeNode), srvCfg *tls.Config) *fakeNode {
 	t.Helper()
-	f := &fakeNode{values: make(map[string][]byte), queries: make(map[string]int), id: 1, leader: 1}
+	f := &fakeNode{
+		values: make(map[string][]byte), queries: make(map[string]int), id: 1, leader: 1,
+		modRev: make(map[string]uint64), createRev: make(map[string]uint64), version: make(map[string]uint64),
+		changed: make(chan struct{}), watchQuery: make(map[string]int),
+	}
 	if configure != nil {
 		configure(f)
 	}
@@ -76,16 +118,28 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v1/status" {
 		f.statuses.Add(1)
 		f.mu.Lock()
-		applied := f.acked
+		applied := f.rev
 		f.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"id": f.id, "leader": f.leader, "term": 2, "applied_index": applied,
 		})
 		return
 	}
+	if r.URL.Path == txnPath {
+		f.serveTxn(w, r)
+		return
+	}
+	if key, ok := strings.CutPrefix(r.URL.Path, watchPath); ok {
+		f.serveWatch(w, r, key)
+		return
+	}
 	key, ok := strings.CutPrefix(r.URL.Path, kvPath)
 	if !ok {
 		http.NotFound(w, r)
+		return
+	}
+	if r.Method == http.MethodGet && key == "" {
+		f.serveRange(w, r)
 		return
 	}
 	switch r.Method {
@@ -102,18 +156,26 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		if f.putStatus != nil {
 			status = f.putStatus(n)
 		}
+		if status == http.StatusGatewayTimeout && f.timeoutApplies {
+			f.write(key, body)
+		}
 		if status/100 != 2 {
 			f.mu.Unlock()
 			http.Error(w, "refused", status)
 			return
 		}
-		f.values[key] = body
+		if ifMatch := r.Header.Get("If-Match"); ifMatch != "" {
+			if !f.checkMatch(w, key, ifMatch) {
+				f.mu.Unlock()
+				return
+			}
+		}
+		rev := f.write(key, body)
 		f.acked++
-		index := f.acked
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]int{"index": index})
+		_ = json.NewEncoder(w).Encode(map[string]uint64{"index": rev, "revision": rev})
 	case http.MethodGet:
 		f.mu.Lock()
 		n := f.gets
@@ -137,6 +199,9 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		if status != http.StatusOK {
 			http.Error(w, "refused", status)
 			return
+		}
+		if etag := f.etag(key); etag != "" {
+			w.Header().Set("ETag", etag)
 		}
 		_, _ = w.Write(v)
 	default:

@@ -62,6 +62,19 @@ func (h *histogram) record(d time.Duration) {
 	h.max = max(h.max, v)
 }
 
+// recordN records d n times.
+func (h *histogram) recordN(d time.Duration, n uint64) {
+	if n == 0 {
+		return
+	}
+	v := uint64(max(d, 0))
+	h.counts[histIndex(v)] += n
+	h.n += n
+	h.sum += v * n
+	h.min = min(h.min, v)
+	h.max = max(h.max, v)
+}
+
 // merge adds o's records to h.
 func (h *histogram) merge(o *histogram) {
 	if o == nil || o.n == 0 {

@@ -39,6 +39,14 @@ func (n keyNamer) appendSpaceKey(dst []byte, i uint64) []byte {
 	return appendPadded(dst, i, n.size-len(n.prefix)-2)
 }
 
+// spacePrefix is what every key of the key space starts with, and no other
+// key of the run.
+func (n keyNamer) spacePrefix() string { return n.prefix + "-k" }
+
+// putPrefix is what every key of appendPutKey starts with; the space keys
+// share it.
+func (n keyNamer) putPrefix() string { return n.prefix + "-" }
+
 // appendPadded appends v in decimal, zero-padded to width digits.
 func appendPadded(dst []byte, v uint64, width int) []byte {
 	for d := decimalDigits(v); d < width; d++ {

@@ -15,7 +15,9 @@ const (
 	outcomeTimeout                    // 504: the node gave up; a write may still land
 	outcomeStatus                     // any other status, e.g. 404 for a preloaded key
 	outcomeTransport                  // no answer: refused, reset, client-side timeout
-	outcomeBadReply                   // 2xx whose body is not the stored value
+	outcomeBadReply                   // 2xx whose body is not the stored value, or not the answer asked for
+	outcomeConflict                   // the write's condition did not hold: a 412, a transaction that did not succeed
+	outcomeShort                      // a range answer with fewer keys than the range holds
 )
 
 // exchange sends req and reads the whole answer, which returns the

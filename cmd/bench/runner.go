@@ -36,7 +36,15 @@ func runBench(ctx context.Context, cfg config, lg *zap.Logger, progress io.Write
 		return nil, err
 	}
 
-	if cfg.command != cmdPut {
+	if cfg.command == cmdWatch {
+		res, err := runWatch(ctx, cfg, lg, progress, workers)
+		if err != nil {
+			return nil, err
+		}
+		res.endpoints = endpoints
+		return res, nil
+	}
+	if cfg.command.preloads() {
 		lg.Info("preloading the key space", zap.Int("keys", cfg.keys))
 		index, err := preload(ctx, workers, uint64(cfg.keys))
 		if err != nil {
@@ -46,6 +54,11 @@ func runBench(ctx context.Context, cfg config, lg *zap.Logger, progress io.Write
 			if err := waitApplied(ctx, hc, endpoints, index, cfg.timeout); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if cfg.command == cmdCAS {
+		if err := readRevisions(ctx, workers); err != nil {
+			return nil, err
 		}
 	}
 
@@ -75,6 +88,10 @@ func newWorkers(cfg config, endpoints []string, rt http.RoundTripper) ([]*worker
 	if cfg.serializable {
 		query = serializableQuery
 	}
+	rq := ""
+	if cfg.command == cmdRange {
+		rq = rangeQuery(cfg, names)
+	}
 	seed := cfg.seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -96,11 +113,25 @@ func newWorkers(cfg config, endpoints []string, rt http.RoundTripper) ([]*worker
 			rng:       rand.New(rand.NewPCG(seed, uint64(i))),
 			path:      make([]byte, 0, 128),
 		}
-		if cfg.command != cmdPut {
+		if cfg.command.reads() {
 			w.reads = newOpStats()
 		}
-		if cfg.command != cmdGet {
+		if cfg.command.writes() {
 			w.writes = newOpStats()
+		}
+		switch cfg.command {
+		case cmdCAS:
+			w.casKey = uint64(i / cfg.contention)
+			if cfg.contention > 1 {
+				w.refused = newOpStats()
+			}
+		case cmdTxn:
+			w.txnKeys = txnKeyJSON(names, i, cfg.txnOps)
+			w.compare = cfg.txnCompare
+			w.putHeader = http.Header{"User-Agent": userAgent, "Content-Type": jsonType}
+		case cmdRange:
+			w.rangeQuery = rq
+			w.rangeWant = min(cfg.rangeLimit, cfg.keys)
 		}
 		workers[i] = w
 	}
@@ -143,11 +174,14 @@ func timedPhase(ctx context.Context, cfg config, workers []*worker, progress io.
 	}
 
 	res := &result{cfg: cfg, elapsed: elapsed}
-	if cfg.command != cmdPut {
+	if cfg.command.reads() {
 		res.reads = newOpStats()
 	}
-	if cfg.command != cmdGet {
+	if cfg.command.writes() {
 		res.writes = newOpStats()
+	}
+	if cfg.command == cmdCAS && cfg.contention > 1 {
+		res.refused = newOpStats()
 	}
 	for _, w := range workers {
 		if res.reads != nil {
@@ -155,6 +189,9 @@ func timedPhase(ctx context.Context, cfg config, workers []*worker, progress io.
 		}
 		if res.writes != nil {
 			res.writes.merge(w.writes)
+		}
+		if res.refused != nil {
+			res.refused.merge(w.refused)
 		}
 	}
 	return res

@@ -9,11 +9,13 @@ type errorCounts struct {
 	otherStatus uint64 // any other non-2xx
 	transport   uint64
 	badReply    uint64
+	conflict    uint64         // cas: 412 with one writer per key; txn: compare failed
+	short       uint64         // range: fewer keys than asked for
 	byStatus    map[int]uint64 // the statuses behind otherStatus
 }
 
 func (e *errorCounts) total() uint64 {
-	return e.unavailable + e.timeout + e.otherStatus + e.transport + e.badReply
+	return e.unavailable + e.timeout + e.otherStatus + e.transport + e.badReply + e.conflict + e.short
 }
 
 func (e *errorCounts) merge(o *errorCounts) {
@@ -22,6 +24,8 @@ func (e *errorCounts) merge(o *errorCounts) {
 	e.otherStatus += o.otherStatus
 	e.transport += o.transport
 	e.badReply += o.badReply
+	e.conflict += o.conflict
+	e.short += o.short
 	for s, n := range o.byStatus {
 		if e.byStatus == nil {
 			e.byStatus = make(map[int]uint64)
@@ -35,6 +39,7 @@ func (e *errorCounts) merge(o *errorCounts) {
 // timeout says nothing about how fast acknowledged operations are.
 type opStats struct {
 	ok     uint64
+	items  uint64 // range: keys read by the acknowledged operations
 	errors errorCounts
 	lat    *histogram
 }
@@ -61,6 +66,10 @@ func (s *opStats) add(o outcome, status int, lat time.Duration) {
 		s.errors.transport++
 	case outcomeBadReply:
 		s.errors.badReply++
+	case outcomeConflict:
+		s.errors.conflict++
+	case outcomeShort:
+		s.errors.short++
 	}
 }
 
@@ -71,6 +80,7 @@ func (s *opStats) merge(o *opStats) {
 		return
 	}
 	s.ok += o.ok
+	s.items += o.items
 	s.errors.merge(&o.errors)
 	s.lat.merge(o.lat)
 }

@@ -45,6 +45,9 @@ func TestRunMainTLS(t *testing.T) {
 			"--consistency", "serializable"}, tlsFlags...), 0, 25, 10},
 		{"no client certificate", []string{"put", "--total", "5", "--cacert", ca.CertFile()}, 1, 25, 10},
 		{"no CA", []string{"put", "--total", "5", "--cert", cert, "--key", key}, 1, 25, 10},
+		// The watchers dial their own connections, with the same checks.
+		{"watch", append([]string{"watch", "--total", "10", "--clients", "2", "--watchers", "3"}, tlsFlags...), 0, 35, 10},
+		{"watch without a client certificate", []string{"watch", "--total", "5", "--cacert", ca.CertFile()}, 1, 35, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -205,6 +205,8 @@ func run(o options, lg *zap.Logger) int {
 		Format:          o.format,
 		PeerClient:      peerHTTP,
 		ClusterID:       cid,
+		Watch:           node.Watch(),
+		History:         node.History(),
 		Logger:          lg.Named("http"),
 	}))
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: serverErrorLog(lg.Named("client-server"))}
@@ -244,6 +246,12 @@ func run(o options, lg *zap.Logger) int {
 
 	// The client API first, while the member still takes part in the
 	// cluster: the requests in flight are answered as their entries apply.
+	// Watch streams last as long as their clients: they end first (each
+	// with an end event saying where to resume), or the shutdown would
+	// wait its whole timeout on them.
+	if err := node.StopWatches(); err != nil {
+		lg.Warn("stop watches", zap.Error(err))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

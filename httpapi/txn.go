@@ -1,0 +1,306 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/messages"
+)
+
+// txnPath serves transactions: POST a txnBody.
+const txnPath = "/v1/txn"
+
+// txnBody is the JSON of a transaction (docs/api.md). Binary keys and
+// values come as *_b64 instead.
+type txnBody struct {
+	Compare []compareBody `json:"compare"`
+	Success []opBody      `json:"success"`
+	Failure []opBody      `json:"failure"`
+}
+
+type compareBody struct {
+	Key      *string `json:"key"`
+	KeyB64   *string `json:"key_b64"`
+	Target   string  `json:"target"`
+	Op       string  `json:"op"`
+	Value    *string `json:"value"`
+	ValueB64 *string `json:"value_b64"`
+	Number   *uint64 `json:"number"`
+}
+
+type opBody struct {
+	Op        string  `json:"op"`
+	Key       *string `json:"key"`
+	KeyB64    *string `json:"key_b64"`
+	End       *string `json:"end"`
+	EndB64    *string `json:"end_b64"`
+	Prefix    bool    `json:"prefix"`
+	Value     *string `json:"value"`
+	ValueB64  *string `json:"value_b64"`
+	Limit     int     `json:"limit"`
+	KeysOnly  bool    `json:"keys_only"`
+	CountOnly bool    `json:"count_only"`
+}
+
+var compareTargets = map[string]messages.CompareTarget{
+	"value": messages.CompareValue, "version": messages.CompareVersion,
+	"create_revision": messages.CompareCreateRevision, "mod_revision": messages.CompareModRevision,
+}
+
+var compareOps = map[string]messages.CompareOp{
+	"=": messages.CompareEqual, "!=": messages.CompareNotEqual, "<": messages.CompareLess, ">": messages.CompareGreater,
+}
+
+var opTypes = map[string]messages.OpType{
+	"get": messages.OpGet, "range": messages.OpRange, "put": messages.OpPut, "delete": messages.OpDelete,
+}
+
+// errTooLarge marks a transaction over the size bounds: 413, not 400.
+var errTooLarge = errors.New("transaction too large")
+
+// serveTxn runs a transaction; the answer says which branch ran and holds
+// one result per operation of it.
+func (h *handler) serveTxn(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, "POST")
+		return
+	}
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	t, ops, err := h.parseTxn(body)
+	if errors.Is(err, errTooLarge) {
+		http.Error(w, oneLine(err.Error()), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
+		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
+		return
+	}
+	res, err := h.askKV(t)
+	if err != nil {
+		h.fail(w, r, err, true)
+		return
+	}
+	ran := ops[0]
+	if !res.Succeeded {
+		ran = ops[1]
+	}
+	if len(res.Results) != len(ran) {
+		h.fail(w, r, fmt.Errorf("kv actor answered %d results for %d operations", len(res.Results), len(ran)), true)
+		return
+	}
+	b := []byte(`{"index":`)
+	b = strconv.AppendUint(b, res.Index, 10)
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendUint(b, res.Revision, 10)
+	b = append(b, `,"succeeded":`...)
+	b = strconv.AppendBool(b, res.Succeeded)
+	b = append(b, `,"results":[`...)
+	for i, op := range ran {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendOpResult(b, op, res.Results[i])
+	}
+	b = append(b, "]}\n"...)
+	w.Header().Set(hdrRevision, strconv.FormatUint(res.Revision, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+func appendOpResult(b []byte, op messages.TxnOp, res messages.OpResult) []byte {
+	b = append(b, `{"op":"`...)
+	switch op.Type {
+	case messages.OpPut:
+		return append(b, `put"}`...)
+	case messages.OpDelete:
+		b = append(b, `delete","deleted":`...)
+		b = strconv.AppendInt(b, int64(res.Deleted), 10)
+		return append(b, '}')
+	case messages.OpGet:
+		b = append(b, `get","kvs":`...)
+		b = appendKVs(b, res.KVs, true)
+	default:
+		b = append(b, `range"`...)
+		if !op.Range.CountOnly {
+			b = append(b, `,"kvs":`...)
+			b = appendKVs(b, res.KVs, !op.Range.KeysOnly)
+			b = append(b, `,"more":`...)
+			b = strconv.AppendBool(b, res.More)
+		}
+	}
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(res.Count), 10)
+	return append(b, '}')
+}
+
+// parseTxn reads a transaction body; ops are its branches, success first.
+func (h *handler) parseTxn(body []byte) (messages.Txn, [2][]messages.TxnOp, error) {
+	var tb txnBody
+	var ops [2][]messages.TxnOp
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tb); err != nil {
+		return messages.Txn{}, ops, fmt.Errorf("transaction body: %w", err)
+	}
+	// Anything but white space after the value, even a stray } or ]
+	// (which dec.More does not see), is refused.
+	if _, err := dec.Token(); err != io.EOF {
+		return messages.Txn{}, ops, errors.New("transaction body: more than one JSON value")
+	}
+	if n := len(tb.Compare); n > kv.MaxTxnCompares {
+		return messages.Txn{}, ops, fmt.Errorf("%w: %d compares, at most %d", errTooLarge, n, kv.MaxTxnCompares)
+	}
+	for _, n := range []int{len(tb.Success), len(tb.Failure)} {
+		if n > kv.MaxTxnOps {
+			return messages.Txn{}, ops, fmt.Errorf("%w: %d operations in a branch, at most %d", errTooLarge, n, kv.MaxTxnOps)
+		}
+	}
+	var t messages.Txn
+	for i, c := range tb.Compare {
+		mc, err := h.parseCompare(c)
+		if err != nil {
+			return t, ops, fmt.Errorf("compare %d: %w", i, err)
+		}
+		t.Compares = append(t.Compares, mc)
+	}
+	for bi, branch := range [][]opBody{tb.Success, tb.Failure} {
+		for i, o := range branch {
+			op, err := h.parseOp(o)
+			if err != nil {
+				return t, ops, fmt.Errorf("%s operation %d: %w", [2]string{"success", "failure"}[bi], i, err)
+			}
+			ops[bi] = append(ops[bi], op)
+		}
+	}
+	t.Success, t.Failure = ops[0], ops[1]
+	return t, ops, nil
+}
+
+func (h *handler) parseCompare(c compareBody) (messages.Compare, error) {
+	key, err := h.txnKey("key", c.Key, c.KeyB64)
+	if err != nil {
+		return messages.Compare{}, err
+	}
+	if key == "" {
+		return messages.Compare{}, errors.New("no key")
+	}
+	mc := messages.Compare{Key: key, Target: compareTargets[c.Target], Op: compareOps[c.Op]}
+	if mc.Target == 0 {
+		return mc, fmt.Errorf("target %q: want value, version, create_revision or mod_revision", c.Target)
+	}
+	if mc.Op == 0 {
+		return mc, fmt.Errorf("op %q: want =, !=, < or >", c.Op)
+	}
+	if mc.Target == messages.CompareValue {
+		if c.Number != nil {
+			return mc, errors.New("a value compare takes value (or value_b64), not number")
+		}
+		v, err := bytesField("value", c.Value, c.ValueB64)
+		if err != nil {
+			return mc, err
+		}
+		if v == nil {
+			return mc, errors.New("a value compare needs value (or value_b64)")
+		}
+		mc.Value = v
+		return mc, nil
+	}
+	if c.Value != nil || c.ValueB64 != nil || c.Number == nil {
+		return mc, fmt.Errorf("a %s compare takes number", c.Target)
+	}
+	mc.Number = *c.Number
+	return mc, nil
+}
+
+func (h *handler) parseOp(o opBody) (messages.TxnOp, error) {
+	op := messages.TxnOp{Type: opTypes[o.Op]}
+	if op.Type == 0 {
+		return op, fmt.Errorf("op %q: want get, range, put or delete", o.Op)
+	}
+	key, err := h.txnKey("key", o.Key, o.KeyB64)
+	if err != nil {
+		return op, err
+	}
+	end, err := h.txnKey("end", o.End, o.EndB64)
+	if err != nil {
+		return op, err
+	}
+	value, err := bytesField("value", o.Value, o.ValueB64)
+	if err != nil {
+		return op, err
+	}
+	hasEnd := o.End != nil || o.EndB64 != nil
+	ranged := hasEnd || o.Prefix
+	if hasEnd && o.Prefix {
+		return op, errors.New("give end or prefix, not both")
+	}
+	if (value != nil) != (op.Type == messages.OpPut) {
+		return op, errors.New("a put takes value (or value_b64), and only a put")
+	}
+	if (o.Limit != 0 || o.KeysOnly || o.CountOnly) && op.Type != messages.OpRange {
+		return op, errors.New("limit, keys_only and count_only are for range")
+	}
+	if o.Limit < 0 || o.Limit > kv.MaxRangeLimit {
+		return op, fmt.Errorf("limit must be from 1 to %d", kv.MaxRangeLimit)
+	}
+	start := key
+	switch {
+	case o.Prefix:
+		end = prefixEnd(key)
+	case hasEnd && end == "":
+		end = "\x00"
+	}
+	switch op.Type {
+	case messages.OpGet, messages.OpPut:
+		if ranged {
+			return op, fmt.Errorf("%s takes one key: use range or delete for a range", o.Op)
+		}
+		op.Key, op.Value = key, value
+	case messages.OpDelete:
+		op.Key, op.End = start, end
+	case messages.OpRange:
+		if !ranged {
+			end = ""
+		}
+		op.Range = messages.Range{Start: start, End: end, Limit: o.Limit, KeysOnly: o.KeysOnly, CountOnly: o.CountOnly}
+	}
+	return op, nil
+}
+
+// txnKey reads a key (or end) given as text or as base64.
+func (h *handler) txnKey(name string, text, b64 *string) (string, error) {
+	v, err := bytesField(name, text, b64)
+	if err != nil || v == nil {
+		return "", err
+	}
+	return string(v), nil
+}
+
+// bytesField reads a field given as text or as base64 (name_b64), nil when
+// neither is given.
+func bytesField(name string, text, b64 *string) ([]byte, error) {
+	switch {
+	case text != nil && b64 != nil:
+		return nil, fmt.Errorf("give %s or %s_b64, not both", name, name)
+	case text != nil:
+		return []byte(*text), nil
+	case b64 != nil:
+		v, err := base64.StdEncoding.DecodeString(*b64)
+		if err != nil {
+			return nil, fmt.Errorf("%s_b64: %w", name, err)
+		}
+		return v, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,111 @@
+package messages
+
+// The coordination requests: ranges, transactions and conditional writes.
+// Like Put and Get they come from the HTTP API to the kv actor by
+// RequestFuture and are answered with a Result. A Txn is one log entry,
+// applied atomically at one revision; the kv actor decides its compares when
+// it applies the entry, so every member decides the same.
+
+// KV is a key as stored, with its revisions. A revision is the raft index
+// of the entry that made a write; CreateRevision is that of the write that
+// created the key (since it was last absent), ModRevision that of its last
+// write, and Version counts its writes since its creation.
+type KV struct {
+	Key            string
+	Value          []byte
+	CreateRevision uint64
+	ModRevision    uint64
+	Version        uint64
+}
+
+// CompareTarget is what a Compare looks at.
+type CompareTarget uint8
+
+// The targets of a Compare: a key's value, or one of its counters. An
+// absent key has an empty value and counters of zero, as in etcd, so
+// "create_revision = 0" asks that a key be absent.
+const (
+	CompareValue CompareTarget = iota + 1
+	CompareVersion
+	CompareCreateRevision
+	CompareModRevision
+)
+
+// CompareOp is how a Compare relates the target to its constant.
+type CompareOp uint8
+
+// The relations of a Compare; values compare as byte strings.
+const (
+	CompareEqual CompareOp = iota + 1
+	CompareNotEqual
+	CompareLess
+	CompareGreater
+)
+
+// Compare is one condition of a Txn: Key's Target, Op, the constant (Value
+// for CompareValue, Number for the counters).
+type Compare struct {
+	Key    string
+	Target CompareTarget
+	Op     CompareOp
+	Value  []byte
+	Number uint64
+}
+
+// OpType is the kind of a TxnOp.
+type OpType uint8
+
+// The operations of a transaction.
+const (
+	OpGet    OpType = iota + 1 // read Key
+	OpRange                    // read the keys of Range
+	OpPut                      // write Value under Key
+	OpDelete                   // remove Key, or with End the keys in [Key, End)
+)
+
+// TxnOp is one operation of a Txn. End, for a delete, makes it remove the
+// keys in [Key, End) (an End of "\x00" meaning every key from Key on);
+// Range is the read of an OpRange.
+type TxnOp struct {
+	Type  OpType
+	Key   string
+	End   string
+	Value []byte
+	Range Range
+}
+
+// Txn runs Success if every compare holds, else Failure, atomically at the
+// revision of its entry. No key may be written twice in a branch.
+type Txn struct {
+	Compares []Compare
+	Success  []TxnOp
+	Failure  []TxnOp
+}
+
+// Range reads the keys in [Start, End) in order: End "" reads Start alone,
+// End "\x00" every key from Start on. At most Limit keys come back
+// (0: the kv actor's default); More says there are more. KeysOnly leaves the
+// values out; CountOnly returns only how many keys the range holds.
+// Revision, when not 0, reads the range as it was at that revision
+// (ErrCompacted when the history no longer reaches it, ErrFutureRevision
+// past the current one). Serializable skips the read-index round.
+type Range struct {
+	Start, End   string
+	Limit        int
+	KeysOnly     bool
+	CountOnly    bool
+	Revision     uint64
+	Serializable bool
+}
+
+// OpResult is the outcome of one TxnOp, or of a Range: the keys read (KVs,
+// with More when a limit cut them short), or the number of keys a delete
+// removed. Count is len(KVs), except for a CountOnly read, where it is the
+// number of keys in the range (counting costs a walk over all of them, so
+// pages do not pay for it).
+type OpResult struct {
+	KVs     []KV
+	More    bool
+	Count   int
+	Deleted int
+}
