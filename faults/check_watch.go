@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -154,7 +155,7 @@ func around(msgs []WatchMsg, i int) string {
 // or would be.
 func aroundRev(msgs []WatchMsg, rev uint64) string {
 	i, found := slices.BinarySearchFunc(msgs, rev, func(m WatchMsg, r uint64) int {
-		return cmpUint(m.Revision, r)
+		return cmp.Compare(m.Revision, r)
 	})
 	if found {
 		return around(msgs, i)
@@ -166,16 +167,6 @@ func aroundRev(msgs []WatchMsg, rev uint64) string {
 		fmt.Fprintf(&b, "     %v\n", msgs[j])
 	}
 	return b.String()
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // keyStory is a key as its events in a record left it.

@@ -9,7 +9,7 @@
 // member's watch stream through the faults, resuming after the last
 // revision they received (watch.go, reading the stream with internal/sse),
 // and what they saw is checked against the history: every acknowledged
-// write once, in order, the same on every member (check_watch.go). It sends and receives no actor
-// messages; it speaks HTTP to the members like any client. Only tests
-// import it.
+// write once, in order, the same on every member (check_watch.go). It
+// sends and receives no actor messages; it speaks HTTP to the members like
+// any client. Only tests import it.
 package faults

@@ -331,8 +331,14 @@ type record struct {
 	value                      []byte
 }
 
-func (r record) encode() []byte {
-	b := make([]byte, 0, 3*binary.MaxVarintLen64+len(r.value))
+func (r record) encode() []byte { return r.appendTo(make([]byte, 0, r.size())) }
+
+// size is the length of the record's encoding.
+func (r record) size() int {
+	return uvarintLen(r.createRev) + uvarintLen(r.modRev) + uvarintLen(r.version) + len(r.value)
+}
+
+func (r record) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, r.createRev)
 	b = binary.AppendUvarint(b, r.modRev)
 	b = binary.AppendUvarint(b, r.version)

@@ -65,14 +65,24 @@ func histKey(rev uint64, seq uint32) []byte {
 
 func histRev(k []byte) uint64 { return binary.BigEndian.Uint64(k[:8]) }
 
+// encode writes the records in place, not through record.encode: every
+// put on every member pays for it, and the two copies were two of its
+// allocations.
 func (c change) encode() []byte {
-	b := make([]byte, 0, 8+len(c.key)+len(c.cur.value)+len(c.prev.value)+8*binary.MaxVarintLen64)
+	cur := c.cur.size()
+	n := 2 + uvarintLen(uint64(len(c.key))) + len(c.key) + uvarintLen(uint64(cur)) + cur
+	if c.existed {
+		n += c.prev.size()
+	}
+	b := make([]byte, 0, n)
 	b = append(b, byte(c.typ))
-	b = appendBytes(b, []byte(c.key))
-	b = appendBytes(b, c.cur.encode())
+	b = binary.AppendUvarint(b, uint64(len(c.key)))
+	b = append(b, c.key...)
+	b = binary.AppendUvarint(b, uint64(cur))
+	b = c.cur.appendTo(b)
 	if c.existed {
 		b = append(b, 1)
-		return append(b, c.prev.encode()...)
+		return c.prev.appendTo(b)
 	}
 	return append(b, 0)
 }

@@ -546,3 +546,57 @@ func TestLayoutV1Upgrade(t *testing.T) {
 		t.Fatalf("reopened after the upgrade: meta %+v", m)
 	}
 }
+
+// TestChangeEncoding pins the history's value layout, which dbs already
+// written hold: type | uvarint-framed key | uvarint-framed record written |
+// 1 and the previous record, or 0. The encoding is sized exactly (one
+// allocation), and decodes to the change it came from.
+func TestChangeEncoding(t *testing.T) {
+	framed := func(b []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(b))), b...) }
+	rec := func(create, mod, version uint64, value string) []byte {
+		b := binary.AppendUvarint(nil, create)
+		b = binary.AppendUvarint(b, mod)
+		b = binary.AppendUvarint(b, version)
+		return append(b, value...)
+	}
+	big := string(make([]byte, 300)) // a value whose length needs a two-byte uvarint
+	cases := []struct {
+		name string
+		ch   change
+		want []byte
+	}{
+		{"put of a new key", change{typ: messages.EventPut, key: "a", cur: record{createRev: 5, modRev: 5, version: 1, value: []byte("v")}},
+			slices.Concat([]byte{byte(messages.EventPut)}, framed([]byte("a")), framed(rec(5, 5, 1, "v")), []byte{0})},
+		{"put over a key", change{typ: messages.EventPut, key: "key", cur: record{createRev: 3, modRev: 1 << 40, version: 300, value: []byte(big)},
+			prev: record{createRev: 3, modRev: 200, version: 299, value: []byte("old")}, existed: true},
+			slices.Concat([]byte{byte(messages.EventPut)}, framed([]byte("key")), framed(rec(3, 1<<40, 300, big)), []byte{1}, rec(3, 200, 299, "old"))},
+		{"delete", change{typ: messages.EventDelete, key: "\xff\x00", cur: record{modRev: 9},
+			prev: record{createRev: 2, modRev: 4, version: 2, value: []byte(big)}, existed: true},
+			slices.Concat([]byte{byte(messages.EventDelete)}, framed([]byte("\xff\x00")), framed(rec(0, 9, 0, "")), []byte{1}, rec(2, 4, 2, big))},
+		{"put of an empty value", change{typ: messages.EventPut, key: "e", cur: record{createRev: 1, modRev: 1, version: 1, value: []byte{}}},
+			slices.Concat([]byte{byte(messages.EventPut)}, framed([]byte("e")), framed(rec(1, 1, 1, "")), []byte{0})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.ch.encode()
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("encode = %x, want %x", got, c.want)
+			}
+			if cap(got) != len(got) {
+				t.Errorf("encoding of %d bytes in a buffer of %d: the size is miscounted", len(got), cap(got))
+			}
+			back, err := decodeChange(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.typ != c.ch.typ || back.key != c.ch.key || back.existed != c.ch.existed ||
+				!sameRecord(back.cur, c.ch.cur) || (c.ch.existed && !sameRecord(back.prev, c.ch.prev)) {
+				t.Errorf("decoded %+v, want %+v", back, c.ch)
+			}
+		})
+	}
+}
+
+func sameRecord(a, b record) bool {
+	return a.createRev == b.createRev && a.modRev == b.modRev && a.version == b.version && string(a.value) == string(b.value)
+}

@@ -4,6 +4,7 @@
 package watchtest
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 
@@ -198,7 +199,7 @@ func (s *Store) read(from uint64, maxEvents int, fn func(messages.Event)) (uint6
 	}
 	through, n := from-1, 0
 	i, _ := slices.BinarySearchFunc(s.events, from, func(e messages.Event, rev uint64) int {
-		return cmpUint(e.Revision(), rev)
+		return cmp.Compare(e.Revision(), rev)
 	})
 	for ; i < len(s.events); i++ {
 		e := s.events[i]
@@ -215,14 +216,4 @@ func (s *Store) read(from uint64, maxEvents int, fn func(messages.Event)) (uint6
 		through = rev
 	}
 	return max(through, s.committed), nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
