@@ -90,6 +90,11 @@ type Actor struct {
 	failed      bool // after a fatal error nothing more is applied
 
 	writes map[uint64]*waiter // proposals waiting to be applied
+	// answers are the applied writes' answers, held until the watch hub
+	// has heard of their changes (applyMsg): a client that opens a watch
+	// after its answer then finds its write in the hub's revision, not
+	// ahead of it.
+	answers []answer
 
 	pending       pendingBatch      // writes not yet proposed
 	proposeQueued bool              // a flushProposals marker is in the mailbox
@@ -582,7 +587,7 @@ func (a *Actor) settleWith(ctx actor.Context, id uint64, res messages.Result) {
 		if res.Index == 0 { // a replayed write says its own
 			res.Index, res.Revision = a.applied, a.st.revision()
 		}
-		ctx.Send(w.reply, res)
+		a.answers = append(a.answers, answer{w.reply, res})
 	}
 }
 
@@ -592,8 +597,24 @@ func (a *Actor) fail(ctx actor.Context, id uint64, err error) {
 	if w, ok := a.writes[id]; ok {
 		delete(a.writes, id)
 		a.m.ProposalsFailed.Inc()
-		ctx.Send(w.reply, messages.Result{Err: err, Index: a.applied})
+		a.answers = append(a.answers, answer{w.reply, messages.Result{Err: err, Index: a.applied}})
 	}
+}
+
+// answer is an applied write's answer, waiting in Actor.answers.
+type answer struct {
+	to  *actor.PID
+	res messages.Result
+}
+
+// sendAnswers sends the answers settleWith and fail held. They are called
+// only while applyMsg applies, which sends them.
+func (a *Actor) sendAnswers(ctx actor.Context) {
+	for _, w := range a.answers {
+		ctx.Send(w.to, w.res)
+	}
+	clear(a.answers)
+	a.answers = a.answers[:0]
 }
 
 func (a *Actor) fatal(err error) {

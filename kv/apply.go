@@ -36,21 +36,28 @@ func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
 	if a.failed {
 		return
 	}
+	// Answers wait for the hub (see Actor.answers). On a fatal error the
+	// entries they answer are still committed and applied here: they go
+	// out before failAll answers the rest.
 	for _, e := range m.GetEntries() {
 		if err := a.applyEntry(ctx, e); err != nil {
+			a.sendAnswers(ctx)
 			a.fatal(fmt.Errorf("apply entry %d: %w", e.GetIndex(), err))
 			return
 		}
 		a.logBytes += uint64(len(e.GetData()))
 	}
 	if err := a.st.be.compactHistory(a.cfg.HistoryEvents, a.cfg.HistoryBytes); err != nil {
+		a.sendAnswers(ctx)
 		a.fatal(err)
 		return
 	}
-	// The hub hears of the changes before any commit that holds them.
+	// The hub hears of the changes before any commit that holds them,
+	// and before any client of them.
 	if ev := a.st.takeEvents(); len(ev) > 0 && a.cfg.Watch != nil {
 		ctx.Send(a.cfg.Watch, messages.WatchEvents{Events: ev, Revision: a.st.revision()})
 	}
+	a.sendAnswers(ctx)
 	a.m.AppliedEntries.Add(float64(len(m.GetEntries())))
 	a.m.AppliedIndex.Set(float64(a.applied))
 	a.m.Revision.Set(float64(a.st.revision()))

@@ -676,3 +676,21 @@ func TestActorReadEventsSeesCommitted(t *testing.T) {
 	}
 	f.noFatal(t)
 }
+
+// A write is answered only after the watch hub heard of it, so that a
+// client opening a watch "from now" after its answer finds the write at or
+// below the hub's revision, never after it. The client and the hub are one
+// probe here: its mailbox keeps the order the kv actor sent in.
+func TestActorAnswersAfterTheHubHears(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	put := f.request(messages.Put{Key: "a", Value: []byte("1")})
+	p := recv[messages.Propose](t, f.raft.got, "Propose")
+	f.inspect(t, func(a *Actor) { a.cfg.Watch = put.p.pid })
+	f.wantDelivery(t, f.apply(normalEntry(1, p.Data)))
+	if ev := watchEvents(t, put.p, "the hub's events, ahead of the answer"); eventNames(ev.Events) != "[a@1]" || ev.Revision != 1 {
+		t.Fatalf("WatchEvents %s at %d, want [a@1] at 1", eventNames(ev.Events), ev.Revision)
+	}
+	if r := put.result(t); r.Err != nil || r.Revision != 1 {
+		t.Fatalf("answer %+v, want revision 1", r)
+	}
+}
