@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# What a PUT costs the members, binaries alternating: for each binary and
+# round, a fresh three-member cluster, one put run (64 clients, 100-byte
+# values, 20 s, GOMAXPROCS=1 for the generator), and per acknowledged write
+# the CPU of the three members together (utime+stime from /proc/<pid>/stat)
+# and the bytes each wrote to disk on average (write_bytes of
+# /proc/<pid>/io): BENCHMARKS.md's "What revisions cost a put" table.
+#
+#   ROUNDS=2 scripts/put-cost.sh <node binary> [<node binary> ...]
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-2}
+DUR=${DUR:-20s}
+[ $# -ge 1 ] || { echo "usage: scripts/put-cost.sh <node binary> [<node binary> ...]" >&2; exit 2; }
+work=$(mktemp -d)
+pids=()
+stop_cluster() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+trap 'stop_cluster; rm -rf "$work"' EXIT
+(cd "$repo" && go build -o "$work/bench" ./cmd/bench)
+C=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
+E=http://127.0.0.1:12380,http://127.0.0.1:22380,http://127.0.0.1:32380
+tick=$(getconf CLK_TCK)
+
+# usage: one PID: "cpu-ticks written-bytes" so far.
+usage() { echo "$(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '/^write_bytes/ {print $2}' "/proc/$1/io")"; }
+
+for round in $(seq "$ROUNDS"); do
+  for bin in "$@"; do
+    stop_cluster
+    rm -rf "$work/data" && mkdir "$work/data"
+    for i in 1 2 3; do
+      (cd "$work/data" && exec "$bin" --id $i --cluster $C --port ${i}2380 --log-level warn > node$i.log 2>&1) &
+      pids+=($!)
+    done
+    for _ in $(seq 200); do
+      curl -sf -XPUT -d x http://127.0.0.1:12380/v1/kv/warm >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    before=()
+    for p in "${pids[@]}"; do before+=("$(usage "$p")"); done
+    GOMAXPROCS=1 "$work/bench" put --endpoints $E --target leader --clients 64 --val-size 100 --duration "$DUR" --json > "$work/run.json"
+    after=()
+    for p in "${pids[@]}"; do after+=("$(usage "$p")"); done
+    python3 - "$(basename "$bin")" "$round" "$tick" "$work/run.json" "${before[@]}" "${after[@]}" <<'PY'
+import json, sys
+name, rnd, tick, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+before = [tuple(map(int, s.split())) for s in sys.argv[5:8]]
+after = [tuple(map(int, s.split())) for s in sys.argv[8:11]]
+d = json.load(open(path))
+s = d.get("writes") or d
+n = s["ops"]  # acknowledged writes
+cpu = sum(a[0] - b[0] for a, b in zip(after, before)) / tick
+written = sum(a[1] - b[1] for a, b in zip(after, before)) / 3
+print(f"{name} (round {rnd}) | {s['ops_per_second']:.0f} PUT/s | members' CPU {cpu * 1e6 / n:.0f} µs/write | "
+      f"{written / n:.0f} bytes written per member per write")
+PY
+  done
+done
