@@ -40,25 +40,7 @@ func getKey(t *testing.T, n *Node, key string) messages.Result {
 // the WAL's entries after it are applied on top.
 func TestNodeMigratesPreviousLayout(t *testing.T) {
 	dir := t.TempDir()
-	rp, err := persistence.Open(zap.NewNop(), dir, persistence.Metadata{NodeID: 1, ClusterID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &raftpb.ConfState{Voters: []uint64{1}}
-	data := legacysnap.Encode(map[uint64]string{1: "http://127.0.0.1:1"}, nil, map[string]string{"old": "kept"})
-	s := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(10)), Term: new(uint64(2)), ConfState: cs}}
-	if err := snap.New(zap.NewNop(), persistence.SnapDir(dir)).SaveSnap(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.WAL.SaveSnapshot(&walpb.Snapshot{Index: new(uint64(10)), Term: new(uint64(2)), ConfState: cs}); err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.WAL.Save(&raftpb.HardState{Term: new(uint64(2)), Vote: new(uint64(1)), Commit: new(uint64(10))}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := rp.WAL.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeSnapshotOnly(t, dir, legacysnap.Encode(map[uint64]string{1: "http://127.0.0.1:1"}, nil, map[string]string{"old": "kept"}))
 
 	n := startLoneNode(t, dir, nil)
 	defer n.Stop()
@@ -125,12 +107,25 @@ func TestNodeRestartsFromTheDB(t *testing.T) {
 // must not serve an empty state as the current one.
 func TestNodeRefusesALostState(t *testing.T) {
 	dir := t.TempDir()
+	writeSnapshotOnly(t, dir, nil)
+	_, err := StartNode(NodeConfig{ID: 1, ClusterID: 1, Peers: map[uint64]string{1: "http://127.0.0.1:1"}, DataDir: dir,
+		Transport: func(TransportEnv) (transport.Transport, error) { return nil, errors.New("not reached") }})
+	if !errors.Is(err, kv.ErrStateLost) {
+		t.Fatalf("StartNode on a data dir without its db: %v, want ErrStateLost", err)
+	}
+}
+
+// writeSnapshotOnly makes the data dir of a lone member (id 1 of cluster 1)
+// whose WAL starts at a snapshot at index 10, term 2, holding data, and has
+// nothing after it: the state is the snapshot's, or the db's if there is one.
+func writeSnapshotOnly(t *testing.T, dir string, data []byte) {
+	t.Helper()
 	rp, err := persistence.Open(zap.NewNop(), dir, persistence.Metadata{NodeID: 1, ClusterID: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs := &raftpb.ConfState{Voters: []uint64{1}}
-	s := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(10)), Term: new(uint64(2)), ConfState: cs}}
+	s := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(10)), Term: new(uint64(2)), ConfState: cs}}
 	if err := snap.New(zap.NewNop(), persistence.SnapDir(dir)).SaveSnap(s); err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +137,5 @@ func TestNodeRefusesALostState(t *testing.T) {
 	}
 	if err := rp.WAL.Close(); err != nil {
 		t.Fatal(err)
-	}
-	_, err = StartNode(NodeConfig{ID: 1, ClusterID: 1, Peers: map[uint64]string{1: "http://127.0.0.1:1"}, DataDir: dir,
-		Transport: func(TransportEnv) (transport.Transport, error) { return nil, errors.New("not reached") }})
-	if !errors.Is(err, kv.ErrStateLost) {
-		t.Fatalf("StartNode on a data dir without its db: %v, want ErrStateLost", err)
 	}
 }

@@ -8,27 +8,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/node/internal/legacysnap"
 )
 
 // legacySnapshot writes a snapshot of the previous layout (legacy.go), as
 // the earlier versions of this package wrote them, for the migration tests.
 func legacySnapshot(t testing.TB, members map[uint64]string, removed []uint64, data map[string]string) []byte {
 	t.Helper()
-	b := []byte(legacyMagicV3)
-	b = binary.AppendUvarint(b, uint64(len(members)))
-	for _, id := range slices.Sorted(maps.Keys(members)) {
-		b = binary.AppendUvarint(b, id)
-		b = appendBytes(b, []byte(members[id]))
-	}
-	b = binary.AppendUvarint(b, uint64(len(removed)))
-	for _, id := range removed {
-		b = binary.AppendUvarint(b, id)
-	}
-	b = binary.AppendUvarint(b, 0) // no client URLs
-	b = binary.AppendUvarint(b, uint64(len(data)))
-	for _, k := range slices.Sorted(maps.Keys(data)) {
-		b = appendBytes(b, []byte(k))
-		b = appendBytes(b, []byte(data[k]))
+	b := legacysnap.Encode(members, removed, data)
+	if !bytes.HasPrefix(b, []byte(legacyMagicV3)) {
+		t.Fatalf("internal/legacysnap writes %q, which legacy.go does not read as version 3", b[:4])
 	}
 	return b
 }

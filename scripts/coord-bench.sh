@@ -13,42 +13,10 @@
 #
 #   python3 scripts/watch_svg.py watch.csv > docs/watch.svg
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
 DUR=${DUR:-20s}
 WATCH_CSV=${WATCH_CSV:-watch.csv}
-work=$(mktemp -d)
-pids=()
-stop_cluster() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
-}
-trap 'stop_cluster; rm -rf "$work"' EXIT
-bin=${1:-}
-if [ -z "$bin" ]; then
-  (cd "$repo" && go build -o "$work/node" ./cmd/node)
-  bin=$work/node
-fi
-(cd "$repo" && go build -o "$work/bench" ./cmd/bench)
-bench=$work/bench
-
-C=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
-E=http://127.0.0.1:12380,http://127.0.0.1:22380,http://127.0.0.1:32380
-start_cluster() { # binary
-  stop_cluster
-  rm -rf "$work/data" && mkdir "$work/data"
-  for i in 1 2 3; do
-    (cd "$work/data" && exec "$1" --id $i --cluster $C --port ${i}2380 --log-level warn > node$i.log 2>&1) &
-    pids+=($!)
-  done
-  for _ in $(seq 200); do
-    curl -sf http://127.0.0.1:12380/healthz >/dev/null 2>&1 && curl -sf http://127.0.0.1:22380/healthz >/dev/null 2>&1 &&
-      curl -sf -XPUT -d x http://127.0.0.1:12380/v1/kv/warm >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "cluster did not start" >&2
-  exit 1
-}
+source "$(dirname "$0")/lib.sh"
+build "${1:-}"
 
 # run LABEL bench-args...: one line of figures from the bench's JSON.
 run() {

@@ -10,41 +10,18 @@
 #
 # Then: python3 scripts/growth_svg.py bbolt=new.csv map=old.csv > docs/growth.svg
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
 STEP=${STEP:-250000}
 STEPS=${STEPS:-10}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-bin=${1:-}
-if [ -z "$bin" ]; then
-  (cd "$repo" && go build -o "$work/node" ./cmd/node)
-  bin=$work/node
-fi
-(cd "$repo" && go build -o "$work/bench" ./cmd/bench)
-
+source "$(dirname "$0")/lib.sh"
+build "${1:-}"
+start_cluster
 cd "$work"
-C=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
-E=http://127.0.0.1:12380,http://127.0.0.1:22380,http://127.0.0.1:32380
-for i in 1 2 3; do
-  "$bin" --id $i --cluster $C --port ${i}2380 --log-level warn > node$i.log 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 200); do
-  curl -sf http://127.0.0.1:12380/healthz >/dev/null 2>&1 && curl -sf http://127.0.0.1:22380/healthz >/dev/null 2>&1 && break
-  sleep 0.1
-done
 
 rss() { awk '/RssAnon/ {printf "%d", $2/1024}' "/proc/$1/status"; }
 echo "keys,put_per_s,p999_ms,max_ms,rss1_mb,rss2_mb,rss3_mb"
 for s in $(seq "$STEPS"); do
-  GOMAXPROCS=1 ./bench put --endpoints $E --target leader --clients 64 --val-size 100 --total "$STEP" --json > step.json 2>/dev/null
-  python3 - "$((s * STEP))" "$(rss "${pids[0]}")" "$(rss "${pids[1]}")" "$(rss "${pids[2]}")" <<'PY'
+  GOMAXPROCS=1 "$bench" put --endpoints $E --target leader --clients 64 --val-size 100 --total "$STEP" --json > step.json 2>/dev/null
+  python3 - "$((s * STEP))" "$(rss "${pids[1]}")" "$(rss "${pids[2]}")" "$(rss "${pids[3]}")" <<'PY'
 import json, sys
 d = json.load(open("step.json"))
 l = d["latency_us"]

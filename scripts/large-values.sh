@@ -8,32 +8,10 @@
 #
 #   scripts/large-values.sh [node binary]     # default: builds ./cmd/node
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-bin=${1:-}
-if [ -z "$bin" ]; then
-  (cd "$repo" && go build -o "$work/node" ./cmd/node)
-  bin=$work/node
-fi
-(cd "$repo" && go build -o "$work/bench" ./cmd/bench)
+source "$(dirname "$0")/lib.sh"
+build "${1:-}"
+start_cluster
 cd "$work"
-C=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
-E=http://127.0.0.1:12380,http://127.0.0.1:22380,http://127.0.0.1:32380
-for i in 1 2 3; do
-  "$bin" --id $i --cluster $C --port ${i}2380 --log-level warn > node$i.log 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 200); do
-  curl -sf http://127.0.0.1:12380/healthz >/dev/null 2>&1 && curl -sf http://127.0.0.1:22380/healthz >/dev/null 2>&1 && break
-  sleep 0.1
-done
 sample() {
   while sleep 0.1; do
     for p in "${pids[@]}"; do awk -v p="$p" '/RssAnon/ {print p, $2}' "/proc/$p/status" 2>/dev/null; done
@@ -41,7 +19,7 @@ sample() {
 }
 sample > anon.txt &
 sampler=$!
-GOMAXPROCS=1 ./bench put --endpoints $E --target leader --clients 64 --val-size 1048576 --duration 15s --json > run.json 2>/dev/null
+GOMAXPROCS=1 "$bench" put --endpoints $E --target leader --clients 64 --val-size 1048576 --duration 15s --json > run.json 2>/dev/null
 kill $sampler
 python3 - <<'PY'
 import json
@@ -53,4 +31,4 @@ for p in "${pids[@]}"; do
   anon=$(awk -v p="$p" '$1 == p && $2 > m {m = $2} END {printf "%d", m/1024}' anon.txt)
   awk -v p="$p" -v a="$anon" '/VmHWM/ {printf "member pid %s: peak anonymous RSS %d MB, peak RSS %d MB\n", p, a, $2/1024}' "/proc/$p/status"
 done
-du -sh node-1 | awk '{print "data dir of member 1: " $1}'
+du -sh data/node-1 | awk '{print "data dir of member 1: " $1}'

@@ -8,21 +8,11 @@
 #
 #   ROUNDS=2 scripts/put-cost.sh <node binary> [<node binary> ...]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-2}
 DUR=${DUR:-20s}
 [ $# -ge 1 ] || { echo "usage: scripts/put-cost.sh <node binary> [<node binary> ...]" >&2; exit 2; }
-work=$(mktemp -d)
-pids=()
-stop_cluster() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
-}
-trap 'stop_cluster; rm -rf "$work"' EXIT
-(cd "$repo" && go build -o "$work/bench" ./cmd/bench)
-C=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
-E=http://127.0.0.1:12380,http://127.0.0.1:22380,http://127.0.0.1:32380
+source "$(dirname "$0")/lib.sh"
+build "$1"
 tick=$(getconf CLK_TCK)
 
 # usage: one PID: "cpu-ticks written-bytes" so far.
@@ -30,21 +20,12 @@ usage() { echo "$(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '/^write_bytes/
 
 for round in $(seq "$ROUNDS"); do
   for bin in "$@"; do
-    stop_cluster
-    rm -rf "$work/data" && mkdir "$work/data"
-    for i in 1 2 3; do
-      (cd "$work/data" && exec "$bin" --id $i --cluster $C --port ${i}2380 --log-level warn > node$i.log 2>&1) &
-      pids+=($!)
-    done
-    for _ in $(seq 200); do
-      curl -sf -XPUT -d x http://127.0.0.1:12380/v1/kv/warm >/dev/null 2>&1 && break
-      sleep 0.1
-    done
+    start_cluster "$bin"
     before=()
-    for p in "${pids[@]}"; do before+=("$(usage "$p")"); done
-    GOMAXPROCS=1 "$work/bench" put --endpoints $E --target leader --clients 64 --val-size 100 --duration "$DUR" --json > "$work/run.json"
+    for i in 1 2 3; do before+=("$(usage "${pids[$i]}")"); done
+    GOMAXPROCS=1 "$bench" put --endpoints $E --target leader --clients 64 --val-size 100 --duration "$DUR" --json > "$work/run.json"
     after=()
-    for p in "${pids[@]}"; do after+=("$(usage "$p")"); done
+    for i in 1 2 3; do after+=("$(usage "${pids[$i]}")"); done
     python3 - "$(basename "$bin")" "$round" "$tick" "$work/run.json" "${before[@]}" "${after[@]}" <<'PY'
 import json, sys
 name, rnd, tick, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]

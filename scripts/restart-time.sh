@@ -7,32 +7,11 @@
 #
 #   KEYS=1300000 scripts/restart-time.sh [node binary]   # default: builds ./cmd/node
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
 KEYS=${KEYS:-1300000}
-work=$(mktemp -d)
-declare -A pids
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-bin=${1:-}
-if [ -z "$bin" ]; then
-  (cd "$repo" && go build -o "$work/node" ./cmd/node)
-  bin=$work/node
-fi
-(cd "$repo" && go build -o "$work/bench" ./cmd/bench)
-cd "$work"
-C=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
-E=http://127.0.0.1:12380,http://127.0.0.1:22380,http://127.0.0.1:32380
-start() { "$bin" --id "$1" --cluster $C --port "${1}2380" --log-level warn >> "node$1.log" 2>&1 & pids[$1]=$!; }
-for i in 1 2 3; do start $i; done
-for _ in $(seq 200); do
-  curl -sf http://127.0.0.1:12380/healthz >/dev/null 2>&1 && curl -sf http://127.0.0.1:22380/healthz >/dev/null 2>&1 && break
-  sleep 0.1
-done
-GOMAXPROCS=1 ./bench put --endpoints $E --target leader --clients 64 --val-size 100 --total "$KEYS" > /dev/null 2>&1
+source "$(dirname "$0")/lib.sh"
+build "${1:-}"
+start_cluster
+GOMAXPROCS=1 "$bench" put --endpoints $E --target leader --clients 64 --val-size 100 --total "$KEYS" > /dev/null 2>&1
 # A follower: a member that does not report itself leader.
 f=1
 for i in 3 2 1; do
@@ -44,7 +23,7 @@ for i in 1 2 3; do
   curl -sf -XPUT -d after-kill "http://127.0.0.1:${i}2380/v1/kv/probe" >/dev/null && break
 done
 t0=$(date +%s.%N)
-start "$f"
+start_member "$f"
 until [ "$(curl -s "http://127.0.0.1:${f}2380/v1/kv/probe" 2>/dev/null)" = after-kill ]; do sleep 0.01; done
 t1=$(date +%s.%N)
 echo "member $f, $KEYS keys: first linearizable read $(echo "$t1 - $t0" | bc) s after its start"
