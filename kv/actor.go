@@ -334,6 +334,13 @@ func (a *Actor) propose(ctx actor.Context, c command, keys []string, all bool) {
 	if a.refuse(ctx) {
 		return
 	}
+	if c.op == opPut || c.op == opDelete {
+		// The API checked it too; this is the last door before raft.
+		if err := checkProposed(c); err != nil {
+			ctx.Respond(messages.Result{Err: err})
+			return
+		}
+	}
 	c.reqID = a.ids.id()
 	data, err := a.codec.encode(c)
 	if err != nil {
@@ -347,7 +354,11 @@ func (a *Actor) propose(ctx actor.Context, c command, keys []string, all bool) {
 
 // proposeTxn checks and queues a transaction; it is decided when applied.
 func (a *Actor) proposeTxn(ctx actor.Context, t messages.Txn) {
-	if err := checkTxn(t); err != nil {
+	err := checkTxn(t)
+	if err == nil {
+		err = checkTxnKeys(t, messages.MaxKeyBytes, false)
+	}
+	if err != nil {
 		if !a.refuse(ctx) {
 			ctx.Respond(messages.Result{Err: err})
 		}
@@ -396,7 +407,7 @@ func (a *Actor) answerRead(req any) messages.Result {
 	case messages.Get:
 		kv, ok, err := a.st.get(r.Key)
 		if err != nil {
-			a.fatal(fmt.Errorf("read %q: %w", r.Key, err))
+			a.fatal(fmt.Errorf("read a key of %d bytes: %w", len(r.Key), err))
 			return messages.Result{Err: err}
 		}
 		res.Found = ok

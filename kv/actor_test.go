@@ -897,13 +897,7 @@ func TestActorFatal(t *testing.T) {
 	}{
 		{name: "gap", send: func(*testing.T) any { return applyOf(putEntry(3, "a", "gap")) }},
 		{name: "gap after an entry", send: func(*testing.T) any { return applyOf(putEntry(2, "b", "2"), putEntry(4, "a", "gap")) }},
-		{name: "undecodable command", wantErr: ErrBadCommand, send: func(*testing.T) any { return applyOf(normalEntry(2, []byte{9, 1, 0})) }},
-		{name: "undecodable conf change", send: func(*testing.T) any {
-			return applyOf(&raftpb.Entry{Index: new(uint64(2)), Type: raftpb.EntryConfChange.Enum(), Data: []byte{0xff, 0xff}})
-		}},
-		{name: "unknown entry type", send: func(*testing.T) any {
-			return applyOf(&raftpb.Entry{Index: new(uint64(2)), Type: raftpb.EntryType(7).Enum()})
-		}},
+		// Entries that do not decode are refused, not fatal: refuse_test.go.
 		{name: "conf change not applied by raft", silent: true, send: func(t *testing.T) any {
 			return applyOf(confChangeEntry(t, 2, addNode(2, "http://b:2380", 0)))
 		}},

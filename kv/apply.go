@@ -109,19 +109,12 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		if len(e.GetData()) == 0 {
 			return nil // a new leader's empty entry
 		}
-		c, err := a.codec.decode(e.GetData())
-		if err != nil {
-			return err
-		}
-		delete(a.inflight, c.reqID)
-		if c.op == opBatch {
-			return decodeBatch(c.value, func(c command) error { return a.applyCommand(ctx, c, idx) })
-		}
-		return a.applyCommand(ctx, c, idx)
+		return a.applyCommands(ctx, e, a.applyCommand)
 	case raftpb.EntryConfChange:
 		var cc raftpb.ConfChange
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-			return fmt.Errorf("decode conf change: %w", err)
+			a.refuseConfChange(ctx, e, err)
+			return nil
 		}
 		url := ""
 		switch cc.GetType() {
@@ -158,7 +151,8 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-			return fmt.Errorf("decode conf change v2: %w", err)
+			a.refuseConfChange(ctx, e, err)
+			return nil
 		}
 		cs, _, err := a.applyConfChange(ctx, idx, &cc, "")
 		if err != nil {
@@ -168,25 +162,86 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		a.confState = cs
 		a.st.be.setApplied(idx, e.GetTerm(), cs)
 	default:
-		return fmt.Errorf("unknown entry type %v", e.GetType())
+		// raft knows no other type; a log that holds one was written by
+		// something else, and is refused like any entry that does not
+		// decode.
+		a.applied = idx
+		a.st.be.setApplied(idx, e.GetTerm(), nil)
+		a.refuseCommand(ctx, idx, 0, fmt.Errorf("%w: unknown entry type %d", ErrBadCommand, e.GetType()))
 	}
 	return nil
 }
 
+// applyCommands decodes a normal entry's commands and hands each to apply
+// with the entry's index; an entry or command that does not decode is
+// refused (refuse.go), never fatal. The errors apply returns are the db's.
+func (a *Actor) applyCommands(ctx actor.Context, e *raftpb.Entry, apply func(actor.Context, command, uint64) error) error {
+	idx := e.GetIndex()
+	c, err := a.codec.decode(e.GetData())
+	if err != nil {
+		var id uint64
+		if a.cfg.Format == FormatNative {
+			id = peekReqID(e.GetData())
+			delete(a.inflight, id)
+		}
+		a.refuseCommand(ctx, idx, id, err)
+		return nil
+	}
+	if c.op != opBatch {
+		delete(a.inflight, c.reqID)
+		return apply(ctx, c, idx)
+	}
+	cmds, err := splitBatch(c.value)
+	if err != nil {
+		a.refuseBatch(ctx, idx, c.reqID, err)
+		return nil
+	}
+	delete(a.inflight, c.reqID)
+	for _, data := range cmds {
+		c, err := decodeCommand(data)
+		if err != nil {
+			a.refuseCommand(ctx, idx, peekReqID(data), fmt.Errorf("batch: %w", err))
+			continue
+		}
+		if err := apply(ctx, c, idx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseConfChange records a conf change entry that does not decode as
+// applied and refused. raft's configuration stays as it was: raft lets an
+// application leave a committed conf change unapplied, and every member
+// leaves this one alike.
+func (a *Actor) refuseConfChange(ctx actor.Context, e *raftpb.Entry, err error) {
+	if e.GetIndex() > a.applied {
+		a.applied = e.GetIndex()
+		a.st.be.setApplied(e.GetIndex(), e.GetTerm(), nil)
+	}
+	a.refuseCommand(ctx, e.GetIndex(), 0, fmt.Errorf("%w: conf change: %w", ErrBadCommand, err))
+}
+
 // applyCommand applies one client command of the entry at index rev and
-// answers its client. A write past the quota is the client's failure; any
-// other error is the db's (or a malformed entry's), and fatal.
+// answers its client. A command the db cannot hold is refused, and a write
+// past the quota is the client's failure; any other error is the db's, and
+// fatal.
 func (a *Actor) applyCommand(ctx actor.Context, c command, rev uint64) error {
 	var res messages.Result
 	var err error
 	if c.op == opTxn {
-		var t messages.Txn
-		if t, err = decodeTxn(c.value); err != nil {
-			return err
+		t, terr := decodeTxn(c.value)
+		if terr != nil {
+			a.refuseCommand(ctx, rev, c.reqID, terr)
+			return nil
 		}
 		_, waiting := a.writes[c.reqID]
 		res.Succeeded, res.Results, err = a.st.applyTxn(t, rev, a.cfg.Quota, waiting)
 	} else {
+		if cerr := checkStored(c); cerr != nil {
+			a.refuseCommand(ctx, rev, c.reqID, cerr)
+			return nil
+		}
 		res, err = a.st.apply(c, rev, a.cfg.Quota)
 	}
 	switch {
@@ -211,19 +266,12 @@ func (a *Actor) replayEntry(ctx actor.Context, e *raftpb.Entry) error {
 		if len(e.GetData()) == 0 {
 			return nil
 		}
-		c, err := a.codec.decode(e.GetData())
-		if err != nil {
-			return err
-		}
-		delete(a.inflight, c.reqID)
-		if c.op == opBatch {
-			return decodeBatch(c.value, func(c command) error { return a.settleReplayed(ctx, c, e.GetIndex()) })
-		}
-		return a.settleReplayed(ctx, c, e.GetIndex())
+		return a.applyCommands(ctx, e, a.settleReplayed)
 	case raftpb.EntryConfChange:
 		var cc raftpb.ConfChange
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-			return fmt.Errorf("decode conf change: %w", err)
+			a.refuseConfChange(ctx, e, err)
+			return nil
 		}
 		_, declined, err := a.applyConfChange(ctx, e.GetIndex(), &cc, a.st.members[cc.GetNodeId()])
 		if err != nil {
@@ -237,7 +285,8 @@ func (a *Actor) replayEntry(ctx actor.Context, e *raftpb.Entry) error {
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-			return fmt.Errorf("decode conf change v2: %w", err)
+			a.refuseConfChange(ctx, e, err)
+			return nil
 		}
 		if _, _, err := a.applyConfChange(ctx, e.GetIndex(), &cc, ""); err != nil {
 			return err
@@ -259,6 +308,10 @@ func (a *Actor) settleReplayed(ctx actor.Context, c command, index uint64) error
 		// removed: not in the db.
 		return nil
 	case opPut:
+		if err := checkStored(c); err != nil {
+			a.fail(ctx, c.reqID, fmt.Errorf("%w: %w", messages.ErrEntryRefused, err))
+			return nil
+		}
 		r, ok, err := a.st.be.get(c.key)
 		if err != nil {
 			return err

@@ -388,7 +388,7 @@ func (b *backend) put(key string, value []byte, rev, quota uint64) (change, erro
 		return change{}, err
 	}
 	if err := bk.Put([]byte(key), ch.cur.encode()); err != nil {
-		return change{}, fmt.Errorf("put %q: %w", key, err)
+		return change{}, fmt.Errorf("put a key of %d bytes: %w", len(key), err)
 	}
 	if !ch.existed {
 		b.meta.keys++
@@ -404,10 +404,10 @@ func (b *backend) put(key string, value []byte, rev, quota uint64) (change, erro
 func (b *backend) load(key string, value []byte, rev uint64) error {
 	bk := b.tx.Bucket(bucketKV)
 	if bk.Get([]byte(key)) != nil {
-		return fmt.Errorf("%w: key %q given twice", ErrBadSnapshot, key)
+		return fmt.Errorf("%w: a key of %d bytes given twice", ErrBadSnapshot, len(key))
 	}
 	if err := bk.Put([]byte(key), record{createRev: rev, modRev: rev, version: 1, value: value}.encode()); err != nil {
-		return fmt.Errorf("put %q: %w", key, err)
+		return fmt.Errorf("put a key of %d bytes: %w", len(key), err)
 	}
 	b.meta.keys++
 	b.meta.used += cost(key, value)
@@ -431,7 +431,7 @@ func (b *backend) del(key string, rev uint64) (ch change, ok bool, err error) {
 		return change{}, false, err
 	}
 	if err := bk.Delete([]byte(key)); err != nil {
-		return change{}, false, fmt.Errorf("delete %q: %w", key, err)
+		return change{}, false, fmt.Errorf("delete a key of %d bytes: %w", len(key), err)
 	}
 	b.meta.keys--
 	b.meta.used -= cost(key, prev.value)

@@ -117,21 +117,36 @@ func encodeBatch(id uint64, cmds [][]byte, size int) []byte {
 // decodeBatch calls fn for each command of an opBatch entry's body (the
 // bytes after the batch id), stopping at the first error.
 func decodeBatch(body []byte, fn func(command) error) error {
-	for len(body) > 0 {
-		n, k := binary.Uvarint(body)
-		if k <= 0 || k != uvarintLen(n) || n > uint64(len(body)-k) {
-			return fmt.Errorf("%w: batch command length", ErrBadCommand)
-		}
-		c, err := decodeCommand(body[k : k+int(n)])
+	cmds, err := splitBatch(body)
+	if err != nil {
+		return err
+	}
+	for _, data := range cmds {
+		c, err := decodeCommand(data)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
 		if err := fn(c); err != nil {
 			return err
 		}
-		body = body[k+int(n):]
 	}
 	return nil
+}
+
+// splitBatch cuts an opBatch entry's body into its commands' data, or
+// refuses the whole body if its framing does not hold: then no command of
+// it can be trusted to be the one proposed.
+func splitBatch(body []byte) ([][]byte, error) {
+	var cmds [][]byte
+	for len(body) > 0 {
+		n, k := binary.Uvarint(body)
+		if k <= 0 || k != uvarintLen(n) || n > uint64(len(body)-k) {
+			return nil, fmt.Errorf("%w: batch command length", ErrBadCommand)
+		}
+		cmds = append(cmds, body[k:k+int(n)])
+		body = body[k+int(n):]
+	}
+	return cmds, nil
 }
 
 // queuePropose adds an encoded write to the pending batch, proposing the

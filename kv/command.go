@@ -21,8 +21,8 @@ const (
 )
 
 // ErrBadCommand is returned when a log entry does not decode as a command.
-// An entry that cannot be decoded is fatal for the state machine: every
-// member must apply the same log the same way.
+// Such an entry is refused when applied, alike on every member (refuse.go),
+// and the raft actor turns away a peer's proposal of one (Actor.ValidEntry).
 var ErrBadCommand = errors.New("malformed command")
 
 // command is one state machine operation as stored in a raft entry:
@@ -99,7 +99,7 @@ func attrsCommand(id uint64, urls []string) command {
 func decodeAttrs(c command) (uint64, []string, error) {
 	id, err := strconv.ParseUint(c.key, 10, 64)
 	if err != nil || id == 0 {
-		return 0, nil, fmt.Errorf("%w: member id %q", ErrBadCommand, c.key)
+		return 0, nil, fmt.Errorf("%w: a member id of %d bytes that is not a decimal id", ErrBadCommand, len(c.key))
 	}
 	urls := []string{}
 	if len(c.value) > 0 {

@@ -61,8 +61,8 @@ type stateFormat interface {
 	// encode turns a client's command into entry data, or refuses a command
 	// the format cannot express; a refused command is never proposed.
 	encode(c command) ([]byte, error)
-	// decode parses the data of a normal entry (never empty). An error is
-	// fatal for the state machine; it wraps ErrBadCommand.
+	// decode parses the data of a normal entry (never empty). An error
+	// wraps ErrBadCommand; the entry is then refused (refuse.go).
 	decode(data []byte) (command, error)
 	// snapshotData is what a raft snapshot of the state carries inline,
 	// read from tx, a read transaction at the snapshot's index: nothing in

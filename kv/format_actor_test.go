@@ -175,14 +175,25 @@ func TestRaftexampleNewActorFromSnapshot(t *testing.T) {
 	}
 }
 
-// Data the format cannot read stops the state machine.
+// An entry of another format is refused when applied, as any entry the
+// format cannot read: every member of a raftexample cluster refuses it alike.
+func TestRaftexampleActorRefusesANativeEntry(t *testing.T) {
+	f := raftexampleFixture(t, nil)
+	f.wantDelivery(t, f.apply(gobEntry(t, 1, "/a", "1")))
+	f.wantDelivery(t, f.apply(putEntry(2, "k", "v"), gobEntry(t, 3, "/b", "2")))
+	f.noFatal(t)
+	f.get(t, "k", nil, 3)
+	f.get(t, "/b", str("2"), 3)
+}
+
+// A snapshot the format cannot read stops the state machine: it would
+// replace the whole state, and a member cannot go on without it.
 func TestRaftexampleActorFatal(t *testing.T) {
 	cases := []struct {
 		name string
 		msg  any
 		want error
 	}{
-		{"native entry", applyOf(putEntry(2, "k", "v")), ErrBadCommand},
 		{"native snapshot", messages.RestoreSnapshot{Snapshot: testState{data: map[string]string{"k": "v"}}.snapshot(t, 5, nil)}, ErrBadSnapshot},
 		{"bad JSON snapshot", messages.RestoreSnapshot{Snapshot: jsonSnapshot(`{"k":2}`, 5, nil)}, ErrBadSnapshot},
 	}

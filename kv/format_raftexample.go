@@ -50,7 +50,7 @@ func (raftexampleFormat) encode(c command) ([]byte, error) {
 	switch c.op {
 	case opPut:
 	case opDelete:
-		return nil, fmt.Errorf("%w: raftexample has no delete (key %q)", messages.ErrUnsupported, c.key)
+		return nil, fmt.Errorf("%w: raftexample has no delete", messages.ErrUnsupported)
 	case opTxn:
 		return nil, fmt.Errorf("%w: raftexample has no transactions or conditional writes", messages.ErrUnsupported)
 	default:
@@ -130,7 +130,7 @@ func (raftexampleFormat) restore(st *store, data []byte, rev uint64, cs *raftpb.
 // HTTP API refuses it before proposing, as the kv actor would.
 func CheckUTF8(key string, value []byte) error {
 	if !utf8.ValidString(key) {
-		return fmt.Errorf("%w: the key %q is not", ErrInvalidUTF8, key)
+		return fmt.Errorf("%w: the key (%d bytes) is not", ErrInvalidUTF8, len(key))
 	}
 	if !utf8.Valid(value) {
 		return fmt.Errorf("%w: the value is not", ErrInvalidUTF8)

@@ -34,6 +34,7 @@ type Node struct {
 	Proposals        prometheus.Counter // writes and conf changes this member proposed
 	ProposalsApplied prometheus.Counter // of those, applied and acknowledged
 	ProposalsFailed  prometheus.Counter // of those, refused, dropped or timed out
+	RefusedEntries   prometheus.Counter // committed commands refused when applied, for what they hold
 	AppliedEntries   prometheus.Counter
 	AppliedIndex     prometheus.Gauge
 	Revision         prometheus.Gauge     // the store's revision
@@ -72,6 +73,7 @@ func New(reg prometheus.Registerer) *Node {
 		Proposals:        f.counter("kv", "proposals_total", "Writes and membership changes proposed through this member."),
 		ProposalsApplied: f.counter("kv", "proposals_applied_total", "Proposals through this member applied and acknowledged."),
 		ProposalsFailed:  f.counter("kv", "proposals_failed_total", "Proposals through this member refused, dropped or timed out."),
+		RefusedEntries:   f.counter("kv", "refused_entries_total", "Committed entries (or commands of a batch entry) refused when applied, for what they hold: nothing was written. Every member refuses the same ones."),
 		AppliedEntries:   f.counter("kv", "applied_entries_total", "Log entries applied to the state machine."),
 		AppliedIndex:     f.gauge("kv", "applied_index", "Index of the last applied entry."),
 		Revision:         f.gauge("kv", "revision", "The store's revision: the index of the last entry that changed a key."),

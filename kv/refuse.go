@@ -1,0 +1,170 @@
+package kv
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"github.com/raftkv/node/messages"
+)
+
+// Applying a committed entry is total: what an entry holds can make the
+// state machine refuse it, never stop. An entry reaches the log past the
+// API's checks when a bug lets it through, when an older binary proposed
+// it, or when raftexample's members did; every member applies the same log,
+// so a content error that stopped one would stop them all, on every restart
+// after it. A refused entry (or command of a batch entry) changes nothing
+// but the applied index, and its client, if it waits here, is answered
+// messages.ErrEntryRefused with the reason. Whether an entry is refused
+// depends on its bytes alone, so every member refuses the same ones and the
+// digests stay equal. Only the member's own db failing stops it.
+//
+// The limits below are bbolt's, not the API's: an entry an older binary
+// applied without trouble must apply here the same way, or members of two
+// releases would diverge. The API refuses far less (messages.MaxKeyBytes,
+// --max-request-bytes) before anything is proposed.
+const (
+	// maxStoredKey is the longest key bbolt stores: the store writes a
+	// user key as the bbolt key, unchanged.
+	maxStoredKey = bolt.MaxKeySize
+	// maxStoredValue is the longest value whose record (three revision
+	// varints and the value) bbolt stores.
+	maxStoredValue = bolt.MaxValueSize - 3*binary.MaxVarintLen64
+)
+
+// checkKey refuses a key the db cannot hold, or one over limit: the API's
+// limit before a write is proposed, the db's when it is applied.
+func checkKey(key string, limit int) error {
+	if len(key) > limit {
+		return fmt.Errorf("%w: %d bytes, at most %d", messages.ErrKeyTooLarge, len(key), limit)
+	}
+	if key == "" {
+		return messages.ErrEmptyKey
+	}
+	return nil
+}
+
+// checkStored refuses, when it is applied, a put or delete whose key or
+// value the db cannot hold. A transaction is checked by decodeTxn.
+func checkStored(c command) error {
+	switch c.op {
+	case opPut, opDelete:
+		if err := checkKey(c.key, maxStoredKey); err != nil {
+			return err
+		}
+		if len(c.value) > maxStoredValue {
+			return fmt.Errorf("%w: %d bytes", messages.ErrValueTooLarge, len(c.value))
+		}
+	}
+	return nil
+}
+
+// checkProposed refuses, before it is proposed, a put or delete that the
+// API's limits forbid.
+func checkProposed(c command) error {
+	if err := checkKey(c.key, messages.MaxKeyBytes); err != nil {
+		return err
+	}
+	if len(c.value) > maxStoredValue {
+		return fmt.Errorf("%w: %d bytes", messages.ErrValueTooLarge, len(c.value))
+	}
+	return nil
+}
+
+// checkTxnKeys refuses a transaction that names a key over limit. Before
+// it is proposed every key counts (limit messages.MaxKeyBytes, writes:
+// false); when it is applied only the keys it writes do (maxStoredKey,
+// writes: true), as they are all the db would refuse.
+func checkTxnKeys(t messages.Txn, limit int, writes bool) error {
+	check := func(what string, i int, key string) error {
+		if len(key) > limit {
+			return fmt.Errorf("%w: %s %d: key of %d bytes, at most %d", messages.ErrKeyTooLarge, what, i, len(key), limit)
+		}
+		return nil
+	}
+	if !writes {
+		for i, c := range t.Compares {
+			if err := check("compare", i, c.Key); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ops := range [][]messages.TxnOp{t.Success, t.Failure} {
+		for i, op := range ops {
+			keys := []string{op.Key, op.End}
+			switch {
+			case op.Type == messages.OpPut:
+				if len(op.Value) > maxStoredValue {
+					return fmt.Errorf("%w: operation %d: %d bytes", messages.ErrValueTooLarge, i, len(op.Value))
+				}
+			case writes:
+				// A delete's key and end are only bounds of a cursor.
+				continue
+			case op.Type == messages.OpRange:
+				keys = []string{op.Range.Start, op.Range.End}
+			}
+			for _, k := range keys {
+				if err := check("operation", i, k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// refuseCommand records that the command of request id reqID in the entry
+// at index was refused when applied, and answers its client if it waits
+// here. reqID 0 is a command whose id did not decode.
+func (a *Actor) refuseCommand(ctx actor.Context, index, reqID uint64, reason error) {
+	a.m.RefusedEntries.Inc()
+	// The reason names sizes and positions, never a key or value.
+	a.cfg.Logger.Warn("refused a committed entry: nothing was written",
+		zap.Uint64("index", index), zap.String("reason", cut(reason.Error(), maxReasonBytes)))
+	if reqID != 0 {
+		a.fail(ctx, reqID, fmt.Errorf("%w: %w", messages.ErrEntryRefused, reason))
+	}
+}
+
+// refuseBatch refuses every write of a batch entry whose framing does not
+// decode: none of it is applied, and this member's clients of it (if it
+// proposed the batch, it knows their ids) are answered.
+func (a *Actor) refuseBatch(ctx actor.Context, index, batchID uint64, reason error) {
+	ids := []uint64{batchID}
+	if b, ok := a.inflight[batchID]; ok {
+		delete(a.inflight, batchID)
+		ids = b.reqIDs
+	}
+	a.refuseCommand(ctx, index, 0, reason)
+	for _, id := range ids {
+		a.fail(ctx, id, fmt.Errorf("%w: %w", messages.ErrEntryRefused, reason))
+	}
+}
+
+// peekReqID is the request id of a native command that does not decode
+// whole, or 0 if even that is unreadable: its client can still be told.
+func peekReqID(data []byte) uint64 {
+	if len(data) < 2 {
+		return 0
+	}
+	id, n := binary.Uvarint(data[1:])
+	if n <= 0 {
+		return 0
+	}
+	return id
+}
+
+// maxReasonBytes bounds a refusal's reason in a log line: one line an
+// operator reads, whatever the entry held.
+const maxReasonBytes = 256
+
+// cut shortens s to at most n bytes, saying so.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:n], len(s))
+}
