@@ -195,7 +195,7 @@ func (g *guard) check(m *raftpb.Message) error {
 		return errors.New("not a type peers send")
 	}
 	if to := m.GetTo(); to != g.id {
-		return fmt.Errorf("addressed to %x, not to this member %x", to, g.id)
+		return fmt.Errorf("addressed to member %d, not to this member %d", to, g.id)
 	}
 	switch from := m.GetFrom(); {
 	case from == raft.None:
@@ -207,7 +207,7 @@ func (g *guard) check(m *raftpb.Message) error {
 		// send ("should not be self-addressed"). The raft actor does not
 		// guard such a message, taking it for its own: the transport must
 		// not deliver one.
-		return fmt.Errorf("from %x, a local sender", from)
+		return fmt.Errorf("from %d, a local sender", from)
 	}
 	if err := g.checkTerm(m); err != nil {
 		return err
@@ -424,7 +424,7 @@ func (*guard) checkConfState(cs *raftpb.ConfState, lastIndex uint64) error {
 		n += len(ids)
 		for _, id := range ids {
 			if raft.IsLocalMsgTarget(id) {
-				return fmt.Errorf("conf state names %x, a local sender", id)
+				return fmt.Errorf("conf state names %d, a local sender", id)
 			}
 		}
 	}
@@ -528,7 +528,7 @@ func wellFormedConfChange(cc *raftpb.ConfChangeV2) error {
 			return fmt.Errorf("unknown conf change type %d", t)
 		}
 		if id := c.GetNodeId(); raft.IsLocalMsgTarget(id) {
-			return fmt.Errorf("conf change names %x, a local sender", id)
+			return fmt.Errorf("conf change names %d, a local sender", id)
 		}
 	}
 	return nil

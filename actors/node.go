@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -15,8 +14,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
-	"go.uber.org/zap/exp/zapslog"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
@@ -230,9 +229,7 @@ func withDefaults(cfg NodeConfig) NodeConfig {
 
 func (n *Node) start(rp *persistence.Replay) error {
 	cfg, lg := n.cfg, n.lg
-	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(zapslog.NewHandler(lg.Named("protoactor").Core()))
-	}))
+	n.system = newActorSystem(lg)
 	root := n.system.Root
 	n.raft = n.system.NewLocalPID("raft")
 	n.wal = n.system.NewLocalPID("wal")
@@ -443,13 +440,15 @@ func startIndex(rp *persistence.Replay, state *kv.State, storage *persistence.Sn
 // default would restart the actor with a fresh, empty state.
 func (n *Node) stopOnPanic(name string) actor.SupervisorStrategy {
 	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
-		n.fatal(messages.Fatal{Component: name, Err: fmt.Errorf("panic: %v", reason)})
+		// A panic's value may be anything, a message an actor holds
+		// among it: only its first bytes go into the reason.
+		n.fatal(messages.Fatal{Component: name, Err: errors.New("panic: " + redact.Text(fmt.Sprint(reason), 0))})
 		return actor.StopDirective
 	})
 }
 
 func (n *Node) fatal(f messages.Fatal) {
-	n.lg.Error("fatal error: stopping the member", zap.String("component", f.Component), zap.Error(f.Err))
+	n.lg.Error("fatal error: stopping the member", zap.String("component", f.Component), redact.Error(f.Err))
 	n.fail(f)
 }
 
@@ -481,7 +480,7 @@ func (n *Node) DrainForwarded() error {
 	quiet := 2 * time.Duration(n.cfg.HeartbeatTick) * n.cfg.TickInterval
 	_, err := n.system.Root.RequestFuture(n.raft, messages.DrainForwarded{Quiet: quiet}, n.ElectionTimeout()).Result()
 	if err != nil {
-		return fmt.Errorf("drain forwarded requests: %w", err)
+		return &askError{what: "drain forwarded requests", actor: "raft", wait: n.ElectionTimeout(), err: err}
 	}
 	return nil
 }
@@ -509,7 +508,7 @@ func (n *Node) History() watch.History { return n.state }
 func (n *Node) StopWatches() error {
 	_, err := n.system.Root.RequestFuture(n.watch, watch.StopWatches{}, n.cfg.RequestTimeout).Result()
 	if err != nil && !errors.Is(err, actor.ErrDeadLetter) { // a hub that stopped ended them all
-		return fmt.Errorf("stop watches: %w", err)
+		return &askError{what: "stop watches", actor: "watch hub", wait: n.cfg.RequestTimeout, err: err}
 	}
 	return nil
 }
@@ -534,11 +533,11 @@ func (n *Node) TransferLeadership() (uint64, error) {
 	wait := n.ElectionTimeout() + time.Second
 	res, err := n.system.Root.RequestFuture(n.raft, messages.TransferLeadership{}, wait).Result()
 	if err != nil {
-		return 0, fmt.Errorf("transfer leadership: %w", err)
+		return 0, &askError{what: "transfer leadership", actor: "raft", wait: wait, err: err}
 	}
 	lt, ok := res.(messages.LeadershipTransferred)
 	if !ok {
-		return 0, fmt.Errorf("transfer leadership: unexpected answer %T", res)
+		return 0, fmt.Errorf("transfer leadership: the raft actor answered with a %s, not the new leader", typeName(res))
 	}
 	return lt.Leader, lt.Err
 }
@@ -576,7 +575,7 @@ func (n *Node) Stop() error {
 		// actor, whose events it takes to the last.
 		for _, pid := range []*actor.PID{n.kv, n.watch, n.raft, n.wal, n.snap} {
 			if err := n.system.Root.StopFuture(pid).Wait(); err != nil {
-				errs = append(errs, fmt.Errorf("stop %s actor: %w", pid.Id, err))
+				errs = append(errs, &askError{what: "stop", actor: pid.Id, wait: 10 * time.Second, err: err}) // StopFuture's wait
 			}
 		}
 		if err := n.tr.Close(); err != nil {

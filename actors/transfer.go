@@ -134,11 +134,20 @@ func (r *Raft) settleTransfers(ctx actor.Context, now time.Time) {
 			ctx.Send(w.reply, messages.LeadershipTransferred{Leader: lead})
 		case now.After(w.until):
 			ctx.Send(w.reply, messages.LeadershipTransferred{Leader: lead,
-				Err: fmt.Errorf("%w: %d is not the leader after %v (the leader is %d)", messages.ErrTransferFailed, w.to, r.holdFor(), lead)})
+				Err: fmt.Errorf("%w: member %d is not the leader after %v (%s)", messages.ErrTransferFailed, w.to, r.holdFor(), leaderNow(lead))})
 		default:
 			kept = append(kept, w)
 		}
 	}
 	clear(r.transfers[len(kept):])
 	r.transfers = kept
+}
+
+// leaderNow says who leads, for an error text: "the leader is member 2", or
+// "no member leads" for raft's 0.
+func leaderNow(lead uint64) string {
+	if lead == raft.None {
+		return "no member leads"
+	}
+	return fmt.Sprintf("the leader is member %d", lead)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"testing"
 )
 
@@ -60,7 +59,7 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 	}
 	// ...and the leader's transport says it delivered that snapshot to it.
 	sent := slices.ContainsFunc(logEntries(lead.p.out.String(), "sent a snapshot"), func(e map[string]any) bool {
-		return e["peer"] == strconv.FormatUint(f.id, 16) && e["index"] == restored
+		return e["peer"] == float64(f.id) && e["index"] == restored // ids in decimal, as JSON numbers
 	})
 	if !sent {
 		t.Fatalf("%s restored a snapshot at index %v, but %s logged no delivery of it", f.name(), restored, lead.name())

@@ -41,7 +41,7 @@ func PurgeSnapFiles(lg *zap.Logger, dir string, keep int) ([]string, error) {
 			return removed, fmt.Errorf("purge %s: %w", p, err)
 		}
 		removed = append(removed, p)
-		lg.Info("purged snapshot file", zap.String("path", p))
+		lg.Debug("purged snapshot file", zap.String("path", p))
 	}
 	return removed, nil
 }
@@ -63,7 +63,7 @@ func PurgeWALFiles(lg *zap.Logger, dir string, keep int) ([]string, error) {
 		ok, err := removeUnlocked(p)
 		if ok {
 			removed = append(removed, p)
-			lg.Info("purged WAL file", zap.String("path", p))
+			lg.Debug("purged WAL file", zap.String("path", p))
 		}
 		if err != nil {
 			lg.Warn("failed to purge a WAL file", zap.String("path", p), zap.Error(err))

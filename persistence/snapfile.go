@@ -48,7 +48,7 @@ func writeSnapFile(dir string, s *raftpb.Snapshot) (err error) {
 	path := filepath.Join(dir, fmt.Sprintf("%016x-%016x.snap", md.GetTerm(), md.GetIndex()))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
+		return err // names the path: "open <path>: <why>"
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {

@@ -164,7 +164,8 @@ func (a *snapshotterActor) onRecorded(msg messages.SnapshotRecorded) {
 	a.compact(msg.Index)
 	a.purge()
 	if known {
-		a.lg.Info("snapshot saved",
+		// Routine: one every --snapshot-count entries.
+		a.lg.Debug("snapshot saved",
 			zap.Uint64("index", msg.Index),
 			zap.Int("data-bytes", info.size),
 			zap.Duration("took", time.Since(info.start)),

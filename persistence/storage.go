@@ -114,7 +114,7 @@ type MismatchError struct {
 
 func (e *MismatchError) Error() string {
 	if errors.Is(e.Err, ErrNodeIDMismatch) {
-		return fmt.Sprintf("%v: WAL has member %x, this member is %x", e.Err, e.Stored.NodeID, e.Want.NodeID)
+		return fmt.Sprintf("%v: WAL has member %d, this member is %d", e.Err, e.Stored.NodeID, e.Want.NodeID)
 	}
 	return fmt.Sprintf("%v: WAL has cluster %x, this member is in %x", e.Err, e.Stored.ClusterID, e.Want.ClusterID)
 }

@@ -3,6 +3,7 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -60,6 +61,16 @@ var errNoSnapshotPeers = errors.New("wal actor has no snapshotter or kv actor")
 
 // errPanicked wraps a panic recovered while handling a message.
 var errPanicked = errors.New("panic in the wal actor")
+
+// noAnswerError is a request to another actor that got no answer, said in
+// plain words rather than protoactor's ("future: timeout"), which it wraps.
+type noAnswerError struct {
+	text string
+	err  error
+}
+
+func (e *noAnswerError) Error() string { return e.text }
+func (e *noAnswerError) Unwrap() error { return e.err }
 
 // flushMarker is what the wal actor sends itself when the first append of a
 // group arrives. The mailbox is FIFO, so by the time the marker comes back
@@ -224,11 +235,17 @@ func (a *walActor) appendSnapshot(ctx actor.Context, m *raftpb.Message) {
 	}
 
 	res, err := ctx.RequestFuture(a.cfg.Snapshotter, messages.SaveSnapshotFile{Snapshot: s}, a.cfg.SnapshotFileTimeout).Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		err = &noAnswerError{fmt.Sprintf("the snapshotter did not save it within %v", a.cfg.SnapshotFileTimeout), err}
+	case errors.Is(err, actor.ErrDeadLetter):
+		err = &noAnswerError{"the snapshotter has stopped", err}
+	}
 	if err == nil {
 		saved, ok := res.(messages.SnapshotFileSaved)
 		switch {
 		case !ok:
-			err = fmt.Errorf("unexpected answer %T to SaveSnapshotFile", res)
+			err = fmt.Errorf("the snapshotter answered with a %s, not the saved file", strings.TrimPrefix(fmt.Sprintf("%T", res), "*"))
 		case saved.Err != nil:
 			err = saved.Err
 		}

@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+
+	"github.com/raftkv/node/internal/redact"
 )
 
 // Handler serves the peer endpoints: POST /raft (pipeline),
@@ -47,7 +49,7 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := t.readBody(w, r)
 	if err != nil {
-		t.lg.Warn("bad pipeline request", zap.String("from", formatID(from)), zap.Error(err))
+		t.lg.Warn("bad pipeline request", zap.Uint64("from", from), zap.Error(err))
 		http.Error(w, "error reading raft message: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -57,7 +59,7 @@ func (t *HTTP) servePipeline(w http.ResponseWriter, r *http.Request) {
 		deliver, err = t.checkAddressing(m, from)
 	}
 	if err != nil {
-		t.lg.Warn("bad pipeline message", zap.String("from", formatID(from)), zap.Error(err))
+		t.lg.Warn("bad pipeline message", zap.Uint64("from", from), zap.Error(err))
 		http.Error(w, "error unmarshalling raft message: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -125,7 +127,7 @@ func (t *HTTP) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if to := r.Header.Get(hdrTo); to != formatID(t.cfg.ID) {
-		t.lg.Warn("refused a stream meant for another member", zap.String("from", formatID(from)), zap.String("to", to))
+		t.lg.Warn("refused a stream meant for another member", zap.Uint64("from", from), headerID("to", to))
 		http.Error(w, "to field mismatch", http.StatusPreconditionFailed)
 		return
 	}
@@ -161,7 +163,7 @@ func (t *HTTP) serveStream(w http.ResponseWriter, r *http.Request) {
 // It answers the failures itself.
 func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string, removedStatus int) (uint64, bool) {
 	if err := t.checkCompatible(r.Header); err != nil {
-		t.lg.Warn("refused an incompatible peer", zap.String("from", r.Header.Get(hdrFrom)), zap.String("remote", r.RemoteAddr), zap.Error(err))
+		t.lg.Warn("refused an incompatible peer", headerID("from", r.Header.Get(hdrFrom)), zap.String("remote", r.RemoteAddr), zap.Error(err))
 		answer412(w, err)
 		return 0, false
 	}
@@ -173,11 +175,11 @@ func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string, rem
 	p, removed := t.peer(from)
 	switch {
 	case removed:
-		t.lg.Warn("refused a removed member", zap.String("from", formatID(from)))
+		t.lg.Warn("refused a removed member", zap.Uint64("from", from))
 		http.Error(w, "removed member", removedStatus)
 		return 0, false
 	case p == nil:
-		t.lg.Debug("refused an unknown member", zap.String("from", formatID(from)))
+		t.lg.Debug("refused an unknown member", zap.Uint64("from", from))
 		http.Error(w, "error sender not found", http.StatusNotFound)
 		return 0, false
 	}
@@ -203,7 +205,7 @@ func (t *HTTP) admit(w http.ResponseWriter, r *http.Request, fromHex string, rem
 //     this member is dropped (a transfer to the member that leads already).
 func (t *HTTP) checkAddressing(m *raftpb.Message, from uint64) (deliver bool, err error) {
 	if m.GetTo() != t.cfg.ID {
-		return false, fmt.Errorf("%w: %s from %x to %x on a request from %x to %x",
+		return false, fmt.Errorf("%w: %s from %d to %d on a request from %d to %d",
 			ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), from, t.cfg.ID)
 	}
 	switch m.GetType() {
@@ -213,15 +215,15 @@ func (t *HTTP) checkAddressing(m *raftpb.Message, from uint64) (deliver bool, er
 	case raftpb.MsgReadIndex, raftpb.MsgTransferLeader:
 		switch f := m.GetFrom(); {
 		case f == t.cfg.ID:
-			t.lg.Debug("dropped a forwarded message that names this member", zap.Stringer("type", m.GetType()), zap.String("from", formatID(from)))
+			t.lg.Debug("dropped a forwarded message that names this member", zap.Stringer("type", m.GetType()), zap.Uint64("from", from))
 			return false, nil
 		case f == 0 || raft.IsLocalMsgTarget(f):
-			return false, fmt.Errorf("%w: forwarded %s names %x as its sender", ErrBadFrame, m.GetType(), f)
+			return false, fmt.Errorf("%w: forwarded %s names %d as its sender", ErrBadFrame, m.GetType(), f)
 		}
 		return true, nil
 	}
 	if m.GetFrom() != from {
-		return false, fmt.Errorf("%w: %s from %x to %x on a request from %x to %x",
+		return false, fmt.Errorf("%w: %s from %d to %d on a request from %d to %d",
 			ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), from, t.cfg.ID)
 	}
 	return true, nil
@@ -234,4 +236,14 @@ func serveProbing(w http.ResponseWriter, _ *http.Request) {
 		OK  bool
 		Now time.Time
 	}{true, time.Now()})
+}
+
+// headerID logs a member id a peer sent (hex, as rafthttp writes it) in
+// decimal, as the log gives ids; text that is no id is logged quoted and
+// cut short.
+func headerID(key, s string) zap.Field {
+	if id, err := parseID(s); err == nil {
+		return zap.Uint64(key, id)
+	}
+	return zap.String(key, redact.KeyString(s))
 }

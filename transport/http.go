@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/tlsfiles"
 )
@@ -172,7 +174,7 @@ func (t *HTTP) AddPeer(id uint64, peerURL string) {
 	p := &peerRef{id: id}
 	props := actor.PropsFromProducer(func() actor.Actor { return newPeerActor(t, p, peerURL) },
 		actor.WithGuardian(t.stopOnPanic(id)), actor.WithSupervisor(t.stopOnPanic(id)))
-	pid, err := t.root.SpawnNamed(props, "peer-"+formatID(id))
+	pid, err := t.root.SpawnNamed(props, "peer-"+strconv.FormatUint(id, 10))
 	if err != nil {
 		// Only a name clash fails, and names are unique per live peer.
 		t.lg.Error("could not start a peer actor", zap.Uint64("peer", id), zap.Error(err))
@@ -180,7 +182,7 @@ func (t *HTTP) AddPeer(id uint64, peerURL string) {
 	}
 	p.pid = pid
 	t.peers[id] = p
-	t.lg.Info("added peer", zap.String("peer", formatID(id)), zap.String("url", peerURL))
+	t.lg.Info("added peer", zap.Uint64("peer", id), zap.String("url", peerURL))
 }
 
 // RemovePeer implements Transport.
@@ -194,7 +196,7 @@ func (t *HTTP) RemovePeer(id uint64) {
 		// Stop without waiting: the caller is the raft actor, and a peer
 		// may be in the middle of a POST.
 		t.root.Stop(p.pid)
-		t.lg.Info("removed peer", zap.String("peer", formatID(id)))
+		t.lg.Info("removed peer", zap.Uint64("peer", id))
 	}
 }
 
@@ -225,7 +227,7 @@ func (t *HTTP) Close() error {
 	var errs []error
 	for _, p := range peers {
 		if err := t.root.StopFuture(p.pid).Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("stop peer %x: %w", p.id, err))
+			errs = append(errs, fmt.Errorf("stop peer %d: %w", p.id, err))
 		}
 	}
 	t.pipeline.CloseIdleConnections()
@@ -246,7 +248,7 @@ func (t *HTTP) peer(id uint64) (p *peerRef, removed bool) {
 // is not something to run on with.
 func (t *HTTP) stopOnPanic(id uint64) actor.SupervisorStrategy {
 	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
-		err := fmt.Errorf("peer %x: panic: %v", id, reason)
+		err := fmt.Errorf("peer %d: panic: %s", id, redact.Text(fmt.Sprint(reason), 0))
 		t.lg.Error("transport actor failed", zap.Error(err))
 		if t.cfg.Fatal != nil {
 			t.cfg.Fatal(messages.Fatal{Component: "transport", Err: err})

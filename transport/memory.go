@@ -272,4 +272,4 @@ func (t *Memory) Close() error {
 	return nil
 }
 
-func (t *Memory) String() string { return fmt.Sprintf("memory transport of member %x", t.id) }
+func (t *Memory) String() string { return fmt.Sprintf("memory transport of member %d", t.id) }

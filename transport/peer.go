@@ -67,7 +67,7 @@ func (a *peerActor) Receive(ctx actor.Context) {
 			for _, r := range a.readers {
 				ctx.Send(r, m)
 			}
-			a.t.lg.Info("peer URL changed", zap.String("peer", formatID(a.peer.id)), zap.String("url", m.url))
+			a.t.lg.Info("peer URL changed", zap.Uint64("peer", a.peer.id), zap.String("url", m.url))
 		}
 	}
 }
@@ -106,7 +106,7 @@ func (a *peerActor) send(ctx actor.Context, m *raftpb.Message) {
 			a.pipelineQueued.Add(-1)
 			a.peer.queued.Add(-1)
 			a.peer.stats.dropped[chanPipeline].Add(1)
-			a.t.lg.Debug("dropped a message: the pipeline is full", zap.String("peer", formatID(a.peer.id)), zap.Stringer("type", m.GetType()))
+			a.t.lg.Debug("dropped a message: the pipeline is full", zap.Uint64("peer", a.peer.id), zap.Stringer("type", m.GetType()))
 			a.t.unreachable(m)
 			return
 		}
@@ -121,7 +121,7 @@ func (a *peerActor) sendSnapshot(ctx actor.Context, m *raftpb.Message) {
 	if !a.snapshotBusy.CompareAndSwap(false, true) {
 		a.peer.queued.Add(-1)
 		a.peer.stats.snapsDropped.Add(1)
-		a.t.lg.Warn("dropped a snapshot", zap.String("peer", formatID(a.peer.id)),
+		a.t.lg.Warn("dropped a snapshot", zap.Uint64("peer", a.peer.id),
 			zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()), zap.Error(ErrSnapshotInFlight))
 		a.t.unreachable(m)
 		return

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 )
 
@@ -45,7 +46,7 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		p.peer.queued.Add(-1)
 		if err != nil {
 			p.peer.stats.failed[chanPipeline].Add(1)
-			p.t.lg.Debug("pipeline send failed", zap.String("peer", formatID(p.peer.id)),
+			p.t.lg.Debug("pipeline send failed", zap.Uint64("peer", p.peer.id),
 				zap.Stringer("type", m.GetType()), zap.Error(err))
 			p.t.unreachable(m)
 			return
@@ -53,7 +54,7 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		p.peer.stats.sent[chanPipeline].Add(1)
 		if m.GetType() == raftpb.MsgSnap {
 			p.peer.stats.snapsSent.Add(1)
-			p.t.lg.Info("sent a snapshot", zap.String("peer", formatID(p.peer.id)),
+			p.t.lg.Info("sent a snapshot", zap.Uint64("peer", p.peer.id),
 				zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()))
 			p.t.cfg.Inbox(messages.ReportSnapshot{ID: p.peer.id, Status: raft.SnapshotFinish})
 		}
@@ -62,7 +63,7 @@ func (p *pipeline) Receive(ctx actor.Context) {
 
 func (p *pipeline) post(m *raftpb.Message) error {
 	if p.url == "" {
-		return fmt.Errorf("no known URL for peer %x", p.peer.id)
+		return fmt.Errorf("no known URL for peer %d", p.peer.id)
 	}
 	b, err := proto.MarshalOptions{}.MarshalAppend(p.buf[:0], m)
 	if err != nil {
@@ -92,24 +93,28 @@ func (p *pipeline) post(m *raftpb.Message) error {
 // checkAnswer turns a peer's answer into an error, and tells raft when the
 // peer says we were removed: 410 from us and etcd's streams, 403 from etcd's
 // pipeline.
+// maxAnswerLog bounds the part of a peer's answer that goes into an error,
+// and so into the log.
+const maxAnswerLog = 256
+
 func (t *HTTP) checkAnswer(peer uint64, resp *http.Response, body []byte) error {
 	switch resp.StatusCode {
 	case http.StatusNoContent, http.StatusOK:
 		return nil
 	case http.StatusGone, http.StatusForbidden:
 		t.cfg.Inbox(messages.MemberRemoved{By: peer})
-		return fmt.Errorf("peer %x says this member was removed from the cluster", peer)
+		return fmt.Errorf("peer %d says this member was removed from the cluster", peer)
 	case http.StatusPreconditionFailed:
 		reason := string(bytes.TrimSpace(body))
 		switch reason {
 		case ErrClusterIDMismatch.Error():
-			return fmt.Errorf("peer %x: %w (ours %s, the peer's %s)", peer, ErrClusterIDMismatch,
-				formatID(t.cfg.ClusterID), resp.Header.Get(hdrClusterID))
+			return fmt.Errorf("peer %d: %w (ours %s, the peer's %s)", peer, ErrClusterIDMismatch,
+				formatID(t.cfg.ClusterID), redact.Text(resp.Header.Get(hdrClusterID), 32))
 		case ErrIncompatibleVersion.Error():
-			return fmt.Errorf("peer %x: %w", peer, ErrIncompatibleVersion)
+			return fmt.Errorf("peer %d: %w", peer, ErrIncompatibleVersion)
 		}
-		return fmt.Errorf("peer %x refused the request: %s", peer, reason)
+		return fmt.Errorf("peer %d refused the request: %s", peer, redact.Text(reason, maxAnswerLog))
 	default:
-		return fmt.Errorf("peer %x answered %s: %s", peer, resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("peer %d answered %s: %s", peer, resp.Status, redact.Text(string(bytes.TrimSpace(body)), maxAnswerLog))
 	}
 }

@@ -31,7 +31,7 @@ func (t *HTTP) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	lg := t.lg.With(zap.String("from", formatID(from)))
+	lg := t.lg.With(zap.Uint64("from", from))
 	body := &deadlineReader{r: r.Body, rc: http.NewResponseController(w)}
 	m, err := t.readSnapshotMessage(body, from)
 	if err != nil {

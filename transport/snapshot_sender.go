@@ -52,7 +52,7 @@ func (s *snapshotSender) Receive(ctx actor.Context) {
 // snapshotSender does.
 func (s *snapshotSender) send(m *raftpb.Message) {
 	start := time.Now()
-	lg := s.t.lg.With(zap.String("peer", formatID(s.peer.id)),
+	lg := s.t.lg.With(zap.Uint64("peer", s.peer.id),
 		zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()))
 	n, err := s.post(m, lg)
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *snapshotSender) send(m *raftpb.Message) {
 // post streams m and its data to the peer and returns the data bytes sent.
 func (s *snapshotSender) post(m *raftpb.Message, lg *zap.Logger) (int64, error) {
 	if s.url == "" {
-		return 0, fmt.Errorf("no known URL for peer %x", s.peer.id)
+		return 0, fmt.Errorf("no known URL for peer %d", s.peer.id)
 	}
 	frame, err := appendSized(nil, m)
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *snapshotSender) do(body io.Reader) error {
 		return fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode == http.StatusNotFound && string(bytes.TrimSpace(answer)) == ErrSnapshotNotServed.Error() {
-		return fmt.Errorf("peer %x: %w", s.peer.id, ErrSnapshotNotServed)
+		return fmt.Errorf("peer %d: %w", s.peer.id, ErrSnapshotNotServed)
 	}
 	return s.t.checkAnswer(s.peer.id, resp, answer)
 }

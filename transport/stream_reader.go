@@ -65,24 +65,44 @@ func (r *streamReader) stop() {
 	}
 }
 
+// unreachableWarnAfter is how long a peer that was never reached, or not
+// since it was lost, stays unreachable before a warning says so.
+const unreachableWarnAfter = 5 * time.Second
+
 // run dials and reads until ctx ends, redialling at redialInterval. It logs
 // changes of state, not every failed attempt: a peer that is down would
-// otherwise write ten lines a second.
+// otherwise write ten lines a second. For the operator, the message stream
+// speaks for the peer, at info and warn: reached, lost, not reachable at
+// all; the rest is at debug.
 func (r *streamReader) run(ctx context.Context, url string, done chan struct{}) {
 	defer close(done)
-	lg := r.t.lg.With(zap.String("peer", formatID(r.peer.id)), zap.Stringer("stream", r.kind))
+	lg := r.t.lg.With(zap.Uint64("peer", r.peer.id), zap.Stringer("stream", r.kind))
 	lastErr := ""
+	warned := false    // since the last connection, or the start
+	var down time.Time // when the failed dials began
 	wait := time.NewTimer(0)
 	defer wait.Stop()
 	for {
-		err := r.dialAndRead(ctx, url, lg)
+		connected, err := r.dialAndRead(ctx, url, lg)
 		if ctx.Err() != nil || errors.Is(err, errRemovedByPeer) {
 			return
 		}
-		if err.Error() != lastErr {
-			lastErr = err.Error()
-			lg.Warn("stream to peer unavailable; redialling", zap.Error(err))
+		if connected || down.IsZero() {
+			lastErr, warned, down = "", false, time.Now()
 		}
+		switch {
+		case r.kind == streamMessage && connected:
+			lg.Warn("lost the connection to a peer; redialling", zap.Error(err))
+			warned = true
+		case r.kind == streamMessage && !warned && time.Since(down) >= unreachableWarnAfter:
+			// Not at once: members of a cluster start one after another.
+			lg.Warn("cannot reach a peer; redialling", zap.String("url", url),
+				zap.Duration("for", time.Since(down).Round(time.Second)), zap.Error(err))
+			warned = true
+		case err.Error() != lastErr:
+			lg.Debug("stream to peer unavailable; redialling", zap.Error(err))
+		}
+		lastErr = err.Error()
 		wait.Reset(redialInterval)
 		select {
 		case <-ctx.Done():
@@ -92,16 +112,18 @@ func (r *streamReader) run(ctx context.Context, url string, done chan struct{}) 
 	}
 }
 
-func (r *streamReader) dialAndRead(ctx context.Context, url string, lg *zap.Logger) error {
+// dialAndRead dials the peer and reads the stream until it ends; connected
+// says whether the stream was up.
+func (r *streamReader) dialAndRead(ctx context.Context, url string, lg *zap.Logger) (connected bool, _ error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+r.kind.path()+formatID(r.t.cfg.ID), nil)
 	if err != nil {
-		return fmt.Errorf("stream request to %s: %w", url, err)
+		return false, fmt.Errorf("stream request to %s: %w", url, err)
 	}
 	r.t.setHeaders(req.Header)
 	req.Header.Set(hdrTo, formatID(r.peer.id))
 	resp, err := r.t.streams.Do(req)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -109,23 +131,27 @@ func (r *streamReader) dialAndRead(ctx context.Context, url string, lg *zap.Logg
 		err := r.t.checkAnswer(r.peer.id, resp, body)
 		switch resp.StatusCode {
 		case http.StatusGone, http.StatusForbidden:
-			return errRemovedByPeer
+			return false, errRemovedByPeer
 		case http.StatusNotFound:
-			return fmt.Errorf("peer %x does not know this member yet: %w", r.peer.id, err)
+			return false, fmt.Errorf("peer %d does not know this member yet: %w", r.peer.id, err)
 		}
 		if err == nil {
-			err = fmt.Errorf("peer %x answered %s", r.peer.id, resp.Status)
+			err = fmt.Errorf("peer %d answered %s", r.peer.id, resp.Status)
 		}
-		return err
+		return false, err
 	}
-	lg.Info("stream connected")
+	if r.kind == streamMessage {
+		lg.Info("connected to a peer")
+	} else {
+		lg.Debug("stream connected")
+	}
 	r.peer.active.connected(time.Now())
 	err = r.read(bufio.NewReaderSize(resp.Body, 64<<10))
 	r.peer.active.disconnected()
 	if ctx.Err() == nil {
-		lg.Info("stream ended", zap.Error(err))
+		lg.Debug("stream ended", zap.Error(err))
 	}
-	return fmt.Errorf("stream ended: %w", err)
+	return true, fmt.Errorf("stream ended: %w", err)
 }
 
 // read decodes frames until the stream ends or carries something malformed.

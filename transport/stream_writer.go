@@ -152,7 +152,7 @@ func (w *streamWriter) attach(ctx actor.Context, c *outConn) {
 	}
 	w.armHeartbeat(ctx)
 	ctx.Send(ctx.Parent(), streamState{kind: w.kind, up: true})
-	w.t.lg.Info("stream attached", zap.String("peer", formatID(w.peer.id)), zap.Stringer("stream", w.kind))
+	w.t.lg.Debug("stream attached", zap.Uint64("peer", w.peer.id), zap.Stringer("stream", w.kind))
 }
 
 func (w *streamWriter) write(ctx actor.Context, m *raftpb.Message) {
@@ -182,7 +182,9 @@ func (w *streamWriter) armHeartbeat(ctx actor.Context) {
 }
 
 func (w *streamWriter) fail(ctx actor.Context, op string, err error) {
-	w.t.lg.Warn("lost a stream to a peer", zap.String("peer", formatID(w.peer.id)),
+	// The stream this member dialed to the peer says, at warn, when the
+	// peer is lost (stream_reader.go).
+	w.t.lg.Debug("lost a stream to a peer", zap.Uint64("peer", w.peer.id),
 		zap.Stringer("stream", w.kind), zap.String("op", op), zap.Error(err))
 	w.close(ctx, op+" failed")
 }
@@ -208,6 +210,6 @@ func (w *streamWriter) release(why string) bool {
 	w.conn.release()
 	w.peer.active.disconnected()
 	w.conn, w.enc = nil, nil
-	w.t.lg.Debug("stream detached", zap.String("peer", formatID(w.peer.id)), zap.Stringer("stream", w.kind), zap.String("why", why))
+	w.t.lg.Debug("stream detached", zap.Uint64("peer", w.peer.id), zap.Stringer("stream", w.kind), zap.String("why", why))
 	return true
 }

@@ -50,7 +50,7 @@ func TestStopEndsWatchStreams(t *testing.T) {
 	}
 	// The shutdown's timeout is 5 s: a stream holding it up would take
 	// that long and log it.
-	if took := time.Since(start); took > 4*time.Second || strings.Contains(p.out.String(), "client API shutdown") {
+	if took := time.Since(start); took > 4*time.Second || strings.Contains(p.out.String(), "the client API did not shut down cleanly") {
 		t.Fatalf("stopping took %v; output:\n%s", took, p.out)
 	}
 }
