@@ -75,19 +75,34 @@ func (raftexampleDialect) compatKey(r *http.Request) (string, bool) {
 	return r.RequestURI, false
 }
 
-// kvKey maps /v1/kv/<rest> to the key of /<rest>: the escaped path, so that
+// kvKey maps /v1/kv/<rest> to the key of /<rest>: the path as sent, so that
 // /v1/kv/a%20b and /a%20b name one key. The query stays parameters here.
 func (raftexampleDialect) kvKey(r *http.Request) (string, error) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), kvPrefix)
+	rest, ok := strings.CutPrefix(sentPath(r), kvPrefix)
 	if !ok {
 		// The route matched on the decoded path: the prefix itself was
-		// percent-encoded, and no raftexample key corresponds.
-		return "", fmt.Errorf("path %q: the %s prefix must not be percent-encoded", r.URL.EscapedPath(), kvPrefix)
+		// percent-encoded, and no raftexample key corresponds. The path is
+		// not repeated: the rest of it is a key.
+		return "", fmt.Errorf("%w: the %s prefix must not be percent-encoded", messages.ErrBadRequest, kvPrefix)
 	}
 	if rest == "" {
 		return "", nil // refused as an empty key, as in the native format
 	}
 	return "/" + rest, nil
+}
+
+// sentPath is the path of r as the client sent it, escapes as they came:
+// raftexample's key is the request URI as sent, and the path of
+// r.URL.EscapedPath() is Go's re-encoding of it whenever the client left a
+// byte unescaped that Go would escape (a raw UTF-8 "é" comes back "%C3%A9",
+// another key).
+func sentPath(r *http.Request) string {
+	if p, _, _ := strings.Cut(r.RequestURI, "?"); strings.HasPrefix(p, "/") {
+		return p
+	}
+	// Absolute-form ("GET http://host/a"), or a request not read by a
+	// server.
+	return r.URL.EscapedPath()
 }
 
 // rangeKey puts the parameter in raftexample's key space, where every key

@@ -45,9 +45,18 @@ func TestKeyMapping(t *testing.T) {
 		// parameters in both formats.
 		{"GET", "/a?consistency=serializable", get("a", true), get("/a?consistency=serializable", false), 0},
 		{"GET", "/a?consistency=bogus", nil, get("/a?consistency=bogus", false), 0},
-		{"PUT", "/a?x=1", put("a"), put("/a?x=1"), 0},
+		// A query that is no part of the key holds parameters, and PUT
+		// takes none.
+		{"PUT", "/a?x=1", nil, put("/a?x=1"), 0},
 		{"GET", "/v1/kv/a?consistency=serializable", get("a", true), get("/a", true), 0},
-		{"PUT", "/v1/kv/a?x=1", put("a"), put("/a"), 0},
+		{"PUT", "/v1/kv/a?x=1", nil, nil, 0},
+		// Under /v1/kv/ the rest of the path is the key as sent: never
+		// cleaned, decoded once in the native format, kept escaped in
+		// raftexample's.
+		{"GET", "/v1/kv//registry/pods/a", get("/registry/pods/a", false), get("//registry/pods/a", false), 0},
+		{"PUT", "/v1/kv/a/../b", put("a/../b"), put("/a/../b"), 0},
+		{"PUT", "/v1/kv/%252F", put("%2F"), put("/%252F"), 0},
+		{"GET", "//a", get("/a", false), get("//a", false), 0},
 		// raftexample stores "/" for PUT /; /v1/kv/ still needs a name.
 		{"PUT", "/", nil, put("/"), 0},
 		{"PUT", "/v1/kv/", nil, nil, 0},

@@ -10,7 +10,10 @@ import (
 // it was taken at. Two members at the same index must answer the same sum.
 func (h *handler) serveDigest(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		methodNotAllowed(w, "GET")
+		refuseMethod(w, r, getOnly)
+		return
+	}
+	if !h.noParams(w, r) {
 		return
 	}
 	reply, err := h.ask(h.kv, messages.DigestRequest{})

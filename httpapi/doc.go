@@ -16,8 +16,17 @@
 //
 // Which key a request names depends on the state machine's format: the
 // dialect (dialect.go) decides, so that a client sees the same keys as
-// raftexample's members would. Errors are one line of text with a status
-// from one table (errors.go).
+// raftexample's members would. The path is never cleaned: under /v1/kv/ the
+// rest of it is the key, "//", "." and ".." included, so the handler must
+// be served as it is, with no http.ServeMux around it (/metrics and
+// /debug/pprof/ are served here for that reason).
+//
+// Nothing reaches an actor that the door can tell is wrong: keys over
+// messages.MaxKeyBytes or empty, parameters a route does not take
+// (params.go), malformed preconditions, bodies over the limit. Errors get
+// their status from one table (classify, errors.go) and one shape
+// (writeError): JSON {"error":{"code":N,"message":"..."}} under /v1, one
+// line of text on raftexample's routes, as raftexample's clients expect.
 //
 // The peer API (NewPeerHandler, peer.go) runs on the peer port: GET
 // /members (a joining member learns the cluster it joins) and POST

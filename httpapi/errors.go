@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/kv"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/watch"
@@ -21,7 +22,7 @@ type failure struct {
 	reason     string
 	retryAfter bool // the request was not proposed, a retry is safe
 	// compacted, for a 410, is the newest revision the history no longer
-	// holds: the answer is then JSON that gives it.
+	// holds: the answer gives it as compact_revision.
 	compacted *uint64
 }
 
@@ -34,6 +35,14 @@ func classify(err error, write bool) failure {
 	switch {
 	case errors.As(err, &compacted):
 		return failure{status: http.StatusGone, reason: compacted.Error(), compacted: &compacted.Compacted}
+	// Sizes before the rest: a value refused when its entry was applied
+	// wraps both ErrEntryRefused and ErrValueTooLarge, and is a 413.
+	case errors.Is(err, messages.ErrValueTooLarge), errors.Is(err, errTooLarge):
+		return failure{status: http.StatusRequestEntityTooLarge, reason: err.Error()}
+	case errors.Is(err, messages.ErrEmptyKey), errors.Is(err, messages.ErrKeyTooLarge),
+		errors.Is(err, messages.ErrBadRequest), errors.Is(err, messages.ErrEntryRefused):
+		// The client's to fix; nothing was written.
+		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	case errors.Is(err, messages.ErrFutureRevision), errors.Is(err, messages.ErrInvalidTxn):
 		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	case errors.As(err, &remote):
@@ -66,6 +75,7 @@ func classify(err error, write bool) failure {
 	case errors.Is(err, messages.ErrUnknownMember):
 		return failure{status: http.StatusNotFound, reason: "unknown member"}
 	case errors.Is(err, messages.ErrMemberExists), errors.Is(err, messages.ErrPeerURLExists), errors.Is(err, messages.ErrIDRemoved),
+		errors.Is(err, messages.ErrIDPrefixInUse),
 		errors.Is(err, messages.ErrNotEnoughStarted), errors.Is(err, messages.ErrLearnerNotReady),
 		errors.Is(err, messages.ErrNotLearner), errors.Is(err, messages.ErrIsLearner),
 		errors.Is(err, messages.ErrConfChangeDeclined):
@@ -88,7 +98,8 @@ func classify(err error, write bool) failure {
 	}
 }
 
-// fail answers a failed request with a one-line plain-text reason.
+// fail answers a failed request with the reason classify gives it, in the
+// error shape of the request's route (writeError).
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, write bool) {
 	f := classify(err, write)
 	h.logFailure(r, f.status, err)
@@ -98,19 +109,70 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error, write 
 	if f.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", h.allowedBesides(r))
 	}
-	if f.compacted != nil {
-		h.writeJSONStatus(w, r, f.status, compactedBody{Error: oneLine(f.reason), CompactRevision: *f.compacted})
-		return
-	}
-	http.Error(w, oneLine(f.reason), f.status)
+	writeError(w, r, errorBody{Error: errorDetail{Code: f.status, Message: f.reason}, CompactRevision: f.compacted})
 }
 
-// compactedBody is the answer to a read or watch from a revision the
-// history no longer holds: reads may ask for compact_revision or later,
-// watches resume from compact_revision+1.
-type compactedBody struct {
-	Error           string `json:"error"`
-	CompactRevision uint64 `json:"compact_revision"`
+// errorBody is every error answer under /v1, one JSON object on one line:
+//
+//	{"error":{"code":404,"message":"key not found"}}
+//
+// A client reads the status from the body as well as from the status line
+// (a proxy may replace the latter), and the message is for people. Beside
+// the error go the few numbers a client acts on: a 412's revision and
+// mod_revision (where the key is now), a 410's compact_revision (where the
+// history starts). Pointers, so that a 0 is still sent.
+type errorBody struct {
+	Error           errorDetail `json:"error"`
+	Revision        *uint64     `json:"revision,omitempty"`
+	ModRevision     *uint64     `json:"mod_revision,omitempty"`
+	CompactRevision *uint64     `json:"compact_revision,omitempty"`
+}
+
+type errorDetail struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// jsonErrors reports whether the route of r answers errors as errorBody.
+// raftexample's routes (/<key>, /<id>) answer one line of text, as
+// raftexample's clients expect, and so do /healthz and the peer API.
+func jsonErrors(r *http.Request) bool {
+	return r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")
+}
+
+// writeError answers b.Error.Code with b, as JSON under /v1 and as one line
+// of text elsewhere. Every error answer of the API goes through here, so
+// that a route cannot answer in a shape of its own.
+func writeError(w http.ResponseWriter, r *http.Request, b errorBody) {
+	b.Error.Message = oneLine(b.Error.Message)
+	if !jsonErrors(r) {
+		http.Error(w, b.Error.Message, b.Error.Code)
+		return
+	}
+	writeJSONError(w, b)
+}
+
+// writeJSONError answers b.Error.Code with b as JSON, on one line.
+func writeJSONError(w http.ResponseWriter, b errorBody) {
+	b.Error.Message = oneLine(b.Error.Message)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// The message is read as text: "<" stays "<", not \u003c.
+	enc.SetEscapeHTML(false)
+	// Strings and numbers only: encoding cannot fail.
+	_ = enc.Encode(b)
+	hd := w.Header()
+	hd.Del("Content-Length")
+	hd.Set("Content-Type", "application/json")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(b.Error.Code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// refuse answers a request the handler turned away itself, before asking
+// any actor: status and the reason.
+func refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	writeError(w, r, errorBody{Error: errorDetail{Code: status, Message: reason}})
 }
 
 // allowedBesides is the Allow header of a 405 given because the state
@@ -125,16 +187,24 @@ func (h *handler) allowedBesides(r *http.Request) string {
 	return strings.Join(kept, ", ")
 }
 
-// logFailure logs server-side failures; 4xx are the client's business.
+// logFailure logs server-side failures; 4xx are the client's business. The
+// path holds the key, so it is cut (redact.NamedKey) as any key is.
 func (h *handler) logFailure(r *http.Request, status int, err error) {
 	if status < http.StatusInternalServerError {
 		return
 	}
-	h.log.Warn("client request failed",
+	// No leader, a timeout, a full quota: the client was told, the
+	// metrics count them, and an election alone makes a burst of them.
+	// Only a 500 is news to an operator: a bug or a broken member.
+	lvl := zap.DebugLevel
+	if status == http.StatusInternalServerError {
+		lvl = zap.ErrorLevel
+	}
+	h.log.Log(lvl, "client request failed",
 		zap.String("method", r.Method),
-		zap.String("path", r.URL.Path),
+		redact.NamedKey("path", r.URL.Path),
 		zap.Int("status", status),
-		zap.Error(err))
+		redact.Error(err))
 }
 
 // writeJSON answers 200 with v.

@@ -37,6 +37,13 @@ type HandlerConfig struct {
 	// answers /v1/watch 503; a nil History answers a past start 410.
 	Watch   *actor.PID
 	History watch.History
+	// Metrics, when set, serves GET /metrics; Debug, when set, serves
+	// /debug/pprof/ and every path under it. They are served from here,
+	// not from an http.ServeMux around this handler: a ServeMux cleans
+	// paths and redirects, so /v1/kv//a would be answered 301 to
+	// /v1/kv/a, and a client that follows it writes another key.
+	Metrics http.Handler
+	Debug   http.Handler
 }
 
 const (
@@ -48,6 +55,11 @@ const (
 	kvPrefix      = "/v1/kv/"
 	compatMethods = "GET, PUT, POST, DELETE"
 	getOnly       = "GET"
+	// keyMethods are the methods of raftexample's /<key> when the path is
+	// no member id: POST and DELETE /<id> are membership changes.
+	keyMethods  = "GET, PUT"
+	metricsPath = "/metrics"
+	debugPrefix = "/debug/pprof/"
 )
 
 // errAPINotWired is the error of a request whose target actor was not given
@@ -71,15 +83,21 @@ type handler struct {
 	// watch and history serve /v1/watch (watch.go).
 	watch   *actor.PID
 	history watch.History
+	// metrics and debug are HandlerConfig's Metrics and Debug; nil leaves
+	// their paths to the routes below.
+	metrics http.Handler
+	debug   http.Handler
 	// broken, when set, is why every request fails: a handler guessing at
 	// an unknown format could store keys no other member would find.
 	broken error
 }
 
 // NewHandler returns the client HTTP API of a node: the /v1 routes, /healthz,
-// and the raftexample-compatible /<key> and /<id> routes. /metrics is not
-// served here (it answers 404), so the caller can mount it next to this
-// handler.
+// the raftexample-compatible /<key> and /<id> routes, and /metrics and
+// /debug/pprof/ when the config gives their handlers (/metrics answers 404
+// otherwise). Serve it as the server's handler, with nothing around it that
+// rewrites paths: the rest of a path under /v1/kv/ is the key, byte for
+// byte, "//", "." and ".." included.
 func NewHandler(cfg HandlerConfig) http.Handler {
 	h := &handler{
 		root:    cfg.Root,
@@ -94,6 +112,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 
 		watch:   cfg.Watch,
 		history: cfg.History,
+
+		metrics: cfg.Metrics,
+		debug:   cfg.Debug,
 	}
 	if h.timeout <= 0 {
 		h.timeout = defaultTimeout
@@ -113,8 +134,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, h.broken, false)
 		return
 	}
+	// r.URL.Path is the request's path percent-decoded once, and never
+	// cleaned: no route below rewrites it.
 	p := r.URL.Path
 	switch {
+	case p == metricsPath && h.metrics != nil:
+		h.metrics.ServeHTTP(w, r)
+	case h.debug != nil && (strings.HasPrefix(p, debugPrefix) || p+"/" == debugPrefix):
+		h.debug.ServeHTTP(w, r)
 	case p == "/healthz":
 		h.serveHealth(w, r)
 	case p == "/v1/members":
@@ -134,10 +161,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, watchPrefix):
 		h.serveWatch(w, r)
 	case reservedPath(p):
-		http.NotFound(w, r)
+		notFound(w, r)
 	default:
 		h.serveCompat(w, r, strings.TrimPrefix(p, "/"))
 	}
+}
+
+// notFound answers a path of a reserved family that no route serves.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	reason := "not found"
+	if jsonErrors(r) {
+		reason = "no route: the /v1 routes are /v1/kv/<key>, /v1/txn, /v1/watch/<key>, " +
+			"/v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leader, /v1/status and /v1/digest"
+	}
+	refuse(w, r, http.StatusNotFound, reason)
 }
 
 // reservedPath reports whether p belongs to a route family of this node
@@ -161,15 +198,52 @@ func (h *handler) serveCompat(w http.ResponseWriter, r *http.Request, name strin
 		key, params := h.dialect.compatKey(r)
 		h.getKey(w, r, key, params)
 	case http.MethodPut:
-		key, _ := h.dialect.compatKey(r)
-		h.putKey(w, r, key, http.StatusNoContent)
-	case http.MethodPost:
-		h.addMember(w, r, name, false)
-	case http.MethodDelete:
-		h.removeMember(w, r, name, http.StatusNoContent)
+		key, params := h.dialect.compatKey(r)
+		h.putKey(w, r, key, http.StatusNoContent, params)
+	case http.MethodPost, http.MethodDelete:
+		id, ok := h.compatMemberID(w, r, name)
+		if !ok {
+			return
+		}
+		if r.Method == http.MethodPost {
+			h.addMember(w, r, id, false)
+		} else {
+			h.removeMember(w, r, id, http.StatusNoContent)
+		}
 	default:
-		methodNotAllowed(w, compatMethods)
+		refuseMethod(w, r, compatMethods)
 	}
+}
+
+// compatMemberID reads the member id of raftexample's POST and DELETE /<id>.
+// A path that is no number names a key, and a key takes neither method:
+// that is 405 (a client deleting a key through raftexample's route, which
+// has no delete, learns where deletes are), not a 400 about ids. A number
+// that is no valid id is 400. The path is never echoed: it may be a key.
+func (h *handler) compatMemberID(w http.ResponseWriter, r *http.Request, name string) (uint64, bool) {
+	id, err := parseMemberID(name)
+	if errors.Is(err, errNotANumber) {
+		reason := "POST /<id> adds member <id>, and this path names no member id: " +
+			"write a key with PUT /<key> or PUT /v1/kv/<key>"
+		if r.Method == http.MethodDelete {
+			reason = "DELETE /<id> removes member <id>, and this path names no member id: " +
+				"delete a key with DELETE /v1/kv/<key>"
+			if h.dialect.checkDelete() != nil {
+				reason += " (which this member's raftexample format does not have)"
+			}
+		}
+		w.Header().Set("Allow", keyMethods)
+		refuse(w, r, http.StatusMethodNotAllowed, reason)
+		return 0, false
+	}
+	if err == nil {
+		_, err = queryParams(r.URL.RawQuery, r.Method+" /<id>")
+	}
+	if err != nil {
+		h.fail(w, r, err, false)
+		return 0, false
+	}
+	return id, true
 }
 
 // routeMethods lists the methods the route of path p serves, "" for a path
@@ -195,10 +269,18 @@ func (h *handler) routeMethods(p string) string {
 	return compatMethods
 }
 
-// methodNotAllowed answers 405 with the Allow header RFC 9110 requires.
+// refuseMethod answers 405 with the Allow header RFC 9110 requires, in the
+// error shape of r's route.
+func refuseMethod(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	refuse(w, r, http.StatusMethodNotAllowed, "method not allowed; allowed: "+allow)
+}
+
+// methodNotAllowed is refuseMethod for a route under /v1, for callers
+// that have no request at hand.
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
-	http.Error(w, "method not allowed; allowed: "+allow, http.StatusMethodNotAllowed)
+	writeJSONError(w, errorBody{Error: errorDetail{Code: http.StatusMethodNotAllowed, Message: "method not allowed; allowed: " + allow}})
 }
 
 // ask sends msg to pid and waits for the answer for at most the configured
@@ -209,12 +291,28 @@ func (h *handler) ask(pid *actor.PID, msg any) (any, error) {
 	}
 	reply, err := h.root.RequestFuture(pid, msg, h.timeout).Result()
 	if err != nil {
-		return nil, fmt.Errorf("waiting for the answer to %T: %w", msg, err)
+		return nil, h.askError(pid, err)
 	}
 	if e, ok := reply.(error); ok {
-		return nil, fmt.Errorf("answer to %T: %w", msg, e)
+		return nil, e
 	}
 	return reply, nil
+}
+
+// askError says in an operator's words why an actor gave no answer; err
+// stays wrapped for classify.
+func (h *handler) askError(pid *actor.PID, err error) error {
+	who := "the raft actor"
+	if pid == h.kv {
+		who = "the state machine"
+	}
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return fmt.Errorf("%s did not answer within %v: %w", who, h.timeout, err)
+	case errors.Is(err, actor.ErrDeadLetter):
+		return fmt.Errorf("%s has stopped: %w", who, err)
+	}
+	return fmt.Errorf("asking %s: %w", who, err)
 }
 
 // askKV sends msg to the kv actor. The error is the transport's or the
@@ -230,11 +328,11 @@ func (h *handler) askKV(msg any) (messages.Result, error) {
 		res = v
 	case *messages.Result:
 		if v == nil {
-			return messages.Result{}, fmt.Errorf("kv actor answered %T with a nil result", msg)
+			return messages.Result{}, errors.New("the state machine answered with no result")
 		}
 		res = *v
 	default:
-		return messages.Result{}, fmt.Errorf("kv actor answered %T with unexpected %T", msg, reply)
+		return messages.Result{}, fmt.Errorf("the state machine answered with an unexpected %T", reply)
 	}
 	if res.Err != nil {
 		return res, res.Err
@@ -256,7 +354,7 @@ func (h *handler) askStatus() (messages.Status, error) {
 			return *v, nil
 		}
 	}
-	return messages.Status{}, fmt.Errorf("raft actor answered StatusRequest with unexpected %T", reply)
+	return messages.Status{}, fmt.Errorf("the raft actor answered a status request with an unexpected %T", reply)
 }
 
 // readBody reads the whole request body, refusing more than the configured
@@ -264,23 +362,22 @@ func (h *handler) askStatus() (messages.Status, error) {
 // returns ok == false, so nothing is proposed for an oversized request.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
 	if r.ContentLength > h.maxBody {
-		tooLarge(w, h.maxBody)
+		tooLarge(w, r, h.maxBody)
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			tooLarge(w, tooBig.Limit)
+			tooLarge(w, r, tooBig.Limit)
 			return nil, false
 		}
-		http.Error(w, "reading request body: "+oneLine(err.Error()), http.StatusBadRequest)
+		refuse(w, r, http.StatusBadRequest, "reading request body: "+err.Error())
 		return nil, false
 	}
 	return body, true
 }
 
-func tooLarge(w http.ResponseWriter, limit int64) {
-	http.Error(w, fmt.Sprintf("request body exceeds the limit of %d bytes", limit),
-		http.StatusRequestEntityTooLarge)
+func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
 }

@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -173,6 +175,7 @@ type apiCase struct {
 	wantStatus   int
 	wantBody     *string           // exact body, when set
 	wantContains string            // substring of the body, when set
+	wantAbsent   string            // must not be in the body (a key never echoed), when set
 	wantHeader   map[string]string // "" means the header must be absent
 	wantKV       []any             // exactly the messages the kv actor must get
 	wantRaft     []any             // exactly the messages the raft actor must get
@@ -201,8 +204,20 @@ func checkAnswer(t *testing.T, f *fixture, c apiCase, wantJSON string, resp *htt
 	if c.wantBody != nil && body != *c.wantBody {
 		t.Errorf("body = %q, want %q", body, *c.wantBody)
 	}
-	if c.wantContains != "" && !strings.Contains(body, c.wantContains) {
+	// An error under /v1 is JSON: its message is what a reason is looked
+	// for in, since JSON escapes quotes.
+	text := body
+	if resp.StatusCode >= 400 && v1Path(t, c.path) {
+		text = checkErrorJSON(t, resp, body)
+	}
+	if c.wantContains != "" && !strings.Contains(text, c.wantContains) {
 		t.Errorf("body = %q, want it to contain %q", body, c.wantContains)
+	}
+	if c.wantAbsent != "" && strings.Contains(body, c.wantAbsent) {
+		t.Errorf("body = %q, want it without %q", body, c.wantAbsent)
+	}
+	if s := resp.StatusCode; s >= 300 && s < 400 {
+		t.Errorf("status %d: the API never redirects (a client following it would name another key)", s)
 	}
 	switch {
 	case wantJSON != "":
@@ -213,7 +228,7 @@ func checkAnswer(t *testing.T, f *fixture, c apiCase, wantJSON string, resp *htt
 		if !strings.HasSuffix(body, "}\n") {
 			t.Errorf("body %q does not end with one newline", body)
 		}
-	case resp.StatusCode >= 400:
+	case resp.StatusCode >= 400 && !v1Path(t, c.path):
 		if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") || len(body) < 2 {
 			t.Errorf("error body %q is not one non-empty line", body)
 		}
@@ -235,6 +250,52 @@ func checkAnswer(t *testing.T, f *fixture, c apiCase, wantJSON string, resp *htt
 }
 
 func msgs(m ...any) []any { return m }
+
+// v1Path reports whether a request path (query and all) is under /v1,
+// where errors are JSON.
+func v1Path(t *testing.T, path string) bool {
+	t.Helper()
+	u, err := url.Parse(path)
+	if err != nil {
+		t.Fatalf("bad test path %q: %v", path, err)
+	}
+	return u.Path == "/v1" || strings.HasPrefix(u.Path, "/v1/")
+}
+
+// errorAnswer is the error body of every /v1 route (docs/api.md), with the
+// fields some refusals carry beside it.
+type errorAnswer struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Revision        *uint64 `json:"revision"`
+	ModRevision     *uint64 `json:"mod_revision"`
+	CompactRevision *uint64 `json:"compact_revision"`
+}
+
+// checkErrorJSON checks that body is a /v1 error answer, one line of JSON
+// whose code is the status, and returns its message.
+func checkErrorJSON(t *testing.T, resp *http.Response, body string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	var a errorAnswer
+	if err := dec.Decode(&a); err != nil {
+		t.Errorf("error body %q is not the error JSON: %v", body, err)
+		return body
+	}
+	if a.Error.Code != resp.StatusCode || a.Error.Message == "" {
+		t.Errorf("error body %q: want code %d and a message", body, resp.StatusCode)
+	}
+	if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "}\n") {
+		t.Errorf("error body %q is not one line", body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error Content-Type = %q, want application/json", ct)
+	}
+	return a.Error.Message
+}
 
 func TestKVRoutes(t *testing.T) {
 	found := messages.Result{Value: []byte("bar\x00\n"), Found: true, Index: 3}
@@ -269,14 +330,14 @@ func TestKVRoutes(t *testing.T) {
 		{name: "PATCH not allowed", method: "PATCH", path: "/v1/kv/foo", body: ptr("x"), kvReply: found,
 			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET, PUT, DELETE"}},
 		{name: "PUT empty key", method: "PUT", path: "/v1/kv/", body: ptr("x"), kvReply: found,
-			wantStatus: 400, wantContains: "empty key"},
+			wantStatus: 400, wantContains: "key is empty"},
 		{name: "DELETE empty key", method: "DELETE", path: "/v1/kv/", kvReply: found,
-			wantStatus: 400, wantContains: "empty key"},
+			wantStatus: 400, wantContains: "key is empty"},
 		{name: "GET unknown consistency", method: "GET", path: "/v1/kv/foo?consistency=stale", kvReply: found,
 			wantStatus: 400, wantContains: "consistency"},
 		{name: "GET malformed query", method: "GET", path: "/v1/kv/foo?consistency=%zz", kvReply: found,
 			wantStatus: 400, wantContains: "query"},
-		{name: "unknown v1 route", method: "GET", path: "/v1/other", kvReply: found, wantStatus: 404},
+		{name: "unknown v1 route", method: "GET", path: "/v1/other", kvReply: found, wantStatus: 404, wantContains: "no route"},
 		{name: "v1 kv without slash", method: "GET", path: "/v1/kv", kvReply: found, wantStatus: 404},
 		{name: "v1 alone", method: "GET", path: "/v1", kvReply: found, wantStatus: 404},
 		{name: "metrics not served here", method: "GET", path: "/metrics", kvReply: found, wantStatus: 404},
@@ -309,12 +370,11 @@ func TestRaftexampleRoutes(t *testing.T) {
 		{name: "DELETE removes member", method: "DELETE", path: "/3", kvReply: ok,
 			wantStatus: 204, wantBody: ptr(""), wantKV: msgs(messages.RemoveMember{ID: 3})},
 		{name: "POST id zero", method: "POST", path: "/0", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
-		{name: "POST id not a number", method: "POST", path: "/abc", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
-		{name: "POST id negative", method: "POST", path: "/-1", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
-		{name: "POST id overflows", method: "POST", path: "/18446744073709551616", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
-		{name: "POST no id", method: "POST", path: "/", body: ptr("http://h:1"), kvReply: ok, wantStatus: 400},
+		{name: "POST id overflows", method: "POST", path: "/18446744073709551616", body: ptr("http://h:1"), kvReply: ok,
+			wantStatus: 400, wantContains: "past the largest"},
+		{name: "POST id reserved by raft", method: "POST", path: "/18446744073709551614", body: ptr("http://h:1"), kvReply: ok,
+			wantStatus: 400, wantContains: "reserved"},
 		{name: "DELETE id zero", method: "DELETE", path: "/0", kvReply: ok, wantStatus: 400},
-		{name: "DELETE id not a number", method: "DELETE", path: "/foo", kvReply: ok, wantStatus: 400},
 		{name: "POST URL bad scheme", method: "POST", path: "/2", body: ptr("ftp://h:1"), kvReply: ok,
 			wantStatus: 400, wantContains: "scheme"},
 		{name: "POST URL without scheme", method: "POST", path: "/2", body: ptr("h:1"), kvReply: ok, wantStatus: 400},
@@ -420,6 +480,14 @@ func TestErrorMapping(t *testing.T) {
 		{messages.ErrLearnerNotReady, 409, "not caught up", ""},
 		{messages.ErrNotLearner, 409, "not a learner", ""},
 		{errors.New("disk on fire"), 500, "disk on fire", ""},
+		// The kv actor's own refusals of what the door should have caught,
+		// and of entries refused when applied: the client's, nothing written.
+		{messages.ErrEmptyKey, 400, "key is empty", ""},
+		{fmt.Errorf("%w: 9000 bytes, at most 8192", messages.ErrKeyTooLarge), 400, "key too large: 9000 bytes", ""},
+		{fmt.Errorf("%w: what", messages.ErrBadRequest), 400, "bad request: what", ""},
+		{fmt.Errorf("%w: bad command", messages.ErrEntryRefused), 400, "refused when applied: bad command", ""},
+		{messages.ErrValueTooLarge, 413, "value too large", ""},
+		{fmt.Errorf("%w: %w", messages.ErrEntryRefused, messages.ErrValueTooLarge), 413, "refused when applied: value too large", ""},
 	}
 	routes := []struct {
 		method, path string
@@ -517,9 +585,10 @@ func TestBodyLimit(t *testing.T) {
 	})
 }
 
-// TestServerErrorsAreLogged checks that each 5xx is logged at warn with the
-// request and the cause, that client errors are not, and that a failing
-// health check (polled by load balancers) stays at debug.
+// TestServerErrorsAreLogged checks that a 500 is logged at error with the
+// request and the cause, that the routine 5xx (no leader, timeouts) stay at
+// debug, as client errors stay unlogged, and that a failing health check
+// (polled by load balancers) stays at debug.
 func TestServerErrorsAreLogged(t *testing.T) {
 	verifyNoLeaks(t)
 	f := newFixture(t, messages.Result{Err: messages.ErrNoLeader}, messages.Status{}, httpapi.HandlerConfig{})
@@ -532,20 +601,32 @@ func TestServerErrorsAreLogged(t *testing.T) {
 	if resp, _ := f.do(t, "GET", "/healthz", nil, false); resp.StatusCode != 503 {
 		t.Fatalf("status = %d, want 503", resp.StatusCode)
 	}
-	warns := f.logs.FilterLevelExact(zapcore.WarnLevel).AllUntimed()
-	if len(warns) != 1 {
-		t.Fatalf("got %d warn entries, want 1 (the PUT): %v", len(warns), warns)
+	if above := f.logs.FilterLevelExact(zapcore.WarnLevel).Len() + f.logs.FilterLevelExact(zapcore.ErrorLevel).Len(); above != 0 {
+		t.Fatalf("got %d entries above info, want none: %v", above, f.logs.AllUntimed())
 	}
-	fields := warns[0].ContextMap()
-	if fields["method"] != "PUT" || fields["path"] != "/v1/kv/a b" {
-		t.Errorf("warn fields = %v, want method PUT path %q", fields, "/v1/kv/a b")
+	debugs := f.logs.FilterMessage("client request failed").FilterLevelExact(zapcore.DebugLevel).AllUntimed()
+	if len(debugs) != 1 {
+		t.Fatalf("got %d debug entries for the 503, want 1: %v", len(debugs), debugs)
+	}
+	// The path holds the key: it is logged as keys are, quoted, cut to 64
+	// bytes, with its length.
+	fields := debugs[0].ContextMap()
+	if fields["method"] != "PUT" || fields["path"] != `"/v1/kv/a b"` || fields["path_bytes"] != 10 {
+		t.Errorf("fields = %v, want method PUT path %q of 10 bytes", fields, `"/v1/kv/a b"`)
 	}
 	if errText, _ := fields["error"].(string); !strings.Contains(errText, messages.ErrNoLeader.Error()) {
-		t.Errorf("warn error = %q, want it to mention %q", errText, messages.ErrNoLeader)
+		t.Errorf("error = %q, want it to mention %q", errText, messages.ErrNoLeader)
 	}
-	debugs := f.logs.FilterLevelExact(zapcore.DebugLevel).FilterField(zap.String("path", "/healthz")).AllUntimed()
-	if len(debugs) != 1 {
-		t.Errorf("got %d debug entries for /healthz, want 1", len(debugs))
+	if n := f.logs.FilterLevelExact(zapcore.DebugLevel).FilterField(zap.String("path", "/healthz")).Len(); n != 1 {
+		t.Errorf("got %d debug entries for /healthz, want 1", n)
+	}
+
+	broken := newFixture(t, messages.Result{Err: errors.New("a bug")}, messages.Status{}, httpapi.HandlerConfig{})
+	if resp, _ := broken.do(t, "PUT", "/v1/kv/k", ptr("v"), false); resp.StatusCode != 500 {
+		t.Fatalf("status = %d, want 500", resp.StatusCode)
+	}
+	if errs := broken.logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessage("client request failed").Len(); errs != 1 {
+		t.Errorf("got %d error entries for the 500, want 1", errs)
 	}
 }
 

@@ -31,13 +31,14 @@ type writeBody struct {
 func (h *handler) serveKV(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		key, ok := h.kvKey(w, r)
-		if !ok {
+		key, err := h.dialect.kvKey(r)
+		if err != nil {
+			h.fail(w, r, err, false)
 			return
 		}
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			http.Error(w, "malformed query string: "+oneLine(err.Error()), http.StatusBadRequest)
+			h.fail(w, r, fmt.Errorf("%w: malformed query string: %w", messages.ErrBadRequest, err), false)
 			return
 		}
 		if key == "" || q.Has("end") || q.Has("prefix") {
@@ -46,69 +47,41 @@ func (h *handler) serveKV(w http.ResponseWriter, r *http.Request) {
 		}
 		h.getKey(w, r, key, true)
 	case http.MethodPut:
-		if key, ok := h.kvKey(w, r); ok {
-			h.putKey(w, r, key, http.StatusOK)
-		}
-	case http.MethodDelete:
-		// A format without delete refuses the method whatever the key.
-		if err := h.dialect.checkDelete(); err != nil {
+		key, err := h.dialect.kvKey(r)
+		if err != nil {
 			h.fail(w, r, err, true)
 			return
 		}
-		if key, ok := h.kvKey(w, r); ok {
-			h.deleteKey(w, r, key)
-		}
+		h.putKey(w, r, key, http.StatusOK, true)
+	case http.MethodDelete:
+		h.serveDelete(w, r)
 	default:
-		methodNotAllowed(w, h.dialect.kvMethods())
+		refuseMethod(w, r, h.dialect.kvMethods())
 	}
 }
 
-// kvKey answers 400 itself when the path cannot name a key.
-func (h *handler) kvKey(w http.ResponseWriter, r *http.Request) (string, bool) {
-	key, err := h.dialect.kvKey(r)
-	if err != nil {
-		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
-		return "", false
-	}
-	return key, true
-}
+// rangeOnlyParams are the range read's parameters that mean nothing for
+// one key; refused with a reason of their own, since a client giving them
+// most likely meant a range.
+var rangeOnlyParams = []string{"limit", "continue", "keys_only", "count_only"}
 
 // getKey answers the raw value, so that GET through either route family
 // returns byte for byte what was PUT; the key's revisions go in headers.
 // params says whether the query string holds parameters; where it is part
 // of the key, reads are linearizable.
 func (h *handler) getKey(w http.ResponseWriter, r *http.Request, key string, params bool) {
-	if !checkKey(w, key) {
+	if err := messages.CheckKey(key); err != nil {
+		h.fail(w, r, err, false)
 		return
 	}
 	var msg any = messages.Get{Key: key}
 	if params {
-		q, err := url.ParseQuery(r.URL.RawQuery)
+		get, err := parseGet(key, r.URL.RawQuery)
 		if err != nil {
-			http.Error(w, "malformed query string: "+oneLine(err.Error()), http.StatusBadRequest)
+			h.fail(w, r, err, false)
 			return
 		}
-		serializable, err := parseConsistency(q)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		for _, p := range []string{"limit", "continue", "keys_only", "count_only"} {
-			if q.Has(p) {
-				http.Error(w, p+" applies to range reads (end= or prefix=), not to one key", http.StatusBadRequest)
-				return
-			}
-		}
-		rev, err := parseRevision(q)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		msg = messages.Get{Key: key, Serializable: serializable}
-		if rev != 0 {
-			// The key as it was then: a range of one key.
-			msg = messages.Range{Start: key, Revision: rev, Serializable: serializable}
-		}
+		msg = get
 	}
 	res, err := h.askKV(msg)
 	if err != nil {
@@ -138,6 +111,36 @@ func (h *handler) getKey(w http.ResponseWriter, r *http.Request, key string, par
 	_, _ = w.Write(res.Value)
 }
 
+// parseGet reads the parameters of a read of one key: a messages.Get, or a
+// messages.Range of the key alone for a read at a past revision.
+func parseGet(key, rawQuery string) (any, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed query string: %w", messages.ErrBadRequest, err)
+	}
+	for _, p := range rangeOnlyParams {
+		if q.Has(p) {
+			return nil, fmt.Errorf("%w: %s applies to range reads (end= or prefix=), not to one key", messages.ErrBadRequest, p)
+		}
+	}
+	if err := unknownParam(q, "a read of one key", "consistency", "revision"); err != nil {
+		return nil, err
+	}
+	serializable, err := parseConsistency(q)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := parseRevision(q)
+	if err != nil {
+		return nil, err
+	}
+	if rev != 0 {
+		// The key as it was then: a range of one key.
+		return messages.Range{Start: key, Revision: rev, Serializable: serializable}, nil
+	}
+	return messages.Get{Key: key, Serializable: serializable}, nil
+}
+
 func setKeyHeaders(w http.ResponseWriter, kv messages.KV) {
 	w.Header().Set("ETag", etag(kv.ModRevision))
 	w.Header().Set(hdrCreateRevision, strconv.FormatUint(kv.CreateRevision, 10))
@@ -147,19 +150,24 @@ func setKeyHeaders(w http.ResponseWriter, kv messages.KV) {
 func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
 
 // putKey answers okStatus on success: 200 with the index and revision on
-// /v1/kv, 204 on the raftexample route whose clients expect no body (and
-// which takes no preconditions).
-func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int) {
-	if !checkKey(w, key) {
+// /v1/kv, 204 on the raftexample route whose clients expect no body. Both
+// take If-Match and If-None-Match. params says whether the query string
+// holds parameters rather than part of the key: a PUT takes none.
+func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int, params bool) {
+	if err := messages.CheckKey(key); err != nil {
+		h.fail(w, r, err, true)
 		return
 	}
-	var conds []messages.Compare
-	if okStatus != http.StatusNoContent {
-		var err error
-		if conds, err = parsePreconditions(r.Header, key); err != nil {
-			http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
+	if params {
+		if _, err := queryParams(r.URL.RawQuery, "a PUT"); err != nil {
+			h.fail(w, r, err, true)
 			return
 		}
+	}
+	conds, err := parsePreconditions(r.Header, key)
+	if err != nil {
+		h.fail(w, r, err, true)
+		return
 	}
 	value, ok := h.readBody(w, r)
 	if !ok {
@@ -170,7 +178,7 @@ func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okS
 		return
 	}
 	if conds != nil {
-		h.conditionalWrite(w, r, key, conds, messages.TxnOp{Type: messages.OpPut, Key: key, Value: value})
+		h.conditionalWrite(w, r, key, conds, messages.TxnOp{Type: messages.OpPut, Key: key, Value: value}, okStatus)
 		return
 	}
 	res, err := h.askKV(messages.Put{Key: key, Value: value})
@@ -178,6 +186,12 @@ func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okS
 		h.fail(w, r, err, true)
 		return
 	}
+	h.writeWritten(w, r, res, okStatus)
+}
+
+// writeWritten answers a PUT that applied: 204 with the revision header
+// alone, or the index and revision.
+func (h *handler) writeWritten(w http.ResponseWriter, r *http.Request, res messages.Result, okStatus int) {
 	w.Header().Set(hdrRevision, strconv.FormatUint(res.Revision, 10))
 	if okStatus == http.StatusNoContent {
 		w.WriteHeader(http.StatusNoContent)
@@ -186,28 +200,94 @@ func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okS
 	h.writeJSON(w, r, writeBody{Index: res.Index, Revision: res.Revision})
 }
 
-func (h *handler) deleteKey(w http.ResponseWriter, r *http.Request, key string) {
-	if !checkKey(w, key) {
+// serveDelete serves DELETE /v1/kv/<key>: the key, or with prefix=true or
+// end=E the keys of a range, all at one revision.
+func (h *handler) serveDelete(w http.ResponseWriter, r *http.Request) {
+	// A format without delete refuses the method whatever the key.
+	if err := h.dialect.checkDelete(); err != nil {
+		h.fail(w, r, err, true)
 		return
 	}
-	conds, err := parsePreconditions(r.Header, key)
-	if err != nil {
-		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
-		return
+	key, err := h.dialect.kvKey(r)
+	if err == nil {
+		err = messages.CheckKey(key)
 	}
-	if conds != nil {
-		h.conditionalWrite(w, r, key, conds, messages.TxnOp{Type: messages.OpDelete, Key: key})
-		return
+	var q url.Values
+	if err == nil {
+		q, err = queryParams(r.URL.RawQuery, "a DELETE", "prefix", "end")
 	}
-	res, err := h.askKV(messages.Delete{Key: key})
+	var end string
+	if err == nil {
+		end, err = h.deleteEnd(key, r.URL.RawQuery, q)
+	}
+	var conds []messages.Compare
+	if err == nil {
+		conds, err = parsePreconditions(r.Header, key)
+	}
+	if err == nil && end != "" && conds != nil {
+		err = fmt.Errorf("%w: If-Match and If-None-Match name a revision of one key; a range delete takes neither", messages.ErrBadRequest)
+	}
 	if err != nil {
 		h.fail(w, r, err, true)
+		return
+	}
+	switch {
+	case end != "":
+		h.deleteRange(w, r, key, end)
+	case conds != nil:
+		h.conditionalWrite(w, r, key, conds, messages.TxnOp{Type: messages.OpDelete, Key: key}, http.StatusOK)
+	default:
+		res, err := h.askKV(messages.Delete{Key: key})
+		if err != nil {
+			h.fail(w, r, err, true)
+			return
+		}
+		h.writeDeleted(w, r, res)
+	}
+}
+
+// deleteEnd is the end of the range a DELETE removes: "" for the path's
+// key alone, "\x00" for every key from it on.
+func (h *handler) deleteEnd(key, rawQuery string, q url.Values) (string, error) {
+	prefix, err := exactBool(q, "prefix")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case prefix && q.Has("end"):
+		return "", fmt.Errorf("%w: give prefix=true or end=, not both", messages.ErrBadRequest)
+	case prefix:
+		return prefixEnd(key), nil
+	case q.Has("end"):
+		e := q.Get("end")
+		if e == "" || e == "\x00" {
+			return "\x00", nil
+		}
+		end := h.dialect.rangeKey(rawParam(rawQuery, "end"), e)
+		return end, checkBound("end", end)
+	}
+	return "", nil
+}
+
+// deleteRange removes the keys in [start, end) as a transaction of one
+// delete, so that they go at one revision (one raft entry), as etcd's
+// DeleteRange does, and the answer counts them.
+func (h *handler) deleteRange(w http.ResponseWriter, r *http.Request, start, end string) {
+	res, err := h.askKV(messages.Txn{Success: []messages.TxnOp{{Type: messages.OpDelete, Key: start, End: end}}})
+	if err != nil {
+		h.fail(w, r, err, true)
+		return
+	}
+	// A transaction without compares runs its success branch: any other
+	// answer cannot say what was deleted.
+	if !res.Succeeded || len(res.Results) != 1 {
+		h.fail(w, r, fmt.Errorf("kv actor answered a range delete with succeeded %v and %d results", res.Succeeded, len(res.Results)), true)
 		return
 	}
 	h.writeDeleted(w, r, res)
 }
 
-// writeDeleted answers a delete: how many keys it removed (0 or 1).
+// writeDeleted answers a delete: how many keys it removed.
 func (h *handler) writeDeleted(w http.ResponseWriter, r *http.Request, res messages.Result) {
 	n := 0
 	if len(res.Results) > 0 {
@@ -219,7 +299,8 @@ func (h *handler) writeDeleted(w http.ResponseWriter, r *http.Request, res messa
 
 // conditionalWrite runs op if conds hold, as a transaction whose other
 // branch reads the key, so that a refusal can say where the key is.
-func (h *handler) conditionalWrite(w http.ResponseWriter, r *http.Request, key string, conds []messages.Compare, op messages.TxnOp) {
+// okStatus is putKey's.
+func (h *handler) conditionalWrite(w http.ResponseWriter, r *http.Request, key string, conds []messages.Compare, op messages.TxnOp, okStatus int) {
 	res, err := h.askKV(messages.Txn{
 		Compares: conds,
 		Success:  []messages.TxnOp{op},
@@ -240,8 +321,7 @@ func (h *handler) conditionalWrite(w http.ResponseWriter, r *http.Request, key s
 			h.writeDeleted(w, r, res)
 			return
 		}
-		w.Header().Set(hdrRevision, strconv.FormatUint(res.Revision, 10))
-		h.writeJSON(w, r, writeBody{Index: res.Index, Revision: res.Revision})
+		h.writeWritten(w, r, res, okStatus)
 		return
 	}
 	var cur messages.KV
@@ -253,46 +333,9 @@ func (h *handler) conditionalWrite(w http.ResponseWriter, r *http.Request, key s
 		reason = fmt.Sprintf("precondition failed: the key exists, at mod_revision %d", cur.ModRevision)
 	}
 	w.Header().Set(hdrRevision, strconv.FormatUint(res.Revision, 10))
-	h.writeJSONStatus(w, r, http.StatusPreconditionFailed, preconditionBody{Error: reason, Revision: res.Revision, ModRevision: cur.ModRevision})
-}
-
-// preconditionBody is the answer to a conditional write that did not
-// apply: the store's revision and the key's mod_revision (0: absent).
-type preconditionBody struct {
-	Error       string `json:"error"`
-	Revision    uint64 `json:"revision"`
-	ModRevision uint64 `json:"mod_revision"`
-}
-
-func checkKey(w http.ResponseWriter, key string) bool {
-	if key == "" {
-		http.Error(w, "empty key", http.StatusBadRequest)
-		return false
-	}
-	return true
-}
-
-// parseConsistency reads the consistency parameter. Unknown values are
-// refused rather than ignored: a typo must not silently weaken a read.
-func parseConsistency(q url.Values) (serializable bool, err error) {
-	switch c := q.Get("consistency"); c {
-	case "", "linearizable":
-		return false, nil
-	case "serializable":
-		return true, nil
-	default:
-		return false, fmt.Errorf("consistency must be linearizable or serializable, not %q", c)
-	}
-}
-
-// parseRevision reads the revision parameter: 0 when absent.
-func parseRevision(q url.Values) (uint64, error) {
-	if !q.Has("revision") {
-		return 0, nil
-	}
-	rev, err := strconv.ParseUint(q.Get("revision"), 10, 64)
-	if err != nil || rev == 0 {
-		return 0, fmt.Errorf("revision must be a revision from 1 up, not %q", q.Get("revision"))
-	}
-	return rev, nil
+	writeError(w, r, errorBody{
+		Error:       errorDetail{Code: http.StatusPreconditionFailed, Message: reason},
+		Revision:    &res.Revision,
+		ModRevision: &cur.ModRevision,
+	})
 }

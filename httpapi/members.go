@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 )
 
@@ -40,6 +43,9 @@ type leaderAnswer struct {
 }
 
 func (h *handler) serveMembers(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && !h.noParams(w, r) {
+		return
+	}
 	if ms, ok := h.members(w, r); ok {
 		h.writeJSON(w, r, membersBody{Members: ms})
 	}
@@ -49,7 +55,7 @@ func (h *handler) serveMembers(w http.ResponseWriter, r *http.Request) {
 // and the kv actor's answer. On failure it has answered the client.
 func (h *handler) members(w http.ResponseWriter, r *http.Request) ([]messages.Member, bool) {
 	if r.Method != http.MethodGet {
-		methodNotAllowed(w, getOnly)
+		refuseMethod(w, r, getOnly)
 		return nil, false
 	}
 	res, err := h.askKV(messages.MembersRequest{})
@@ -68,30 +74,53 @@ func (h *handler) members(w http.ResponseWriter, r *http.Request) ([]messages.Me
 func (h *handler) serveMember(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, membersPrefix)
 	idText, action, _ := strings.Cut(rest, "/")
+	allow := "POST, DELETE"
 	switch action {
 	case "":
-		switch r.Method {
-		case http.MethodPost:
-			h.addMember(w, r, idText, true)
-		case http.MethodDelete:
-			h.removeMember(w, r, idText, http.StatusNoContent)
-		default:
-			methodNotAllowed(w, "POST, DELETE")
-		}
 	case "promote":
-		if r.Method != http.MethodPost {
-			methodNotAllowed(w, "POST")
-			return
-		}
-		h.promoteMember(w, r, idText)
+		allow = "POST"
 	default:
-		http.NotFound(w, r)
+		notFound(w, r)
+		return
 	}
+	if !slices.Contains(strings.Split(allow, ", "), r.Method) {
+		refuseMethod(w, r, allow)
+		return
+	}
+	if !h.noParams(w, r) {
+		return
+	}
+	id, err := parseMemberID(idText)
+	if err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	switch {
+	case action == "promote":
+		h.promoteMember(w, r, id)
+	case r.Method == http.MethodPost:
+		h.addMember(w, r, id, true)
+	default:
+		h.removeMember(w, r, id, http.StatusNoContent)
+	}
+}
+
+// noParams refuses a request with any query parameter, for the routes that
+// take none; it answers the client itself and reports whether to go on.
+func (h *handler) noParams(w http.ResponseWriter, r *http.Request) bool {
+	if _, err := queryParams(r.URL.RawQuery, r.Method+" "+r.URL.Path); err != nil {
+		h.fail(w, r, err, false)
+		return false
+	}
+	return true
 }
 
 func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		methodNotAllowed(w, getOnly)
+		refuseMethod(w, r, getOnly)
+		return
+	}
+	if !h.noParams(w, r) {
 		return
 	}
 	st, err := h.askStatus()
@@ -106,7 +135,7 @@ func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 // leader: a node without one can serve no write and no linearizable read.
 func (h *handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		methodNotAllowed(w, getOnly)
+		refuseMethod(w, r, getOnly)
 		return
 	}
 	st, err := h.askStatus()
@@ -127,18 +156,14 @@ func (h *handler) serveHealth(w http.ResponseWriter, r *http.Request) {
 // "take this node out of rotation"; the body says why. It logs at debug only:
 // checkers poll, and a leaderless member already says so in raft's own log.
 func (h *handler) unhealthy(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.Debug("unhealthy", zap.String("path", r.URL.Path), zap.Error(err))
-	http.Error(w, "unhealthy: "+oneLine(err.Error()), http.StatusServiceUnavailable)
+	h.log.Debug("unhealthy", zap.String("path", r.URL.Path), redact.Error(err))
+	refuse(w, r, http.StatusServiceUnavailable, "unhealthy: "+err.Error())
 }
 
 // addMember serves raftexample's POST /<id>, whose body is the peer URL (a
 // voter, answered 204), and POST /v1/members/<id>, whose body is JSON
 // (answered 201 with the member), once the change is applied here.
-func (h *handler) addMember(w http.ResponseWriter, r *http.Request, idText string, jsonBody bool) {
-	id, ok := parseMemberID(w, idText)
-	if !ok {
-		return
-	}
+func (h *handler) addMember(w http.ResponseWriter, r *http.Request, id uint64, jsonBody bool) {
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
@@ -149,13 +174,13 @@ func (h *handler) addMember(w http.ResponseWriter, r *http.Request, idText strin
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			http.Error(w, `body must be JSON {"peer_url": "http://host:port", "learner": false}: `+oneLine(err.Error()), http.StatusBadRequest)
+			h.fail(w, r, fmt.Errorf(`%w: body must be JSON {"peer_url": "http://host:port", "learner": false}: %w`, messages.ErrBadRequest, err), true)
 			return
 		}
 	}
 	peerURL, err := parsePeerURL(req.PeerURL)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.fail(w, r, err, true)
 		return
 	}
 	if _, err := h.askKV(messages.AddMember{ID: id, PeerURL: peerURL, Learner: req.Learner}); err != nil {
@@ -170,11 +195,7 @@ func (h *handler) addMember(w http.ResponseWriter, r *http.Request, idText strin
 }
 
 // removeMember serves raftexample's DELETE /<id> and DELETE /v1/members/<id>.
-func (h *handler) removeMember(w http.ResponseWriter, r *http.Request, idText string, okStatus int) {
-	id, ok := parseMemberID(w, idText)
-	if !ok {
-		return
-	}
+func (h *handler) removeMember(w http.ResponseWriter, r *http.Request, id uint64, okStatus int) {
 	if _, err := h.askKV(messages.RemoveMember{ID: id}); err != nil {
 		h.fail(w, r, err, true)
 		return
@@ -185,11 +206,7 @@ func (h *handler) removeMember(w http.ResponseWriter, r *http.Request, idText st
 // promoteMember serves POST /v1/members/<id>/promote. Only the leader knows
 // whether the learner has caught up: a follower asks the leader, through
 // its peer port, as etcd does.
-func (h *handler) promoteMember(w http.ResponseWriter, r *http.Request, idText string) {
-	id, ok := parseMemberID(w, idText)
-	if !ok {
-		return
-	}
+func (h *handler) promoteMember(w http.ResponseWriter, r *http.Request, id uint64) {
 	_, err := h.askKV(messages.PromoteMember{ID: id})
 	if errors.Is(err, messages.ErrUnknownMember) || errors.Is(err, messages.ErrNotLearner) {
 		// A follower may not have applied the learner's addition (or its
@@ -237,7 +254,10 @@ func (h *handler) writeMember(w http.ResponseWriter, r *http.Request, id uint64)
 // answered once it leads.
 func (h *handler) serveLeader(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		methodNotAllowed(w, "POST")
+		refuseMethod(w, r, "POST")
+		return
+	}
+	if !h.noParams(w, r) {
 		return
 	}
 	body, ok := h.readBody(w, r)
@@ -246,7 +266,7 @@ func (h *handler) serveLeader(w http.ResponseWriter, r *http.Request) {
 	}
 	var req leaderBody
 	if err := json.Unmarshal(body, &req); err != nil || req.ID == 0 {
-		http.Error(w, `body must be JSON {"id": N} with N a member id`, http.StatusBadRequest)
+		h.fail(w, r, fmt.Errorf(`%w: body must be JSON {"id": N} with N a member id`, messages.ErrBadRequest), false)
 		return
 	}
 	reply, err := h.ask(h.raft, messages.TransferLeadership{To: req.ID})
@@ -256,7 +276,7 @@ func (h *handler) serveLeader(w http.ResponseWriter, r *http.Request) {
 	}
 	lt, ok := reply.(messages.LeadershipTransferred)
 	if !ok {
-		h.fail(w, r, fmt.Errorf("raft actor answered TransferLeadership with %T", reply), false)
+		h.fail(w, r, fmt.Errorf("the raft actor answered a leadership transfer with an unexpected %T", reply), false)
 		return
 	}
 	if lt.Err != nil {
@@ -266,39 +286,67 @@ func (h *handler) serveLeader(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, leaderAnswer{Leader: lt.Leader})
 }
 
+// errNotANumber is parseMemberID's error for text that is no number at all;
+// raftexample's routes tell it apart (compatMemberID).
+var errNotANumber = fmt.Errorf("%w: a member id is an unsigned integer", messages.ErrBadRequest)
+
 // parseMemberID accepts the forms raftexample accepts (base prefix
 // allowed), but refuses 0, which raft reserves for "none", and the two
 // largest ids, which raft reserves for its local storage threads.
-func parseMemberID(w http.ResponseWriter, s string) (uint64, bool) {
+func parseMemberID(s string) (uint64, error) {
 	id, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
-		http.Error(w, fmt.Sprintf("member id %q is not an unsigned integer", s), http.StatusBadRequest)
-		return 0, false
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("%w: member id %s is past the largest, %d", messages.ErrBadRequest, echo(s), uint64(math.MaxUint64-2))
+	case err != nil:
+		return 0, fmt.Errorf("%w, not %s", errNotANumber, echo(s))
+	case id == 0 || id >= math.MaxUint64-1:
+		return 0, fmt.Errorf("%w: member id %d is reserved by raft", messages.ErrBadRequest, id)
 	}
-	if id == 0 || id >= math.MaxUint64-1 {
-		http.Error(w, fmt.Sprintf("member id %d is reserved by raft", id), http.StatusBadRequest)
-		return 0, false
-	}
-	return id, true
+	return id, nil
 }
 
 // parsePeerURL refuses URLs the transport could never dial, before they are
 // committed to the cluster's membership for good, and writes the URL in one
-// form (scheme://host:port), so that one member's URL cannot be added twice
-// under two spellings.
+// form, scheme://host:port with the port in decimal without leading zeros
+// (a lone "/" path is dropped), so that one member's URL cannot be added
+// twice under two spellings: the kv actor tells a peer URL in use by
+// comparing strings. The host is kept as given (not lower-cased), as
+// --cluster keeps it, so that the URLs of members given at the start
+// compare alike.
 func parsePeerURL(s string) (string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: peer URL %s: %s", messages.ErrBadRequest, echo(s), why)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("invalid peer URL %q: %w", s, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", bad(err.Error())
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("peer URL %q: scheme must be http or https", s)
+	const form = "want scheme://host:port"
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", bad("scheme must be http or https")
+	case u.Opaque != "" || u.Hostname() == "":
+		return "", bad(form + ", with a host")
+	case u.User != nil:
+		return "", bad(form + ", with no user")
+	case u.Path != "" && u.Path != "/":
+		return "", bad(form + ", with no path")
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", bad(form + ", with no query")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return "", bad(form + ", with no fragment")
 	}
-	if u.Host == "" || u.Port() == "" {
-		return "", fmt.Errorf("peer URL %q: want scheme://host:port", s)
+	port, err := strconv.Atoi(u.Port())
+	if err != nil || port < 1 || port > 65535 {
+		return "", bad(form + ", with a port from 1 to 65535")
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
-		return "", fmt.Errorf("peer URL %q: want scheme://host:port, with no path, query or user", s)
-	}
-	return u.Scheme + "://" + u.Host, nil
+	// Written as --cluster writes its URLs (url.URL.String), so that an
+	// IPv6 zone comes back escaped ("%25") as it came.
+	host := net.JoinHostPort(u.Hostname(), strconv.Itoa(port))
+	return (&url.URL{Scheme: u.Scheme, Host: host}).String(), nil
 }

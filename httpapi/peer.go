@@ -78,15 +78,17 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 			}
 		case strings.HasPrefix(r.URL.Path, peerPromotePath):
 			if r.Method != http.MethodPost {
-				methodNotAllowed(w, "POST")
+				refuseMethod(w, r, "POST")
 				return
 			}
 			if got := r.Header.Get(hdrClusterID); got != id {
-				http.Error(w, fmt.Sprintf("cluster ID mismatch: the request is for cluster %q, this member is in %s", got, id), http.StatusPreconditionFailed)
+				refuse(w, r, http.StatusPreconditionFailed,
+					fmt.Sprintf("cluster ID mismatch: the request is for cluster %s, this member is in %s", echo(got), id))
 				return
 			}
-			memberID, ok := parseMemberID(w, strings.TrimPrefix(r.URL.Path, peerPromotePath))
-			if !ok {
+			memberID, err := parseMemberID(strings.TrimPrefix(r.URL.Path, peerPromotePath))
+			if err != nil {
+				h.fail(w, r, err, false)
 				return
 			}
 			// No second hop: a member that lost leadership meanwhile
@@ -97,7 +99,7 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 			}
 			h.writeMember(w, r, memberID)
 		default:
-			http.NotFound(w, r)
+			notFound(w, r)
 		}
 	})
 }

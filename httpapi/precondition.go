@@ -11,7 +11,8 @@ import (
 )
 
 // parsePreconditions turns a write's If-Match and If-None-Match headers into
-// the compares of a transaction on key (nil: an unconditional write). A
+// the compares of a transaction on key (nil: an unconditional write); an
+// error wraps messages.ErrBadRequest. A
 // key's entity tag is its mod_revision, quoted; only strong tags name a
 // revision, and one tag per header is taken:
 //
@@ -30,7 +31,7 @@ func parsePreconditions(h http.Header, key string) ([]messages.Compare, error) {
 			continue
 		}
 		if len(vals) > 1 {
-			return nil, fmt.Errorf("%s: give one entity tag, not %d headers", p.name, len(vals))
+			return nil, fmt.Errorf("%w: %s: give one entity tag, not %d headers", messages.ErrBadRequest, p.name, len(vals))
 		}
 		v := strings.TrimSpace(vals[0])
 		if v == "*" {
@@ -43,7 +44,7 @@ func parsePreconditions(h http.Header, key string) ([]messages.Compare, error) {
 		}
 		rev, err := parseETag(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.name, err)
+			return nil, fmt.Errorf("%w: %s: %w", messages.ErrBadRequest, p.name, err)
 		}
 		op := messages.CompareEqual
 		if !p.match {
@@ -62,12 +63,12 @@ func parseETag(v string) (uint64, error) {
 	case strings.Contains(v, ","):
 		return 0, errors.New("give one entity tag, not a list")
 	case len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"':
-		return 0, fmt.Errorf("%s is not an entity tag: quote the revision, \"R\"", v)
+		return 0, fmt.Errorf("%s is not an entity tag: quote the revision, \"R\"", cutText(v))
 	}
 	// Tags compare as strings: "05" is not the tag of revision 5.
 	rev, err := strconv.ParseUint(v[1:len(v)-1], 10, 64)
 	if err != nil || rev == 0 || strconv.FormatUint(rev, 10) != v[1:len(v)-1] {
-		return 0, fmt.Errorf("%s does not name a revision (a number from 1 up)", v)
+		return 0, fmt.Errorf("%s does not name a revision (a number from 1 up)", cutText(v))
 	}
 	return rev, nil
 }

@@ -124,8 +124,8 @@ func TestConditionalAnswers(t *testing.T) {
 	absentHeaders := map[string]string{"ETag": "", "Raftkv-Revision": "14", "Raftkv-Create-Revision": "",
 		"Raftkv-Version": "", "Content-Type": "application/json"}
 	const (
-		presentJSON = `{"error":"precondition failed: the key exists, at mod_revision 9","revision":14,"mod_revision":9}`
-		absentJSON  = `{"error":"precondition failed: the key does not exist","revision":14,"mod_revision":0}`
+		presentJSON = `{"error":{"code":412,"message":"precondition failed: the key exists, at mod_revision 9"},"revision":14,"mod_revision":9}`
+		absentJSON  = `{"error":{"code":412,"message":"precondition failed: the key does not exist"},"revision":14,"mod_revision":0}`
 	)
 	short := httpapi.HandlerConfig{Timeout: 50 * time.Millisecond}
 	runCoordCases(t, []coordCase{
@@ -192,14 +192,31 @@ func TestConditionalAnswers(t *testing.T) {
 			wantKV: msgs(condTxn(deleteOp, exists))},
 			reqHeader: hdr("If-Match", "*")},
 
-		{apiCase: apiCase{name: "compat PUT ignores If-Match", method: "PUT", path: "/k", body: ptr("v"),
-			kvReply: messages.Result{Index: 4, Revision: 4}, wantStatus: 204, wantBody: ptr(""),
-			wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+		// raftexample's PUT /<key> takes the preconditions too, answered as
+		// that route answers: 204 with no body, errors in one line of text.
+		{apiCase: apiCase{name: "compat PUT applied", method: "PUT", path: "/k", body: ptr("v"),
+			kvReply:    messages.Result{Succeeded: true, Index: 21, Revision: 20, Results: []messages.OpResult{{}}},
+			wantStatus: 204, wantBody: ptr(""), wantHeader: map[string]string{"Raftkv-Revision": "20", "ETag": ""},
+			wantKV: msgs(condTxn(putOp, modRev(messages.CompareEqual, 5)))},
 			reqHeader: hdr("If-Match", `"5"`)},
-		{apiCase: apiCase{name: "compat PUT ignores a malformed If-None-Match", method: "PUT", path: "/k", body: ptr("v"),
-			kvReply: messages.Result{Index: 4, Revision: 4}, wantStatus: 204,
-			wantKV: msgs(messages.Put{Key: "k", Value: []byte("v")})},
+		{apiCase: apiCase{name: "compat PUT create refused: 412 in a line, with the ETag", method: "PUT", path: "/k", body: ptr("v"),
+			kvReply: refusedPresent, wantStatus: 412,
+			wantBody:   ptr("precondition failed: the key exists, at mod_revision 9\n"),
+			wantHeader: map[string]string{"ETag": `"9"`, "Raftkv-Revision": "14", "Content-Type": "text/plain; charset=utf-8"},
+			wantKV:     msgs(condTxn(putOp, absent))},
+			reqHeader: hdr("If-None-Match", "*")},
+		{apiCase: apiCase{name: "compat PUT refused, key absent", method: "PUT", path: "/k", body: ptr("v"),
+			kvReply: refusedAbsent, wantStatus: 412, wantContains: "does not exist",
+			wantHeader: map[string]string{"ETag": "", "Raftkv-Revision": "14"},
+			wantKV:     msgs(condTxn(putOp, exists))},
+			reqHeader: hdr("If-Match", "*")},
+		{apiCase: apiCase{name: "compat PUT with a malformed If-None-Match: 400, nothing sent", method: "PUT", path: "/k", body: ptr("v"),
+			kvReply: messages.Result{Index: 4, Revision: 4}, wantStatus: 400, wantContains: "If-None-Match"},
 			reqHeader: hdr("If-None-Match", `W/"5"`, "If-None-Match", "5")},
+		{apiCase: apiCase{name: "a range DELETE takes no precondition", method: "DELETE", path: "/v1/kv/k?prefix=true",
+			kvReply: messages.Result{Succeeded: true, Results: []messages.OpResult{{}}}, wantStatus: 400,
+			wantContains: "a range delete takes neither"},
+			reqHeader: hdr("If-Match", `"5"`)},
 
 		{apiCase: apiCase{name: "unsupported by the kv actor: 405", method: "PUT", path: "/v1/kv/k", body: ptr("v"),
 			kvReply:    messages.Result{Err: fmt.Errorf("wrapped: %w: no transactions", messages.ErrUnsupported)},
@@ -229,7 +246,7 @@ func TestConditionalAnswers(t *testing.T) {
 			kvReply: messages.Result{Succeeded: true, Results: []messages.OpResult{{}}}, wantStatus: 413},
 			reqHeader: hdr("If-Match", "*")},
 		{apiCase: apiCase{name: "empty key before the header", method: "PUT", path: "/v1/kv/", body: ptr("v"),
-			kvReply: messages.Result{Succeeded: true}, wantStatus: 400, wantContains: "empty key"},
+			kvReply: messages.Result{Succeeded: true}, wantStatus: 400, wantContains: "key is empty"},
 			reqHeader: hdr("If-Match", "5")},
 	})
 }

@@ -15,12 +15,9 @@ import (
 )
 
 // rangeParams are the parameters GET /v1/kv/ takes for a range read; any
-// other is refused, so that a misspelt one does not silently read more or
-// less than asked.
-var rangeParams = map[string]bool{
-	"prefix": true, "end": true, "limit": true, "continue": true, "keys_only": true,
-	"count_only": true, "revision": true, "consistency": true,
-}
+// other is refused (unknownParam), so that a misspelt one does not
+// silently read more or less than asked.
+var rangeParams = []string{"prefix", "end", "limit", "continue", "keys_only", "count_only", "revision", "consistency"}
 
 // prefixEnd is the end of the range of the keys starting with p, as etcd
 // computes it: p with its last byte below 0xff incremented and the rest cut;
@@ -36,12 +33,20 @@ func prefixEnd(p string) string {
 	return "\x00"
 }
 
-// parseRange reads a range read's parameters; key is the path's.
+// parseRange reads a range read's parameters; key is the path's. Every
+// error is the client's: it wraps messages.ErrBadRequest, or
+// ErrKeyTooLarge for a bound longer than a key may be.
 func (h *handler) parseRange(key, rawQuery string, q url.Values) (messages.Range, error) {
-	for p := range q {
-		if !rangeParams[p] {
-			return messages.Range{}, fmt.Errorf("unknown parameter %q for a range read", p)
-		}
+	rr, err := h.parseRangeParams(key, rawQuery, q)
+	if err != nil && !errors.Is(err, messages.ErrBadRequest) && !errors.Is(err, messages.ErrKeyTooLarge) {
+		err = fmt.Errorf("%w: %w", messages.ErrBadRequest, err)
+	}
+	return rr, err
+}
+
+func (h *handler) parseRangeParams(key, rawQuery string, q url.Values) (messages.Range, error) {
+	if err := unknownParam(q, "a range read", rangeParams...); err != nil {
+		return messages.Range{}, err
 	}
 	var rr messages.Range
 	var err error
@@ -51,6 +56,9 @@ func (h *handler) parseRange(key, rawQuery string, q url.Values) (messages.Range
 	case q.Has("prefix"):
 		rr.Start = h.dialect.rangeKey(rawParam(rawQuery, "prefix"), q.Get("prefix"))
 		rr.End = prefixEnd(rr.Start)
+		if err := checkBound("prefix", rr.Start); err != nil {
+			return rr, err
+		}
 	case q.Has("end"):
 		rr.Start, rr.End = key, "\x00"
 		if e := q.Get("end"); e != "" {
@@ -58,6 +66,11 @@ func (h *handler) parseRange(key, rawQuery string, q url.Values) (messages.Range
 		}
 		if key == "" {
 			return rr, errors.New("end= bounds a range that starts at the path's key: give one")
+		}
+		for _, b := range []struct{ what, k string }{{"the range's start", rr.Start}, {"end", rr.End}} {
+			if err := checkBound(b.what, b.k); err != nil {
+				return rr, err
+			}
 		}
 	default:
 		rr.Start, rr.End = "", "\x00" // every key
@@ -140,7 +153,7 @@ func decodeContinue(s string) (uint64, string, error) {
 func (h *handler) serveRange(w http.ResponseWriter, r *http.Request, key string, q url.Values) {
 	rr, err := h.parseRange(key, r.URL.RawQuery, q)
 	if err != nil {
-		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
+		h.fail(w, r, err, false)
 		return
 	}
 	res, err := h.askKV(rr)

@@ -69,7 +69,11 @@ var errTooLarge = errors.New("transaction too large")
 // one result per operation of it.
 func (h *handler) serveTxn(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		methodNotAllowed(w, "POST")
+		refuseMethod(w, r, "POST")
+		return
+	}
+	if _, err := queryParams(r.URL.RawQuery, "POST /v1/txn"); err != nil {
+		h.fail(w, r, err, true)
 		return
 	}
 	body, ok := h.readBody(w, r)
@@ -77,12 +81,8 @@ func (h *handler) serveTxn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, ops, err := h.parseTxn(body)
-	if errors.Is(err, errTooLarge) {
-		http.Error(w, oneLine(err.Error()), http.StatusRequestEntityTooLarge)
-		return
-	}
 	if err != nil {
-		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
+		h.fail(w, r, err, true)
 		return
 	}
 	res, err := h.askKV(t)
@@ -145,7 +145,18 @@ func appendOpResult(b []byte, op messages.TxnOp, res messages.OpResult) []byte {
 }
 
 // parseTxn reads a transaction body; ops are its branches, success first.
+// Every error is the client's: errTooLarge for too many compares or
+// operations, messages.ErrEmptyKey or ErrKeyTooLarge for a key no request
+// may name, messages.ErrBadRequest for the rest.
 func (h *handler) parseTxn(body []byte) (messages.Txn, [2][]messages.TxnOp, error) {
+	t, ops, err := h.parseTxnBody(body)
+	if err != nil && !errors.Is(err, errTooLarge) && !errors.Is(err, messages.ErrEmptyKey) && !errors.Is(err, messages.ErrKeyTooLarge) {
+		err = fmt.Errorf("%w: %w", messages.ErrBadRequest, err)
+	}
+	return t, ops, err
+}
+
+func (h *handler) parseTxnBody(body []byte) (messages.Txn, [2][]messages.TxnOp, error) {
 	var tb txnBody
 	var ops [2][]messages.TxnOp
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -192,8 +203,8 @@ func (h *handler) parseCompare(c compareBody) (messages.Compare, error) {
 	if err != nil {
 		return messages.Compare{}, err
 	}
-	if key == "" {
-		return messages.Compare{}, errors.New("no key")
+	if err := messages.CheckKey(key); err != nil {
+		return messages.Compare{}, err
 	}
 	mc := messages.Compare{Key: key, Target: compareTargets[c.Target], Op: compareOps[c.Op]}
 	if mc.Target == 0 {
@@ -261,11 +272,14 @@ func (h *handler) parseOp(o opBody) (messages.TxnOp, error) {
 	case hasEnd && end == "":
 		end = "\x00"
 	}
+	if (op.Type == messages.OpGet || op.Type == messages.OpPut) && ranged {
+		return op, fmt.Errorf("%s takes one key: use range or delete for a range", o.Op)
+	}
+	if err := checkOpKeys(start, end, ranged); err != nil {
+		return op, err
+	}
 	switch op.Type {
 	case messages.OpGet, messages.OpPut:
-		if ranged {
-			return op, fmt.Errorf("%s takes one key: use range or delete for a range", o.Op)
-		}
 		op.Key, op.Value = key, value
 	case messages.OpDelete:
 		op.Key, op.End = start, end
@@ -276,6 +290,23 @@ func (h *handler) parseOp(o opBody) (messages.TxnOp, error) {
 		op.Range = messages.Range{Start: start, End: end, Limit: o.Limit, KeysOnly: o.KeysOnly, CountOnly: o.CountOnly}
 	}
 	return op, nil
+}
+
+// checkOpKeys refuses the keys of an operation as the kv actor would, so
+// that nothing it would refuse is sent: one key must be a key
+// (messages.CheckKey); a range may start at "" only when it reaches every
+// key, and its bounds are no longer than a key.
+func checkOpKeys(start, end string, ranged bool) error {
+	if !ranged {
+		return messages.CheckKey(start)
+	}
+	if start == "" && end != "\x00" {
+		return fmt.Errorf("%w: a range with no start key must reach every key (end \"\", or prefix with no key)", messages.ErrEmptyKey)
+	}
+	if err := checkBound("key", start); err != nil {
+		return err
+	}
+	return checkBound("end", end)
 }
 
 // txnKey reads a key (or end) given as text or as base64.

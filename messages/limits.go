@@ -15,7 +15,8 @@ const MaxKeyBytes = 8 << 10
 
 // Errors of a request refused before it is proposed, or of a committed
 // entry refused when applied (decided alike on every member). Each is the
-// client's to fix: nothing was written.
+// client's to fix: nothing was written. The HTTP API answers each 400,
+// but ErrValueTooLarge 413 (httpapi's classify, its one error table).
 var (
 	// ErrEmptyKey is returned for a write or read that names no key.
 	ErrEmptyKey = errors.New("key is empty")
@@ -35,7 +36,9 @@ var (
 )
 
 // CheckKey refuses a key no write may carry: empty, or over MaxKeyBytes.
-// The error gives the key's length, never the key.
+// The error gives the key's length, never the key. The HTTP API checks
+// every key a request names with it (and every range bound against
+// MaxKeyBytes), on every route, before anything reaches the kv actor.
 func CheckKey(key string) error {
 	switch {
 	case key == "":

@@ -154,17 +154,28 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	must(t, http.MethodDelete, base+"/v1/kv/gamma", "", http.StatusOK, "")
 	must(t, http.MethodGet, base+"/gamma", "", http.StatusNotFound, "")
 	must(t, http.MethodPut, base+"/big", strings.Repeat("x", 1572865), http.StatusRequestEntityTooLarge, "")
+	// The rest of a /v1/kv/ path is the key, byte for byte: nothing on
+	// the way cleans "//" or ".." (Go's ServeMux would, and redirect a
+	// client to another key).
+	must(t, http.MethodPut, base+"/v1/kv//registry/pods/a", "pod", http.StatusOK, "")
+	must(t, http.MethodPut, base+"/v1/kv/x/../y", "dots", http.StatusOK, "")
+	must(t, http.MethodGet, base+"/v1/kv//registry/pods/a", "", http.StatusOK, "pod")
+	must(t, http.MethodGet, base+"/v1/kv/x/../y", "", http.StatusOK, "dots")
+	must(t, http.MethodGet, base+"/v1/kv/registry/pods/a", "", http.StatusNotFound, "")
+	must(t, http.MethodGet, base+"/v1/kv/y", "", http.StatusNotFound, "")
+	must(t, http.MethodDelete, base+"/v1/kv//registry/pods/a", "", http.StatusOK, "")
+	must(t, http.MethodDelete, base+"/v1/kv/x/../y", "", http.StatusOK, "")
 
-	// /metrics counts what just happened: three puts and a delete applied
-	// and acknowledged, the oversized body never proposed; and the
-	// member's own publication of its client URLs.
+	// /metrics counts what just happened: five puts and three deletes
+	// applied and acknowledged, the oversized body never proposed; and
+	// the member's own publication of its client URLs.
 	code, metricsText, err := call(http.MethodGet, base+"/metrics", "")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}
 	for _, want := range []string{
-		"raftkv_kv_proposals_applied_total 5\n",
-		"raftkv_kv_proposals_total 5\n",
+		"raftkv_kv_proposals_applied_total 9\n",
+		"raftkv_kv_proposals_total 9\n",
 		"raftkv_wal_fsync_duration_seconds_count ",
 		`raftkv_actor_message_duration_seconds_count{actor="raft"} `,
 		"go_goroutines ",
@@ -249,6 +260,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"--cluster", "0=http://a:1"}, "id from 1 up"},
 		{[]string{"--cluster", "x=http://a:1"}, "id from 1 up"},
 		{[]string{"--cluster", "1=http://a:1,1=http://b:1"}, "id 1 is given twice"},
+		{[]string{"--cluster", "1=http://a:1,65537=http://b:1"}, "ids 1 and 65537 have the same low 16 bits"},
 		{[]string{"--id", "2", "--cluster", "1=http://a:1,3=http://b:1"}, "--id 2 is not in --cluster"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--snapshot-count", "many"}, "snapshot-count"},

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/raftkv/node/actors"
 	"github.com/raftkv/node/httpapi"
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/tlsfiles"
@@ -189,15 +191,19 @@ func run(o options, lg *zap.Logger) int {
 	serveErr := make(chan error, 1)
 	serveAll(peerSrv, peerLns, serveErr)
 
-	api := http.NewServeMux()
-	api.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The client API is the server's handler itself: an http.ServeMux in
+	// front would clean paths and redirect, and /v1/kv//a would write /v1/kv/a.
+	// Only /debug/pprof/ paths reach the mux below.
+	var debug http.Handler
 	if o.pprof {
-		api.HandleFunc("/debug/pprof/", pprof.Index)
-		api.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		api.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		api.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dm := http.NewServeMux()
+		dm.HandleFunc("/debug/pprof/", pprof.Index)
+		dm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		dm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		debug = dm
 	}
-	api.Handle("/", httpapi.NewHandler(httpapi.HandlerConfig{
+	api := httpapi.NewHandler(httpapi.HandlerConfig{
 		Root:            node.Root(),
 		KV:              node.KV(),
 		Raft:            node.Raft(),
@@ -208,7 +214,9 @@ func run(o options, lg *zap.Logger) int {
 		Watch:           node.Watch(),
 		History:         node.History(),
 		Logger:          lg.Named("http"),
-	}))
+		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Debug:           debug,
+	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: serverErrorLog(lg.Named("client-server"))}
 	serveAll(srv, clientLns, serveErr)
 	lg.Info("serving",
@@ -235,8 +243,9 @@ func run(o options, lg *zap.Logger) int {
 		if errors.Is(node.Err(), messages.ErrRemoved) {
 			lg.Info("this member was removed from the cluster; stopping", zap.Error(node.Err()))
 		} else {
+			// The member logged it ("fatal error: stopping the member");
+			// the last line, on stderr, repeats it for the operator.
 			fatal = node.Err()
-			lg.Error("stopping on a fatal error", zap.Error(fatal))
 			code = 1
 		}
 	case err := <-serveErr:
@@ -250,29 +259,38 @@ func run(o options, lg *zap.Logger) int {
 	// with an end event saying where to resume), or the shutdown would
 	// wait its whole timeout on them.
 	if err := node.StopWatches(); err != nil {
-		lg.Warn("stop watches", zap.Error(err))
+		lg.Warn("could not end the open watches before stopping", zap.Error(err))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
-		lg.Warn("client API shutdown", zap.Error(err))
+		lg.Warn("the client API did not shut down cleanly", zap.Error(err))
 	}
 	// Close, not Shutdown: a peer's stream is an endless response, and
 	// the member stops talking to peers from here on anyway.
 	if err := peerSrv.Close(); err != nil {
-		lg.Warn("peer server close", zap.Error(err))
+		lg.Warn("could not close the peer server", zap.Error(err))
 	}
 	if err := node.Stop(); err != nil {
-		lg.Error("stop", zap.Error(err))
+		lg.Error("the member did not stop cleanly", zap.Error(err))
 		code = 1
 	}
 	if fatal != nil {
 		// The last word, for the operator: the data is as durable as
 		// before the failure; restarted once the cause is gone (a full
 		// disk freed, say), the member catches up from its data dir.
-		refuse("stopped on a fatal error: %v", fatal)
+		refuse("%s", fatalLine(fatal))
 	}
 	return code
+}
+
+// fatalLine is what the member prints last after a fatal stop: one line of
+// bounded length, naming the component and what failed (the entry's index,
+// for the state machine). Error texts must not hold user values; the cut
+// bounds what one that does would leak.
+func fatalLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ") // errors.Join's newlines too
+	return "stopped on a fatal error: " + redact.Text(s, redact.MaxErrorBytes)
 }
 
 // serverErrorLog routes what net/http logs (refused TLS handshakes among
