@@ -7,13 +7,13 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/watch"
 )
@@ -56,9 +56,9 @@ func (h *handler) serveWatch(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, getOnly)
 		return
 	}
-	filter, start, err := h.watchParams(r)
+	wr, err := h.watchParams(r)
 	if err != nil {
-		http.Error(w, oneLine(err.Error()), http.StatusBadRequest)
+		refuse(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if h.watch == nil || h.root == nil {
@@ -91,8 +91,9 @@ func (h *handler) serveWatch(w http.ResponseWriter, r *http.Request) {
 		Root:    h.root,
 		Hub:     h.watch,
 		History: h.history,
-		Filter:  filter,
-		Start:   start,
+		Filter:  wr.filter,
+		Start:   wr.start,
+		PrevKV:  wr.prevKV,
 		OnEnd:   endNow,
 		Timeout: h.timeout,
 	})
@@ -155,7 +156,7 @@ func (h *handler) writeEvents(w http.ResponseWriter, rc *http.ResponseController
 	}
 	if err := rc.Flush(); err != nil {
 		if errors.Is(err, http.ErrNotSupported) {
-			h.log.Warn("watch stream on a response that cannot flush", zap.String("path", r.URL.Path))
+			h.log.Warn("watch stream on a response that cannot flush", redact.NamedKey("path", r.URL.Path))
 		}
 		return false
 	}
@@ -169,9 +170,9 @@ func (h *handler) streamEnded(r *http.Request, err error) {
 	switch {
 	case errors.Is(err, io.EOF), r.Context().Err() != nil:
 	case errors.Is(err, messages.ErrCompacted):
-		h.log.Debug("watch stream overtaken by the history's compaction", zap.String("path", r.URL.Path), zap.Error(err))
+		h.log.Debug("watch stream overtaken by the history's compaction", redact.NamedKey("path", r.URL.Path), zap.Error(err))
 	default:
-		h.log.Warn("watch stream failed", zap.String("path", r.URL.Path), zap.Error(err))
+		h.log.Warn("watch stream failed", redact.NamedKey("path", r.URL.Path), zap.Error(err))
 	}
 }
 
@@ -204,47 +205,54 @@ func appendSSE(b []byte, it watch.Item) []byte {
 	return append(b, "\n\n"...)
 }
 
+// watchRequest is what a watch request asks.
+type watchRequest struct {
+	filter watch.Filter
+	start  uint64 // 0: after the current revision
+	prevKV bool
+}
+
 // watchParams reads what a watch request asks: the key (the rest of the
-// path, named as under /v1/kv/), prefix=true|false, and where to start:
-// Last-Event-ID (an EventSource reconnecting) resumes after its revision
-// and wins over start_revision; neither starts after the current revision.
-func (h *handler) watchParams(r *http.Request) (watch.Filter, uint64, error) {
+// path, named as under /v1/kv/), prefix=true|false, prev_kv=true|false, and
+// where to start: Last-Event-ID (an EventSource reconnecting) resumes after
+// its revision and wins over start_revision; neither, or start_revision=0
+// as in etcd, starts after the current revision. Any other parameter is
+// refused, so that a misspelt one (prev_kvs=true) does not open a stream
+// that silently lacks what was asked.
+func (h *handler) watchParams(r *http.Request) (watchRequest, error) {
+	var wr watchRequest
 	key, err := h.dialect.watchKey(r)
 	if err != nil {
-		return watch.Filter{}, 0, err
+		return wr, err
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := queryParams(r.URL.RawQuery, "a watch", "prefix", "start_revision", "prev_kv")
 	if err != nil {
-		return watch.Filter{}, 0, fmt.Errorf("malformed query string: %w", err)
+		return wr, err
 	}
-	f := watch.Filter{Key: key}
-	if q.Has("prefix") {
-		switch v := q.Get("prefix"); v {
-		case "true":
-			f.Prefix = true
-		case "false":
-		default:
-			return f, 0, fmt.Errorf("prefix must be true or false, not %q", v)
-		}
+	wr.filter.Key = key
+	if wr.filter.Prefix, err = exactBool(q, "prefix"); err != nil {
+		return wr, err
 	}
-	if f.Key == "" && !f.Prefix {
-		return f, 0, errors.New("empty key: name a key, or watch every key with prefix=true")
+	if wr.prevKV, err = exactBool(q, "prev_kv"); err != nil {
+		return wr, err
 	}
-	var start uint64
+	if wr.filter.Key == "" && !wr.filter.Prefix {
+		return wr, fmt.Errorf("%w: empty key: name a key, or watch every key with prefix=true", messages.ErrBadRequest)
+	}
 	if q.Has("start_revision") {
 		v := q.Get("start_revision")
-		if start, err = strconv.ParseUint(v, 10, 64); err != nil || start == 0 {
-			return f, 0, fmt.Errorf("start_revision must be a revision (1 or more), not %q", v)
+		if wr.start, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return wr, fmt.Errorf("%w: start_revision must be a revision, or 0 for now, not %s", messages.ErrBadRequest, echo(v))
 		}
 	}
 	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
 		last, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || last == math.MaxUint64 {
-			return f, 0, fmt.Errorf("Last-Event-ID must be a revision, not %q", v)
+			return wr, fmt.Errorf("%w: Last-Event-ID must be a revision, not %s", messages.ErrBadRequest, echo(v))
 		}
-		start = last + 1
+		wr.start = last + 1
 	}
-	return f, start, nil
+	return wr, nil
 }
 
 // The key of /v1/watch/<key> is named as that of /v1/kv/<key>.
@@ -254,9 +262,11 @@ func (nativeDialect) watchKey(r *http.Request) (string, error) {
 }
 
 func (raftexampleDialect) watchKey(r *http.Request) (string, error) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), watchPrefix)
+	// As kvKey: the path as sent, and never repeated in an error, since
+	// the rest of it is a key.
+	rest, ok := strings.CutPrefix(sentPath(r), watchPrefix)
 	if !ok {
-		return "", fmt.Errorf("path %q: the %s prefix must not be percent-encoded", r.URL.EscapedPath(), watchPrefix)
+		return "", fmt.Errorf("%w: the %s prefix must not be percent-encoded", messages.ErrBadRequest, watchPrefix)
 	}
 	if rest == "" {
 		return "", nil // every key, with prefix=true

@@ -23,6 +23,7 @@ import (
 	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/internal/watchtest"
 	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/watch"
 )
@@ -41,6 +42,13 @@ type watchFixture struct {
 
 func newWatchFixture(t *testing.T, cfg watch.HubConfig) *watchFixture {
 	t.Helper()
+	return newWatchFixtureWith(t, cfg, nil)
+}
+
+// newWatchFixtureWith is newWatchFixture with the handler reading history,
+// when not nil, instead of the store's.
+func newWatchFixtureWith(t *testing.T, cfg watch.HubConfig, history watch.History) *watchFixture {
+	t.Helper()
 	verifyNoLeaks(t)
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
@@ -57,7 +65,10 @@ func newWatchFixture(t *testing.T, cfg watch.HubConfig) *watchFixture {
 	}
 	f.hub = pid
 	f.store.SetHub(pid)
-	f.handler = httpapi.NewHandler(httpapi.HandlerConfig{Root: system.Root, Watch: pid, History: f.store, Format: kv.FormatNative})
+	if history == nil {
+		history = f.store
+	}
+	f.handler = httpapi.NewHandler(httpapi.HandlerConfig{Root: system.Root, Watch: pid, History: history, Format: kv.FormatNative})
 	srv := httptest.NewServer(f.handler)
 	// As the node stops: the watches end first, so that closing the
 	// server does not wait on open streams.
@@ -275,6 +286,146 @@ func TestWatchStartAndLastEventID(t *testing.T) {
 	}
 }
 
+// start_revision=0 starts after the current revision, as no
+// start_revision does and as in etcd; Last-Event-ID still wins over it.
+func TestWatchStartRevisionZeroIsNow(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		path   string
+		header map[string]string
+		want   string // the ids of the events, the put at 8 last
+	}{
+		{"no start", "/v1/watch/k?prefix=true", nil, "8"},
+		{"start 0", "/v1/watch/k?prefix=true&start_revision=0", nil, "8"},
+		{"start 0 with prev_kv", "/v1/watch/k?start_revision=0&prefix=true&prev_kv=true", nil, "8"},
+		{"start 1, for contrast", "/v1/watch/k?prefix=true&start_revision=1", nil, "1 2 3 4 5 6 7 8"},
+		{"Last-Event-ID over start 0", "/v1/watch/k?prefix=true&start_revision=0", map[string]string{"Last-Event-ID": "4"}, "5 6 7 8"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newWatchFixture(t, watch.HubConfig{})
+			f.commitN(6)
+			f.store.Put("k0", "tail") // 7, not committed
+			s := f.get(t, c.path, c.header)
+			if s.resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", s.resp.StatusCode, s.body(t))
+			}
+			if got := s.resp.Header.Get("Raftkv-Revision"); got != "7" {
+				t.Errorf("Raftkv-Revision %s, want 7", got)
+			}
+			s.next(t) // retry
+			// The stream is open: the put at 8 comes after its start.
+			f.store.Put("k1", "live")
+			if got := strings.Join(s.eventIDs(t, strings.Count(c.want, " ")+1), " "); got != c.want {
+				t.Errorf("event ids %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+// eventsHistory is a db history holding events, every one committed. It
+// passes them all in one read: the tests' are few.
+type eventsHistory []messages.Event
+
+func (h eventsHistory) ReadEvents(from uint64, _ int, fn func(messages.Event)) (uint64, error) {
+	through := from - 1
+	for _, e := range h {
+		if e.Revision() >= from {
+			fn(e)
+			through = e.Revision()
+		}
+	}
+	if n := len(h); n > 0 {
+		through = max(through, h[n-1].Revision())
+	}
+	return through, nil
+}
+
+// prev_kv=true gives each event the key's record before it, from the
+// history as live, in the shape of a range read's key (a value that is not
+// UTF-8 as value_b64); a put that created the key has none, and a stream
+// without prev_kv=true gets none.
+func TestWatchPrevKV(t *testing.T) {
+	kv := func(key, value string, create, mod, version uint64) *messages.KV {
+		return &messages.KV{Key: key, Value: []byte(value), CreateRevision: create, ModRevision: mod, Version: version}
+	}
+	put := func(cur, prev *messages.KV) messages.Event {
+		return messages.Event{Type: messages.EventPut, KV: *cur, Prev: prev}
+	}
+	committed := eventsHistory{
+		put(kv("a", "1", 1, 1, 1), nil),
+		put(kv("a", "\xff\xfe", 1, 2, 2), kv("a", "1", 1, 1, 1)),
+		put(kv("b", "x", 3, 3, 1), nil),
+	}
+	live := []messages.Event{
+		{Type: messages.EventDelete, KV: messages.KV{Key: "a", ModRevision: 4}, Prev: kv("a", "\xff\xfe", 1, 2, 2)},
+		put(kv("b", "y", 3, 4, 2), kv("b", "x", 3, 3, 1)),
+	}
+	f := newWatchFixtureWith(t, watch.HubConfig{}, committed)
+	// As the kv actor tells the hub: the events, then their commit.
+	f.system.Root.Send(f.hub, messages.WatchEvents{Events: committed, Revision: 3})
+	f.system.Root.Send(f.hub, messages.WatchCommitted{Revision: 3})
+
+	const (
+		a1 = `{"revision":1,"events":[{"type":"put","key":"a","value":"1","create_revision":1,"mod_revision":1,"version":1}]}`
+		a2 = `{"revision":2,"events":[{"type":"put","key":"a","value_b64":"//4=","create_revision":1,"mod_revision":2,"version":2` +
+			`,"prev_kv":{"key":"a","value":"1","create_revision":1,"mod_revision":1,"version":1}}]}`
+		a2Plain = `{"revision":2,"events":[{"type":"put","key":"a","value_b64":"//4=","create_revision":1,"mod_revision":2,"version":2}]}`
+		b3      = `{"revision":3,"events":[{"type":"put","key":"b","value":"x","create_revision":3,"mod_revision":3,"version":1}]}`
+		delA4   = `{"type":"delete","key":"a","mod_revision":4,"prev_kv":{"key":"a","value_b64":"//4=","create_revision":1,"mod_revision":2,"version":2}}`
+		putB4   = `{"type":"put","key":"b","value":"y","create_revision":3,"mod_revision":4,"version":2,"prev_kv":{"key":"b","value":"x","create_revision":3,"mod_revision":3,"version":1}}`
+		a4      = `{"revision":4,"events":[` + delA4 + `]}`
+		a4Plain = `{"revision":4,"events":[{"type":"delete","key":"a","mod_revision":4}]}`
+		all4    = `{"revision":4,"events":[` + delA4 + `,` + putB4 + `]}`
+	)
+	cases := []struct {
+		path string
+		want []string
+	}{
+		{"/v1/watch/a?start_revision=1&prev_kv=true", []string{a1, a2, a4}},
+		{"/v1/watch/?prefix=true&prev_kv=true&start_revision=1", []string{a1, a2, b3, all4}},
+		{"/v1/watch/a?prev_kv=true", []string{a4}},
+		{"/v1/watch/a?start_revision=1&prev_kv=false", []string{a1, a2Plain, a4Plain}},
+		{"/v1/watch/a?start_revision=1", []string{a1, a2Plain, a4Plain}},
+	}
+	streams := make([]*sseStream, len(cases))
+	for i, c := range cases {
+		streams[i] = f.get(t, c.path, nil)
+		if streams[i].resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", c.path, streams[i].resp.StatusCode, streams[i].body(t))
+		}
+		streams[i].next(t) // retry
+	}
+	f.system.Root.Send(f.hub, messages.WatchEvents{Events: live, Revision: 4})
+	for i, c := range cases {
+		var got []string
+		for len(got) < len(c.want) {
+			if e := streams[i].next(t); e.event == "" {
+				got = append(got, e.data)
+			}
+		}
+		if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+			t.Errorf("%s:\n got %s\nwant %s", c.path, strings.Join(got, "\n     "), strings.Join(c.want, "\n     "))
+		}
+	}
+
+	// A client decodes prev_kv as it decodes a range read's key.
+	var body struct {
+		Events []struct {
+			PrevKV *struct {
+				Key      string `json:"key"`
+				ValueB64 []byte `json:"value_b64"`
+				Version  uint64 `json:"version"`
+			} `json:"prev_kv"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(all4), &body); err != nil {
+		t.Fatal(err)
+	}
+	if p := body.Events[0].PrevKV; p == nil || p.Key != "a" || string(p.ValueB64) != "\xff\xfe" || p.Version != 2 {
+		t.Fatalf("prev_kv of the delete decodes as %+v", p)
+	}
+}
+
 // Bad requests are refused in one line, before a stream opens.
 func TestWatchRefusals(t *testing.T) {
 	f := newWatchFixture(t, watch.HubConfig{MaxWatchers: 1})
@@ -289,7 +440,16 @@ func TestWatchRefusals(t *testing.T) {
 		{"bad prefix", "GET", "/v1/watch/a?prefix=yes", nil, 400, "prefix"},
 		{"empty prefix value", "GET", "/v1/watch/a?prefix=", nil, 400, "prefix"},
 		{"bad start", "GET", "/v1/watch/a?start_revision=x", nil, 400, "start_revision"},
-		{"zero start", "GET", "/v1/watch/a?start_revision=0", nil, 400, "start_revision"},
+		{"negative start", "GET", "/v1/watch/a?start_revision=-1", nil, 400, "start_revision"},
+		{"empty start", "GET", "/v1/watch/a?start_revision=", nil, 400, "start_revision"},
+		{"start past uint64", "GET", "/v1/watch/a?start_revision=18446744073709551616", nil, 400, "start_revision"},
+		{"bad prev_kv", "GET", "/v1/watch/a?prev_kv=yes", nil, 400, "prev_kv"},
+		{"numeric prev_kv", "GET", "/v1/watch/a?prev_kv=1", nil, 400, "prev_kv"},
+		{"empty prev_kv", "GET", "/v1/watch/a?prev_kv=", nil, 400, "prev_kv"},
+		{"unknown parameter", "GET", "/v1/watch/a?prev_kvs=true", nil, 400, `unknown parameter "prev_kvs"`},
+		{"unknown parameter beside known ones", "GET", "/v1/watch/a?prefix=true&start_revision=0&limit=3", nil, 400, `unknown parameter "limit"`},
+		{"several unknown parameters", "GET", "/v1/watch/a?zz=1&aa=2", nil, 400, `unknown parameter "aa"`},
+		{"unknown parameter without a value", "GET", "/v1/watch/a?progress_notify", nil, 400, `unknown parameter "progress_notify"`},
 		{"bad last event id", "GET", "/v1/watch/a?start_revision=5", map[string]string{"Last-Event-ID": "five"}, 400, "Last-Event-ID"},
 		{"last event id at the top", "GET", "/v1/watch/a", map[string]string{"Last-Event-ID": "18446744073709551615"}, 400, "Last-Event-ID"},
 		{"no key", "GET", "/v1/watch/", nil, 400, "empty key"},
@@ -308,12 +468,9 @@ func TestWatchRefusals(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			body := string(b)
-			if resp.StatusCode != c.status || !strings.Contains(body, c.contains) {
-				t.Fatalf("%d %q, want %d containing %q", resp.StatusCode, body, c.status, c.contains)
-			}
-			if strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") {
-				t.Errorf("body %q is not one line", body)
+			msg := checkErrorJSON(t, resp, string(b))
+			if resp.StatusCode != c.status || !strings.Contains(msg, c.contains) {
+				t.Fatalf("%d %q, want %d containing %q", resp.StatusCode, msg, c.status, c.contains)
 			}
 			if c.status == 405 && resp.Header.Get("Allow") != "GET" {
 				t.Errorf("Allow = %q", resp.Header.Get("Allow"))
@@ -332,11 +489,8 @@ func TestWatchRefusals(t *testing.T) {
 		if s.resp.StatusCode != http.StatusGone {
 			t.Fatalf("%s %v: status %d", path, h, s.resp.StatusCode)
 		}
-		var body struct {
-			Error           string `json:"error"`
-			CompactRevision uint64 `json:"compact_revision"`
-		}
-		if err := json.NewDecoder(s.resp.Body).Decode(&body); err != nil || body.CompactRevision != 4 || body.Error == "" {
+		var body errorAnswer
+		if err := json.NewDecoder(s.resp.Body).Decode(&body); err != nil || body.CompactRevision == nil || *body.CompactRevision != 4 || body.Error.Message == "" {
 			t.Fatalf("410 body: %+v, %v", body, err)
 		}
 	}

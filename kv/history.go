@@ -15,7 +15,8 @@ import (
 // to a follower with a snapshot's db. It serves two readers: watches that
 // resume from a past revision, and reads of a range as it was at a past
 // revision (continuations of a paged range), which undo the changes made
-// since. For the second, each event keeps the key's previous record too.
+// since. For the second, and for watches that ask for prev_kv, each event
+// keeps the key's previous record too.
 //
 //	key:   revision (8 bytes, big-endian) | sequence within it (4 bytes)
 //	value: type | key | the record written (a put's) | the previous one
@@ -46,12 +47,24 @@ type change struct {
 	existed bool
 }
 
-// event is the change as watchers see it. Its value aliases the change's.
+// event is the change as watchers see it, with the key's previous record
+// when it existed. Its value aliases the change's; the previous value is
+// copied, since it aliases the db's pages (put and del read it from the
+// write transaction), which are reused once the transaction commits while
+// the watch hub may still hold the event.
 func (c change) event() messages.Event {
+	var e messages.Event
 	if c.typ == messages.EventDelete {
-		return messages.Event{Type: messages.EventDelete, KV: messages.KV{Key: c.key, ModRevision: c.cur.modRev}}
+		e = messages.Event{Type: messages.EventDelete, KV: messages.KV{Key: c.key, ModRevision: c.cur.modRev}}
+	} else {
+		e = messages.Event{Type: messages.EventPut, KV: c.cur.kv(c.key)}
 	}
-	return messages.Event{Type: messages.EventPut, KV: c.cur.kv(c.key)}
+	if c.existed {
+		p := c.prev.kv(c.key)
+		p.Value = bytes.Clone(p.Value)
+		e.Prev = &p
+	}
+	return e
 }
 
 func (r record) kv(key string) messages.KV {
@@ -189,7 +202,7 @@ func readEvents(tx *bolt.Tx, m dbMeta, from uint64, maxEvents int, fn func(messa
 		if err != nil {
 			return 0, err
 		}
-		ev := ch.event()
+		ev := ch.event() // its Prev is a copy already
 		ev.KV.Value = bytes.Clone(ev.KV.Value)
 		fn(ev)
 		n++

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
@@ -599,4 +600,90 @@ func TestChangeEncoding(t *testing.T) {
 
 func sameRecord(a, b record) bool {
 	return a.createRev == b.createRev && a.modRev == b.modRev && a.version == b.version && string(a.value) == string(b.value)
+}
+
+// Every event carries the key's record before it (Prev), none for a put
+// that created the key, alike when the kv actor hands it to the watch hub
+// and when the history is read back; the previous value is a copy, never
+// the db's memory, which is reused once its transaction ends.
+func TestEventsCarryPrev(t *testing.T) {
+	st := openTestState(t, FormatNative)
+	s := st.st
+	// Each revision committed on its own, so that the previous records are
+	// read from the db's pages, not from what the transaction wrote.
+	var live []messages.Event
+	commit := func(rev uint64) {
+		t.Helper()
+		live = append(live, s.takeEvents()...)
+		st.be.setApplied(rev, 1, nil)
+		if err := st.be.commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPut(t, s, "c", "1", 1)
+	commit(1)
+	for _, c := range []command{
+		{op: opPut, key: "a", value: []byte("A")},
+		{op: opPut, key: "b", value: []byte("B")},
+		{op: opDelete, key: "c"},
+		{op: opDelete, key: "absent"},
+	} {
+		if _, err := s.apply(c, 3, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(3)
+	if _, _, err := s.applyTxn(messages.Txn{Success: []messages.TxnOp{txnPut("a", "\xffA2"), txnDelRange("b", "c"), txnPut("d", "D")}}, 4, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	commit(4)
+	mustPut(t, s, "a", "A3", 5)
+	commit(5)
+	want := []string{
+		`1 c@1 -`,
+		`1 a@3 -`,
+		`1 b@3 -`,
+		`2 c@3 was "1" c1 m1 v1`,
+		`1 a@4 was "A" c3 m3 v1`,
+		`2 b@4 was "B" c3 m3 v1`,
+		`1 d@4 -`,
+		`1 a@5 was "\xffA2" c3 m4 v2`,
+	}
+	// The db's memory is its mmap, from Info().Data, initialMmapSize long
+	// at least: a value inside it aliases the db.
+	mapped := st.be.db.Info().Data
+	inDB := func(v []byte) bool {
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+		return len(v) > 0 && p >= mapped && p < mapped+initialMmapSize
+	}
+	withPrev := func(evs []messages.Event) []string {
+		var out []string
+		for _, e := range evs {
+			s := fmt.Sprintf("%d %s@%d ", e.Type, e.KV.Key, e.Revision())
+			switch {
+			case e.Prev == nil:
+				s += "-"
+			case inDB(e.Prev.Value):
+				s += "(previous value in the db's memory) "
+				fallthrough
+			default:
+				if e.Prev.Key != e.KV.Key {
+					s += fmt.Sprintf("(previous of key %q) ", e.Prev.Key)
+				}
+				s += fmt.Sprintf("was %q c%d m%d v%d", e.Prev.Value, e.Prev.CreateRevision, e.Prev.ModRevision, e.Prev.Version)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	if got := withPrev(live); !slices.Equal(got, want) {
+		t.Fatalf("events handed to the hub\n%q\nwant\n%q", got, want)
+	}
+	read, through, err := readEventsAsync(st, 1, 100)
+	if err != nil || through != 5 {
+		t.Fatalf("ReadEvents = through %d, %v", through, err)
+	}
+	if got := withPrev(read); !slices.Equal(got, want) {
+		t.Fatalf("events read from the history\n%q\nwant\n%q", got, want)
+	}
 }

@@ -18,9 +18,17 @@ const (
 // Event is one key's change: for a put, the key as written (KV.ModRevision
 // is the write's revision); for a delete, the key with ModRevision the
 // revision of the delete and no value or other counters.
+//
+// Prev is the key as it was just before the change, what etcd's prev_kv
+// gives: nil for a put that created the key. The kv actor fills it in on
+// every event, live or read from the history (which keeps each change's
+// previous record), so that a watcher asking for it gets it whether its
+// events come from the hub or from the db; a watcher that does not ask
+// leaves it out of its JSON. Its Value is the event's own, never the db's.
 type Event struct {
 	Type EventType
 	KV   KV
+	Prev *KV
 }
 
 // Revision is the revision that made the change.

@@ -7,10 +7,11 @@
 // the kv actor, in apply order:
 //
 //   - messages.WatchEvents after each apply: it groups the events by
-//     revision, encodes each revision's JSON once and hands it to every
-//     watcher whose filter takes all of it (a filtered copy to one that
-//     takes only part), without ever waiting on a watcher: a watcher whose
-//     queue is full is ended ("overflow");
+//     revision, encodes each revision's JSON once (once more with the
+//     keys' previous records, for watchers that ask for them: prev_kv) and
+//     hands it to every watcher whose filter takes all of it (a filtered
+//     copy to one that takes only part), without ever waiting on a
+//     watcher: a watcher whose queue is full is ended ("overflow");
 //   - messages.WatchCommitted after each db commit: the tail is trimmed;
 //   - messages.WatchReset when a snapshot replaced the state: every watch
 //     ends ("reset").

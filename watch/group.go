@@ -11,9 +11,17 @@ import (
 type group struct {
 	rev    uint64
 	events []messages.Event
-	// full is the JSON of all the events, made at most once and shared by
-	// every watcher that takes all of them.
-	full []byte
+	// full is the JSON of all the events, without and with their previous
+	// records (indexed by prevKV), each made at most once and shared by
+	// every watcher that takes all of them that way.
+	full [2][]byte
+}
+
+// encoding is what one watcher's JSON of a revision depends on: watchers
+// alike in it share one encoding.
+type encoding struct {
+	filter Filter
+	prevKV bool
 }
 
 // groupByRevision splits events, in revision order, into their revisions.
@@ -33,11 +41,19 @@ func groupByRevision(events []messages.Event) []*group {
 }
 
 // fullJSON is the JSON of the whole revision.
-func (g *group) fullJSON() []byte {
-	if g.full == nil {
-		g.full = encodeGroup(g.rev, g.events, Filter{Prefix: true})
+func (g *group) fullJSON(prevKV bool) []byte {
+	i := b2i(prevKV)
+	if g.full[i] == nil {
+		g.full[i] = encodeGroup(g.rev, g.events, encoding{filter: everything, prevKV: prevKV})
 	}
-	return g.full
+	return g.full[i]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // count is how many of the revision's events f takes.
@@ -51,20 +67,24 @@ func (g *group) count(f Filter) int {
 	return n
 }
 
-// jsonFor is the JSON of what f takes of the revision, n events: the shared
-// encoding when that is all of them.
-func (g *group) jsonFor(f Filter, n int) []byte {
+// jsonFor is the JSON of what enc takes of the revision, n events: the
+// shared encoding when that is all of them.
+func (g *group) jsonFor(enc encoding, n int) []byte {
 	if n == len(g.events) {
-		return g.fullJSON()
+		return g.fullJSON(enc.prevKV)
 	}
-	return encodeGroup(g.rev, g.events, f)
+	return encodeGroup(g.rev, g.events, enc)
 }
 
-// encodeGroup writes {"revision":R,"events":[...]} with the events f takes.
-func encodeGroup(rev uint64, events []messages.Event, f Filter) []byte {
+// encodeGroup writes {"revision":R,"events":[...]} with the events enc's
+// filter takes.
+func encodeGroup(rev uint64, events []messages.Event, enc encoding) []byte {
 	size := 32
 	for _, e := range events {
 		size += 96 + len(e.KV.Key) + len(e.KV.Value)
+		if enc.prevKV && e.Prev != nil {
+			size += 96 + len(e.Prev.Key) + len(e.Prev.Value)
+		}
 	}
 	b := make([]byte, 0, size)
 	b = append(b, `{"revision":`...)
@@ -72,14 +92,28 @@ func encodeGroup(rev uint64, events []messages.Event, f Filter) []byte {
 	b = append(b, `,"events":[`...)
 	first := true
 	for _, e := range events {
-		if !f.Match(e.KV.Key) {
+		if !enc.filter.Match(e.KV.Key) {
 			continue
 		}
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		b = e.AppendJSON(b)
+		b = appendEvent(b, e, enc.prevKV)
 	}
 	return append(b, "]}"...)
+}
+
+// appendEvent appends e's JSON, with "prev_kv" (the previous record, as a
+// range read writes a key) when asked and the key existed. The event's
+// object is reopened to add it, so that messages.Event.AppendJSON stays the
+// one encoding of the event's own fields.
+func appendEvent(b []byte, e messages.Event, prevKV bool) []byte {
+	b = e.AppendJSON(b)
+	if !prevKV || e.Prev == nil {
+		return b
+	}
+	b = append(b[:len(b)-1], `,"prev_kv":`...) // drop the event's closing brace
+	b = e.Prev.AppendJSON(b, true)
+	return append(b, '}')
 }

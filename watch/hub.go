@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 )
@@ -32,15 +33,16 @@ type Hub struct {
 	timer     *time.Timer         // sends the next progressTick
 
 	// Scratch for one revision: the events each watcher takes, and the
-	// filtered copies made, shared by watchers of the same filter.
+	// filtered copies made, shared by watchers of the same encoding.
 	counts   map[*watcher]int
-	filtered map[Filter][]byte
+	filtered map[encoding][]byte
 }
 
 // watcher is the hub's side of one stream.
 type watcher struct {
 	q      *queue
 	filter Filter
+	prevKV bool // its events carry the keys' previous records
 	live   bool
 	// after is where the watcher went live: it has, or needs no more,
 	// every event through max(after, the hub's revision). It is above the
@@ -48,6 +50,8 @@ type watcher struct {
 	// that read further on another member).
 	after uint64
 }
+
+func (w *watcher) encoding() encoding { return encoding{filter: w.filter, prevKV: w.prevKV} }
 
 // NewHub returns the hub; spawn it before the kv actor, which sends to it.
 func NewHub(cfg HubConfig) *Hub {
@@ -61,7 +65,7 @@ func NewHub(cfg HubConfig) *Hub {
 		watchers:  make(map[*queue]*watcher),
 		live:      newIndex(),
 		counts:    make(map[*watcher]int),
-		filtered:  make(map[Filter][]byte),
+		filtered:  make(map[encoding][]byte),
 	}
 }
 
@@ -118,7 +122,7 @@ func (h *Hub) open(m openWatch) any {
 	m.q.mu.Lock()
 	m.q.maxEvents, m.q.maxBytes = h.cfg.MaxQueuedEvents, h.cfg.MaxQueuedBytes
 	m.q.mu.Unlock()
-	w := &watcher{q: m.q, filter: m.filter}
+	w := &watcher{q: m.q, filter: m.filter, prevKV: m.prevKV}
 	h.watchers[m.q] = w
 	h.counted()
 	after := h.rev
@@ -157,7 +161,7 @@ func (h *Hub) goLiveFrom(w *watcher, after uint64) {
 		if n == 0 {
 			continue
 		}
-		if !w.q.push(g.rev, g.jsonFor(w.filter, n)) {
+		if !w.q.push(g.rev, g.jsonFor(w.encoding(), n)) {
 			h.overflow(w, g.rev)
 			return
 		}
@@ -201,10 +205,12 @@ func (h *Hub) dispatch(g *group) {
 	for w, n := range h.counts {
 		var data []byte
 		if n == len(g.events) {
-			data = g.fullJSON()
-		} else if data = h.filtered[w.filter]; data == nil {
-			data = encodeGroup(g.rev, g.events, w.filter)
-			h.filtered[w.filter] = data
+			data = g.fullJSON(w.prevKV)
+		} else if enc := w.encoding(); h.filtered[enc] != nil {
+			data = h.filtered[enc]
+		} else {
+			data = encodeGroup(g.rev, g.events, enc)
+			h.filtered[enc] = data
 		}
 		if !w.q.push(g.rev, data) {
 			h.overflow(w, g.rev)
@@ -267,7 +273,7 @@ func (h *Hub) resume(w *watcher) uint64 {
 
 func (h *Hub) overflow(w *watcher, rev uint64) {
 	h.m.Overflows.Inc()
-	h.log.Debug("watcher overflowed", zap.String("key", w.filter.Key), zap.Bool("prefix", w.filter.Prefix), zap.Uint64("resume", rev))
+	h.log.Debug("watcher overflowed", redact.Key(w.filter.Key), zap.Bool("prefix", w.filter.Prefix), zap.Uint64("resume", rev))
 	h.end(w, ReasonOverflow, rev)
 }
 

@@ -11,12 +11,14 @@ import (
 // sees every event the kv actor sent before it.
 
 // openWatch asks for a watch of filter from revision start (0: after the
-// hub's revision). Answered with opened, or an error: ErrTooManyWatchers,
+// hub's revision), its events with their previous records if prevKV.
+// Answered with opened, or an error: ErrTooManyWatchers,
 // messages.ErrStopped.
 type openWatch struct {
 	q      *queue
 	filter Filter
 	start  uint64
+	prevKV bool
 }
 
 // opened answers openWatch. Live says the hub already gives the watcher

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -114,25 +115,47 @@ func TestIndexEach(t *testing.T) {
 	}
 }
 
-// A revision's JSON is the events the filter takes, in order.
+// A revision's JSON is the events the filter takes, in order, with
+// "prev_kv" for a watcher that asks for it and only where the key existed.
 func TestEncodeGroup(t *testing.T) {
 	evs := []messages.Event{
-		{Type: messages.EventPut, KV: messages.KV{Key: "a", Value: []byte("1"), CreateRevision: 3, ModRevision: 7, Version: 2}},
-		{Type: messages.EventDelete, KV: messages.KV{Key: "b", ModRevision: 7}},
+		{Type: messages.EventPut, KV: messages.KV{Key: "a", Value: []byte("1"), CreateRevision: 3, ModRevision: 7, Version: 2},
+			Prev: &messages.KV{Key: "a", Value: []byte("0"), CreateRevision: 3, ModRevision: 5, Version: 1}},
+		{Type: messages.EventDelete, KV: messages.KV{Key: "b", ModRevision: 7},
+			Prev: &messages.KV{Key: "b", Value: []byte("\xfe"), CreateRevision: 2, ModRevision: 2, Version: 1}},
 		{Type: messages.EventPut, KV: messages.KV{Key: "\xff", Value: []byte("\x00"), CreateRevision: 7, ModRevision: 7, Version: 1}},
 	}
-	got := string(encodeGroup(7, evs, Filter{Prefix: true}))
-	want := `{"revision":7,"events":[{"type":"put","key":"a","value":"1","create_revision":3,"mod_revision":7,"version":2},` +
-		`{"type":"delete","key":"b","mod_revision":7},` +
-		`{"type":"put","key_b64":"/w==","value":"\u0000","create_revision":7,"mod_revision":7,"version":1}]}`
-	if got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
-	}
-	if got := string(encodeGroup(7, evs, Filter{Key: "b"})); got != `{"revision":7,"events":[{"type":"delete","key":"b","mod_revision":7}]}` {
-		t.Fatalf("filtered: %s", got)
+	putA := `{"type":"put","key":"a","value":"1","create_revision":3,"mod_revision":7,"version":2`
+	delB := `{"type":"delete","key":"b","mod_revision":7`
+	putFF := `{"type":"put","key_b64":"/w==","value":"\u0000","create_revision":7,"mod_revision":7,"version":1}`
+	prevA := `,"prev_kv":{"key":"a","value":"0","create_revision":3,"mod_revision":5,"version":1}}`
+	prevB := `,"prev_kv":{"key":"b","value_b64":"/g==","create_revision":2,"mod_revision":2,"version":1}}`
+	for _, c := range []struct {
+		name string
+		enc  encoding
+		want string
+	}{
+		{"every key", encoding{filter: everything}, `{"revision":7,"events":[` + putA + `},` + delB + `},` + putFF + `]}`},
+		{"filtered", encoding{filter: Filter{Key: "b"}}, `{"revision":7,"events":[` + delB + `}]}`},
+		{"every key, prev_kv", encoding{filter: everything, prevKV: true}, `{"revision":7,"events":[` + putA + prevA + `,` + delB + prevB + `,` + putFF + `]}`},
+		{"filtered, prev_kv", encoding{filter: Filter{Key: "b"}, prevKV: true}, `{"revision":7,"events":[` + delB + prevB + `]}`},
+		{"created key, prev_kv", encoding{filter: Filter{Key: "\xff"}, prevKV: true}, `{"revision":7,"events":[` + putFF + `]}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := encodeGroup(7, evs, c.enc)
+			if string(got) != c.want {
+				t.Fatalf("got  %s\nwant %s", got, c.want)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("not JSON: %s", got)
+			}
+		})
 	}
 	g := groupByRevision(evs)
-	if len(g) != 1 || &g[0].fullJSON()[0] != &g[0].fullJSON()[0] {
+	if len(g) != 1 || &g[0].fullJSON(false)[0] != &g[0].fullJSON(false)[0] || &g[0].fullJSON(true)[0] != &g[0].fullJSON(true)[0] {
 		t.Fatal("a revision's JSON made twice")
+	}
+	if string(g[0].fullJSON(false)) == string(g[0].fullJSON(true)) {
+		t.Fatal("the encodings with and without prev_kv are one")
 	}
 }

@@ -26,6 +26,10 @@ type StreamConfig struct {
 	// Start is the first revision to send; 0 means those after the current
 	// revision (Stream.Revision).
 	Start uint64
+	// PrevKV adds to each event the key's record before it (Event.Prev),
+	// as etcd's prev_kv does: "prev_kv" in the event's JSON, absent for a
+	// put that created the key.
+	PrevKV bool
 	// OnEnd, if set, runs once when the hub ends the stream (overflow,
 	// reset, stopping), on the hub's goroutine: it must not block. It
 	// never runs after Close returned. A server uses it to bound the
@@ -77,7 +81,7 @@ func Open(cfg StreamConfig) (*Stream, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	s := &Stream{cfg: cfg, q: newQueue(cfg.OnEnd)}
-	reply, err := cfg.Root.RequestFuture(cfg.Hub, openWatch{q: s.q, filter: cfg.Filter, start: cfg.Start}, cfg.Timeout).Result()
+	reply, err := cfg.Root.RequestFuture(cfg.Hub, openWatch{q: s.q, filter: cfg.Filter, start: cfg.Start, prevKV: cfg.PrevKV}, cfg.Timeout).Result()
 	if err != nil {
 		// The hub may still register it: tell it the stream is gone.
 		s.Close()
@@ -224,7 +228,7 @@ func (s *Stream) read(dst []Item) ([]Item, error) {
 	)
 	flush := func() {
 		if len(evs) > 0 {
-			dst = append(dst, Item{Kind: KindEvents, Revision: rev, Data: encodeGroup(rev, evs, everything)})
+			dst = append(dst, Item{Kind: KindEvents, Revision: rev, Data: encodeGroup(rev, evs, encoding{filter: everything, prevKV: s.cfg.PrevKV})})
 			evs = evs[:0]
 		}
 	}
