@@ -251,12 +251,12 @@ func (r *Raft) Receive(ctx actor.Context) {
 		r.rn.ReportSnapshot(m.ID, m.Status)
 		r.releaseSnapshot()
 	case messages.MemberRemoved:
-		r.remove(fmt.Errorf("%w (said by member %x)", messages.ErrRemoved, m.By))
+		r.remove(fmt.Errorf("%w (said by member %d)", messages.ErrRemoved, m.By))
 	case messages.StatusRequest:
 		ctx.Respond(r.status())
 		return
 	default:
-		r.cfg.Logger.Warn("raft actor got an unknown message", zap.String("type", fmt.Sprintf("%T", m)))
+		r.cfg.Logger.Warn("raft actor got a message it does not handle", zap.String("type", typeName(m)))
 		return
 	}
 	if !r.flushing {
@@ -272,7 +272,7 @@ func (r *Raft) campaignIfAlone() {
 	voters := r.rn.Status().Config.Voters.IDs()
 	if _, ok := voters[r.cfg.ID]; ok && len(voters) == 1 {
 		if err := r.rn.Campaign(); err != nil {
-			r.cfg.Logger.Warn("campaign", zap.Error(err))
+			r.cfg.Logger.Warn("could not start an election", zap.Error(err))
 		}
 	}
 }
@@ -335,8 +335,10 @@ func (r *Raft) ready(ctx actor.Context) {
 		r.m.ReadyEntries.Observe(float64(len(rd.Entries)))
 		r.m.ReadyMessages.Observe(float64(len(rd.Messages)))
 		r.m.CommittedEntries.Add(float64(len(rd.CommittedEntries)))
+		newLead := raft.None // a leader named by this Ready, to tell the kv actor
 		if rd.SoftState != nil && rd.SoftState.Lead != r.lead {
 			r.leaderChanged(ctx, rd.SoftState.Lead)
+			newLead = rd.SoftState.Lead
 		}
 		for _, rs := range rd.ReadStates {
 			r.readDone(ctx, rs)
@@ -347,6 +349,10 @@ func (r *Raft) ready(ctx actor.Context) {
 			r.leadTerm, r.leaderStart = st.GetTerm(), true
 		}
 		r.route(ctx, rd.Messages)
+		if newLead != raft.None {
+			// After the Ready's committed entries: see the message.
+			ctx.Send(r.cfg.KV, messages.LeaderChanged{Leader: newLead, Term: r.rn.BasicStatus().GetTerm()})
+		}
 		if rd.SoftState != nil {
 			// A leader may be known now: what was held can go, and
 			// transfers may be settled.
@@ -476,7 +482,7 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) (*raftpb.ConfState, e
 			}
 		}
 	}
-	r.cfg.Logger.Info("applied conf change", zap.Uint64("index", m.Index), zap.Stringer("conf_state", cs))
+	r.cfg.Logger.Info("applied conf change", zap.Uint64("index", m.Index), confStateField(cs))
 	if r.rn.BasicStatus().Lead == raft.None {
 		// A new one-member cluster cannot campaign before its bootstrap
 		// conf change is applied: this is the first moment it can.

@@ -104,9 +104,19 @@ type storageProbe struct {
 	raft    *atomic.Pointer[actor.PID] // set once the raft actor is spawned
 	got     chan *raftpb.Message
 	other   chan any // what else it gets (the kv actor's ProposalFailed)
+	// leaders gets the kv actor's LeaderChanged, kept out of other: they
+	// come with every election.
+	leaders chan messages.LeaderChanged
 }
 
 func (p *storageProbe) receive(ctx actor.Context) {
+	if lc, ok := ctx.Message().(messages.LeaderChanged); ok {
+		select {
+		case p.leaders <- lc: // a nil channel takes nothing
+		default:
+		}
+		return
+	}
 	m, ok := ctx.Message().(*raftpb.Message)
 	if !ok {
 		if p.other != nil {
@@ -137,6 +147,7 @@ type raftRig struct {
 	wal     chan *raftpb.Message
 	kv      chan *raftpb.Message
 	kvOther chan any
+	leaders chan messages.LeaderChanged // what the kv actor is told of leaders
 	net     *fakeTransport
 	gate    *actortest.Gate
 }
@@ -159,11 +170,12 @@ func newRaftRigWith(t *testing.T, tune func(*RaftConfig), voters ...uint64) *raf
 		wal:     make(chan *raftpb.Message, 1000),
 		kv:      make(chan *raftpb.Message, 1000),
 		kvOther: make(chan any, 100),
+		leaders: make(chan messages.LeaderChanged, 100),
 		net:     &fakeTransport{},
 		gate:    &actortest.Gate{},
 	}
 	walProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.wal}
-	kvProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.kv, other: rig.kvOther}
+	kvProbe := &storageProbe{storage: storage, raft: &rig.pid, got: rig.kv, other: rig.kvOther, leaders: rig.leaders}
 	walPID := system.Root.Spawn(actor.PropsFromFunc(walProbe.receive))
 	kvPID := system.Root.Spawn(actor.PropsFromFunc(kvProbe.receive))
 	var peers []raft.Peer

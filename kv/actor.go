@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 )
@@ -99,6 +100,10 @@ type Actor struct {
 	pending       pendingBatch      // writes not yet proposed
 	proposeQueued bool              // a flushProposals marker is in the mailbox
 	inflight      map[uint64]*batch // proposals in raft, by request or batch id
+	// leader and leaderTerm are the leadership the raft actor last told
+	// of (messages.LeaderChanged): a proposal in flight made under
+	// another is proposed again (repropose.go).
+	leader, leaderTerm uint64
 
 	reads     map[uint64]*waiter // linearizable reads waiting for a read index
 	readReady []*waiter          // reads with a read index, waiting for applied ≥ index
@@ -163,6 +168,9 @@ func NewActor(cfg Config) (*Actor, error) {
 		writes:    make(map[uint64]*waiter),
 		inflight:  make(map[uint64]*batch),
 		reads:     make(map[uint64]*waiter),
+	}
+	if id, ok := cfg.State.be.dedupHigh(cfg.ID); ok {
+		a.ids.skipPast(id) // never an id the state takes for one applied (dedup.go)
 	}
 	return a, nil
 }
@@ -237,6 +245,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.proposePending(ctx)
 	case messages.ProposalFailed:
 		a.proposalFailed(ctx, m)
+	case messages.LeaderChanged:
+		a.leaderChanged(ctx, m)
 	case messages.ReadIndexReady:
 		for _, id := range m.IDs {
 			if w, ok := a.reads[id]; ok {
@@ -372,7 +382,8 @@ func (a *Actor) proposeTxn(ctx actor.Context, t messages.Txn) {
 // machine that stopped applying.
 func (a *Actor) refuse(ctx actor.Context) bool {
 	if ctx.Sender() == nil {
-		a.cfg.Logger.Warn("kv request without a sender dropped", zap.String("type", fmt.Sprintf("%T", ctx.Message())))
+		// A bug in the caller: a request nobody can be answered for.
+		a.cfg.Logger.Warn("dropped a request that came without a sender", zap.String("request", fmt.Sprintf("%T", ctx.Message())))
 		return true
 	}
 	if a.failed {
@@ -459,6 +470,10 @@ func (a *Actor) addMember(ctx actor.Context, m messages.AddMember) {
 		return
 	}
 	for id, u := range a.st.members {
+		if SharesRequestIDs(id, m.ID) {
+			ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d and member %d", messages.ErrIDPrefixInUse, m.ID, id)})
+			return
+		}
 		if u != "" && u == m.PeerURL {
 			ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %s is member %d's", messages.ErrPeerURLExists, u, id)})
 			return
@@ -633,7 +648,7 @@ func (a *Actor) fatal(err error) {
 	// Nothing more may reach the db, not even at close: what the
 	// transaction holds may be half a restore.
 	a.st.be.failed = true
-	a.cfg.Logger.Error("state machine stopped", zap.Error(err))
+	a.cfg.Logger.Error("state machine stopped", redact.Error(err))
 	a.failAll(messages.ErrStopped)
 	if a.cfg.Fatal != nil {
 		a.cfg.Fatal(messages.Fatal{Component: "kv", Err: err})

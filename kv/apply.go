@@ -227,6 +227,9 @@ func (a *Actor) refuseConfChange(ctx actor.Context, e *raftpb.Entry, err error) 
 // past the quota is the client's failure; any other error is the db's, and
 // fatal.
 func (a *Actor) applyCommand(ctx actor.Context, c command, rev uint64) error {
+	if skip, err := a.duplicate(c.reqID); skip || err != nil {
+		return err // applied before, or too old to tell (dedup.go); or the db failed
+	}
 	var res messages.Result
 	var err error
 	if c.op == opTxn {

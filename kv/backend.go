@@ -29,6 +29,8 @@ import (
 //	history  revision | sequence → event (history.go): the recent changes
 //	members  id (8 bytes, big-endian) → peer URL | client URLs
 //	removed  id → (empty): members removed from the cluster
+//	dedup    proposer → the request ids it had applied lately (dedup.go);
+//	         made with the first id in a db of an older build
 //	meta     layout, applied index and term, ConfState, key count, bytes
 //	         used, store revision, the history's extent
 var (
@@ -194,6 +196,9 @@ func readMeta(tx *bolt.Tx, create bool) (dbMeta, error) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return m, fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if err := createDedupBucket(tx); err != nil {
+			return m, err
 		}
 		if err := tx.Bucket(bucketMeta).Put(metaLayout, []byte(layoutVersion)); err != nil {
 			return m, fmt.Errorf("write the layout: %w", err)
@@ -544,6 +549,9 @@ func (b *backend) reset() error {
 		if _, err := b.tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	if err := resetDedup(b.tx); err != nil {
+		return err
 	}
 	b.meta.keys, b.meta.used = 0, 0
 	b.meta.histEvents, b.meta.histBytes = 0, 0

@@ -45,10 +45,19 @@ const maxInflightProposals = 2
 const opBatch op = 3
 
 // batch is a proposal in raft: the requests waiting on it (one, for a write
-// proposed as itself) and until when it is awaited.
+// proposed as itself) and until when it is awaited; its entry data, to be
+// proposed again if the leader it went to is replaced (repropose.go), and
+// the leadership (term and leader) this actor knew of when it last
+// proposed it.
 type batch struct {
 	reqIDs   []uint64
 	deadline time.Time
+	data     []byte
+	term     uint64
+	leader   uint64
+	// reproposed says a copy was proposed again: raft refusing one copy
+	// then says nothing of the other, which may still be applied.
+	reproposed bool
 }
 
 // pendingBatch collects the encoded writes waiting for the next propose.
@@ -189,24 +198,37 @@ func (a *Actor) proposeNow(ctx actor.Context) {
 	case len(p.cmds) == 1 || !batching:
 		for i, data := range p.cmds {
 			if batching {
-				a.inflight[p.reqIDs[i]] = &batch{reqIDs: p.reqIDs[i : i+1], deadline: deadline}
+				a.inflight[p.reqIDs[i]] = a.newBatch(p.reqIDs[i:i+1], deadline, data)
 			}
 			ctx.Send(a.cfg.Raft, messages.Propose{ID: p.reqIDs[i], Data: data})
 		}
 	default:
 		id := a.ids.id()
-		a.inflight[id] = &batch{reqIDs: p.reqIDs, deadline: deadline}
-		ctx.Send(a.cfg.Raft, messages.Propose{ID: id, Data: encodeBatch(id, p.cmds, p.bytes)})
+		data := encodeBatch(id, p.cmds, p.bytes)
+		a.inflight[id] = a.newBatch(p.reqIDs, deadline, data)
+		ctx.Send(a.cfg.Raft, messages.Propose{ID: id, Data: data})
 	}
 	p.reset()
 }
 
+// newBatch records a proposal about to be sent under the leadership this
+// actor knows of.
+func (a *Actor) newBatch(reqIDs []uint64, deadline time.Time, data []byte) *batch {
+	return &batch{reqIDs: reqIDs, deadline: deadline, data: data, term: a.leaderTerm, leader: a.leader}
+}
+
 // proposalFailed answers the write, or every write of the batch, that raft
-// refused.
+// refused. A proposal proposed again is not answered: raft refused one of
+// its copies, and another may be in the log. It stays in flight, to be
+// proposed again under the next leader, until it is applied or its
+// deadline passes.
 func (a *Actor) proposalFailed(ctx actor.Context, m messages.ProposalFailed) {
 	defer a.proposePending(ctx)
 	ids := []uint64{m.ID} // a format without batches keeps no record
 	if b, ok := a.inflight[m.ID]; ok {
+		if b.reproposed {
+			return
+		}
 		delete(a.inflight, m.ID)
 		ids = b.reqIDs
 	}

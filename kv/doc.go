@@ -12,7 +12,12 @@
 //     to apply, strictly in index order;
 //   - messages.RestoreSnapshot from the wal actor;
 //   - messages.ProposalFailed, ReadIndexReady and ReadIndexFailed from the raft
-//     actor, which settle waiting requests.
+//     actor, which settle waiting requests, and messages.LeaderChanged, on
+//     which it proposes again what it has in flight (repropose.go); the
+//     apply skips a command whose request id it applied already (dedup.go).
+//
+// An entry whose content the state machine cannot take is refused as that
+// entry's result, alike on every member, never fatal (refuse.go).
 //
 // It sends messages.Propose, ProposeConfChange, ReadIndex, ApplyConfChange
 // and MembersRestored to the raft actor, and hands the apply responses raft

@@ -37,6 +37,8 @@ func TestActorLearnersAndRefusals(t *testing.T) {
 		want error
 	}{
 		{"an id in use", messages.AddMember{ID: 5, PeerURL: "http://other:1"}, messages.ErrMemberExists},
+		// 65541 = 1<<16 | 5: its request ids would be member 5's.
+		{"an id whose low 16 bits are a member's", messages.AddMember{ID: 65541, PeerURL: "http://other:1"}, messages.ErrIDPrefixInUse},
 		{"a peer URL in use", messages.AddMember{ID: 6, PeerURL: url}, messages.ErrPeerURLExists},
 		{"a learner with a peer URL in use", messages.AddMember{ID: 6, PeerURL: url, Learner: true}, messages.ErrPeerURLExists},
 		{"promote an unknown member", messages.PromoteMember{ID: 9}, messages.ErrUnknownMember},

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 )
 
@@ -123,7 +124,7 @@ func (a *Actor) refuseCommand(ctx actor.Context, index, reqID uint64, reason err
 	a.m.RefusedEntries.Inc()
 	// The reason names sizes and positions, never a key or value.
 	a.cfg.Logger.Warn("refused a committed entry: nothing was written",
-		zap.Uint64("index", index), zap.String("reason", cut(reason.Error(), maxReasonBytes)))
+		zap.Uint64("index", index), zap.String("reason", redact.Text(reason.Error(), maxReasonBytes)))
 	if reqID != 0 {
 		a.fail(ctx, reqID, fmt.Errorf("%w: %w", messages.ErrEntryRefused, reason))
 	}
@@ -160,11 +161,3 @@ func peekReqID(data []byte) uint64 {
 // maxReasonBytes bounds a refusal's reason in a log line: one line an
 // operator reads, whatever the entry held.
 const maxReasonBytes = 256
-
-// cut shortens s to at most n bytes, saying so.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:n], len(s))
-}

@@ -40,6 +40,12 @@ var ErrMemberExists = errors.New("member already exists")
 // predecessor's removal as its own. Add the member under a new id.
 var ErrIDRemoved = errors.New("member id was removed from the cluster and cannot be reused")
 
+// ErrIDPrefixInUse is returned when adding a member whose id has the low
+// 16 bits of a member's id: request ids carry those 16 bits only, and the
+// state machine, which applies each request id once, would take one
+// member's writes for the other's. Add the member under another id.
+var ErrIDPrefixInUse = errors.New("member id has the same low 16 bits as a member's id")
+
 // ErrPeerURLExists is returned when adding a member with a peer URL that a
 // member of the cluster already has: two ids for one process would count it
 // twice towards a quorum.

@@ -30,6 +30,25 @@ type ProposalFailed struct {
 	Err error // ErrNoLeader or ErrProposalDropped
 }
 
+// LeaderChanged tells the kv actor that raft now knows a leader, Leader
+// (this member or another), in Term: sent each time raft's leader changes
+// to a member, from none (after an election) or from another member; not
+// when it changes to none. A proposal a follower forwarded to the previous
+// leader may have been lost with it without a word; the kv actor proposes
+// again every proposal in flight it made under another leadership (the
+// state machine applies a command once, however often the log holds it).
+// Sender: raft actor, from the Ready whose SoftState names the leader.
+// Receiver: kv actor.
+// Order: it is sent once the RawNode knows the leader, so the proposals
+// the kv actor sends back after it are placed with that leader, not held
+// or forwarded to the one gone; and after the Ready's committed entries
+// (MsgStorageApply), so that the kv actor applies those first and does not
+// propose again what they settle (a copy would only be skipped).
+type LeaderChanged struct {
+	Leader uint64
+	Term   uint64
+}
+
 // ReadIndex asks for a linearizable read point for request ID.
 // Sender: kv actor. Receiver: raft actor. The raft actor batches every
 // ReadIndex it has queued into one raft read-index round and answers with

@@ -356,6 +356,11 @@ func parsePeers(cluster string) (map[uint64]string, error) {
 		if _, dup := out[ids[i]]; dup {
 			return nil, fmt.Errorf("--cluster: id %d is given twice", ids[i])
 		}
+		for id := range out {
+			if kv.SharesRequestIDs(id, ids[i]) {
+				return nil, fmt.Errorf("--cluster: ids %d and %d have the same low 16 bits, which request ids carry: choose another id", id, ids[i])
+			}
+		}
 		out[ids[i]] = u.String()
 	}
 	return out, nil
