@@ -130,6 +130,9 @@ func TestMembershipRefusals(t *testing.T) {
 	if r := call(http.MethodDelete, fmt.Sprintf("%s/v1/members/%d", up[1].base, down.id), ""); r.code != http.StatusNoContent {
 		t.Errorf("removing the member that is down: %s, want 204", r)
 	}
+	// /v1/members is each member's applied state: wait until both applied
+	// the removal, which up[1] had when it answered.
+	waitApplied(t, appliedIndex(t, up[1]), up...)
 	for _, m := range up {
 		if ids := memberIDs(getMembers(t, m.base)); !slices.Equal(ids, sortedIDs(lead.id, follower[0].id, 5)) {
 			t.Errorf("%s lists members %v", m.name(), ids)

@@ -31,10 +31,12 @@ func TestAddedMemberReceivesAllData(t *testing.T) {
 	if r := call(http.MethodPost, fmt.Sprintf("%s/%d", lead.base, m4.id), m4.peerURL); r.code != http.StatusConflict {
 		t.Fatalf("POST /%d a second time: %s, want 409", m4.id, r)
 	}
+	added := appliedIndex(t, via) // via answered once it applied the addition
 	c.start(m4, true)
 
 	checkAll(t, data, m4)
 	c.leader(c.members...)
+	waitApplied(t, added, c.members...)
 	for _, m := range c.members {
 		st, err := getStatus(m.base)
 		if err != nil {
@@ -74,6 +76,7 @@ func TestRemovedMemberExitsByItself(t *testing.T) {
 			if r := call(http.MethodDelete, fmt.Sprintf("%s/%d", via.base, target.id), ""); r.code != http.StatusNoContent {
 				t.Fatalf("DELETE /%d through %s: %s, want 204", target.id, via.name(), r)
 			}
+			removed := appliedIndex(t, via) // via answered once it applied the removal
 			target.p.waitExit(t, 0, 20*time.Second)
 			if !strings.Contains(target.p.out.String(), "removed from the cluster") {
 				t.Fatalf("%s exited 0 without saying it was removed from the cluster", target.name())
@@ -81,6 +84,7 @@ func TestRemovedMemberExitsByItself(t *testing.T) {
 
 			rest := c.others(target)
 			c.leader(rest...)
+			waitApplied(t, removed, rest...)
 			for _, m := range rest {
 				st, err := getStatus(m.base)
 				if err != nil {
@@ -101,6 +105,35 @@ func TestRemovedMemberExitsByItself(t *testing.T) {
 					mustRead(t, r.base, "/before-removal", "kept")
 				}
 			}
+		})
+	}
+}
+
+// appliedIndex is m's applied index now. A membership change is answered by
+// the member that was asked once that member applied it, so the index read
+// from it after the answer is at least the change's.
+func appliedIndex(t *testing.T, m *member) uint64 {
+	t.Helper()
+	st, err := getStatus(m.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Applied
+}
+
+// waitApplied waits until each of ms has applied index. Only then does its
+// own view of the membership (/v1/members, the members of /v1/status: the
+// member's applied state, not a linearizable read) hold a change applied
+// at or before index.
+func waitApplied(t *testing.T, index uint64, ms ...*member) {
+	t.Helper()
+	for _, m := range ms {
+		poll(t, 20*time.Second, fmt.Sprintf("%s to apply index %d", m.name(), index), func() (bool, string) {
+			st, err := getStatus(m.base)
+			if err != nil {
+				return false, err.Error()
+			}
+			return st.Applied >= index, fmt.Sprintf("applied %d", st.Applied)
 		})
 	}
 }

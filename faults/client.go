@@ -16,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/raftkv/node/messages"
 )
 
 // ErrWorkersConfig is returned by Workers.Run when the configuration cannot
@@ -36,6 +39,16 @@ const (
 // 12, a value CAS through /v1/txn 8, DELETE with If-Match 4. Those expect
 // what the client's last answer for the key showed, and mostly go to the
 // key of its previous operation (see reuseKey).
+//
+// With OddKeys, some operations go to odd keys instead: half of them to a
+// key of an odd shape that the API takes (OddKeyNames: slashes, dot
+// segments, spaces, a percent sign, bytes that are not UTF-8, the longest
+// key allowed), which is one more key of the history, checked like the
+// others; the other half are writes of a key no write may carry (empty,
+// one byte over messages.MaxKeyBytes, over bbolt's 32,768-byte limit),
+// which must be refused with a clean 400 or 413: each is recorded as a
+// failed write, so it never enters the model, with ErrBadRefusal in its
+// cause when the answer was anything else (see probeRefused).
 type Workers struct {
 	// Endpoints are the members' client URLs, e.g. "http://127.0.0.1:2379".
 	Endpoints []string
@@ -52,8 +65,12 @@ type Workers struct {
 	// FirstClient is the id of the first client in the history, so that
 	// several Workers can share one recorder without sharing ids.
 	FirstClient int
-	// KeyPrefix names the keys: KeyPrefix + "0" … ; default "k".
+	// KeyPrefix names the keys: KeyPrefix + "0" … ; default "k". The odd
+	// keys, valid or not (but the empty one), start with it too.
 	KeyPrefix string
+	// OddKeys is the chance, in percent, that an operation goes to an odd
+	// key (see above); 0, the default, sends none.
+	OddKeys int
 }
 
 // Run blocks until ctx ends (or every client did OpsPerClient operations)
@@ -88,17 +105,59 @@ func (w Workers) Run(ctx context.Context) error {
 	return nil
 }
 
-// KeyNames lists every key the workers may touch, for the final reads.
+// KeyNames lists every key the workers may write, for the final reads:
+// the Keys plain ones, then, with OddKeys, OddKeyNames.
 func (w Workers) KeyNames() []string {
 	w = w.withDefaults()
 	keys := make([]string, w.Keys)
 	for i := range keys {
 		keys[i] = w.keyName(i)
 	}
+	if w.OddKeys > 0 {
+		keys = append(keys, w.OddKeyNames()...)
+	}
 	return keys
 }
 
 func (w Workers) keyName(i int) string { return fmt.Sprintf("%s%d", w.KeyPrefix, i) }
+
+// oddShapes are the tails of the odd keys the API takes. A request names
+// them percent-encoded (url.PathEscape): slashes and dots are then part of
+// the key, never path segments for the server to clean.
+var oddShapes = []string{
+	"/a",               // a slash
+	"//b",              // an empty segment
+	"/x/../y",          // a dot-dot segment
+	"/./z/",            // a dot segment and a trailing slash
+	" s p a c e ",      // spaces
+	"%2F%zz%",          // percent signs: the key is these bytes, not their decoding
+	"\xff\xfe\x00\x01", // not UTF-8, with a NUL
+}
+
+// OddKeyNames lists the odd keys the API takes: KeyPrefix + "odd" + i +
+// one of oddShapes, and one of exactly messages.MaxKeyBytes bytes, the
+// longest allowed.
+func (w Workers) OddKeyNames() []string {
+	w = w.withDefaults()
+	var keys []string
+	for i, shape := range oddShapes {
+		keys = append(keys, fmt.Sprintf("%sodd%d%s", w.KeyPrefix, i, shape))
+	}
+	longest := fmt.Sprintf("%sodd%d-", w.KeyPrefix, len(oddShapes))
+	return append(keys, longest+strings.Repeat("l", messages.MaxKeyBytes-len(longest)))
+}
+
+// refusedKeys are the keys no write may carry: empty, one byte over
+// messages.MaxKeyBytes, and over bbolt's own limit of 32,768 bytes.
+func (w Workers) refusedKeys() []string {
+	w = w.withDefaults()
+	long := w.KeyPrefix + "over-"
+	return []string{
+		"",
+		long + strings.Repeat("o", messages.MaxKeyBytes+1-len(long)),
+		long + strings.Repeat("b", 40_000-len(long)),
+	}
+}
 
 func (w Workers) withDefaults() Workers {
 	if w.Clients <= 0 {
@@ -178,6 +237,15 @@ func (c *kvClient) step(ctx context.Context) {
 	key := c.cfg.keyName(c.rng.IntN(c.cfg.Keys))
 	p := c.rng.IntN(100)
 	reuse := c.rng.IntN(4) < reuseKey
+	if c.cfg.OddKeys > 0 && c.rng.IntN(100) < c.cfg.OddKeys {
+		if c.rng.IntN(2) == 0 {
+			refused := c.cfg.refusedKeys()
+			c.probeRefused(ctx, endpoint, refused[c.rng.IntN(len(refused))], p)
+			return
+		}
+		odd := c.cfg.OddKeyNames()
+		key = odd[c.rng.IntN(len(odd))]
+	}
 	if p >= mixPut+mixGet+mixDelete && reuse && c.lastKey != "" {
 		key = c.lastKey
 	}
@@ -222,6 +290,106 @@ func (c *kvClient) input(p int, key string) Input {
 	return Input{Kind: OpCASDelete, Key: key, Rev: view.rev}
 }
 
+// refusedKinds are the writes probeRefused sends, drawn as p: PUT, DELETE,
+// PUT with If-None-Match: *, and a transaction that compares the key and
+// puts it.
+var refusedKinds = []OpKind{OpPut, OpDelete, OpCAS, OpTxnCAS}
+
+// probeRefused writes key, which no write may carry, as the write drawn as
+// p (0 to 99), and records it as failed: whatever the answer, it is not an
+// operation of the model. Its cause holds ErrBadRefusal when the answer
+// was not a clean refusal (checkRefusal).
+func (c *kvClient) probeRefused(ctx context.Context, endpoint, key string, p int) {
+	in := Input{Kind: refusedKinds[p%len(refusedKinds)], Key: key}
+	if in.Kind.leavesPresent() {
+		in.Value = c.nextValue()
+	}
+	inv := c.cfg.Rec.Begin(c.id, in)
+	inv.Finish(Output{}, StatusFailed, c.sendRefused(ctx, endpoint, in))
+}
+
+// sendRefused sends in, whose key no write may carry, and says how the
+// node answered (never nil: the operation is recorded as failed).
+func (c *kvClient) sendRefused(ctx context.Context, endpoint string, in Input) error {
+	req, err := request(ctx, endpoint, in)
+	if err != nil {
+		return fmt.Errorf("building the request: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s of a %d-byte key: %w", req.Method, len(in.Key), err)
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBytes+1))
+	if err != nil {
+		return fmt.Errorf("%s of a %d-byte key: reading the %d answer: %w", req.Method, len(in.Key), resp.StatusCode, err)
+	}
+	return checkRefusal(resp.StatusCode, payload, fmt.Sprintf("%v of a %d-byte key", in.Kind, len(in.Key)))
+}
+
+// ErrBadRefusal marks the answer to a write of a key no write may carry
+// (empty, or over messages.MaxKeyBytes) that is not a clean refusal: the
+// write was acknowledged, or answered with a status other than 400 or 413
+// (a 500 among them), or the refusal's body is longer than
+// maxRefusalBytes (it echoes the key). Only 503 and 504 prove nothing
+// either way: under faults the node may have no leader, or time out.
+var ErrBadRefusal = errors.New("a key no write may carry was not refused cleanly")
+
+// maxRefusalBytes bounds the body of a refusal: a reason, never the key.
+const maxRefusalBytes = 4 << 10
+
+// checkRefusal judges the answer to what, a write of a key no write may
+// carry: a clean refusal, a 503 or a 504 (not judged), or ErrBadRefusal.
+// The error it returns is the operation's cause either way.
+func checkRefusal(status int, payload []byte, what string) error {
+	cause := fmt.Sprintf("%s: %d %s", what, status, oneLine(payload[:min(len(payload), 200)]))
+	switch {
+	case status == http.StatusServiceUnavailable, status == http.StatusGatewayTimeout:
+		return errors.New(cause)
+	case status != http.StatusBadRequest && status != http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w: %s, want 400 or 413", ErrBadRefusal, cause)
+	case len(payload) > maxRefusalBytes:
+		return fmt.Errorf("%w: %s: a refusal of more than %d bytes", ErrBadRefusal, cause, maxRefusalBytes)
+	}
+	return fmt.Errorf("refused: %s", cause)
+}
+
+// refusedKey reports whether key is one no write may carry, as the
+// workers' refusedKeys are.
+func refusedKey(key string) bool { return key == "" || len(key) > messages.MaxKeyBytes }
+
+// Refusals counts the writes of keys no write may carry in a history:
+// Refused cleanly, Unjudged (a 503, a 504, no answer: a fault met them),
+// and Bad (ErrBadRefusal), the first of which FirstBad describes.
+type Refusals struct {
+	Refused, Unjudged, Bad int
+	FirstBad               string
+}
+
+func (r Refusals) String() string {
+	return fmt.Sprintf("%d refused, %d unjudged (503, 504, no answer), %d not refused cleanly", r.Refused, r.Unjudged, r.Bad)
+}
+
+// CountRefusals counts the writes of keys no write may carry in ops.
+func CountRefusals(ops []Op) Refusals {
+	var r Refusals
+	for _, op := range ops {
+		switch {
+		case !refusedKey(op.Input.Key):
+		case strings.Contains(op.Cause, ErrBadRefusal.Error()):
+			if r.Bad == 0 {
+				r.FirstBad = fmt.Sprintf("client %d: %s", op.Client, op.Cause)
+			}
+			r.Bad++
+		case strings.HasPrefix(op.Cause, "refused: "):
+			r.Refused++
+		default:
+			r.Unjudged++
+		}
+	}
+	return r
+}
+
 // nextValue is a value unique to the operation, so that a read names the
 // write it sees.
 func (c *kvClient) nextValue() string {
@@ -261,17 +429,31 @@ type txnRequest struct {
 	Failure []txnOp      `json:"failure"`
 }
 
+// A key goes in Key, or, when it is not valid UTF-8 (which JSON strings
+// cannot carry: encoding/json would put U+FFFD in place of its bytes, and
+// name another key), in KeyB64 (see txnKey).
 type txnCompare struct {
-	Key    string `json:"key"`
-	Target string `json:"target"`
-	Op     string `json:"op"`
-	Value  string `json:"value"`
+	Key    *string `json:"key,omitempty"`
+	KeyB64 string  `json:"key_b64,omitempty"`
+	Target string  `json:"target"`
+	Op     string  `json:"op"`
+	Value  string  `json:"value"`
 }
 
 type txnOp struct {
-	Op    string  `json:"op"`
-	Key   string  `json:"key"`
-	Value *string `json:"value,omitempty"`
+	Op     string  `json:"op"`
+	Key    *string `json:"key,omitempty"`
+	KeyB64 string  `json:"key_b64,omitempty"`
+	Value  *string `json:"value,omitempty"`
+}
+
+// txnKey is key as a transaction names it: text, or base64 when it is not
+// valid UTF-8.
+func txnKey(key string) (text *string, b64 string) {
+	if utf8.ValidString(key) {
+		return &key, ""
+	}
+	return nil, base64.StdEncoding.EncodeToString([]byte(key))
 }
 
 // request builds the HTTP request of in.
@@ -287,10 +469,11 @@ func request(ctx context.Context, endpoint string, in Input) (*http.Request, err
 		method = http.MethodDelete
 	case OpTxnCAS:
 		value := in.Value
+		key, keyB64 := txnKey(in.Key)
 		b, err := json.Marshal(txnRequest{
-			Compare: []txnCompare{{Key: in.Key, Target: "value", Op: "=", Value: in.Old}},
-			Success: []txnOp{{Op: "put", Key: in.Key, Value: &value}},
-			Failure: []txnOp{{Op: "get", Key: in.Key}},
+			Compare: []txnCompare{{Key: key, KeyB64: keyB64, Target: "value", Op: "=", Value: in.Old}},
+			Success: []txnOp{{Op: "put", Key: key, KeyB64: keyB64, Value: &value}},
+			Failure: []txnOp{{Op: "get", Key: key, KeyB64: keyB64}},
 		})
 		if err != nil {
 			return nil, err

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/messages"
 )
 
 // fakeNode is an in-process stand-in for a member's client API: a map under
@@ -37,6 +39,10 @@ type fakeNode struct {
 	// hang, when not nil, makes every request wait until the client gives
 	// up or the channel is closed.
 	hang chan struct{}
+	// badKeys, when set, is how the fake answers a write of a key no
+	// write may carry (empty, or over messages.MaxKeyBytes); nil refuses
+	// it with a short 400.
+	badKeys *badKeyAnswer
 
 	writes atomic.Int64
 	hits   atomic.Int64
@@ -65,8 +71,12 @@ func newFakeNode() *fakeNode {
 type fakeTxn struct {
 	Compare []struct {
 		Key, Target, Op, Value string
+		KeyB64                 []byte `json:"key_b64"`
 	}
-	Success []struct{ Op, Key, Value string }
+	Success []struct {
+		Op, Key, Value string
+		KeyB64         []byte `json:"key_b64"`
+	}
 	Failure []struct{ Op, Key string }
 }
 
@@ -93,6 +103,13 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, found := strings.CutPrefix(r.URL.Path, "/v1/kv/")
+	if found && r.Method != http.MethodGet && f.refuseKey(w, key, func() {
+		if r.Method == http.MethodPut {
+			f.set(key, fakeEntry{value: string(body), present: true})
+		}
+	}) {
+		return
+	}
 	if !found || key == "" {
 		http.NotFound(w, r)
 		return
@@ -150,6 +167,40 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// badKeyAnswer is an answer of the fake to a write of a key no write may
+// carry: its status, whether the write applies, whether the answer's body
+// echoes the key.
+type badKeyAnswer struct {
+	status int
+	apply  bool
+	echo   bool
+}
+
+// refuseKey answers a write of key, if no write may carry it, as badKeys
+// says (calling apply if the write applies), or with a short 400.
+func (f *fakeNode) refuseKey(w http.ResponseWriter, key string, apply func()) bool {
+	if !refusedKey(key) {
+		return false
+	}
+	a := badKeyAnswer{status: http.StatusBadRequest}
+	if f.badKeys != nil {
+		a = *f.badKeys
+	}
+	if a.apply {
+		apply()
+	}
+	msg := "key too large or empty"
+	if a.echo {
+		msg += ": " + key
+	}
+	if a.status == http.StatusOK {
+		_, _ = fmt.Fprintf(w, `{"index":%d,"revision":%d,"deleted":0}`, f.rev, f.rev)
+		return true
+	}
+	http.Error(w, msg, a.status)
+	return true
+}
+
 // injected draws the fate of the next write from answer.
 func (f *fakeNode) injected() (status int, retryAfter, apply bool) {
 	if f.answer == nil {
@@ -189,6 +240,15 @@ func (f *fakeNode) txn(w http.ResponseWriter, body []byte) {
 		return
 	}
 	c, put := t.Compare[0], t.Success[0]
+	if c.KeyB64 != nil {
+		c.Key = string(c.KeyB64) // encoding/json decodes base64 into []byte
+	}
+	if put.KeyB64 != nil {
+		put.Key = string(put.KeyB64)
+	}
+	if f.refuseKey(w, c.Key, func() { f.set(put.Key, fakeEntry{value: put.Value, present: true}) }) {
+		return
+	}
 	cur := f.cur[c.Key]
 	// A value compare on an absent key fails, as in etcd.
 	holds := (cur.present && cur.value == c.Value) || f.ignoreConditions
@@ -566,6 +626,13 @@ func TestRequest(t *testing.T) {
 		{Input{Kind: OpCAS, Key: "k", Value: "v", Rev: 42}, "PUT", "/v1/kv/k", map[string]string{"If-Match": `"42"`}, "v"},
 		{Input{Kind: OpCAS, Key: "k", Value: "v"}, "PUT", "/v1/kv/k", map[string]string{"If-None-Match": "*"}, "v"},
 		{Input{Kind: OpCASDelete, Key: "k", Rev: 7}, "DELETE", "/v1/kv/k", map[string]string{"If-Match": `"7"`}, ""},
+		{Input{Kind: OpPut, Key: "r1-kodd2/x/../y", Value: "v"}, "PUT", "/v1/kv/r1-kodd2%2Fx%2F..%2Fy", nil, "v"},
+		{Input{Kind: OpGet, Key: "a//b c%2F"}, "GET", "/v1/kv/a%2F%2Fb%20c%252F", nil, ""},
+		{Input{Kind: OpDelete, Key: "\xff\x00"}, "DELETE", "/v1/kv/%FF%00", nil, ""},
+		{Input{Kind: OpTxnCAS, Key: "k\xff", Old: "a", Value: "b"}, "POST", "/v1/txn", nil,
+			`{"compare":[{"key_b64":"a/8=","target":"value","op":"=","value":"a"}],"success":[{"op":"put","key_b64":"a/8=","value":"b"}],"failure":[{"op":"get","key_b64":"a/8="}]}`},
+		{Input{Kind: OpTxnCAS, Key: "", Value: "b"}, "POST", "/v1/txn", nil,
+			`{"compare":[{"key":"","target":"value","op":"=","value":""}],"success":[{"op":"put","key":"","value":"b"}],"failure":[{"op":"get","key":""}]}`},
 		{Input{Kind: OpTxnCAS, Key: "k", Old: "a", Value: "b"}, "POST", "/v1/txn", nil,
 			`{"compare":[{"key":"k","target":"value","op":"=","value":"a"}],"success":[{"op":"put","key":"k","value":"b"}],"failure":[{"op":"get","key":"k"}]}`},
 	}
@@ -728,5 +795,179 @@ func TestWorkersConfig(t *testing.T) {
 	}
 	if n := len(Workers{}.KeyNames()); n != DefaultKeys {
 		t.Fatalf("default key space %d, want %d", n, DefaultKeys)
+	}
+}
+
+// TestWorkersOddKeys runs clients that also send odd keys against a
+// correct fake: the keys of odd shapes are written and read back byte for
+// byte, and checked like the others; every write of a key no write may
+// carry is refused, recorded as failed, and kept out of the model.
+func TestWorkersOddKeys(t *testing.T) {
+	f := newFakeNode()
+	rec := NewRecorder()
+	w := Workers{Endpoints: serve(t, f, 2), Clients: 2, OpsPerClient: 500, OddKeys: 40, Rec: rec, Seed: 4, KeyPrefix: "r1-k"}
+	if err := w.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ops := rec.Ops()
+	odd := w.OddKeyNames()
+	perKey := map[string]int{}
+	txnDone := map[string]bool{} // a transaction on the key that wrote
+	foundOdd := 0
+	refusedLens := map[int]int{}
+	refusedKinds := map[OpKind]int{}
+	for _, op := range ops {
+		key := op.Input.Key
+		switch {
+		case refusedKey(key):
+			refusedLens[len(key)]++
+			refusedKinds[op.Input.Kind]++
+			if op.Status != StatusFailed || !strings.HasPrefix(op.Cause, "refused: ") || !strings.Contains(op.Cause, ": 400 ") {
+				t.Errorf("a write of a %d-byte key: %v %q, want failed, refused: 400", len(key), op.Status, op.Cause)
+			}
+		case slices.Contains(odd, key):
+			perKey[key]++
+			if op.Status != StatusOK {
+				t.Errorf("%v of odd key %q: %v %s", op.Input.Kind, key, op.Status, op.Cause)
+			}
+			if op.Input.Kind == OpGet && op.Output.Found {
+				foundOdd++
+			}
+			if op.Input.Kind == OpTxnCAS && op.Status == StatusOK && !op.Output.Refused {
+				txnDone[key] = true
+			}
+		}
+	}
+	for _, k := range odd {
+		// A transaction names the key in JSON, where a key that is not
+		// UTF-8 must go as key_b64: one that wrote each key shows it did.
+		if perKey[k] == 0 || !txnDone[k] {
+			t.Errorf("odd key %.40q: %d operations, a transaction that wrote it: %v", k, perKey[k], txnDone[k])
+		}
+	}
+	for _, k := range w.refusedKeys() {
+		if refusedLens[len(k)] == 0 {
+			t.Errorf("no write of the refused key of %d bytes", len(k))
+		}
+	}
+	for _, k := range []OpKind{OpPut, OpDelete, OpCAS, OpTxnCAS} {
+		if refusedKinds[k] == 0 {
+			t.Errorf("no %v of a refused key", k)
+		}
+	}
+	if foundOdd == 0 {
+		t.Error("no read of an odd key found its value")
+	}
+	if r := CountRefusals(ops); r.Bad != 0 || r.Unjudged != 0 || r.Refused == 0 {
+		t.Errorf("refusals %v against a fake that refuses them all", r)
+	}
+	for _, op := range Operations(ops) {
+		if refusedKey(op.Input.(Input).Key) {
+			t.Fatalf("a write of a refused key is in the model: %v", op.Input.(Input).Kind)
+		}
+	}
+	if _, err := rec.Check(time.Minute, filepath.Join(t.TempDir(), "odd.html")); err != nil {
+		t.Fatal(err)
+	}
+	if losses := LostWrites(rec, f.final(w.KeyNames())); len(losses) != 0 {
+		t.Fatalf("losses against a correct fake: %v", losses)
+	}
+}
+
+// TestWorkersCatchBadRefusals: a node that takes, or refuses unclearly, a
+// write of a key no write may carry is caught (ErrBadRefusal in the cause);
+// a 413 is a refusal too, and a 503 proves nothing either way.
+func TestWorkersCatchBadRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  badKeyAnswer
+		wantBad bool
+	}{
+		{"acknowledged", badKeyAnswer{status: http.StatusOK, apply: true}, true},
+		{"500", badKeyAnswer{status: http.StatusInternalServerError, apply: true}, true},
+		{"404", badKeyAnswer{status: http.StatusNotFound}, true},
+		{"400 echoing the key", badKeyAnswer{status: http.StatusBadRequest, echo: true}, true},
+		{"413", badKeyAnswer{status: http.StatusRequestEntityTooLarge}, false},
+		{"503", badKeyAnswer{status: http.StatusServiceUnavailable}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNode()
+			f.badKeys = &tc.answer
+			rec := NewRecorder()
+			w := Workers{Endpoints: serve(t, f, 1), Clients: 1, OpsPerClient: 60, OddKeys: 100, Rec: rec, Seed: 8}
+			if err := w.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			r := CountRefusals(rec.Ops())
+			if (r.Bad > 0) != tc.wantBad || r.Bad+r.Refused+r.Unjudged == 0 {
+				t.Fatalf("refusals %v, want bad ones: %v", r, tc.wantBad)
+			}
+			if tc.wantBad && !strings.Contains(r.FirstBad, ErrBadRefusal.Error()) {
+				t.Fatalf("first bad refusal %q does not say so", r.FirstBad)
+			}
+			// Whatever the node did with them, those writes stay out of
+			// the model, and the rest of the history checks out.
+			if _, err := rec.Check(time.Minute, filepath.Join(t.TempDir(), "x.html")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestCheckRefusal(t *testing.T) {
+	long := strings.Repeat("k", maxRefusalBytes)
+	for _, tc := range []struct {
+		status       int
+		body         string
+		refused, bad bool
+	}{
+		{400, "key too large: 40000 bytes, at most 8192", true, false},
+		{413, `{"error":{"code":413,"message":"key too large"}}`, true, false},
+		{400, "key too large: " + long, false, true},
+		{200, `{"index":9,"revision":9}`, false, true},
+		{204, "", false, true},
+		{307, "", false, true},
+		{404, "key not found", false, true},
+		{412, `{"mod_revision":0}`, false, true},
+		{500, "internal error: key too large", false, true},
+		{503, "no leader", false, false},
+		{504, "timed out", false, false},
+	} {
+		err := checkRefusal(tc.status, []byte(tc.body), "put of a 40000-byte key")
+		if err == nil {
+			t.Fatalf("%d: no cause", tc.status)
+		}
+		if refused := strings.HasPrefix(err.Error(), "refused: "); refused != tc.refused || errors.Is(err, ErrBadRefusal) != tc.bad {
+			t.Errorf("%d %.40q: %v; want refused %v, bad %v", tc.status, tc.body, err, tc.refused, tc.bad)
+		}
+		if len(err.Error()) > 400 {
+			t.Errorf("%d: a cause of %d bytes", tc.status, len(err.Error()))
+		}
+	}
+}
+
+// TestOddKeyNames pins the odd keys' names: under the prefix, distinct,
+// and the longest exactly messages.MaxKeyBytes; the refused ones empty or
+// over it.
+func TestOddKeyNames(t *testing.T) {
+	w := Workers{Keys: 2, KeyPrefix: "x", OddKeys: 1}
+	odd := w.OddKeyNames()
+	if got := w.KeyNames(); !slices.Equal(got, append([]string{"x0", "x1"}, odd...)) {
+		t.Fatalf("KeyNames with odd keys: %d names, want x0, x1 and the %d odd ones", len(got), len(odd))
+	}
+	seen := map[string]bool{}
+	for _, k := range odd {
+		if !strings.HasPrefix(k, "x") || seen[k] || refusedKey(k) {
+			t.Errorf("odd key %q: not under the prefix, twice, or refused", k)
+		}
+		seen[k] = true
+	}
+	if last := odd[len(odd)-1]; len(last) != messages.MaxKeyBytes {
+		t.Errorf("the longest odd key has %d bytes, want %d", len(last), messages.MaxKeyBytes)
+	}
+	for _, k := range w.refusedKeys() {
+		if !refusedKey(k) || (k != "" && !strings.HasPrefix(k, "x")) {
+			t.Errorf("refused key of %d bytes: not refused, or not under the prefix", len(k))
+		}
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -419,8 +421,12 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 	// the unknown writes of a key. With 24 keys, and refused dials counted
 	// as unknown, one round in 46 of a 30-minute soak (about 130 unknown
 	// writes per key) was not decided in 2 minutes.
+	//
+	// One operation in 25 goes to an odd key: half of those to the 8 keys
+	// of odd shapes, checked like the others, half to keys no write may
+	// carry, which must be refused (Workers.OddKeys).
 	w := Workers{Endpoints: c.endpoints(), Clients: 6, Keys: 64, Timeout: time.Second, Rec: rec,
-		Seed: c.rng.Uint64(), KeyPrefix: fmt.Sprintf("r%d-k", n)}
+		Seed: c.rng.Uint64(), KeyPrefix: fmt.Sprintf("r%d-k", n), OddKeys: 4}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var workersErr error
@@ -455,13 +461,19 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 	if len(malformed) > 0 {
 		t.Fatalf("round %d: %d malformed answers, first: %s", n, len(malformed), malformed[0])
 	}
+	// Every write of a key no write may carry was refused cleanly, or
+	// met a fault (503, 504, no answer).
+	refusals := CountRefusals(rec.Ops())
+	if refusals.Bad > 0 {
+		t.Fatalf("round %d: %d writes of keys no write may carry not refused cleanly, first: %s", n, refusals.Bad, refusals.FirstBad)
+	}
 
 	// Final state, read linearizably through every member after healing,
 	// with the key's revision, which every member must agree on too.
 	final := make(map[string]FinalRead)
 	for _, key := range w.KeyNames() {
 		for _, id := range c.voters {
-			got, err := c.finalRead(c.members[id].ClientURL + "/v1/kv/" + key)
+			got, err := c.finalRead(c.members[id].ClientURL + "/v1/kv/" + url.PathEscape(key))
 			if err != nil {
 				t.Fatalf("round %d: final read of %s through %d: %v", n, key, id, err)
 			}
@@ -485,8 +497,9 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 	if err != nil {
 		t.Fatalf("round %d: linearizability: %v", n, err)
 	}
-	t.Logf("round %d: %d operations (%v) linearizable; checked in %v; conditional writes %v; watch: %s", n, res.Operations, rec.Counts(),
-		time.Since(checkStart).Round(time.Millisecond), rec.ConditionalCounts(), watched)
+	t.Logf("round %d: %d operations (%v) linearizable; checked in %v; conditional writes %v; odd keys: %d operations; keys no write may carry: %v; watch: %s",
+		n, res.Operations, rec.Counts(), time.Since(checkStart).Round(time.Millisecond), rec.ConditionalCounts(),
+		oddKeyOps(rec.Ops(), w.OddKeyNames()), refusals, watched)
 	return res.Operations, slowest
 }
 
@@ -673,4 +686,15 @@ func (c *faultCluster) revisionOf(url string) (uint64, error) {
 		return 0, fmt.Errorf("GET %s: %d, Raftkv-Revision %q", url, resp.StatusCode, h)
 	}
 	return strconv.ParseUint(h, 10, 64)
+}
+
+// oddKeyOps counts the operations of ops on the keys named.
+func oddKeyOps(ops []Op, keys []string) int {
+	n := 0
+	for _, op := range ops {
+		if slices.Contains(keys, op.Input.Key) {
+			n++
+		}
+	}
+	return n
 }
