@@ -126,7 +126,7 @@ func (a *Actor) duplicate(reqID uint64) (bool, error) {
 	}
 	first, err := a.st.be.firstApply(reqID)
 	if err != nil {
-		return false, fmt.Errorf("record request id %x: %w", reqID, err)
+		return false, fmt.Errorf("record request id %d: %w", reqID, err)
 	}
 	if !first {
 		a.cfg.Logger.Debug("skipped a command applied before", zap.Uint64("request_id", reqID))
@@ -151,7 +151,7 @@ func (b *backend) firstApply(x uint64) (bool, error) {
 	var hi uint64
 	if hv != nil {
 		if len(hv) != 8 {
-			return false, fmt.Errorf("%w: dedup record of prefix %x", ErrBadDB, prefix)
+			return false, fmt.Errorf("%w: dedup record of prefix %d", ErrBadDB, prefix)
 		}
 		hi = binary.BigEndian.Uint64(hv)
 		if behind := (hi - n) & reqIDSuffixMask; behind < serialHalf {
@@ -165,7 +165,7 @@ func (b *backend) firstApply(x uint64) (bool, error) {
 	var bits uint64
 	if v := bk.Get(bkey); v != nil {
 		if len(v) != 8 {
-			return false, fmt.Errorf("%w: dedup block of prefix %x", ErrBadDB, prefix)
+			return false, fmt.Errorf("%w: dedup block of prefix %d", ErrBadDB, prefix)
 		}
 		bits = binary.BigEndian.Uint64(v)
 	}
