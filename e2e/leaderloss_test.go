@@ -5,102 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftkv/node/actors"
 )
-
-// timedWrite is one PUT of a timed writer: when it was sent, how long its
-// answer took, and what it was.
-type timedWrite struct {
-	member uint64
-	path   string
-	start  time.Time
-	took   time.Duration
-	r      reply
-}
-
-// timedWriters keep writing unique keys, each writer through one member,
-// and record every write with its duration.
-type timedWriters struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
-
-	mu     sync.Mutex
-	writes []timedWrite
-}
-
-func startTimedWriters(t *testing.T, n int, targets []*member) *timedWriters {
-	w := &timedWriters{stop: make(chan struct{})}
-	for i := range n {
-		m := targets[i%len(targets)]
-		w.wg.Go(func() { w.run(i, m) })
-	}
-	t.Cleanup(w.halt)
-	return w
-}
-
-func (w *timedWriters) run(i int, m *member) {
-	for seq := 0; ; seq++ {
-		select {
-		case <-w.stop:
-			return
-		default:
-		}
-		path := fmt.Sprintf("/v1/kv/leaderloss-%02d-%05d", i, seq)
-		start := time.Now()
-		r := call(http.MethodPut, m.base+path, "value of "+path)
-		w.mu.Lock()
-		w.writes = append(w.writes, timedWrite{member: m.id, path: path, start: start, took: time.Since(start), r: r})
-		w.mu.Unlock()
-		if !r.ok() {
-			// A dead member refuses at once: pausing keeps this writer
-			// from spinning on it.
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-}
-
-func (w *timedWriters) halt() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	w.wg.Wait()
-}
-
-func (w *timedWriters) records() []timedWrite {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.writes)
-}
-
-// waitAcked waits until at least n writes sent at or after since were
-// acknowledged.
-func (w *timedWriters) waitAcked(t *testing.T, since time.Time, n int, timeout time.Duration) {
-	t.Helper()
-	poll(t, timeout, fmt.Sprintf("%d writes acknowledged", n), func() (bool, string) {
-		acked, tried := 0, 0
-		for _, r := range w.records() {
-			if !r.start.Before(since) {
-				tried++
-				if r.r.ok() {
-					acked++
-				}
-			}
-		}
-		return acked >= n, fmt.Sprintf("%d acknowledged of %d tried", acked, tried)
-	})
-}
 
 // A leader killed with SIGKILL under 16 writers costs its clients little:
 // a write a follower forwarded to it, lost with it, is proposed again once
@@ -120,8 +30,12 @@ func TestLeaderKilledNoWriteWaitsForTimeout(t *testing.T) {
 
 	c := newCluster(t, 3)
 	old := c.leader(c.members...)
-	w := startTimedWriters(t, 16, c.members)
-	w.waitAcked(t, time.Time{}, 300, 20*time.Second)
+	targets := make([]*member, 16)
+	for i := range targets {
+		targets[i] = c.members[i%len(c.members)]
+	}
+	w := startV1Writers(t, "leaderloss", targets...)
+	w.waitAcked(t, 300, 20*time.Second)
 
 	killedAt := time.Now()
 	old.p.kill9(t)
@@ -129,12 +43,11 @@ func TestLeaderKilledNoWriteWaitsForTimeout(t *testing.T) {
 	lead := c.leader(survivors...)
 	elected := time.Since(killedAt)
 	// Writes through the survivors go on under the new leader.
-	w.waitAcked(t, time.Now(), 300, 20*time.Second)
+	w.waitAcked(t, w.count()+300, 20*time.Second)
 	w.halt()
 
 	var (
 		slow, timedOut []timedWrite
-		acked          = make(map[string]string)
 		maxTook        time.Duration
 		spanning       int           // survivors' writes in flight at the kill
 		spanMax        time.Duration // and the longest of them
@@ -148,9 +61,6 @@ func TestLeaderKilledNoWriteWaitsForTimeout(t *testing.T) {
 		}
 		if r.r.err == nil && r.r.code == http.StatusGatewayTimeout {
 			timedOut = append(timedOut, r)
-		}
-		if r.r.ok() {
-			acked["/"+strings.TrimPrefix(r.path, "/v1/kv/")] = "value of " + r.path
 		}
 		switch {
 		case r.r.err != nil:
@@ -188,7 +98,7 @@ func TestLeaderKilledNoWriteWaitsForTimeout(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	checkAll(t, acked, survivors...)
+	checkAll(t, w.snapshot(), survivors...)
 	checkWrittenOnce(t, lead, all)
 }
 

@@ -15,22 +15,46 @@ import (
 // write that was acknowledged (204 on /<key>, 200 on /v1/kv/<key>). Only those
 // are promised to survive; a 503, a 504 or a lost connection may or may not
 // have been applied, so such keys are never checked. Every key is written
-// once, so a later write can never hide an earlier acknowledged one.
+// once, so a later write can never hide an earlier acknowledged one. Every
+// write is also logged with its timing, for tests of how long clients wait.
 type writers struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// v1 writes only through /v1/kv, whose answers name the revision.
+	v1 bool
 
 	mu    sync.Mutex
 	acked map[string]string // path to read the key back → value
 	tried int
+	log   []timedWrite
 }
 
-// startWriters starts one writer per target. Each alternates between the
-// raftexample route and the /v1/kv route, which must name the same keys.
+// timedWrite is one PUT of a writer: through which member, when it was
+// sent, how long its answer took, and what it was.
+type timedWrite struct {
+	member uint64
+	path   string
+	start  time.Time
+	took   time.Duration
+	r      reply
+}
+
+// startWriters starts one writer per target (a member named twice gets
+// two). Each alternates between the raftexample route and the /v1/kv
+// route, which must name the same keys.
 func startWriters(t *testing.T, prefix string, targets ...*member) *writers {
-	w := &writers{stop: make(chan struct{}), acked: make(map[string]string)}
-	for _, m := range targets {
-		w.wg.Go(func() { w.run(prefix, m) })
+	return start(t, &writers{}, prefix, targets)
+}
+
+// startV1Writers is startWriters through /v1/kv alone.
+func startV1Writers(t *testing.T, prefix string, targets ...*member) *writers {
+	return start(t, &writers{v1: true}, prefix, targets)
+}
+
+func start(t *testing.T, w *writers, prefix string, targets []*member) *writers {
+	w.stop, w.acked = make(chan struct{}), make(map[string]string)
+	for i, m := range targets {
+		w.wg.Go(func() { w.run(fmt.Sprintf("%s-%02d", prefix, i), m) })
 	}
 	t.Cleanup(w.halt) // a failing test must not leave a writer behind
 	return w
@@ -43,15 +67,17 @@ func (w *writers) run(prefix string, m *member) {
 			return
 		default:
 		}
-		key := fmt.Sprintf("%s-%d-%05d", prefix, m.id, seq)
+		key := fmt.Sprintf("%s-%05d", prefix, seq)
 		value := fmt.Sprintf("value of %s via %s", key, m.name())
 		path, want := "/"+key, http.StatusNoContent
-		if seq%2 == 1 {
+		if w.v1 || seq%2 == 1 {
 			path, want = "/v1/kv/"+key, http.StatusOK
 		}
+		begin := time.Now()
 		r := call(http.MethodPut, m.base+path, value)
 		w.mu.Lock()
 		w.tried++
+		w.log = append(w.log, timedWrite{member: m.id, path: path, start: begin, took: time.Since(begin), r: r})
 		if r.err == nil && r.code == want {
 			w.acked["/"+key] = value
 		}
@@ -66,6 +92,13 @@ func (w *writers) run(prefix string, m *member) {
 			}
 		}
 	}
+}
+
+// records is a copy of every write's log.
+func (w *writers) records() []timedWrite {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.log)
 }
 
 // halt stops the writers and waits for their last requests; it may be

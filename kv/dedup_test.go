@@ -178,7 +178,7 @@ func TestReqIDSkipPast(t *testing.T) {
 	}
 }
 
-// digestOf is the actor's digest of its key-value state.
+// digest is the actor's digest of its key-value state.
 func (f *fixture) digest(t *testing.T) messages.Digest {
 	t.Helper()
 	res, err := f.system.Root.RequestFuture(f.pid, messages.DigestRequest{}, waitFor).Result()

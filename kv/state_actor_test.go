@@ -172,24 +172,12 @@ func TestActorQuota(t *testing.T) {
 	// Whether a write fits depends on the log alone: a member that applies
 	// the same entries with no client waiting ends with the same state, and
 	// one without a quota does not.
-	digest := func(f *fixture) messages.Digest {
-		t.Helper()
-		res, err := f.system.Root.RequestFuture(f.pid, messages.DigestRequest{}, waitFor).Result()
-		if err != nil {
-			t.Fatalf("DigestRequest: %v", err)
-		}
-		d, ok := res.(messages.Digest)
-		if !ok {
-			t.Fatalf("DigestRequest answered %T %v", res, res)
-		}
-		return d
-	}
 	other := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.Quota = quota }})
 	unbounded := newFixture(t, fixtureOpts{})
 	for _, g := range []*fixture{other, unbounded} {
 		g.wantDelivery(t, g.apply(log...))
 	}
-	want, got, without := digest(f), digest(other), digest(unbounded)
+	want, got, without := f.digest(t), other.digest(t), unbounded.digest(t)
 	if got != want {
 		t.Fatalf("digest of the same log under the same quota: %+v, want %+v", got, want)
 	}
