@@ -59,6 +59,8 @@ type NodeConfig struct {
 	ElectionTick   int
 	HeartbeatTick  int
 	RequestTimeout time.Duration
+	// ManualTick: raft's clock moves only on Node.Tick (RaftConfig.ManualTick).
+	ManualTick bool
 
 	// Transport builds the member's transport once the data dir is open
 	// (and with it, the cluster id is known).
@@ -345,6 +347,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		TickInterval:  cfg.TickInterval,
 		ElectionTick:  cfg.ElectionTick,
 		HeartbeatTick: cfg.HeartbeatTick,
+		ManualTick:    cfg.ManualTick,
 		Logger:        lg,
 		Metrics:       cfg.Metrics,
 		Removed:       func(reason error) { n.fail(reason) },
@@ -487,6 +490,9 @@ func (n *Node) DrainForwarded() error {
 
 // Root is the root context of the member's actor system, for requests from
 // outside the actors (the HTTP API).
+// Tick moves raft's clock one tick, for a member started with ManualTick.
+func (n *Node) Tick() { n.system.Root.Send(n.raft, messages.Tick{}) }
+
 func (n *Node) Root() *actor.RootContext { return n.system.Root }
 
 // KV is the kv actor.

@@ -47,6 +47,10 @@ type RaftConfig struct {
 	TickInterval  time.Duration // wall time of one raft tick
 	ElectionTick  int           // ticks without a leader before a campaign
 	HeartbeatTick int           // ticks between leader heartbeats
+	// ManualTick leaves raft's clock to the caller: no timer runs, and
+	// raft ticks once per messages.Tick. For tests that must give the same
+	// output on every run; a member would never elect a leader with it.
+	ManualTick bool
 
 	Logger  *zap.Logger
 	Metrics *metrics.Node // nil makes an unregistered one
@@ -214,13 +218,11 @@ func (r *Raft) Receive(ctx actor.Context) {
 		r.ready(ctx)
 		return
 	case tick:
-		r.rn.Tick()
-		now := time.Now()
-		r.expireReads(now)
-		r.expireHeld(ctx, now)
-		r.settleTransfers(ctx, now)
-		r.settleDrains(ctx, now)
+		r.tick(ctx)
 		r.armTick(ctx)
+	case messages.Tick:
+		r.tick(ctx) // the timer, if any, stays as it was
+
 	case *raftpb.Message:
 		r.step(ctx, m)
 	case messages.Propose:
@@ -318,7 +320,20 @@ func (r *Raft) proposalError(err error) error {
 	return fmt.Errorf("%w: %w", messages.ErrProposalDropped, err)
 }
 
+// tick moves raft's clock, and with it the deadlines the actor keeps.
+func (r *Raft) tick(ctx actor.Context) {
+	r.rn.Tick()
+	now := time.Now()
+	r.expireReads(now)
+	r.expireHeld(ctx, now)
+	r.settleTransfers(ctx, now)
+	r.settleDrains(ctx, now)
+}
+
 func (r *Raft) armTick(ctx actor.Context) {
+	if r.cfg.ManualTick {
+		return
+	}
 	// One timer re-armed per tick handled: ticks never pile up behind a busy
 	// mailbox the way a fixed-rate scheduler's do.
 	self, root := ctx.Self(), ctx.ActorSystem().Root

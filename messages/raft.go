@@ -173,3 +173,9 @@ type Status struct {
 type MemberRemoved struct {
 	By uint64
 }
+
+// Tick moves raft's logical clock one tick.
+// Sender: a test driving a member started with a manual clock
+// (actors.NodeConfig.ManualTick). Receiver: raft actor. Without a manual
+// clock the raft actor ticks on its own timer, and a Tick adds one tick.
+type Tick struct{}

@@ -22,6 +22,16 @@ type Network struct {
 	cut     map[link]bool
 	drop    map[raftpb.MessageType]bool
 	counts  map[raftpb.MessageType]int // messages delivered, by type
+	// holding keeps every message sent in held, in the order sent, until
+	// the test delivers or drops it (Hold).
+	holding bool
+	held    []heldMessage
+}
+
+// heldMessage is a message sent while the network holds them.
+type heldMessage struct {
+	from *Memory
+	m    *raftpb.Message
 }
 
 type link struct{ from, to uint64 }
@@ -108,8 +118,81 @@ func (n *Network) blocked(from, to uint64, t raftpb.MessageType) bool {
 	return n.drop[t] || n.cut[link{from, to}] || n.cut[link{from, 0}] || n.cut[link{0, to}]
 }
 
-// deliver carries m from member `from` and reports the outcome to it.
+// Hold makes the network keep every message sent, in the order sent,
+// until DeliverHeld or DropHeld says what becomes of it: a test then
+// decides each message's fate and order, as etcd-io/raft's interaction
+// tests do. Cuts and drops still apply when a held message is delivered.
+func (n *Network) Hold() {
+	n.mu.Lock()
+	n.holding = true
+	n.mu.Unlock()
+}
+
+// Held describes one message the network holds.
+type Held struct {
+	From, To uint64
+	Type     raftpb.MessageType
+}
+
+// Held lists the messages held, in the order sent.
+func (n *Network) Held() []Held {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Held, len(n.held))
+	for i, h := range n.held {
+		out[i] = Held{From: h.from.id, To: h.m.GetTo(), Type: h.m.GetType()}
+	}
+	return out
+}
+
+// DeliverHeld delivers, in the order sent, the held messages that match
+// (all if nil), and returns how many it delivered; the others stay held.
+// Messages sent meanwhile are held too.
+func (n *Network) DeliverHeld(match func(Held) bool) int {
+	taken := n.takeHeld(match)
+	for _, h := range taken {
+		n.deliverNow(h.from, h.m)
+	}
+	return len(taken)
+}
+
+// DropHeld drops the held messages that match (all if nil), as a lossy
+// link would, and returns how many.
+func (n *Network) DropHeld(match func(Held) bool) int {
+	return len(n.takeHeld(match))
+}
+
+// takeHeld removes and returns the held messages that match.
+func (n *Network) takeHeld(match func(Held) bool) []heldMessage {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var taken, kept []heldMessage
+	for _, h := range n.held {
+		if match == nil || match(Held{From: h.from.id, To: h.m.GetTo(), Type: h.m.GetType()}) {
+			taken = append(taken, h)
+		} else {
+			kept = append(kept, h)
+		}
+	}
+	n.held = kept
+	return taken
+}
+
+// deliver carries m from member `from`, or holds it (Hold).
 func (n *Network) deliver(from *Memory, m *raftpb.Message) {
+	n.mu.Lock()
+	if n.holding {
+		// A copy: the sender's message is its own once Send returns.
+		n.held = append(n.held, heldMessage{from: from, m: proto.Clone(m).(*raftpb.Message)})
+		n.mu.Unlock()
+		return
+	}
+	n.mu.Unlock()
+	n.deliverNow(from, m)
+}
+
+// deliverNow carries m from member `from` and reports the outcome to it.
+func (n *Network) deliverNow(from *Memory, m *raftpb.Message) {
 	to := m.GetTo()
 	n.mu.Lock()
 	dst, ok := n.members[to]

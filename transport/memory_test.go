@@ -182,3 +182,45 @@ func TestPeersAndRemoval(t *testing.T) {
 		t.Fatalf("rejoined member got %v", got)
 	}
 }
+
+// A holding network delivers nothing until told: then the messages chosen,
+// in the order sent, while the others wait or are dropped.
+func TestHeldMessages(t *testing.T) {
+	n, ts, bs := three()
+	n.Hold()
+	ts[1].Send([]*raftpb.Message{msg(1, 2, raftpb.MsgApp), msg(1, 3, raftpb.MsgApp), msg(1, 2, raftpb.MsgHeartbeat)})
+	ts[2].Send([]*raftpb.Message{msg(2, 1, raftpb.MsgAppResp)})
+	if got := bs[2].take(); len(got) != 0 {
+		t.Fatalf("member 2 got %v from a holding network", got)
+	}
+	want := []Held{{1, 2, raftpb.MsgApp}, {1, 3, raftpb.MsgApp}, {1, 2, raftpb.MsgHeartbeat}, {2, 1, raftpb.MsgAppResp}}
+	if got := n.Held(); !slices.Equal(got, want) {
+		t.Fatalf("held %v, want %v", got, want)
+	}
+	if d := n.DeliverHeld(func(h Held) bool { return h.To == 2 }); d != 2 {
+		t.Fatalf("delivered %d to member 2, want 2", d)
+	}
+	var types []raftpb.MessageType
+	for _, m := range bs[2].take() {
+		types = append(types, m.(*raftpb.Message).GetType())
+	}
+	if !slices.Equal(types, []raftpb.MessageType{raftpb.MsgApp, raftpb.MsgHeartbeat}) {
+		t.Fatalf("member 2 got %v, want its MsgApp then its heartbeat", types)
+	}
+	if d := n.DropHeld(func(h Held) bool { return h.To == 3 }); d != 1 {
+		t.Fatalf("dropped %d, want 1", d)
+	}
+	n.Isolate(1)
+	if d := n.DeliverHeld(nil); d != 1 {
+		t.Fatalf("delivered %d, want the last one", d)
+	}
+	if got := bs[1].take(); len(got) != 0 {
+		t.Fatalf("isolated member 1 got %v", got)
+	}
+	if got := bs[2].take(); len(got) != 1 {
+		t.Fatalf("member 2 heard %v, want that member 1 was unreachable", got)
+	}
+	if got := bs[3].take(); len(got) != 0 || len(n.Held()) != 0 {
+		t.Fatalf("member 3 got %v, held %v", got, n.Held())
+	}
+}
