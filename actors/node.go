@@ -488,11 +488,11 @@ func (n *Node) DrainForwarded() error {
 	return nil
 }
 
-// Root is the root context of the member's actor system, for requests from
-// outside the actors (the HTTP API).
 // Tick moves raft's clock one tick, for a member started with ManualTick.
 func (n *Node) Tick() { n.system.Root.Send(n.raft, messages.Tick{}) }
 
+// Root is the root context of the member's actor system, for requests from
+// outside the actors (the HTTP API).
 func (n *Node) Root() *actor.RootContext { return n.system.Root }
 
 // KV is the kv actor.
