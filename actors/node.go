@@ -17,6 +17,7 @@ import (
 
 	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/persistence"
@@ -144,7 +145,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	rp, err := persistence.Open(lg, cfg.DataDir, persistence.Metadata{
 		NodeID:         cfg.ID,
 		ClusterID:      cfg.ClusterID,
-		InitialCluster: ClusterFlag(cfg.Peers),
+		InitialCluster: membership.FormatCluster(cfg.Peers),
 		Token:          cfg.Token,
 		Joined:         cfg.Join,
 	})
@@ -306,19 +307,9 @@ func (n *Node) start(rp *persistence.Replay) error {
 		n.abort()
 		return err
 	}
-	// The replicated member list wins over --cluster, except where it knows
-	// a member but not its URL (raftexample's snapshots carry no URLs).
-	members := maps.Clone(cfg.Peers)
-	for id, u := range n.state.Members() {
-		if u != "" || members[id] == "" {
-			members[id] = u
-		}
-	}
-	// Nor may --cluster bring back a member the cluster removed.
+	// The replicated member list over --cluster (membership.AtStart).
 	removed := n.state.Removed()
-	for _, id := range removed {
-		delete(members, id)
-	}
+	members := membership.AtStart(cfg.Peers, n.state.Members(), removed)
 	var boot []raft.Peer
 	if rp.Fresh && !cfg.Join {
 		for _, id := range slices.Sorted(maps.Keys(cfg.Peers)) {

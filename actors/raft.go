@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/tracker"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/transport"
@@ -475,12 +476,9 @@ func (r *Raft) applyConfChange(m messages.ApplyConfChange) (*raftpb.ConfState, e
 		id := cc.GetNodeId()
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
-			u := m.PeerURL
-			if u == "" {
-				// raftexample bootstraps with conf changes that carry no
-				// URL: the one from --cluster stays.
-				u = r.members[id]
-			}
+			// raftexample bootstraps with conf changes that carry no
+			// URL: the one from --cluster stays.
+			u := membership.KeepURL(m.PeerURL, r.members[id])
 			r.members[id] = u
 			if id != r.cfg.ID {
 				r.cfg.Transport.AddPeer(id, u)
@@ -514,11 +512,9 @@ func (r *Raft) restoreMembers(members map[uint64]string, removed []uint64) {
 		}
 	}
 	for id, u := range members {
-		if u == "" {
-			// A snapshot that names the member without its URL (the
-			// raftexample format): keep the URL we know.
-			u = r.members[id]
-		}
+		// A snapshot that names the member without its URL (the
+		// raftexample format): keep the URL we know.
+		u = membership.KeepURL(u, r.members[id])
 		r.members[id] = u
 		if id != r.cfg.ID {
 			r.cfg.Transport.AddPeer(id, u)

@@ -251,10 +251,11 @@ func TestCompatMemberRoutesNeedAnID(t *testing.T) {
 	})
 }
 
-// TestPeerURLs checks the peer URL of a member added through either route:
-// refused unless http(s)://host:port with a port from 1 to 65535 and
-// nothing else, and sent in one spelling, so that the kv actor's duplicate
-// check (a string compare) sees one URL written two ways as one.
+// TestPeerURLs checks that a member added through either route has its
+// peer URL checked and written as membership does (the rule's cases are in
+// membership/url_test.go): refused with 400 and the reason, or sent to the
+// kv actor in one spelling, so that its duplicate check sees one URL
+// written two ways as one.
 func TestPeerURLs(t *testing.T) {
 	ok := messages.Result{Index: 9}
 	var cases []apiCase
@@ -262,35 +263,10 @@ func TestPeerURLs(t *testing.T) {
 		url, want, contains string // want "": 400 with contains
 	}{
 		{"http://h:022379", "http://h:22379", ""},
-		{"http://h:0000000000000000000001", "http://h:1", ""},
-		{"http://h:65535", "http://h:65535", ""},
-		{"https://10.0.0.1:2380", "https://10.0.0.1:2380", ""},
-		{"HTTP://h:1", "http://h:1", ""},
-		{"http://h:1/", "http://h:1", ""},
-		{"http://[::1]:02379", "http://[::1]:2379", ""},
-		{"http://[fe80::1%25eth0]:2380", "http://[fe80::1%25eth0]:2380", ""},
-		{"http://Host.Example:2380", "http://Host.Example:2380", ""},
-
-		{"http://h:99999", "", "a port from 1 to 65535"},
-		{"http://h:65536", "", "a port from 1 to 65535"},
-		{"http://h:0", "", "a port from 1 to 65535"},
-		{"http://h:000", "", "a port from 1 to 65535"},
-		{"http://h", "", "a port from 1 to 65535"},
-		{"http://h:", "", "a port from 1 to 65535"},
+		{"HTTP://h:1/", "http://h:1", ""},
+		{"http://h:99999", "", "peer URL \"http://h:99999\": want scheme://host:port, with a port from 1 to 65535"},
 		{"http://:2380", "", "with a host"},
-		{"http:h:1", "", "with a host"},
-		{"ftp://h:1", "", "scheme must be http or https"},
-		{"unix:///tmp/raft.sock", "", "scheme must be http or https"},
-		{"h:1", "", "scheme must be http or https"},
-		{"http://user@h:1", "", "with no user"},
-		{"http://user:pw@h:1", "", "with no user"},
 		{"http://h:1/raft", "", "with no path"},
-		{"http://h:1//", "", "with no path"},
-		{"http://h:1?a=b", "", "with no query"},
-		{"http://h:1?", "", "with no query"},
-		{"http://h:1#f", "", "with no fragment"},
-		{"http://h:1#", "", "with no fragment"},
-		{"http://h:1:2", "", "invalid port"},
 		{"", "", "scheme must be http or https"},
 	} {
 		for _, route := range []struct {

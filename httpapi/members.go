@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/internal/redact"
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 )
 
@@ -297,56 +295,24 @@ func parseMemberID(s string) (uint64, error) {
 	id, err := strconv.ParseUint(s, 0, 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		return 0, fmt.Errorf("%w: member id %s is past the largest, %d", messages.ErrBadRequest, echo(s), uint64(math.MaxUint64-2))
+		return 0, fmt.Errorf("%w: member id %s is past the largest, %d", messages.ErrBadRequest, echo(s), uint64(membership.MaxID))
 	case err != nil:
 		return 0, fmt.Errorf("%w, not %s", errNotANumber, echo(s))
-	case id == 0 || id >= math.MaxUint64-1:
+	case !membership.ValidID(id):
 		return 0, fmt.Errorf("%w: member id %d is reserved by raft", messages.ErrBadRequest, id)
 	}
 	return id, nil
 }
 
 // parsePeerURL refuses URLs the transport could never dial, before they are
-// committed to the cluster's membership for good, and writes the URL in one
-// form, scheme://host:port with the port in decimal without leading zeros
-// (a lone "/" path is dropped), so that one member's URL cannot be added
-// twice under two spellings: the kv actor tells a peer URL in use by
-// comparing strings. The host is kept as given (not lower-cased), as
-// --cluster keeps it, so that the URLs of members given at the start
-// compare alike.
+// committed to the cluster's membership for good, and writes the URL in the
+// one form membership keeps (membership.PeerURL), so that one member's URL
+// cannot be added twice under two spellings.
 func parsePeerURL(s string) (string, error) {
-	bad := func(why string) error {
-		return fmt.Errorf("%w: peer URL %s: %s", messages.ErrBadRequest, echo(s), why)
+	u, err := membership.PeerURL(s)
+	var ue *membership.URLError
+	if errors.As(err, &ue) {
+		return "", fmt.Errorf("%w: peer URL %s: %s", messages.ErrBadRequest, echo(s), ue.Why)
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", bad(err.Error())
-	}
-	const form = "want scheme://host:port"
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", bad("scheme must be http or https")
-	case u.Opaque != "" || u.Hostname() == "":
-		return "", bad(form + ", with a host")
-	case u.User != nil:
-		return "", bad(form + ", with no user")
-	case u.Path != "" && u.Path != "/":
-		return "", bad(form + ", with no path")
-	case u.RawQuery != "" || u.ForceQuery:
-		return "", bad(form + ", with no query")
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return "", bad(form + ", with no fragment")
-	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil || port < 1 || port > 65535 {
-		return "", bad(form + ", with a port from 1 to 65535")
-	}
-	// Written as --cluster writes its URLs (url.URL.String), so that an
-	// IPv6 zone comes back escaped ("%25") as it came.
-	host := net.JoinHostPort(u.Hostname(), strconv.Itoa(port))
-	return (&url.URL{Scheme: u.Scheme, Host: host}).String(), nil
+	return u, err
 }

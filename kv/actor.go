@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/internal/redact"
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 )
@@ -461,23 +462,9 @@ func (a *Actor) addMember(ctx actor.Context, m messages.AddMember) {
 	if a.refuse(ctx) {
 		return
 	}
-	if _, ok := a.st.members[m.ID]; ok {
-		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrMemberExists, m.ID)})
+	if err := membership.CheckAdd(a.st.members, a.st.removed, m.ID, m.PeerURL, SharesRequestIDs); err != nil {
+		ctx.Respond(messages.Result{Err: err})
 		return
-	}
-	if a.st.removed[m.ID] {
-		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrIDRemoved, m.ID)})
-		return
-	}
-	for id, u := range a.st.members {
-		if SharesRequestIDs(id, m.ID) {
-			ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d and member %d", messages.ErrIDPrefixInUse, m.ID, id)})
-			return
-		}
-		if u != "" && u == m.PeerURL {
-			ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %s is member %d's", messages.ErrPeerURLExists, u, id)})
-			return
-		}
 	}
 	typ := raftpb.ConfChangeAddNode
 	if m.Learner {
@@ -496,15 +483,11 @@ func (a *Actor) promoteMember(ctx actor.Context, m messages.PromoteMember) {
 	if a.refuse(ctx) {
 		return
 	}
-	u, ok := a.st.members[m.ID]
-	if !ok {
-		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrUnknownMember, m.ID)})
+	if err := membership.CheckPromote(a.st.members, a.confState.GetLearners(), m.ID); err != nil {
+		ctx.Respond(messages.Result{Err: err})
 		return
 	}
-	if !slices.Contains(a.confState.GetLearners(), m.ID) {
-		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrNotLearner, m.ID)})
-		return
-	}
+	u := a.st.members[m.ID]
 	a.proposeConfChange(ctx, &raftpb.ConfChange{
 		Type:    raftpb.ConfChangeAddNode.Enum(),
 		NodeId:  new(m.ID),
@@ -578,8 +561,8 @@ func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
 	if a.refuse(ctx) {
 		return
 	}
-	if _, ok := a.st.members[m.ID]; !ok {
-		ctx.Respond(messages.Result{Err: fmt.Errorf("%w: %d", messages.ErrUnknownMember, m.ID)})
+	if err := membership.CheckRemove(a.st.members, m.ID); err != nil {
+		ctx.Respond(messages.Result{Err: err})
 		return
 	}
 	a.proposeConfChange(ctx, &raftpb.ConfChange{

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 )
 
@@ -119,12 +120,9 @@ func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
 		url := ""
 		switch cc.GetType() {
 		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
-			url = string(cc.GetContext())
-			if url == "" {
-				// raftexample's bootstrap entries name no URL: keep the
-				// one this member knows.
-				url = a.st.members[cc.GetNodeId()]
-			}
+			// raftexample's bootstrap entries name no URL: keep the one
+			// this member knows.
+			url = membership.KeepURL(string(cc.GetContext()), a.st.members[cc.GetNodeId()])
 		}
 		cs, declined, err := a.applyConfChange(ctx, idx, &cc, url)
 		if err != nil {

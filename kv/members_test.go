@@ -31,6 +31,8 @@ func TestActorLearnersAndRefusals(t *testing.T) {
 		t.Fatalf("members %+v, want %+v", got, want)
 	}
 
+	// The rules are membership's (membership.CheckAdd and the others,
+	// tested there); here, that the actor applies them to its state.
 	for _, c := range []struct {
 		name string
 		msg  any
@@ -39,9 +41,9 @@ func TestActorLearnersAndRefusals(t *testing.T) {
 		{"an id in use", messages.AddMember{ID: 5, PeerURL: "http://other:1"}, messages.ErrMemberExists},
 		// 65541 = 1<<16 | 5: its request ids would be member 5's.
 		{"an id whose low 16 bits are a member's", messages.AddMember{ID: 65541, PeerURL: "http://other:1"}, messages.ErrIDPrefixInUse},
-		{"a peer URL in use", messages.AddMember{ID: 6, PeerURL: url}, messages.ErrPeerURLExists},
 		{"a learner with a peer URL in use", messages.AddMember{ID: 6, PeerURL: url, Learner: true}, messages.ErrPeerURLExists},
 		{"promote an unknown member", messages.PromoteMember{ID: 9}, messages.ErrUnknownMember},
+		{"remove an unknown member", messages.RemoveMember{ID: 9}, messages.ErrUnknownMember},
 	} {
 		t.Run(c.name, func(t *testing.T) { f.request(c.msg).wantErr(t, c.want) })
 	}

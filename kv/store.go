@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 )
 
@@ -128,26 +129,11 @@ func (s *store) membersCopy() map[uint64]string { return maps.Clone(s.members) }
 // removedIDs lists the members removed from the cluster, in no order.
 func (s *store) removedIDs() []uint64 { return slices.Collect(maps.Keys(s.removed)) }
 
-// memberList is the member list as clients see it, sorted by id: learners
-// are those of cs, and this member's own client URLs (self, urls) stand in
-// for what it has not published (the raftexample format cannot).
+// memberList is the member list as clients see it (membership.List):
+// learners are those of cs, and this member's own client URLs (self, urls)
+// stand in for what it has not published.
 func (s *store) memberList(cs *raftpb.ConfState, self uint64, urls []string) []messages.Member {
-	learners := make(map[uint64]bool)
-	for _, id := range cs.GetLearners() {
-		learners[id] = true
-	}
-	out := make([]messages.Member, 0, len(s.members))
-	for _, id := range slices.Sorted(maps.Keys(s.members)) {
-		m := messages.Member{ID: id, PeerURL: s.members[id], ClientURLs: s.clients[id], Learner: learners[id]}
-		if id == self && len(m.ClientURLs) == 0 {
-			m.ClientURLs = urls
-		}
-		if m.ClientURLs == nil {
-			m.ClientURLs = []string{}
-		}
-		out = append(out, m)
-	}
-	return out
+	return membership.List(s.members, s.clients, cs.GetLearners(), self, urls)
 }
 
 // reset empties the whole state, for a restore from inline snapshot data

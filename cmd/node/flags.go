@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/raftkv/node/actors"
 	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/tlsfiles"
 )
 
@@ -23,7 +23,7 @@ import (
 // nothing created.
 type options struct {
 	id        uint64
-	peers     map[uint64]string // --cluster: id → peer URL, ids 1..N in order
+	peers     map[uint64]string // --cluster: id → peer URL (membership.ParseCluster)
 	join      bool
 	dataDir   string
 	format    kv.Format
@@ -47,10 +47,6 @@ type options struct {
 // defaultQuota is etcd's default --quota-backend-bytes: 2 GiB. A cluster
 // that outgrows it should be told so (507) rather than fill its disks.
 const defaultQuota = 2 << 30
-
-// Default cluster id of the raftexample format: raftexample's own, fixed.
-// A native cluster's id is derived from its members (actors.ClusterIDOf).
-const raftexampleClusterID = 0x1000
 
 // errHelp is returned for --help: usage goes to stdout and the exit is 0.
 var errHelp = flag.ErrHelp
@@ -159,10 +155,10 @@ func (raw *rawFlags) check() (options, error) {
 	if o.format, err = kv.ParseFormat(raw.format); err != nil {
 		return o, fmt.Errorf("--format: %w", err)
 	}
-	if o.peers, err = parsePeers(raw.cluster); err != nil {
+	if o.peers, err = membership.ParseCluster(raw.cluster, kv.SharesRequestIDs); err != nil {
 		return o, err
 	}
-	if o.id == 0 || o.id >= math.MaxUint64-1 {
+	if !membership.ValidID(o.id) {
 		return o, fmt.Errorf("--id %d: want a member id from 1 up", o.id)
 	}
 	self, ok := o.peers[o.id]
@@ -195,9 +191,9 @@ func (raw *rawFlags) check() (options, error) {
 
 func (raw *rawFlags) checkIdentity(o *options) error {
 	if raw.clusterID != "" {
-		id, err := strconv.ParseUint(raw.clusterID, 16, 64)
-		if err != nil || id == 0 {
-			return fmt.Errorf("--cluster-id %q: want a non-zero hex number", raw.clusterID)
+		id, err := membership.ParseClusterID(raw.clusterID)
+		if err != nil {
+			return err
 		}
 		if raw.set["initial-cluster-token"] {
 			return errors.New("--cluster-id and --initial-cluster-token exclude each other: the token only serves to derive an id")
@@ -222,7 +218,7 @@ func (raw *rawFlags) checkClientURLs(o *options) error {
 		listen = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(raw.port))
 	}
 	var err error
-	if o.listenClient, err = parseURLs("--listen-client-urls", listen); err != nil {
+	if o.listenClient, err = parseURLs("--listen-client-urls", listen, true); err != nil {
 		return err
 	}
 	if raw.advertiseClient == "" {
@@ -234,7 +230,7 @@ func (raw *rawFlags) checkClientURLs(o *options) error {
 		}
 		return nil
 	}
-	adv, err := parseURLs("--advertise-client-urls", raw.advertiseClient)
+	adv, err := parseURLs("--advertise-client-urls", raw.advertiseClient, false)
 	if err != nil {
 		return err
 	}
@@ -248,7 +244,7 @@ func (raw *rawFlags) checkClientURLs(o *options) error {
 }
 
 func (raw *rawFlags) checkPeerURLs(o *options, self string) error {
-	selfURL, _ := url.Parse(self) // checked by parsePeers
+	selfURL, _ := url.Parse(self) // checked by membership.ParseCluster
 	switch {
 	case raw.listenPeer != "" && raw.listenPeerURLs != "":
 		return errors.New("--listen-peer and --listen-peer-urls exclude each other: --listen-peer is the older form")
@@ -256,13 +252,13 @@ func (raw *rawFlags) checkPeerURLs(o *options, self string) error {
 		if _, _, err := net.SplitHostPort(raw.listenPeer); err != nil {
 			return fmt.Errorf("--listen-peer %q: want host:port", raw.listenPeer)
 		}
-		u, err := parseURLs("--listen-peer", selfURL.Scheme+"://"+raw.listenPeer)
+		u, err := parseURLs("--listen-peer", selfURL.Scheme+"://"+raw.listenPeer, true)
 		if err != nil {
 			return err
 		}
 		o.listenPeer = u
 	case raw.listenPeerURLs != "":
-		u, err := parseURLs("--listen-peer-urls", raw.listenPeerURLs)
+		u, err := parseURLs("--listen-peer-urls", raw.listenPeerURLs, true)
 		if err != nil {
 			return err
 		}
@@ -325,66 +321,21 @@ func missingPair(certFlag, keyFlag string, f tlsfiles.Files) string {
 	}
 }
 
-// parsePeers reads --cluster: URLs numbered 1..N in order, as raftexample
-// numbers them, or, when ids have gaps (a member replaced under a new id,
-// since a removed id is never reused), id=URL for every entry.
-func parsePeers(cluster string) (map[uint64]string, error) {
-	entries := strings.Split(cluster, ",")
-	named := 0
-	ids := make([]uint64, len(entries))
-	for i, e := range entries {
-		e = strings.TrimSpace(e)
-		ids[i] = uint64(i + 1)
-		if before, after, ok := strings.Cut(e, "="); ok && !strings.Contains(before, "/") {
-			id, err := strconv.ParseUint(before, 10, 64)
-			if err != nil || id == 0 || id >= math.MaxUint64-1 {
-				return nil, fmt.Errorf("--cluster: %q: want id=URL with an id from 1 up", e)
-			}
-			ids[i], entries[i] = id, after
-			named++
-		}
+// parseURLs reads a comma-separated list of URLs to listen on (listen)
+// or to publish, each as membership checks and writes it (a listen URL may
+// leave the host out: every interface), refusing one given twice.
+func parseURLs(flagName, list string, listen bool) ([]*url.URL, error) {
+	parse := membership.ParseURL
+	if listen {
+		parse = membership.ParseListenURL
 	}
-	if named != 0 && named != len(entries) {
-		return nil, errors.New("--cluster: give every entry as id=URL, or none")
-	}
-	us, err := parseURLs("--cluster", strings.Join(entries, ","))
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uint64]string, len(us))
-	for i, u := range us {
-		if _, dup := out[ids[i]]; dup {
-			return nil, fmt.Errorf("--cluster: id %d is given twice", ids[i])
-		}
-		for id := range out {
-			if kv.SharesRequestIDs(id, ids[i]) {
-				return nil, fmt.Errorf("--cluster: ids %d and %d have the same low 16 bits, which request ids carry: choose another id", id, ids[i])
-			}
-		}
-		out[ids[i]] = u.String()
-	}
-	return out, nil
-}
-
-// parseURLs reads a comma-separated list of http:// or https:// URLs with
-// a host and a port and nothing else, refusing one given twice.
-func parseURLs(flagName, list string) ([]*url.URL, error) {
 	var out []*url.URL
 	seen := make(map[string]bool)
 	for s := range strings.SplitSeq(list, ",") {
-		s = strings.TrimSpace(s)
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", flagName, s)
+		u, err := parse(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flagName, err)
 		}
-		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
-			return nil, fmt.Errorf("%s: %q: want scheme://host:port, with no path, query or user", flagName, s)
-		}
-		p, err := strconv.Atoi(u.Port())
-		if err != nil || p < 1 || p > 65535 {
-			return nil, fmt.Errorf("%s: %q: want a port from 1 to 65535", flagName, s)
-		}
-		u = &url.URL{Scheme: u.Scheme, Host: u.Host}
 		if seen[u.String()] {
 			return nil, fmt.Errorf("%s: %s is given twice", flagName, u)
 		}
