@@ -33,27 +33,53 @@ const usageText = `usage: bench put|get|mixed|cas|txn|range|watch [flags]
 Run "bench <command> -h" for the flags of a command.
 `
 
+type target string
+
+const (
+	targetSpread target = "spread" // client i uses endpoint i mod N
+	targetLeader target = "leader" // every client uses the leader found at the start
+)
+
+// config is one run, as the command line asked for it.
+type config struct {
+	command                      command
+	endpoints                    []string // base URLs without a trailing slash
+	target                       target
+	clients, valSize, keySize    int
+	keys                         int           // the preloaded key space; cas: a key per contention clients
+	duration, timeout            time.Duration // duration is zero when total is set
+	total                        uint64
+	keyPrefix, runID             string // the run id keeps the run's keys apart from other runs'
+	json, serializable           bool
+	readRatio                    float64          // mixed
+	contention                   int              // cas: clients per key
+	txnOps, rangeLimit, watchers int              // of txn, range, watch
+	txnCompare, keysOnly         bool             // of txn, range
+	watchGrace                   time.Duration    // watch: how long watchers may lag behind the last write
+	seed                         uint64           // of the clients' random choices; 0 picks one
+	tls                          *tlsfiles.Client // nil: https checked against the system's roots, no client certificate
+}
+
 // parseArgs turns the command line (without the program name) into a
-// config. Errors wrap errUsage; flag.ErrHelp is returned as it is, after
-// the usage was printed to stderr.
+// config. Errors wrap errUsage; flag.ErrHelp comes after the usage was
+// printed to stderr.
 func parseArgs(args []string, stderr io.Writer) (config, error) {
 	var cfg config
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
 		return cfg, fmt.Errorf("%w: no command given", errUsage)
 	}
-	switch c := command(args[0]); c {
-	case cmdPut, cmdGet, cmdMixed, cmdCAS, cmdTxn, cmdRange, cmdWatch:
-		cfg.command = c
-	case "-h", "-help", "--help", "help":
+	cfg.command = command(args[0])
+	if _, ok := modes[cfg.command]; !ok {
 		fmt.Fprint(stderr, usageText)
-		return cfg, flag.ErrHelp
-	default:
-		fmt.Fprint(stderr, usageText)
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			return cfg, flag.ErrHelp
+		}
 		return cfg, fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
 
-	fs := flag.NewFlagSet("bench "+string(cfg.command), flag.ContinueOnError)
+	fs := flag.NewFlagSet("bench "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	endpoints := fs.String("endpoints", "http://127.0.0.1:12380", "comma-separated client URLs of the nodes")
 	tgt := fs.String("target", string(targetSpread), "spread: client i uses endpoint i mod N; leader: all to the endpoint that reports itself leader")
@@ -101,156 +127,95 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
 	var err error
-	if cfg.endpoints, err = parseEndpoints(*endpoints); err != nil {
-		return cfg, err
+	if cfg.endpoints, err = parseEndpoints(*endpoints); err == nil {
+		if err = cfg.check(*tgt, consistency, set); err == nil {
+			cfg.tls, err = clientTLS(files, cfg.endpoints)
+		}
 	}
-	if err := cfg.check(*tgt, consistency, set); err != nil {
-		return cfg, err
-	}
-	if cfg.tls, err = clientTLS(files, cfg.endpoints); err != nil {
-		return cfg, err
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return cfg, nil
-}
-
-// clientTLS reads the files of --cacert, --cert and --key now rather than
-// when the run starts, so that a bad one is a bad command line.
-func clientTLS(files tlsfiles.Files, endpoints []string) (*tlsfiles.Client, error) {
-	if files.Empty() {
-		return nil, nil
-	}
-	if (files.CertFile == "") != (files.KeyFile == "") {
-		return nil, fmt.Errorf("%w: give --cert and --key together", errUsage)
-	}
-	if !slices.ContainsFunc(endpoints, func(ep string) bool { return strings.HasPrefix(ep, "https://") }) {
-		return nil, fmt.Errorf("%w: --cacert, --cert and --key need an https:// endpoint", errUsage)
-	}
-	// No logger: parsing has none to give, and all it would tell (a file
-	// replaced mid-run that failed to load) has no bearing on the report.
-	tc, err := tlsfiles.NewClient(files, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	return tc, nil
 }
 
 // check validates the flags that parse but may still be wrong, and fills
 // the fields derived from them.
 func (cfg *config) check(tgt, consistency string, set map[string]bool) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+	cfg.target, cfg.serializable = target(tgt), consistency == "serializable"
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{cfg.target != targetSpread && cfg.target != targetLeader, fmt.Sprintf("--target must be spread or leader, not %q", tgt)},
+		{consistency != "linearizable" && !cfg.serializable, fmt.Sprintf("--consistency must be linearizable or serializable, not %q", consistency)},
+		{set["duration"] && set["total"], "give --duration or --total, not both"},
+		{set["total"] && cfg.total == 0, "--total must be positive"},
+		{!set["total"] && cfg.duration <= 0, "--duration must be positive"},
+		{cfg.clients < 1, "--clients must be at least 1"},
+		{cfg.valSize < 0, "--val-size must not be negative"},
+		{cfg.keySize < 0, "--key-size must not be negative"},
+		{cfg.timeout <= 0, "--timeout must be positive"},
+		{set["keys"] && cfg.keys < 1, "--keys must be at least 1"},
+		{cfg.readRatio < 0 || cfg.readRatio > 1, "--read-ratio must be between 0 and 1"},
+		{cfg.command == cmdCAS && cfg.contention < 1, "--contention must be at least 1"},
+		// The node's bounds (docs/api.md): a run beyond them would measure its 400s.
+		{cfg.command == cmdTxn && (cfg.txnOps < 1 || cfg.txnOps > 128), "--txn-ops must be from 1 to 128"},
+		{cfg.command == cmdRange && (cfg.rangeLimit < 1 || cfg.rangeLimit > 10000), "--range-limit must be from 1 to 10000"},
+		{cfg.command == cmdWatch && cfg.watchers < 1, "--watchers must be at least 1"},
+		{cfg.watchGrace < 0, "--watch-grace must not be negative"},
+		// The watchers match the keys of events byte for byte, without
+		// unescaping them: the prefix must be one the node does not escape.
+		{cfg.command == cmdWatch && !utf8.ValidString(cfg.keyPrefix), "--key-prefix: not valid UTF-8"},
+	} {
+		if c.bad {
+			return errors.New(c.msg)
+		}
 	}
-	switch t := target(tgt); t {
-	case targetSpread, targetLeader:
-		cfg.target = t
-	default:
-		return bad("--target must be spread or leader, not %q", tgt)
-	}
-	switch consistency {
-	case "linearizable":
-	case "serializable":
-		cfg.serializable = true
-	default:
-		return bad("--consistency must be linearizable or serializable, not %q", consistency)
-	}
-	if set["duration"] && set["total"] {
-		return bad("give --duration or --total, not both")
+	for _, r := range cfg.keyPrefix {
+		if cfg.command == cmdWatch && (r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029') {
+			return fmt.Errorf("--key-prefix: %q would be escaped in the events' JSON", r)
+		}
 	}
 	if set["total"] {
-		if cfg.total == 0 {
-			return bad("--total must be positive")
-		}
 		cfg.duration = 0
-	} else if cfg.duration <= 0 {
-		return bad("--duration must be positive")
 	}
-	switch {
-	case cfg.clients < 1:
-		return bad("--clients must be at least 1")
-	case cfg.valSize < 0:
-		return bad("--val-size must not be negative")
-	case cfg.keySize < 0:
-		return bad("--key-size must not be negative")
-	case cfg.timeout <= 0:
-		return bad("--timeout must be positive")
-	case (cfg.command == cmdGet || cfg.command == cmdMixed || cfg.command == cmdRange) && cfg.keys < 1:
-		return bad("--keys must be at least 1")
-	case cfg.readRatio < 0 || cfg.readRatio > 1:
-		return bad("--read-ratio must be between 0 and 1")
-	}
-	switch cfg.command {
-	case cmdCAS:
-		if cfg.contention < 1 {
-			return bad("--contention must be at least 1")
-		}
-		// Clients i·c to i·c+c-1 share key i.
+	if cfg.command == cmdCAS { // clients i·c to i·c+c-1 share key i
 		cfg.keys = (cfg.clients + cfg.contention - 1) / cfg.contention
-	case cmdTxn:
-		if cfg.txnOps < 1 || cfg.txnOps > maxTxnOps {
-			return bad("--txn-ops must be from 1 to %d", maxTxnOps)
-		}
-	case cmdRange:
-		if cfg.rangeLimit < 1 || cfg.rangeLimit > maxRangeLimit {
-			return bad("--range-limit must be from 1 to %d", maxRangeLimit)
-		}
-	case cmdWatch:
-		if cfg.watchers < 1 {
-			return bad("--watchers must be at least 1")
-		}
-		if cfg.watchGrace < 0 {
-			return bad("--watch-grace must not be negative")
-		}
-		if err := plainPrefix(cfg.keyPrefix); err != nil {
-			return bad("--key-prefix: %v", err)
-		}
 	}
 	return nil
 }
 
-// The node's bounds (docs/api.md); a run beyond them would measure its 400s.
-const (
-	maxTxnOps     = 128
-	maxRangeLimit = 10000
-)
-
-// plainPrefix refuses a key prefix that the node would escape in the JSON
-// of a watch event: the watchers match the keys of events byte for byte,
-// without unescaping them.
-func plainPrefix(p string) error {
-	if !utf8.ValidString(p) {
-		return errors.New("not valid UTF-8")
+// clientTLS reads the files of --cacert, --cert and --key now rather than
+// when the run starts, so that a bad one is a bad command line.
+func clientTLS(files tlsfiles.Files, endpoints []string) (*tlsfiles.Client, error) {
+	switch {
+	case files.Empty():
+		return nil, nil
+	case (files.CertFile == "") != (files.KeyFile == ""):
+		return nil, errors.New("give --cert and --key together")
+	case !slices.ContainsFunc(endpoints, func(ep string) bool { return strings.HasPrefix(ep, "https://") }):
+		return nil, errors.New("--cacert, --cert and --key need an https:// endpoint")
 	}
-	for _, r := range p {
-		if r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029' {
-			return fmt.Errorf("%q would be escaped in the events' JSON", r)
-		}
-	}
-	return nil
+	return tlsfiles.NewClient(files, nil) // no logger: a file replaced mid-run does not bear on the report
 }
 
 // parseEndpoints accepts comma-separated http(s) URLs of a host and
 // nothing else, since the API paths are appended to them.
-func parseEndpoints(s string) ([]string, error) {
-	var out []string
+func parseEndpoints(s string) (out []string, err error) {
 	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
+		var u *url.URL
+		if part = strings.TrimSpace(part); part == "" {
 			continue
-		}
-		u, err := url.Parse(part)
-		if err != nil {
-			return nil, fmt.Errorf("%w: endpoint %q: %w", errUsage, part, err)
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			return nil, fmt.Errorf("%w: endpoint %q: want http://host:port", errUsage, part)
+		} else if u, err = url.Parse(part); err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", part, err)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("endpoint %q: want http://host:port", part)
 		}
 		out = append(out, u.Scheme+"://"+u.Host)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: --endpoints is empty", errUsage)
+		return nil, errors.New("--endpoints is empty")
 	}
 	return out, nil
 }

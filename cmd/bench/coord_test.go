@@ -28,8 +28,8 @@ func TestCASOwnKeys(t *testing.T) {
 	puts, acked, gets, _ := node.counts()
 	c := node.coord()
 	s := res.writes
-	if s.ok != 200 || s.errors.total() != 0 || s.lat.count() != 200 || res.refused != nil {
-		t.Fatalf("ops %d, errors %+v, %d latencies", s.ok, s.errors, s.lat.count())
+	if s.ok() != 200 || s.errors() != 0 || s.lat.count() != 200 || res.refused != nil {
+		t.Fatalf("ops %d, errors %+v, %d latencies", s.ok(), s.n, s.lat.count())
 	}
 	if puts != 4+200 || acked != 4+200 || gets != 4 || c.conflicts != 0 || c.condN != 200 {
 		t.Errorf("node: %d PUTs (%d acked, %d conditional, %d refused), %d GETs; want 4 preloads, 200 conditional, 4 ETag reads",
@@ -48,7 +48,7 @@ func TestCASOwnKeys(t *testing.T) {
 		t.Errorf("%d keys, %d versions in all; want 4 keys, 204 versions", len(node.version), versions)
 	}
 	for k, v := range node.values {
-		if len(v) != cfg.valSize || bytes.Equal(v, makeValue(cfg.valSize)) {
+		if len(v) != cfg.valSize || bytes.HasPrefix(v, []byte("abc")) {
 			t.Errorf("key %q holds %q: want a stamped %d-byte value", k, v, cfg.valSize)
 		}
 	}
@@ -60,8 +60,8 @@ func TestCASPreconditionFailed(t *testing.T) {
 	node := newFakeNode(t, func(f *fakeNode) { f.interfere = func(n int) bool { return n%10 == 3 } })
 	res := mustRun(t, casConfig(200, 1, node.url))
 	s := res.writes
-	if s.ok != 180 || s.errors.conflict != 20 || s.errors.total() != 20 || s.requests() != 200 {
-		t.Errorf("ops %d, errors %+v; want 180 and 20 precondition failures", s.ok, s.errors)
+	if s.ok() != 180 || s.n[outcomeConflict] != 20 || s.errors() != 20 || s.requests() != 200 {
+		t.Errorf("ops %d, errors %+v; want 180 and 20 precondition failures", s.ok(), s.n)
 	}
 	if c := node.coord(); c.conflicts != 20 || s.lat.count() != 180 {
 		t.Errorf("node refused %d; %d latencies", c.conflicts, s.lat.count())
@@ -84,14 +84,14 @@ func TestCASTimeoutRereads(t *testing.T) {
 	res := mustRun(t, casConfig(140, 1, node.url))
 	s := res.writes
 	_, _, gets, _ := node.counts()
-	if c := node.coord(); s.errors.conflict != 0 || c.conflicts != 0 {
+	if c := node.coord(); s.n[outcomeConflict] != 0 || c.conflicts != 0 {
 		t.Errorf("%d 412s after timeouts: the revision was not read again", c.conflicts)
 	}
-	if s.errors.timeout == 0 || s.ok+s.errors.timeout != 140 || s.errors.total() != s.errors.timeout {
-		t.Errorf("ops %d, errors %+v", s.ok, s.errors)
+	if s.n[outcomeTimeout] == 0 || s.ok()+s.n[outcomeTimeout] != 140 || s.errors() != s.n[outcomeTimeout] {
+		t.Errorf("ops %d, errors %+v", s.ok(), s.n)
 	}
-	if gets < 4+int(s.errors.timeout)-4 || gets > 4+int(s.errors.timeout) {
-		t.Errorf("%d GETs for %d timeouts: want one re-read per timeout (but a client's last)", gets, s.errors.timeout)
+	if gets < 4+int(s.n[outcomeTimeout])-4 || gets > 4+int(s.n[outcomeTimeout]) {
+		t.Errorf("%d GETs for %d timeouts: want one re-read per timeout (but a client's last)", gets, s.n[outcomeTimeout])
 	}
 }
 
@@ -104,11 +104,11 @@ func TestCASContention(t *testing.T) {
 	cfg.keys = 2
 	res := mustRun(t, cfg)
 	w, r := res.writes, res.refused
-	if r == nil || w.ok+r.ok != 400 || res.all().ok != 400 || res.all().requests() != 400 {
-		t.Fatalf("written %d, refused %v", w.ok, r)
+	if r == nil || w.ok()+r.ok() != 400 || res.all().ok() != 400 || res.all().requests() != 400 {
+		t.Fatalf("written %d, refused %v", w.ok(), r)
 	}
-	if c := node.coord(); r.ok != uint64(c.conflicts) || r.ok < 8 || w.errors.total() != 0 || r.lat.count() != r.ok {
-		t.Errorf("refused %d (latencies %d), node refused %d; errors %+v", r.ok, r.lat.count(), c.conflicts, w.errors)
+	if c := node.coord(); r.ok() != uint64(c.conflicts) || r.ok() < 8 || w.errors() != 0 || r.lat.count() != r.ok() {
+		t.Errorf("refused %d (latencies %d), node refused %d; errors %+v", r.ok(), r.lat.count(), c.conflicts, w.n)
 	}
 	node.mu.Lock()
 	defer node.mu.Unlock()
@@ -139,8 +139,8 @@ func TestTxn(t *testing.T) {
 	res := mustRun(t, txnConfig(100, 3, true, node.url))
 	s := res.writes
 	c := node.coord()
-	if s.ok != 100 || s.errors.total() != 0 || c.txns != 100 || c.committed != 100 || c.conflicts != 0 {
-		t.Fatalf("ops %d, errors %+v; node: %d transactions, %d committed", s.ok, s.errors, c.txns, c.committed)
+	if s.ok() != 100 || s.errors() != 0 || c.txns != 100 || c.committed != 100 || c.conflicts != 0 {
+		t.Fatalf("ops %d, errors %+v; node: %d transactions, %d committed", s.ok(), s.n, c.txns, c.committed)
 	}
 	if _, _, gets, _ := node.counts(); gets != 0 {
 		t.Errorf("%d GETs: new keys are at revision 0 and need no read", gets)
@@ -163,8 +163,8 @@ func TestTxnCompareFailed(t *testing.T) {
 	node := newFakeNode(t, func(f *fakeNode) { f.interfere = func(n int) bool { return n%10 == 5 } })
 	res := mustRun(t, txnConfig(100, 2, true, node.url))
 	s := res.writes
-	if c := node.coord(); s.ok != 90 || s.errors.conflict != 10 || s.errors.total() != 10 || c.conflicts != 10 {
-		t.Errorf("ops %d, errors %+v, node: %d failed", s.ok, s.errors, c.conflicts)
+	if c := node.coord(); s.ok() != 90 || s.n[outcomeConflict] != 10 || s.errors() != 10 || c.conflicts != 10 {
+		t.Errorf("ops %d, errors %+v, node: %d failed", s.ok(), s.n, c.conflicts)
 	}
 	if _, _, gets, _ := node.counts(); gets != 0 {
 		t.Errorf("%d GETs: the failure branch should have told the revision", gets)
@@ -178,8 +178,8 @@ func TestTxnTimeoutRereads(t *testing.T) {
 	res := mustRun(t, txnConfig(90, 2, true, node.url))
 	s := res.writes
 	_, _, gets, _ := node.counts()
-	if s.errors.conflict != 0 || s.errors.timeout != 10 || s.ok+10 != 90 || s.errors.total() != 10 {
-		t.Errorf("ops %d, errors %+v", s.ok, s.errors)
+	if s.n[outcomeConflict] != 0 || s.n[outcomeTimeout] != 10 || s.ok()+10 != 90 || s.errors() != 10 {
+		t.Errorf("ops %d, errors %+v", s.ok(), s.n)
 	}
 	if gets < 6 || gets > 10 {
 		t.Errorf("%d GETs for 10 timeouts", gets)
@@ -190,10 +190,10 @@ func TestTxnTimeoutRereads(t *testing.T) {
 func TestTxnNoCompare(t *testing.T) {
 	node := newFakeNode(t, func(f *fakeNode) { f.interfere = func(int) bool { return true } })
 	res := mustRun(t, txnConfig(50, 2, false, node.url))
-	if s, c := res.writes, node.coord(); s.ok != 50 || s.errors.total() != 0 || c.condN != 0 || c.committed != 50 {
-		t.Errorf("ops %d, errors %+v; node compared %d times", s.ok, s.errors, c.condN)
+	if s, c := res.writes, node.coord(); s.ok() != 50 || s.errors() != 0 || c.condN != 0 || c.committed != 50 {
+		t.Errorf("ops %d, errors %+v; node compared %d times", s.ok(), s.n, c.condN)
 	}
-	w := &worker{txnKeys: [][]byte{[]byte(`"a"`), []byte(`"b"`)}, value: []byte("xyz"), seq: 7}
+	w := &worker{txn: [][]byte{[]byte(`"a"`), []byte(`"b"`)}, value: []byte("xyz"), seq: 7}
 	var body map[string]any
 	if err := json.Unmarshal(w.txnBody(), &body); err != nil || body["compare"] != nil || body["failure"] != nil {
 		t.Errorf("body %v (%v)", body, err)
@@ -202,7 +202,7 @@ func TestTxnNoCompare(t *testing.T) {
 
 // TestTxnBody: the body is the JSON the API takes, with a fresh value.
 func TestTxnBody(t *testing.T) {
-	w := &worker{txnKeys: txnKeyJSON(newKeyNamer("p\"", "r", 0), 3, 2), value: []byte("abcdef"), seq: 42, rev: 17, compare: true}
+	w := &worker{txn: txnKeyJSON(newKeyNamer("p\"", "r", 0), 3, 2), value: []byte("abcdef"), seq: 42, rev: 17, cmp: true}
 	var body struct {
 		Compare []struct {
 			Key, Target, Op string
@@ -252,8 +252,8 @@ func TestRange(t *testing.T) {
 			res := mustRun(t, cfg)
 			s := res.reads
 			want := uint64(min(tt.limit, cfg.keys))
-			if s.ok != tt.wantOK || s.errors.short != tt.wantShort || s.errors.total() != tt.wantShort || s.items != tt.wantOK*want {
-				t.Errorf("ops %d, keys %d, errors %+v", s.ok, s.items, s.errors)
+			if s.ok() != tt.wantOK || s.n[outcomeShort] != tt.wantShort || s.errors() != tt.wantShort || s.items != tt.wantOK*want {
+				t.Errorf("ops %d, keys %d, errors %+v", s.ok(), s.items, s.n)
 			}
 			node.mu.Lock()
 			defer node.mu.Unlock()

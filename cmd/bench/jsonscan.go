@@ -1,32 +1,31 @@
 package main
 
-import "bytes"
+import (
+	"bytes"
+	"iter"
+)
 
-// jsonCursor walks the node's JSON answers in place: it reads the few
-// fields a command checks and skips the rest, without allocating and
-// without decoding what it skips. It is lenient where leniency costs no
-// correctness (a stray comma between fields passes); anything it cannot
-// walk sets bad, and every method is then a no-op.
+// jsonCursor walks the node's JSON answers in place, reading the few fields
+// a command checks and skipping the rest without decoding it: encoding/json
+// would allocate for every answer and watch event, and a range of 10,000
+// keys would cost the generator milliseconds. Anything it cannot walk sets
+// bad, and every method is then a no-op.
 type jsonCursor struct {
 	b   []byte
 	i   int
 	bad bool
 }
 
-func (c *jsonCursor) ws() {
+// peek is the next byte after white space, 0 at the end.
+func (c *jsonCursor) peek() byte {
 	for c.i < len(c.b) {
 		switch c.b[c.i] {
 		case ' ', '\t', '\n', '\r':
 			c.i++
-		default:
-			return
+			continue
 		}
+		break
 	}
-}
-
-// peek is the next byte after white space, 0 at the end.
-func (c *jsonCursor) peek() byte {
-	c.ws()
 	if c.bad || c.i >= len(c.b) {
 		return 0
 	}
@@ -42,8 +41,8 @@ func (c *jsonCursor) consume(ch byte) bool {
 	return true
 }
 
-// str reads a string and returns its raw content, escapes left as they
-// are; escaped says whether there were any.
+// str reads a string's raw content, escapes left as they are; escaped says
+// whether there were any.
 func (c *jsonCursor) str() (s []byte, escaped bool) {
 	if !c.consume('"') {
 		return nil, false
@@ -54,63 +53,33 @@ func (c *jsonCursor) str() (s []byte, escaped bool) {
 		c.i = start + j + 1
 		return c.b[start : start+j], false
 	}
-	for c.i < len(c.b) {
-		switch c.b[c.i] {
-		case '"':
-			s = c.b[start:c.i]
+	for ; c.i < len(c.b); c.i++ {
+		if c.b[c.i] == '"' {
 			c.i++
-			return s, escaped
-		case '\\':
+			return c.b[start : c.i-1], escaped
+		}
+		if c.b[c.i] == '\\' {
 			escaped = true
-			c.i += 2
-		default:
 			c.i++
 		}
 	}
-	c.i = len(c.b)
-	c.bad = true
+	c.i, c.bad = len(c.b), true
 	return nil, false
 }
 
 // uint reads a non-negative integer.
-func (c *jsonCursor) uint() uint64 {
-	c.ws()
-	if c.bad {
+func (c *jsonCursor) uint() (v uint64) {
+	c.peek()
+	start := c.i
+	for ; !c.bad && c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9'; c.i++ {
+		d := uint64(c.b[c.i] - '0')
+		c.bad = v > (1<<64-1-d)/10 // overflow
+		v = v*10 + d
+	}
+	if c.bad = c.bad || c.i == start; c.bad {
 		return 0
 	}
-	start := c.i
-	var v uint64
-	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
-		d := uint64(c.b[c.i] - '0')
-		if v > (1<<64-1-d)/10 {
-			c.bad = true
-			return 0
-		}
-		v = v*10 + d
-		c.i++
-	}
-	if c.i == start {
-		c.bad = true
-	}
 	return v
-}
-
-// boolean reads true or false.
-func (c *jsonCursor) boolean() bool {
-	c.ws()
-	if c.bad {
-		return false
-	}
-	switch {
-	case bytes.HasPrefix(c.b[c.i:], []byte("true")):
-		c.i += 4
-		return true
-	case bytes.HasPrefix(c.b[c.i:], []byte("false")):
-		c.i += 5
-		return false
-	}
-	c.bad = true
-	return false
 }
 
 // skip passes over one value of any kind.
@@ -119,92 +88,95 @@ func (c *jsonCursor) skip() {
 	case '"':
 		c.str()
 	case '{', '[':
-		depth := 0
-		for c.i < len(c.b) {
+		for depth := 0; ; {
+			if c.i >= len(c.b) || c.bad {
+				c.bad = true
+				return
+			}
 			switch c.b[c.i] {
 			case '"':
 				c.str()
-				if c.bad {
-					return
-				}
 				continue
 			case '{', '[':
 				depth++
 			case '}', ']':
 				depth--
-				if depth == 0 {
-					c.i++
-					return
-				}
 			}
-			c.i++
-		}
-		c.bad = true
-	case 0:
-		c.bad = true
-	default: // a number, true, false or null
-		start := c.i
-		for c.i < len(c.b) {
-			switch c.b[c.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if c.i == start {
-					c.bad = true
-				}
+			if c.i++; depth == 0 {
 				return
 			}
-			c.i++
+		}
+	case 0:
+		c.bad = true
+	default: // a number, true, false or null: up to the next delimiter
+		for start := c.i; c.i < len(c.b); c.i++ {
+			switch c.b[c.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				c.bad = c.i == start
+				return
+			}
 		}
 	}
 }
 
-// field reads the name of the next field of the object the cursor is in,
-// leaving the cursor at its value; false at the object's end. Call it first
-// right after consume('{').
-func (c *jsonCursor) field() (name []byte, ok bool) {
-	switch c.peek() {
-	case '}':
-		c.i++
-		return nil, false
-	case ',':
-		c.i++
+// boolean reads true or false.
+func (c *jsonCursor) boolean() (v, ok bool) {
+	for _, lit := range []string{"false", "true"} {
+		if c.peek() != 0 && bytes.HasPrefix(c.b[c.i:], []byte(lit)) {
+			c.i += len(lit)
+			return lit == "true", true
+		}
 	}
-	if c.bad {
-		return nil, false
-	}
-	name, _ = c.str()
-	if !c.consume(':') {
-		return nil, false
-	}
-	return name, true
+	c.bad = true
+	return false, false
 }
 
-// elem reports whether the array the cursor is in has another element,
-// leaving the cursor at it. Call it first right after consume('[').
-func (c *jsonCursor) elem() bool {
-	switch c.peek() {
-	case ']':
-		c.i++
-		return false
-	case ',':
-		c.i++
+// fields walks the object at the cursor, yielding each field's name with
+// the cursor at its value, which the loop must read or skip. A stray comma
+// passes: leniency that costs no correctness.
+func (c *jsonCursor) fields() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for ok := c.consume('{'); ok; {
+			if c.peek() == '}' {
+				c.i++
+				return
+			}
+			if c.peek() == ',' {
+				c.i++
+			}
+			name, _ := c.str()
+			ok = c.consume(':') && yield(name)
+		}
 	}
-	return !c.bad && c.peek() != 0
+}
+
+// elems walks the array at the cursor, once per element, with the cursor
+// at it; the loop must read or skip it.
+func (c *jsonCursor) elems() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i, ok := 0, c.consume('['); ok; i++ {
+			if c.peek() == ']' {
+				c.i++
+				return
+			}
+			if c.peek() == ',' {
+				c.i++
+			}
+			ok = c.peek() != 0 && yield(i)
+		}
+	}
 }
 
 // end reports whether only white space is left, as after a whole answer.
 func (c *jsonCursor) end() bool {
-	return !c.bad && c.peek() == 0 && c.i >= len(c.b)
+	return c.peek() == 0 && !c.bad && c.i >= len(c.b)
 }
 
-// topUint reads the unsigned integer field name of the object in b, a flat
-// answer such as {"index":5,"revision":5}; ok is false when b is not an
-// object or has no such field.
+// topUint reads the unsigned integer field name of the flat object in b,
+// such as {"index":5,"revision":5}; ok is false when it has none.
 func topUint(b []byte, name string) (v uint64, ok bool) {
 	c := jsonCursor{b: b}
-	if !c.consume('{') {
-		return 0, false
-	}
-	for f, more := c.field(); more; f, more = c.field() {
+	for f := range c.fields() {
 		if string(f) == name {
 			v = c.uint()
 			return v, !c.bad

@@ -14,52 +14,34 @@ func newKeyNamer(prefix, runID string, size int) keyNamer {
 	return keyNamer{prefix: prefix + runID, size: size}
 }
 
-// appendPutKey appends the key of the seq-th PUT of client to dst:
-// <prefix><run>-<client>-<seq>. The client number has no leading zeros and
-// no dash, so the pair (client, seq) can be read back from the key and two
-// pairs never share one. seq is padded with zeros to reach the key size,
-// with the same width for every seq of a client, which keeps keys distinct;
-// a key longer than the size is not cut, since uniqueness matters more.
+// appendPutKey appends the key of the seq-th new key of client to dst:
+// <prefix><run>-<client>-<seq>. The client number has no leading zeros, so
+// the pair can be read back from the key (the watchers do) and two pairs
+// never share one; seq is zero-padded to reach the key size, the same
+// width for every seq of a client, and never cut: uniqueness comes first.
 func (n keyNamer) appendPutKey(dst []byte, client int, seq uint64) []byte {
-	dst = append(dst, n.prefix...)
-	dst = append(dst, '-')
 	start := len(dst)
-	dst = strconv.AppendInt(dst, int64(client), 10)
-	dst = append(dst, '-')
-	fixed := len(n.prefix) + 1 + (len(dst) - start)
-	return appendPadded(dst, seq, n.size-fixed)
+	dst = append(strconv.AppendInt(append(append(dst, n.prefix...), '-'), int64(client), 10), '-')
+	return appendPadded(dst, seq, n.size-(len(dst)-start))
 }
 
-// appendSpaceKey appends the key of index i of the key space that get and
-// mixed preload and then read and overwrite: <prefix><run>-k<i>. The "k"
-// keeps these keys apart from those of appendPutKey.
+// appendSpaceKey appends the key of index i of the key space that get,
+// mixed, cas and range preload: <prefix><run>-k<i>. The "k" keeps these
+// keys apart from those of appendPutKey.
 func (n keyNamer) appendSpaceKey(dst []byte, i uint64) []byte {
-	dst = append(dst, n.prefix...)
-	dst = append(dst, "-k"...)
-	return appendPadded(dst, i, n.size-len(n.prefix)-2)
+	start := len(dst)
+	dst = append(append(dst, n.prefix...), "-k"...)
+	return appendPadded(dst, i, n.size-(len(dst)-start))
 }
 
-// spacePrefix is what every key of the key space starts with, and no other
-// key of the run.
 func (n keyNamer) spacePrefix() string { return n.prefix + "-k" }
+func (n keyNamer) putPrefix() string   { return n.prefix + "-" }
 
-// putPrefix is what every key of appendPutKey starts with; the space keys
-// share it.
-func (n keyNamer) putPrefix() string { return n.prefix + "-" }
-
-// appendPadded appends v in decimal, zero-padded to width digits.
 func appendPadded(dst []byte, v uint64, width int) []byte {
-	for d := decimalDigits(v); d < width; d++ {
+	var digits [20]byte
+	d := strconv.AppendUint(digits[:0], v, 10)
+	for i := len(d); i < width; i++ {
 		dst = append(dst, '0')
 	}
-	return strconv.AppendUint(dst, v, 10)
-}
-
-func decimalDigits(v uint64) int {
-	d := 1
-	for v >= 10 {
-		v /= 10
-		d++
-	}
-	return d
+	return append(dst, d...)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 )
 
@@ -88,8 +89,8 @@ func TestRequestAllocs(t *testing.T) {
 	}
 	w := ws[0]
 	for name, build := range map[string]func(){
-		"put": func() { _ = w.putRequest() },
-		"get": func() { _ = w.getRequest(3) },
+		"put": func() { _ = w.newCall(http.MethodPut, w.spacePath(3), "", w.value, nil) },
+		"get": func() { _ = w.newCall(http.MethodGet, w.spacePath(3), w.query, nil, nil) },
 	} {
 		if n := testing.AllocsPerRun(1000, build); n > 3 {
 			t.Errorf("%s request: %v allocations, want at most 3", name, n)

@@ -100,8 +100,8 @@ func TestLeaderTarget(t *testing.T) {
 	if fp, _, _, _ := follower.counts(); fp != 0 {
 		t.Errorf("the follower got %d PUTs", fp)
 	}
-	if _, acked, _, _ := leader.counts(); acked != 30 || res.writes.ok != 30 {
-		t.Errorf("leader acknowledged %d, report says %d; want 30", acked, res.writes.ok)
+	if _, acked, _, _ := leader.counts(); acked != 30 || res.writes.ok() != 30 {
+		t.Errorf("leader acknowledged %d, report says %d; want 30", acked, res.writes.ok())
 	}
 	if len(res.endpoints) != 1 || res.endpoints[0] != leader.url {
 		t.Errorf("report names endpoints %v, want the leader only", res.endpoints)

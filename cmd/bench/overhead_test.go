@@ -32,10 +32,10 @@ func BenchmarkOverhead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if res.writes.ok != uint64(b.N) {
-				b.Fatalf("%d of %d acknowledged: %+v", res.writes.ok, b.N, res.writes.errors)
+			if res.writes.ok() != uint64(b.N) {
+				b.Fatalf("%d of %d acknowledged: %+v", res.writes.ok(), b.N, res.writes.n)
 			}
-			b.ReportMetric(float64(res.writes.ok)/res.elapsed.Seconds(), "ops/s")
+			b.ReportMetric(float64(res.writes.ok())/res.elapsed.Seconds(), "ops/s")
 			b.ReportMetric(float64(res.writes.lat.quantile(0.5))/float64(time.Microsecond), "p50-µs")
 		})
 	}

@@ -109,3 +109,60 @@ func TestTextReportOfRun(t *testing.T) {
 		t.Errorf("histogram rows hold %d ops, want 64:\n%s", sum, buf.String())
 	}
 }
+
+// jsonReport is the --json report as the tests read it back.
+type jsonReport struct {
+	Command       string   `json:"command"`
+	Endpoints     []string `json:"endpoints"`
+	Clients       int      `json:"clients"`
+	ValueSize     int      `json:"value_size"`
+	Consistency   string   `json:"consistency"`
+	Keys          int      `json:"keys"`
+	ReadRatio     *float64 `json:"read_ratio"`
+	Contention    int      `json:"contention"`
+	TxnOps        int      `json:"txn_ops"`
+	Compare       *bool    `json:"compare"`
+	RangeLimit    int      `json:"range_limit"`
+	KeysOnly      *bool    `json:"keys_only"`
+	KeysRead      *uint64  `json:"keys_read"`
+	KeysPerSecond *float64 `json:"keys_per_second"`
+	reportSection
+	Reads        *reportSection `json:"reads"`
+	Writes       *reportSection `json:"writes"`
+	Written      *reportSection `json:"written"`
+	Refused      *reportSection `json:"refused"`
+	RefusedShare *float64       `json:"refused_share"`
+	Watch        *struct {
+		Opened             int               `json:"opened"`
+		ExpectedDeliveries uint64            `json:"expected_deliveries"`
+		Delivered          uint64            `json:"delivered"`
+		Missed             uint64            `json:"missed"`
+		EndedEarly         uint64            `json:"ended_early"`
+		EndedBy            map[string]uint64 `json:"ended_by_reason"`
+		Duplicates         uint64            `json:"duplicates"`
+		DelayHistogram     []reportBucket    `json:"delay_histogram"`
+	} `json:"watch"`
+}
+
+type reportSection struct {
+	Requests uint64 `json:"requests"`
+	Ops      uint64 `json:"ops"`
+	Errors   struct {
+		Total              uint64         `json:"total"`
+		Unavailable503     uint64         `json:"unavailable_503"`
+		OtherStatus        uint64         `json:"other_status"`
+		PreconditionFailed *uint64        `json:"precondition_failed_412"`
+		CompareFailed      *uint64        `json:"compare_failed"`
+		ShortRange         *uint64        `json:"short_range"`
+		ByStatus           map[int]uint64 `json:"by_status"`
+	} `json:"errors"`
+	LatencyUS struct {
+		Min, Mean, P50, P90, P99, Max float64
+		P999                          float64 `json:"p99_9"`
+	} `json:"latency_us"`
+	Histogram []reportBucket `json:"histogram"`
+}
+
+type reportBucket struct {
+	Count uint64 `json:"count"`
+}

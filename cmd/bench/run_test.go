@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -33,8 +34,8 @@ func TestPutCountsAcknowledged(t *testing.T) {
 	cfg.clients = 8
 	res := mustRun(t, cfg)
 	puts, acked, _, _ := node.counts()
-	if res.writes.ok != uint64(acked) || acked != 200 || puts != 200 {
-		t.Fatalf("report: %d ops; server: %d PUTs, %d acknowledged; want 200", res.writes.ok, puts, acked)
+	if res.writes.ok() != uint64(acked) || acked != 200 || puts != 200 {
+		t.Fatalf("report: %d ops; server: %d PUTs, %d acknowledged; want 200", res.writes.ok(), puts, acked)
 	}
 	if res.reads != nil {
 		t.Error("a put run should have no reads")
@@ -66,22 +67,21 @@ func TestErrorsAreNotOps(t *testing.T) {
 		res := mustRun(t, testConfig(cmdPut, 500, node.url))
 		_, acked, _, _ := node.counts()
 		s := res.writes
-		if s.ok != uint64(acked) || s.ok != 100 {
-			t.Errorf("ops %d, server acknowledged %d, want 100", s.ok, acked)
+		if s.ok() != uint64(acked) || s.ok() != 100 {
+			t.Errorf("ops %d, server acknowledged %d, want 100", s.ok(), acked)
 		}
-		want := errorCounts{unavailable: 100, timeout: 100, otherStatus: 200,
-			byStatus: map[int]uint64{500: 100, 404: 100}}
-		if !sameErrors(s.errors, want) {
-			t.Errorf("errors %+v, want %+v", s.errors, want)
+		want := [numOutcomes]uint64{outcomeOK: 100, outcomeUnavailable: 100, outcomeTimeout: 100, outcomeStatus: 200}
+		if wantStatus := map[int]uint64{500: 100, 404: 100}; s.n != want || !maps.Equal(s.byStatus, wantStatus) {
+			t.Errorf("outcomes %v %v, want %v %v", s.n, s.byStatus, want, wantStatus)
 		}
-		if s.lat.count() != s.ok {
-			t.Errorf("%d latencies for %d ops: failures must not be timed", s.lat.count(), s.ok)
+		if s.lat.count() != s.ok() {
+			t.Errorf("%d latencies for %d ops: failures must not be timed", s.lat.count(), s.ok())
 		}
 	})
 	t.Run("connection refused", func(t *testing.T) {
 		res := mustRun(t, testConfig(cmdPut, 20, refused))
-		if s := res.writes; s.ok != 0 || s.errors.transport != 20 || s.errors.total() != 20 {
-			t.Errorf("ops %d, errors %+v; want 20 transport errors", s.ok, s.errors)
+		if s := res.writes; s.ok() != 0 || s.n[outcomeTransport] != 20 || s.errors() != 20 {
+			t.Errorf("ops %d, errors %+v; want 20 transport errors", s.ok(), s.n)
 		}
 	})
 	t.Run("one endpoint of two down", func(t *testing.T) {
@@ -91,23 +91,10 @@ func TestErrorsAreNotOps(t *testing.T) {
 		res := mustRun(t, testConfig(cmdPut, 100, refused, healthy.url))
 		_, acked, _, _ := healthy.counts()
 		s := res.writes
-		if s.ok != uint64(acked) || s.ok+s.errors.transport != 100 || s.requests() != 100 {
-			t.Errorf("ops %d (server acknowledged %d), errors %+v", s.ok, acked, s.errors)
+		if s.ok() != uint64(acked) || s.ok()+s.n[outcomeTransport] != 100 || s.requests() != 100 {
+			t.Errorf("ops %d (server acknowledged %d), errors %+v", s.ok(), acked, s.n)
 		}
 	})
-}
-
-func sameErrors(a, b errorCounts) bool {
-	if a.unavailable != b.unavailable || a.timeout != b.timeout || a.otherStatus != b.otherStatus ||
-		a.transport != b.transport || a.badReply != b.badReply || len(a.byStatus) != len(b.byStatus) {
-		return false
-	}
-	for k, v := range b.byStatus {
-		if a.byStatus[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestClientTimeout: a node that never answers costs a transport error per
@@ -124,8 +111,8 @@ func TestClientTimeout(t *testing.T) {
 	cfg := testConfig(cmdPut, 4, srv.URL)
 	cfg.timeout = 50 * time.Millisecond
 	res := mustRun(t, cfg)
-	if s := res.writes; s.ok != 0 || s.errors.transport != 4 {
-		t.Errorf("ops %d, errors %+v; want 4 transport errors", s.ok, s.errors)
+	if s := res.writes; s.ok() != 0 || s.n[outcomeTransport] != 4 {
+		t.Errorf("ops %d, errors %+v; want 4 transport errors", s.ok(), s.n)
 	}
 	// The requests reached the node: the errors are timeouts, not refusals.
 	for deadline := time.Now().Add(5 * time.Second); seen.Load() != 4; {
@@ -146,16 +133,18 @@ func TestGet(t *testing.T) {
 		serializable bool
 		want         func(s *opStats) bool
 	}{
-		{"linearizable", nil, false, func(s *opStats) bool { return s.ok == 300 && s.errors.total() == 0 }},
-		{"serializable", nil, true, func(s *opStats) bool { return s.ok == 300 && s.errors.total() == 0 }},
+		{"linearizable", nil, false, func(s *opStats) bool { return s.ok() == 300 && s.errors() == 0 }},
+		{"serializable", nil, true, func(s *opStats) bool { return s.ok() == 300 && s.errors() == 0 }},
 		{"404 is an error", func(f *fakeNode) { f.getStatus = func(int) int { return 404 } }, false,
 			func(s *opStats) bool {
-				return s.ok == 0 && s.errors.otherStatus == 300 && s.errors.byStatus[404] == 300
+				return s.ok() == 0 && s.n[outcomeStatus] == 300 && s.byStatus[404] == 300
 			}},
 		{"503 and 504", func(f *fakeNode) { f.getStatus = func(n int) int { return []int{200, 503, 504}[n%3] } }, false,
-			func(s *opStats) bool { return s.ok == 100 && s.errors.unavailable == 100 && s.errors.timeout == 100 }},
+			func(s *opStats) bool {
+				return s.ok() == 100 && s.n[outcomeUnavailable] == 100 && s.n[outcomeTimeout] == 100
+			}},
 		{"wrong value", func(f *fakeNode) { f.getBody = []byte("short") }, false,
-			func(s *opStats) bool { return s.ok == 0 && s.errors.badReply == 300 }},
+			func(s *opStats) bool { return s.ok() == 0 && s.n[outcomeBadReply] == 300 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,10 +160,10 @@ func TestGet(t *testing.T) {
 				t.Error("a get run should have no writes")
 			}
 			if !tt.want(res.reads) {
-				t.Errorf("reads: ok %d, errors %+v", res.reads.ok, res.reads.errors)
+				t.Errorf("reads: ok %d, errors %+v", res.reads.ok(), res.reads.n)
 			}
-			if tt.name != "wrong value" && res.reads.ok != uint64(served) {
-				t.Errorf("ops %d, server answered %d reads with 2xx", res.reads.ok, served)
+			if tt.name != "wrong value" && res.reads.ok() != uint64(served) {
+				t.Errorf("ops %d, server answered %d reads with 2xx", res.reads.ok(), served)
 			}
 			node.mu.Lock()
 			defer node.mu.Unlock()
@@ -197,16 +186,16 @@ func TestMixed(t *testing.T) {
 	cfg.readRatio = 0.75
 	res := mustRun(t, cfg)
 	puts, acked, gets, _ := node.counts()
-	if res.reads.ok != uint64(gets) || res.writes.ok != uint64(acked-cfg.keys) || uint64(puts-cfg.keys) != res.writes.requests() {
+	if res.reads.ok() != uint64(gets) || res.writes.ok() != uint64(acked-cfg.keys) || uint64(puts-cfg.keys) != res.writes.requests() {
 		t.Errorf("report: %d reads, %d writes; server: %d GETs, %d PUTs (%d preloads)",
-			res.reads.ok, res.writes.ok, gets, puts, cfg.keys)
+			res.reads.ok(), res.writes.ok(), gets, puts, cfg.keys)
 	}
-	if res.reads.ok+res.writes.ok != 400 || res.all().ok != 400 {
-		t.Errorf("%d + %d ops, want 400", res.reads.ok, res.writes.ok)
+	if res.reads.ok()+res.writes.ok() != 400 || res.all().ok() != 400 {
+		t.Errorf("%d + %d ops, want 400", res.reads.ok(), res.writes.ok())
 	}
 	// With 400 fair draws at 0.75 fewer than 200 reads is a 1-in-10^30 event.
-	if res.reads.ok < 200 || res.writes.ok == 0 {
-		t.Errorf("%d reads and %d writes for a read ratio of 0.75", res.reads.ok, res.writes.ok)
+	if res.reads.ok() < 200 || res.writes.ok() == 0 {
+		t.Errorf("%d reads and %d writes for a read ratio of 0.75", res.reads.ok(), res.writes.ok())
 	}
 	node.mu.Lock()
 	defer node.mu.Unlock()
@@ -223,8 +212,8 @@ func TestDuration(t *testing.T) {
 	cfg.duration = 150 * time.Millisecond
 	res := mustRun(t, cfg)
 	_, acked, _, _ := node.counts()
-	if res.elapsed < cfg.duration || res.writes.ok == 0 || res.writes.ok != uint64(acked) {
-		t.Errorf("elapsed %v, ops %d, server acknowledged %d", res.elapsed, res.writes.ok, acked)
+	if res.elapsed < cfg.duration || res.writes.ok() == 0 || res.writes.ok() != uint64(acked) {
+		t.Errorf("elapsed %v, ops %d, server acknowledged %d", res.elapsed, res.writes.ok(), acked)
 	}
 }
 
@@ -266,8 +255,8 @@ func TestCancelStopsRun(t *testing.T) {
 			t.Fatal(o.err)
 		}
 		_, acked, _, _ := node.counts()
-		if o.res.writes.ok != uint64(acked) || acked <= 50 {
-			t.Errorf("ops %d, server acknowledged %d", o.res.writes.ok, acked)
+		if o.res.writes.ok() != uint64(acked) || acked <= 50 {
+			t.Errorf("ops %d, server acknowledged %d", o.res.writes.ok(), acked)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the run did not stop after cancel")
@@ -325,7 +314,7 @@ func TestProgressBar(t *testing.T) {
 	}
 	out := buf.String()
 	if !strings.HasPrefix(out, "\r[") || !strings.HasSuffix(out, "\n") ||
-		!strings.Contains(out, "] 25 ok  0 errors") || res.writes.ok != 25 {
+		!strings.Contains(out, "] 25 ok  0 errors") || res.writes.ok() != 25 {
 		t.Errorf("progress output %q", out)
 	}
 	if !strings.Contains(out, "[##############################]") {

@@ -2,117 +2,96 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// errNoWatch is returned when not one watch of a watch run could be opened.
-var errNoWatch = errors.New("no watch could be opened")
-
-// watchOpeners bounds the watches being opened at once, so that a
-// thousand do not all dial in the same instant.
-const watchOpeners = 64
-
 // watchStats is what the watchers of a run measured. A delivery is one
 // watcher receiving the event of one acknowledged write.
 type watchStats struct {
 	asked, opened int
-	openErrors    errorCounts // why the others did not open
-	openCause     string      // the first failure, as an example
-	acked         uint64      // acknowledged writes
-	delivered     uint64      // deliveries, over all watchers
-	delay         *histogram  // from a write's acknowledgement to each delivery
-	early         uint64      // deliveries that came before their acknowledgement: delay 0
-	missed        uint64      // acknowledged writes × opened watchers, never delivered
-	missedOpen    uint64      // of those, on streams that stayed open to the end
-	unacked       uint64      // deliveries of writes never acknowledged (504s, say)
-	dup           uint64
-	disorder      uint64
-	wrongRev      uint64
-	foreign       uint64
-	badData       uint64
-	progress      uint64
-	otherType     uint64
+	openErrors    opStats    // why the others did not open
+	openCause     string     // the first failure, as an example
+	acked         uint64     // acknowledged writes
+	delivered     uint64     // deliveries, over all watchers
+	delay         *histogram // from a write's acknowledgement to each delivery
+	early         uint64     // deliveries that came before their acknowledgement: delay 0
+	missed        uint64     // acknowledged writes × opened watchers, never delivered
+	missedOpen    uint64     // of those, on streams that stayed open to the end
+	unacked       uint64     // deliveries of writes never acknowledged (504s, say)
+	n             [numEvCounts]uint64
 	ended         map[string]uint64 // streams ended before the run, by reason ("dropped": the connection)
-	// caughtUp is how long after the writers' end every watcher had
-	// delivered the last acknowledged write (or ended); when settled is
-	// false the grace ran out first.
-	caughtUp time.Duration
-	settled  bool
+	caughtUp      time.Duration     // from the writers' end until every watcher had their last write, or ended
+	settled       bool              // false: the grace ran out first
 }
 
-func (s *watchStats) endedEarly() uint64 {
-	var n uint64
+func (s *watchStats) endedEarly() (n uint64) {
 	for _, c := range s.ended {
 		n += c
 	}
 	return n
 }
 
-// runWatch carries out a watch run: it opens the watches, spread over
-// every endpoint whatever --target says of the writers, runs the writers
-// once every watch that could open is established (so that each must
-// deliver every write acknowledged from then on), waits until each watcher
-// has the last acknowledged write or --watch-grace is over, and closes
-// the watches.
-func runWatch(ctx context.Context, cfg config, lg *zap.Logger, progress io.Writer, writers []*worker) (*result, error) {
-	run := &watchRun{
-		epoch:   time.Now(),
-		prefix:  []byte(newKeyNamer(cfg.keyPrefix, cfg.runID, cfg.keySize).putPrefix()),
-		delays:  newDelaySink(max(2*runtime.GOMAXPROCS(0), 4)),
-		settled: make(chan struct{}),
-	}
-	run.logs = make([]*ackLog, len(writers))
-	for i, w := range writers {
-		run.logs[i] = newAckLog(run.epoch)
-		w.acks = run.logs[i]
-	}
-	bases := make([]*url.URL, len(cfg.endpoints))
-	for i, ep := range cfg.endpoints {
-		u, err := url.Parse(ep)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint %q: %w", ep, err)
-		}
-		bases[i] = u
-	}
-	d := &net.Dialer{Timeout: cfg.timeout, KeepAlive: 30 * time.Second}
-	// Without --cacert, --cert or --key, https is checked against the
-	// system's roots, as the writers' transport does; HTTP/1.1 either way.
-	plainTLS := &tls.Dialer{NetDialer: d, Config: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}}
-	dialers := map[string]func(context.Context, string, string) (net.Conn, error){"http": d.DialContext, "https": plainTLS.DialContext}
-	if cfg.tls != nil {
-		dialers["https"] = cfg.tls.DialTLSContext(d)
-	}
+// watchRun is what the watchers of one run share: read-only but for the
+// atomics and the delays under mu.
+type watchRun struct {
+	watchStats
+	epoch    time.Time // of the times in the ack logs
+	prefix   []byte    // of the writers' keys, and the watched one
+	logs     []*ackLog // by writer
+	mu       sync.Mutex
+	watchers []*watcher
+	reading  sync.WaitGroup
+	// target is the highest revision a writer was acknowledged, set once
+	// the writers are done (0 until then): a watcher that has seen it has
+	// seen every acknowledged write it will.
+	target     atomic.Uint64
+	pending    atomic.Int64  // watchers not yet settled
+	allSettled chan struct{} // closed when pending reaches 0
+	stopping   atomic.Bool   // the run closes the streams: a read error is not a drop
+}
 
+// openWatches opens the watches, spread over every endpoint whatever
+// --target says of the writers, 64 at a time so that a thousand do not
+// dial at once. It returns once every one is established or failed, so
+// that each must deliver every write acknowledged from then on.
+func openWatches(ctx context.Context, cfg config, lg *zap.Logger, tr *http.Transport, writers []*worker) (*watchRun, error) {
+	bases, err := parseBases(cfg.endpoints)
+	if err != nil {
+		return nil, err
+	}
+	run := &watchRun{epoch: time.Now(), allSettled: make(chan struct{}),
+		prefix:     []byte(newKeyNamer(cfg.keyPrefix, cfg.runID, cfg.keySize).putPrefix()),
+		watchStats: watchStats{asked: cfg.watchers, ended: make(map[string]uint64), delay: newHistogram()}}
+	for _, w := range writers {
+		w.acks = &ackLog{epoch: run.epoch}
+		run.logs = append(run.logs, w.acks)
+	}
 	lg.Info("opening the watches", zap.Int("watchers", cfg.watchers))
-	watchers := make([]*watcher, cfg.watchers)
-	var (
-		opening, reading sync.WaitGroup
-		slots            = make(chan struct{}, watchOpeners)
-	)
 	// Every watcher is pending until it has the last acknowledged write or
 	// its stream is over; one that did not open never was.
 	run.pending.Store(int64(cfg.watchers))
-	for i := range watchers {
-		w := &watcher{id: i, run: run, base: bases[i%len(bases)]}
-		watchers[i] = w
+	var opening sync.WaitGroup
+	slots := make(chan struct{}, 64)
+	for i := range cfg.watchers {
+		w := &watcher{run: run, base: bases[i%len(bases)]}
+		dial := tr.DialContext
+		if w.base.Scheme == "https" {
+			dial = tr.DialTLSContext
+		}
+		run.watchers = append(run.watchers, w)
 		opening.Add(1)
-		reading.Go(func() {
+		run.reading.Go(func() {
 			slots <- struct{}{}
-			body, ok := w.open(ctx, dialers[w.base.Scheme], cfg.timeout)
+			body := w.open(ctx, dial, cfg.timeout)
 			<-slots
 			opening.Done()
-			if ok {
+			if body != nil {
 				w.read(body)
 			} else {
 				w.settle()
@@ -120,137 +99,181 @@ func runWatch(ctx context.Context, cfg config, lg *zap.Logger, progress io.Write
 		})
 	}
 	opening.Wait()
-
-	ws := &watchStats{asked: cfg.watchers, ended: make(map[string]uint64)}
-	for _, w := range watchers {
+	for _, w := range run.watchers {
 		if w.openCause == nil {
-			ws.opened++
-			continue
-		}
-		s := opStats{}
-		s.add(w.openErr, w.openStatus, 0)
-		ws.openErrors.merge(&s.errors)
-		if ws.openCause == "" {
-			ws.openCause = fmt.Sprintf("%s: %v", w.base.Host, w.openCause)
+			run.opened++
+		} else if run.openErrors.add(w.openErr, w.openStatus, 0); run.openCause == "" {
+			run.openCause = fmt.Sprintf("%s: %v", w.base.Host, w.openCause)
 		}
 	}
-	closeAll := func() {
-		run.stopping.Store(true)
-		for _, w := range watchers {
-			if w.conn != nil {
-				_ = w.conn.Close()
-			}
-		}
-		reading.Wait()
+	if run.opened == 0 {
+		run.close()
+		return nil, fmt.Errorf("%w: %d tried, first failure %s", errNoWatch, cfg.watchers, run.openCause)
 	}
-	if ws.opened == 0 {
-		closeAll()
-		return nil, fmt.Errorf("%w: %d tried, first failure %s", errNoWatch, cfg.watchers, ws.openCause)
+	if run.opened < run.asked {
+		lg.Warn("some watches did not open", zap.Int("opened", run.opened), zap.Int("asked", run.asked), zap.String("first", run.openCause))
 	}
-	if ws.opened < ws.asked {
-		lg.Warn("some watches did not open", zap.Int("opened", ws.opened), zap.Int("asked", ws.asked), zap.String("first", ws.openCause))
-	}
+	return run, nil
+}
 
-	res := timedPhase(ctx, cfg, writers, progress)
+// close ends every stream and returns once their readers are gone.
+func (run *watchRun) close() {
+	run.stopping.Store(true)
+	for _, w := range run.watchers {
+		if w.conn != nil {
+			_ = w.conn.Close()
+		}
+	}
+	run.reading.Wait()
+}
+
+// watchOp PUTs a new key, as put does, and records the revision its answer
+// gives and when the answer came. An answer without a revision is a bad
+// reply: the watchers could not tell its event.
+func (w *worker) watchOp() (*opStats, outcome, int, time.Duration) {
+	seq := w.seq
+	if seq >= ackCapacity {
+		return nil, 0, 0, 0
+	}
+	w.acks.issued.Store(seq + 1)
+	w.seq++
+	a := w.send(w.newCall(http.MethodPut, w.putPath(seq), "", w.value, nil))
+	rev, ok := topUint(a.body, "revision")
+	o := a.outcome(a.status == http.StatusOK && ok && rev > 0)
+	if o == outcomeOK {
+		w.acks.record(seq, rev, a.end)
+	}
+	return w.writes, o, a.status, a.lat
+}
+
+// finish waits, once the writers are done, until every watcher has the
+// last acknowledged write or grace is over, closes the streams and adds up
+// what the watchers measured; acked writes were acknowledged to the writers.
+func (run *watchRun) finish(ctx context.Context, grace time.Duration, acked uint64) *watchStats {
 	writersDone := time.Now()
-
 	var target uint64
 	for _, l := range run.logs {
 		target = max(target, l.maxRev)
 	}
+	run.settled = target == 0
 	if target > 0 {
 		run.target.Store(target)
-		for _, w := range watchers {
+		for _, w := range run.watchers {
 			if w.lastRev.Load() >= target {
 				w.settle()
 			}
 		}
-		grace := time.NewTimer(cfg.watchGrace)
+		t := time.NewTimer(grace)
 		select {
-		case <-run.settled:
-			ws.settled = true
-		case <-grace.C:
+		case <-run.allSettled:
+			run.settled = true
+		case <-t.C:
 		case <-ctx.Done():
 		}
-		grace.Stop()
-	} else {
-		ws.settled = true
+		t.Stop()
 	}
-	ws.caughtUp = time.Since(writersDone)
-	closeAll()
-
-	ws.tally(watchers, run, res.writes.ok)
-	res.watch = ws
-	return res, nil
+	run.caughtUp = time.Since(writersDone)
+	run.close()
+	run.tally(acked)
+	return &run.watchStats
 }
 
-// watchWriteLoop is the timed phase of a watch writer: PUT new keys, as
-// put does, and record for every acknowledged one the revision its answer
-// gives and when the answer came. An answer without a revision is a bad
-// reply: the watchers could not tell its event.
-func (w *worker) watchWriteLoop(ctl *control) {
-	now := time.Now()
-	for ctl.claim(now) {
-		seq := w.seq
-		if seq >= ackCapacity {
-			return
-		}
-		w.acks.issued.Store(seq + 1)
-		req := w.putRequest()
-		start := time.Now()
-		status, _, body, ok := w.send(req)
-		now = time.Now()
-		o := outcomeOf(status, ok)
-		if ok && status == http.StatusOK {
-			rev, found := topUint(body, "revision")
-			if found && rev > 0 {
-				o = outcomeOK
-				w.acks.record(seq, rev, now)
-			}
-		}
-		w.writes.add(o, status, now.Sub(start))
-		ctl.done(o)
-	}
-}
-
-// tally adds up what the watchers measured, once they are gone: acked
-// writes were acknowledged to the writers.
-func (ws *watchStats) tally(watchers []*watcher, run *watchRun, acked uint64) {
+// tally adds up what the watchers measured, once they are gone.
+func (run *watchRun) tally(acked uint64) {
 	ackedBits := make([][]uint64, len(run.logs))
 	for i, l := range run.logs {
 		ackedBits[i] = l.ackedBits()
 	}
-	ws.acked = acked
+	run.acked = acked
 	var timed uint64
-	for _, w := range watchers {
+	for _, w := range run.watchers {
 		if w.openCause != nil {
 			continue
 		}
 		delivered, missed, unacked := w.tally(ackedBits)
-		ws.delivered += delivered
-		ws.missed += missed
+		run.delivered, run.missed, run.unacked = run.delivered+delivered, run.missed+missed, run.unacked+unacked
 		if w.ended == "" {
-			ws.missedOpen += missed
+			run.missedOpen += missed
 		} else {
-			ws.ended[w.ended]++
+			run.ended[w.ended]++
 		}
-		ws.unacked += unacked
 		timed += w.timed
-		ws.early += w.clamped
-		ws.dup += w.dup
-		ws.disorder += w.disorder
-		ws.wrongRev += w.wrongRev
-		ws.foreign += w.foreign
-		ws.badData += w.badData
-		ws.progress += w.progress
-		ws.otherType += w.otherType
+		run.early += w.clamped
+		for i, n := range w.n {
+			run.n[i] += n
+		}
 	}
-	ws.delay = run.delays.merged()
-	// Deliveries whose write was acknowledged only after they came, so
-	// that they could not be timed then: their delay is clamped to 0.
-	if ws.delivered > timed {
-		late := ws.delivered - timed
-		ws.delay.recordN(0, late)
-		ws.early += late
+	// Deliveries whose write was acknowledged only after they came could
+	// not be timed then: their delay is clamped to 0.
+	if late := run.delivered - timed; run.delivered > timed {
+		run.delay.recordN(0, late)
+		run.early += late
 	}
+}
+
+// An ackLog is one watch writer's record of its acknowledged PUTs: for the
+// seq-th, the revision the node answered and when the answer came. The
+// writer fills it in as its answers come; every watcher reads it for each
+// event it receives. It is two-level so that a writer allocates as it goes
+// and a reader never sees a slice grow; entries are written once, so after
+// a watcher's first read of a chunk its reads hit its own cache.
+// A writer that reaches ackCapacity PUTs stops.
+const (
+	ackChunkBits = 12
+	ackChunkSize = 1 << ackChunkBits
+	ackCapacity  = ackChunkSize << 12
+)
+
+type ackChunk [ackChunkSize]struct {
+	at  atomic.Int64 // since the run's epoch, in ns; 0: not acknowledged
+	rev atomic.Uint64
+}
+
+type ackLog struct {
+	epoch time.Time // shared by every log of the run
+	// issued is how many PUTs the writer has sent or is sending: a key of
+	// a higher seq is not one of its writes. On a cache line of its own,
+	// since the writer bumps it while the watchers read the chunks.
+	_      [64]byte
+	issued atomic.Uint64
+	_      [56]byte
+	maxRev uint64 // of the acknowledged writes; the writer's, read after it is done
+	dir    [ackCapacity / ackChunkSize]atomic.Pointer[ackChunk]
+}
+
+// record notes the acknowledgement of the seq-th PUT at revision rev.
+func (l *ackLog) record(seq, rev uint64, at time.Time) {
+	c := l.dir[seq>>ackChunkBits].Load()
+	if c == nil {
+		c = new(ackChunk)
+		l.dir[seq>>ackChunkBits].Store(c)
+	}
+	e := &c[seq&(ackChunkSize-1)]
+	e.rev.Store(rev)
+	e.at.Store(max(int64(at.Sub(l.epoch)), 1)) // last: a reader that sees the time sees the revision
+	l.maxRev = max(l.maxRev, rev)
+}
+
+// lookup returns when the seq-th PUT (seq < issued) was acknowledged and at
+// which revision; at is 0 when it has not been (yet).
+func (l *ackLog) lookup(seq uint64) (at int64, rev uint64) {
+	if c := l.dir[seq>>ackChunkBits].Load(); c != nil {
+		e := &c[seq&(ackChunkSize-1)]
+		if at = e.at.Load(); at != 0 {
+			return at, e.rev.Load()
+		}
+	}
+	return 0, 0
+}
+
+// ackedBits is the set of acknowledged seqs, for the final count.
+func (l *ackLog) ackedBits() []uint64 {
+	n := l.issued.Load()
+	bits := make([]uint64, (n+63)/64)
+	for seq := range n {
+		if at, _ := l.lookup(seq); at != 0 {
+			bits[seq/64] |= 1 << (seq % 64)
+		}
+	}
+	return bits
 }

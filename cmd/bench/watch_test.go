@@ -19,9 +19,10 @@ import (
 
 // newTestWatcher is a watcher of prefix "p-" over writers' ack logs.
 func newTestWatcher(writers int) (*watcher, *watchRun) {
-	run := &watchRun{epoch: time.Now(), prefix: []byte("p-"), delays: newDelaySink(1), settled: make(chan struct{})}
+	run := &watchRun{epoch: time.Now(), prefix: []byte("p-"), allSettled: make(chan struct{}),
+		watchStats: watchStats{delay: newHistogram(), ended: map[string]uint64{}}}
 	for range writers {
-		run.logs = append(run.logs, newAckLog(run.epoch))
+		run.logs = append(run.logs, &ackLog{epoch: run.epoch})
 	}
 	return &watcher{run: run}, run
 }
@@ -49,16 +50,17 @@ func TestWatcherDeliveries(t *testing.T) {
 	run.logs[0].record(1, 11, t0.Add(time.Hour))                                               // acknowledged after its event
 	w.flushDelays()
 
-	if w.timed != 2 || w.dup != 1 || w.disorder != 1 || w.wrongRev != 1 || w.badData != 2 {
+	if w.timed != 2 || w.n[evDup] != 1 || w.n[evDisorder] != 1 || w.n[evWrongRev] != 1 || w.n[evBadData] != 2 {
 		t.Errorf("timed %d, dup %d, disorder %d, wrong revision %d, bad data %d; want 2, 1, 1, 1, 2",
-			w.timed, w.dup, w.disorder, w.wrongRev, w.badData)
+			w.timed, w.n[evDup], w.n[evDisorder], w.n[evWrongRev], w.n[evBadData])
 	}
 	// Foreign: the delete, q-0-0, p-1-7 (never issued) and the base64 key.
-	if w.foreign != 4 || w.lastRev.Load() != 13 {
-		t.Errorf("foreign %d, last revision %d", w.foreign, w.lastRev.Load())
+	if w.n[evForeign] != 4 || w.lastRev.Load() != 13 {
+		t.Errorf("foreign %d, last revision %d", w.n[evForeign], w.lastRev.Load())
 	}
-	ws := &watchStats{ended: map[string]uint64{}}
-	ws.tally([]*watcher{w}, run, 3)
+	run.watchers = []*watcher{w}
+	run.tally(3)
+	ws := &run.watchStats
 	// Acknowledged: 0-0, 0-1 and 1-0, all delivered; 0-2 was issued, not
 	// acknowledged, and its event was a delete, so not a delivery.
 	if ws.delivered != 3 || ws.missed != 0 || ws.unacked != 0 || ws.early != 1 {
@@ -73,8 +75,9 @@ func TestWatcherDeliveries(t *testing.T) {
 	w2.onChange(ev(10, `{"revision":10,"events":[{"type":"put","key":"p-0-0"}]}`), recv)
 	w2.onChange(ev(12, `{"revision":12,"events":[{"type":"put","key":"p-0-2"}]}`), recv)
 	w2.ended = "dropped"
-	ws = &watchStats{ended: map[string]uint64{}}
-	ws.tally([]*watcher{w2}, run, 3)
+	run.watchStats = watchStats{delay: newHistogram(), ended: map[string]uint64{}}
+	run.watchers = []*watcher{w2}
+	run.tally(3)
 	if ws.delivered != 1 || ws.missed != 2 || ws.missedOpen != 0 || ws.unacked != 1 || ws.ended["dropped"] != 1 {
 		t.Errorf("%+v", ws)
 	}
@@ -95,10 +98,10 @@ func TestWatch(t *testing.T) {
 	res := mustRun(t, watchConfig(200, 10, a, b))
 	ws := res.watch
 	_, acked, _, _ := node.counts()
-	if res.writes.ok != 200 || acked != 200 || ws.acked != 200 || ws.opened != 10 {
-		t.Fatalf("writes %d (node %d), watch %+v", res.writes.ok, acked, ws)
+	if res.writes.ok() != 200 || acked != 200 || ws.acked != 200 || ws.opened != 10 {
+		t.Fatalf("writes %d (node %d), watch %+v", res.writes.ok(), acked, ws)
 	}
-	if ws.delivered != 2000 || ws.missed != 0 || ws.endedEarly() != 0 || ws.dup+ws.disorder+ws.wrongRev+ws.badData+ws.foreign != 0 {
+	if ws.delivered != 2000 || ws.missed != 0 || ws.endedEarly() != 0 || ws.n[evDup]+ws.n[evDisorder]+ws.n[evWrongRev]+ws.n[evBadData]+ws.n[evForeign] != 0 {
 		t.Errorf("%+v", ws)
 	}
 	if ws.delay.count() != 2000 || !ws.settled {
@@ -156,7 +159,7 @@ func TestWatchMisbehaving(t *testing.T) {
 	if ws.missed != 190+180+1 || ws.missedOpen != 1 || ws.delivered != 1200-371 || ws.delay.count() != ws.delivered {
 		t.Errorf("missed %d (%d on open streams), delivered %d, delays %d", ws.missed, ws.missedOpen, ws.delivered, ws.delay.count())
 	}
-	if ws.dup != 1 || ws.disorder != 1 || ws.badData != 0 || ws.progress == 0 || !ws.settled {
+	if ws.n[evDup] != 1 || ws.n[evDisorder] != 1 || ws.n[evBadData] != 0 || ws.n[evProgress] == 0 || !ws.settled {
 		t.Errorf("%+v", ws)
 	}
 	var buf bytes.Buffer
@@ -281,7 +284,7 @@ func BenchmarkWatcherEvent(b *testing.B) {
 		w.onChange(ev, int64(time.Millisecond))
 	}
 	b.StopTimer()
-	if w.badData+w.foreign+w.dup != 0 {
-		b.Fatalf("bad %d, foreign %d, dup %d", w.badData, w.foreign, w.dup)
+	if w.n[evBadData]+w.n[evForeign]+w.n[evDup] != 0 {
+		b.Fatalf("bad %d, foreign %d, dup %d", w.n[evBadData], w.n[evForeign], w.n[evDup])
 	}
 }

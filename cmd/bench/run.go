@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// result is a finished run.
+type result struct {
+	cfg       config
+	endpoints []string // where the clients sent their requests
+	elapsed   time.Duration
+	reads     *opStats // nil when the command does not read
+	writes    *opStats // nil when the command does not write
+	refused   *opStats // cas's 412s under --contention: completed, counted apart; else nil
+	watch     *watchStats
+}
+
+// all is every operation of the run together.
+func (r *result) all() *opStats {
+	s := newOpStats()
+	s.merge(r.reads)
+	s.merge(r.writes)
+	s.merge(r.refused)
+	return s
+}
+
+// runBench carries out cfg: it picks the endpoints, opens the watches or
+// writes the key space, then runs the timed phase until the duration is
+// over, the total is issued, or ctx is done. progress, when not nil, gets a
+// progress bar. Every connection it opened is closed when it returns.
+func runBench(ctx context.Context, cfg config, lg *zap.Logger, progress io.Writer) (*result, error) {
+	tr := newTransport(cfg.clients, cfg.timeout, cfg.tls)
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: cfg.timeout}
+	endpoints := cfg.endpoints
+	if cfg.target == targetLeader {
+		leader, err := findLeader(ctx, hc, cfg.endpoints)
+		if err != nil {
+			return nil, fmt.Errorf("finding the leader: %w", err)
+		}
+		lg.Info("sending every request to the leader", zap.String("endpoint", leader))
+		endpoints = []string{leader}
+	}
+	workers, err := newWorkers(cfg, endpoints, tr)
+	var watches *watchRun
+	if err == nil && cfg.command == cmdWatch {
+		watches, err = openWatches(ctx, cfg, lg, tr, workers)
+	}
+	if err == nil && modes[cfg.command].preloads {
+		lg.Info("preloading the key space", zap.Int("keys", cfg.keys))
+		var index uint64
+		if index, err = preload(ctx, workers, uint64(cfg.keys)); err == nil && cfg.serializable && index > 0 {
+			err = waitApplied(ctx, hc, endpoints, index, cfg.timeout)
+		}
+	}
+	if err == nil && cfg.command == cmdCAS {
+		err = phase(ctx, workers, errRevisions, func(ctx context.Context, w *worker) error {
+			if o, status := w.readRevision(); o != outcomeOK && ctx.Err() == nil {
+				return fmt.Errorf("%w: client %d via %s: %s (status %d)", errRevisions, w.id, w.base, o, status)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := timedPhase(ctx, cfg, workers, progress)
+	res.endpoints = endpoints
+	if watches != nil {
+		res.watch = watches.finish(ctx, cfg.watchGrace, res.writes.ok())
+	}
+	return res, nil
+}
+
+// newWorkers makes the clients; client i uses endpoint i mod len.
+func newWorkers(cfg config, endpoints []string, rt http.RoundTripper) ([]*worker, error) {
+	bases, err := parseBases(endpoints)
+	if err != nil {
+		return nil, err
+	}
+	names := newKeyNamer(cfg.keyPrefix, cfg.runID, cfg.keySize)
+	// The value every PUT sends, made once: generating one per request
+	// would measure the generator instead of the node.
+	value := make([]byte, cfg.valSize)
+	for i := range value {
+		value[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[i%36]
+	}
+	query := ""
+	if cfg.serializable {
+		query = serializableQuery
+	}
+	if cfg.command == cmdRange {
+		query = rangeQuery(cfg, names)
+	}
+	seed := cfg.seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	m := modes[cfg.command]
+	workers := make([]*worker, cfg.clients)
+	for i := range workers {
+		workers[i] = &worker{id: i, base: bases[i%len(bases)], rt: rt, op: m.op, cmd: cfg.command, names: names,
+			value: value, keys: uint64(max(cfg.keys, 1)), query: query, ratio: cfg.readRatio,
+			rng: rand.New(rand.NewPCG(seed, uint64(i))), path: make([]byte, 0, 128),
+			reads: newStats(m.reads), writes: newStats(m.writes), refused: newStats(cfg.refusedApart()),
+			cas: uint64(i / max(cfg.contention, 1)), want: min(cfg.rangeLimit, cfg.keys), cmp: cfg.txnCompare}
+		if cfg.command == cmdTxn {
+			workers[i].txn = txnKeyJSON(names, i, cfg.txnOps)
+		}
+	}
+	return workers, nil
+}
+
+// refusedApart says whether 412s are completed operations, counted apart
+// from the writes: cas under contention.
+func (cfg *config) refusedApart() bool { return cfg.command == cmdCAS && cfg.contention > 1 }
+
+func newStats(kept bool) *opStats {
+	if kept {
+		return newOpStats()
+	}
+	return nil
+}
+
+func parseBases(endpoints []string) ([]*url.URL, error) {
+	bases := make([]*url.URL, len(endpoints))
+	for i, ep := range endpoints {
+		u, err := url.Parse(ep)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %q: %w", ep, err)
+		}
+		bases[i] = u
+	}
+	return bases, nil
+}
+
+// control is what the clients share during the timed phase: whether to go
+// on, and running totals for the progress bar.
+type control struct {
+	total    uint64    // requests to issue; 0 means until the deadline
+	deadline time.Time // zero when total is set
+	issued   atomic.Uint64
+	stopped  atomic.Bool
+	ok       atomic.Uint64
+	failed   atomic.Uint64
+}
+
+// claim reports whether the client may issue one more request. With a
+// total, the counter hands out exactly total claims however many clients
+// race for them. After stop, clients finish the request they are in: its
+// answer may be an acknowledged write that must be counted.
+func (c *control) claim() bool {
+	switch {
+	case c.stopped.Load():
+		return false
+	case c.total > 0:
+		return c.issued.Add(1) <= c.total
+	}
+	return time.Now().Before(c.deadline)
+}
+
+func (c *control) done(o outcome) {
+	if o == outcomeOK {
+		c.ok.Add(1)
+	} else {
+		c.failed.Add(1)
+	}
+}
+
+// timedPhase runs the workers and merges what they measured.
+func timedPhase(ctx context.Context, cfg config, workers []*worker, progress io.Writer) *result {
+	ctl := &control{total: cfg.total}
+	start := time.Now()
+	if cfg.total == 0 {
+		ctl.deadline = start.Add(cfg.duration)
+	}
+	defer context.AfterFunc(ctx, func() { ctl.stopped.Store(true) })()
+	finish := startProgress(progress, ctl, start, cfg.duration)
+	_ = phase(context.Background(), workers, nil, func(_ context.Context, w *worker) error {
+		w.loop(ctl)
+		return nil
+	})
+	res := &result{cfg: cfg, elapsed: time.Since(start)}
+	finish()
+	m := modes[cfg.command]
+	res.reads, res.writes, res.refused = newStats(m.reads), newStats(m.writes), newStats(cfg.refusedApart())
+	for _, w := range workers {
+		res.reads.merge(w.reads)
+		res.writes.merge(w.writes)
+		res.refused.merge(w.refused)
+	}
+	return res
+}
+
+// phase runs f on every client at once and returns the first error; f's
+// context is done once there is one. An interruption (ctx) is an error of
+// kind, the phase's.
+func phase(ctx context.Context, workers []*worker, kind error, f func(context.Context, *worker) error) error {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() {
+			if err := f(fctx, w); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(fctx); ctx.Err() == nil || errors.Is(err, kind) {
+		return err
+	}
+	return fmt.Errorf("%w: interrupted: %w", kind, ctx.Err())
+}
+
+// preload writes every key of the key space once, not timed, so that the
+// reads find them. The first failure stops it: a missing key would make
+// later reads fail for a reason the benchmark caused itself. It returns
+// the highest index the nodes reported for these writes, 0 when their
+// answers give none (the raftexample route answers 204).
+func preload(ctx context.Context, workers []*worker, keys uint64) (uint64, error) {
+	var next atomic.Uint64
+	index := make([]uint64, len(workers))
+	err := phase(ctx, workers, errPreload, func(ctx context.Context, w *worker) error {
+		for i := next.Add(1) - 1; i < keys && ctx.Err() == nil; i = next.Add(1) - 1 {
+			a := w.send(w.newCall(http.MethodPut, w.spacePath(i), "", w.value, nil))
+			if a.err == nil && (a.status < 200 || a.status >= 300) {
+				a.err = fmt.Errorf("%s: %s", a.statusLine, oneLine(a.body))
+			}
+			if a.err != nil {
+				return fmt.Errorf("%w: key %d via %s: %w", errPreload, i, w.base, a.err)
+			}
+			idx, _ := topUint(a.body, "index")
+			index[w.id] = max(index[w.id], idx)
+		}
+		return nil
+	})
+	return slices.Max(index), err
+}
+
+// startProgress redraws a line of out four times a second from the shared
+// counters, atomics, so that the clients never wait for it. finish draws
+// the last state and returns once it is gone.
+func startProgress(out io.Writer, ctl *control, start time.Time, duration time.Duration) (finish func()) {
+	if out == nil {
+		return func() {}
+	}
+	lastN, lastAt := uint64(0), start
+	draw := func(now time.Time) {
+		ok, failed := ctl.ok.Load(), ctl.failed.Load()
+		// The rate over the last interval shows stalls (an election, say)
+		// that an average since the start would smooth away.
+		var rate, frac float64
+		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
+			rate = float64(ok+failed-lastN) / dt
+		}
+		lastN, lastAt = ok+failed, now
+		if ctl.total > 0 {
+			frac = float64(ok+failed) / float64(ctl.total)
+		} else if duration > 0 {
+			frac = now.Sub(start).Seconds() / duration.Seconds()
+		}
+		filled := int(min(max(frac, 0), 1) * 30)
+		// \x1b[K clears what a longer previous line left behind.
+		_, _ = fmt.Fprintf(out, "\r[%s%s] %d ok  %d errors  %.0f ops/s  elapsed %s\x1b[K", strings.Repeat("#", filled),
+			strings.Repeat(".", 30-filled), ok, failed, rate, now.Sub(start).Truncate(100*time.Millisecond))
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for t := time.NewTicker(250 * time.Millisecond); ; {
+			select {
+			case <-quit:
+				t.Stop()
+				draw(time.Now())
+				_, _ = io.WriteString(out, "\n")
+				return
+			case now := <-t.C:
+				draw(now)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
