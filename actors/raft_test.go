@@ -10,18 +10,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/goleak"
 
 	"github.com/raftkv/node/internal/actortest"
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor's dead-letter log throttle ends by itself 1 s after a
-		// dead letter (see actors_test.go at the root).
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // fakeTransport records what the raft actor sends to the network.
 type fakeTransport struct {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // httpClient is shared by all tests so that TestMain can close its idle
@@ -118,37 +120,20 @@ func getStatus(base string) (status, error) {
 	return st, nil
 }
 
-// poll calls try every 50 ms until it reports done or the deadline passes;
-// then it fails the test with try's last word on why it was not done.
-func poll(t *testing.T, timeout time.Duration, what string, try func() (done bool, why string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, why := try()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not done after %v: %s", what, timeout, why)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
-	}
-}
-
 // mustWrite PUTs value at path through base and wants want. It repeats the
 // request while the answer is retryable: repeating a PUT of the same value
 // is harmless, so the outcome is the same whether or not the first landed.
 func mustWrite(t *testing.T, base, path, value string, want int) {
 	t.Helper()
-	poll(t, 20*time.Second, "PUT "+base+path, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "PUT "+base+path, func() error {
 		r := call(http.MethodPut, base+path, value)
 		if r.retryable() {
-			return false, r.String()
+			return errors.New(r.String())
 		}
 		if r.code != want {
 			t.Fatalf("PUT %s%s: %s, want %d", base, path, r, want)
 		}
-		return true, ""
+		return nil
 	})
 }
 
@@ -169,19 +154,22 @@ var errUnavailable = errors.New("member gave no definite answer")
 
 // readValue is mustRead for use off the test goroutine.
 func readValue(base, path, want string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var wrong error // an answer no wait mends
+	err := testutil.Poll(timeout, testutil.Interval, func() error {
 		r := call(http.MethodGet, base+path, "")
 		switch {
 		case r.retryable():
-			if time.Now().After(deadline) {
-				return fmt.Errorf("GET %s%s: %w: still %s after %v", base, path, errUnavailable, r, timeout)
-			}
-			time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
+			return fmt.Errorf("%w: still %s", errUnavailable, r)
 		case r.code != http.StatusOK || r.body != want:
-			return fmt.Errorf("GET %s%s: %s, want 200 %q", base, path, r, want)
-		default:
-			return nil
+			wrong = fmt.Errorf("GET %s%s: %s, want 200 %q", base, path, r, want)
 		}
+		return nil
+	})
+	if wrong != nil {
+		return wrong
 	}
+	if err != nil {
+		return fmt.Errorf("GET %s%s: %w", base, path, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/nodeproc"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // member is one cmd/node of a test cluster. Its ports and data dir stay the
@@ -19,8 +23,8 @@ type member struct {
 	base    string // client API, <scheme>://127.0.0.1:<port>
 	port    int
 	dataDir string
-	args    []string // of the last start, reused by restart
-	p       *proc    // the current or last run; nil before the first start
+	args    []string       // of the last start, reused by restart
+	p       *nodeproc.Proc // the current or last run; nil before the first start
 }
 
 func (m *member) name() string { return fmt.Sprintf("node %d", m.id) }
@@ -33,7 +37,6 @@ type cluster struct {
 	flags   []string // given to every member
 	opts    clusterOpts
 	members []*member
-	used    map[int]bool // ports handed out to members, bound or not yet
 }
 
 // clusterOpts shape a cluster beyond flags common to all members.
@@ -60,7 +63,7 @@ func newClusterWith(t *testing.T, n int, opts clusterOpts, flags ...string) *clu
 	if opts.scheme == "" {
 		opts.scheme = "http"
 	}
-	c := &cluster{t: t, dir: t.TempDir(), flags: flags, opts: opts, used: make(map[int]bool)}
+	c := &cluster{t: t, dir: t.TempDir(), flags: flags, opts: opts}
 	for range n {
 		c.newMember()
 	}
@@ -74,7 +77,9 @@ func newClusterWith(t *testing.T, n int, opts clusterOpts, flags ...string) *clu
 // newMember adds a member with fresh ports to the cluster's list without
 // starting it.
 func (c *cluster) newMember() *member {
-	ports := c.freshPorts(2)
+	// Ports are never handed out twice: a member not started yet, or
+	// down, keeps its own.
+	ports := testutil.FreePorts(c.t, 2)
 	id := uint64(len(c.members) + 1)
 	m := &member{
 		id:      id,
@@ -91,23 +96,6 @@ func (c *cluster) newMember() *member {
 }
 
 func (c *cluster) member(id uint64) *member { return c.members[id-1] }
-
-// freshPorts returns n free ports no member of the cluster was given yet.
-// A port free a moment ago may be handed out again by the kernel as soon
-// as its probe closes; members not started yet have not bound theirs, so
-// without this check two of them could get the same one.
-func (c *cluster) freshPorts(n int) []int {
-	var out []int
-	for len(out) < n {
-		for _, p := range freePorts(c.t, n-len(out)) {
-			if !c.used[p] {
-				c.used[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
 
 // clusterFlag is --cluster: every member's peer URL in id order.
 func (c *cluster) clusterFlag() string {
@@ -138,15 +126,15 @@ func (c *cluster) start(m *member, join bool) {
 	if join {
 		m.args = append(m.args, "--join")
 	}
-	m.p = startProc(c.t, m.name(), "", nodeBin, m.args...)
+	m.p = startNode(c.t, m.name(), "", m.args...)
 }
 
 // restart runs m again from its data dir with the arguments of its last start.
 func (c *cluster) restart(m *member) {
-	if m.p.running() {
+	if m.p.Running() {
 		c.t.Fatalf("restart of %s, which is still running", m.name())
 	}
-	m.p = startProc(c.t, m.name(), "", nodeBin, m.args...)
+	m.p = startNode(c.t, m.name(), "", m.args...)
 }
 
 // others is every member but the given ones.
@@ -165,37 +153,37 @@ func (c *cluster) others(not ...*member) []*member {
 func (c *cluster) leader(among ...*member) *member {
 	c.t.Helper()
 	var lead *member
-	poll(c.t, 20*time.Second, "agree on a leader", func() (bool, string) {
+	testutil.Eventually(c.t, 20*time.Second, "agree on a leader", func() error {
 		var id uint64
 		for _, m := range among {
-			if !m.p.running() {
+			if !m.p.Running() {
 				c.t.Fatalf("%s exited while waiting for a leader", m.name())
 			}
 			st, err := getStatus(m.base)
 			if err != nil {
-				return false, err.Error()
+				return err
 			}
 			if st.Leader == 0 {
-				return false, m.name() + " knows no leader"
+				return errors.New(m.name() + " knows no leader")
 			}
 			if id != 0 && st.Leader != id {
-				return false, fmt.Sprintf("%s says the leader is %d, another says %d", m.name(), st.Leader, id)
+				return fmt.Errorf("%s says the leader is %d, another says %d", m.name(), st.Leader, id)
 			}
 			id = st.Leader
 		}
 		i := slices.IndexFunc(among, func(m *member) bool { return m.id == id })
 		if i < 0 {
-			return false, fmt.Sprintf("the leader %d is not among the members asked", id)
+			return fmt.Errorf("the leader %d is not among the members asked", id)
 		}
 		st, err := getStatus(among[i].base)
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		if st.RaftState != "StateLeader" {
-			return false, fmt.Sprintf("%s is named leader but is %s", among[i].name(), st.RaftState)
+			return fmt.Errorf("%s is named leader but is %s", among[i].name(), st.RaftState)
 		}
 		lead = among[i]
-		return true, ""
+		return nil
 	})
 	return lead
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // rangeAnswer is the JSON of a range read, decoded here rather than with the
@@ -32,10 +35,10 @@ type rangeAnswer struct {
 func mustRange(t *testing.T, base, query string) rangeAnswer {
 	t.Helper()
 	var ra rangeAnswer
-	poll(t, 20*time.Second, "GET "+base+"/v1/kv/?"+query, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "GET "+base+"/v1/kv/?"+query, func() error {
 		r := call(http.MethodGet, base+"/v1/kv/?"+query, "")
 		if r.retryable() {
-			return false, r.String()
+			return errors.New(r.String())
 		}
 		if r.code != http.StatusOK {
 			t.Fatalf("GET %s/v1/kv/?%s: %s", base, query, r)
@@ -43,7 +46,7 @@ func mustRange(t *testing.T, base, query string) rangeAnswer {
 		if err := json.Unmarshal([]byte(r.body), &ra); err != nil {
 			t.Fatalf("range answer %q: %v", r.body, err)
 		}
-		return true, ""
+		return nil
 	})
 	return ra
 }

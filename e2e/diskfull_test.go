@@ -24,10 +24,7 @@ func TestDiskFullStopsAndRecovers(t *testing.T) {
 	victim := c.others(lead)[0]
 
 	// Move the victim's data dir onto a small tmpfs: stop it, mount, copy.
-	if err := victim.p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	victim.p.waitExit(t, 0, 20*time.Second)
+	victim.p.SignalAndWait(t, os.Interrupt, 0, 20*time.Second)
 	mnt := filepath.Join(t.TempDir(), "disk")
 	if err := os.Mkdir(mnt, 0o700); err != nil {
 		t.Fatal(err)
@@ -64,7 +61,7 @@ func TestDiskFullStopsAndRecovers(t *testing.T) {
 	value := strings.Repeat("v", 64<<10)
 	acked := make(map[string]string)
 	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; victim.p.running(); i++ {
+	for i := 0; victim.p.Running(); i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s still runs on a full disk after %d writes", victim.name(), i)
 		}
@@ -73,8 +70,8 @@ func TestDiskFullStopsAndRecovers(t *testing.T) {
 			acked[key] = value
 		}
 	}
-	victim.p.waitExit(t, 1, 20*time.Second)
-	out := victim.p.out.String()
+	victim.p.WaitExit(t, 1, 20*time.Second)
+	out := victim.p.Output()
 	last := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	if !strings.HasPrefix(last, "node: ") || !strings.Contains(last, "no space left on device") {
 		t.Fatalf("%s's last line does not say the disk is full: %q", victim.name(), last)

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // Writers keep writing through all three members while the leader is killed
@@ -15,7 +18,7 @@ func TestLeaderKilledNoAcknowledgedWriteLost(t *testing.T) {
 	w := startWriters(t, "w", c.members...)
 	w.waitAcked(t, 60, 20*time.Second)
 
-	old.p.kill9(t)
+	kill9(t, old.p)
 	killedAt := w.count()
 	survivors := c.others(old)
 	c.leader(survivors...)
@@ -29,10 +32,13 @@ func TestLeaderKilledNoAcknowledgedWriteLost(t *testing.T) {
 	checkAll(t, acked, survivors...)
 
 	c.restart(old)
-	poll(t, 20*time.Second, old.name()+" replaying its data dir", func() (bool, string) {
-		return len(logEntries(old.p.out.String(), "replayed WAL")) > 0, "no \"replayed WAL\" in its log"
+	testutil.Eventually(t, 20*time.Second, old.name()+" replaying its data dir", func() error {
+		if len(logEntries(old.p.Output(), "replayed WAL")) > 0 {
+			return nil
+		}
+		return errors.New("no \"replayed WAL\" in its log")
 	})
-	if created := logEntries(old.p.out.String(), "created a new WAL"); len(created) > 0 {
+	if created := logEntries(old.p.Output(), "created a new WAL"); len(created) > 0 {
 		t.Fatalf("%s restarted with a new, empty WAL: %v", old.name(), created)
 	}
 	// A linearizable read through the restarted member answers only once

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // ackLog records, for writers that write one key after another, when each
@@ -74,24 +76,27 @@ func TestLeaderStopHandsOver(t *testing.T) {
 		}
 		wg.Wait()
 	}()
-	poll(t, 20*time.Second, "writes before the stop", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "writes before the stop", func() error {
 		acks, _ := log.window()
-		return len(acks) >= 200, fmt.Sprintf("%d acknowledged", len(acks))
+		if len(acks) >= 200 {
+			return nil
+		}
+		return fmt.Errorf("%d acknowledged", len(acks))
 	})
 
 	stoppedAt := time.Now()
-	if err := lead.p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	lead.p.waitExit(t, 0, 20*time.Second)
+	lead.p.SignalAndWait(t, syscall.SIGTERM, 0, 20*time.Second)
 	exitedAt := time.Now()
 	newLead := c.leader(followers...)
 	// The window runs from a second before the stop to 200 acknowledged
 	// writes after the exit.
-	poll(t, 20*time.Second, "writes after the stop", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "writes after the stop", func() error {
 		acks, _ := log.window()
 		n := len(acks) - sort.Search(len(acks), func(i int) bool { return acks[i].After(exitedAt) })
-		return n >= 200, fmt.Sprintf("%d acknowledged after the exit", n)
+		if n >= 200 {
+			return nil
+		}
+		return fmt.Errorf("%d acknowledged after the exit", n)
 	})
 	close(halt)
 	wg.Wait()
@@ -119,8 +124,8 @@ func TestLeaderStopHandsOver(t *testing.T) {
 	if gap > 500*time.Millisecond {
 		t.Errorf("longest gap between acknowledged writes %v, want at most 500 ms", gap)
 	}
-	if len(logEntries(lead.p.out.String(), "handed leadership over before stopping")) != 1 {
-		t.Errorf("the stopped leader did not log that it handed over:\n%s", logTail(lead.p.out.String(), 20))
+	if len(logEntries(lead.p.Output(), "handed leadership over before stopping")) != 1 {
+		t.Errorf("the stopped leader did not log that it handed over:\n%s", testutil.Tail(lead.p.Output(), 20))
 	}
 }
 

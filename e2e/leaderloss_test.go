@@ -38,7 +38,7 @@ func TestLeaderKilledNoWriteWaitsForTimeout(t *testing.T) {
 	w.waitAcked(t, 300, 20*time.Second)
 
 	killedAt := time.Now()
-	old.p.kill9(t)
+	kill9(t, old.p)
 	survivors := c.others(old)
 	lead := c.leader(survivors...)
 	elected := time.Since(killedAt)
@@ -75,7 +75,7 @@ func TestLeaderKilledNoWriteWaitsForTimeout(t *testing.T) {
 	}
 	reproposed := 0
 	for _, m := range survivors {
-		reproposed += strings.Count(m.p.out.String(), "proposed again the proposals in flight")
+		reproposed += strings.Count(m.p.Output(), "proposed again the proposals in flight")
 	}
 	t.Logf("leader %d killed; %d elected %v later; %d writes (%v), the longest %v (bound %v); "+
 		"%d through the survivors in flight at the kill, the longest %v; the survivors proposed again %d times",

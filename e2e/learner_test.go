@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // memberInfo is one member of GET /v1/members, decoded here to pin the
@@ -56,30 +59,30 @@ func TestLearnerJoinsAndIsPromoted(t *testing.T) {
 	}
 	c.start(m4, true)
 	mustRead(t, m4.base, "/before-49", "v")
-	poll(t, 20*time.Second, "promote the learner", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "promote the learner", func() error {
 		r := call(http.MethodPost, promote, "")
 		if r.code == http.StatusConflict && strings.Contains(r.body, "caught up") {
-			return false, r.String() // still catching up
+			return errors.New(r.String()) // still catching up
 		}
 		if r.code != http.StatusOK || !strings.Contains(r.body, `"learner":false`) {
 			t.Fatalf("promote: %s, want 200 and a voter", r)
 		}
-		return true, ""
+		return nil
 	})
 	if r := call(http.MethodPost, promote, ""); r.code != http.StatusConflict || !strings.Contains(r.body, "not a learner") {
 		t.Fatalf("promoting a voter: %s, want 409", r)
 	}
-	poll(t, 20*time.Second, "every member lists every client URL", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "every member lists every client URL", func() error {
 		for _, m := range c.members {
 			got := getMembers(t, m.base)
 			for _, want := range c.members {
 				i := slices.IndexFunc(got, func(g memberInfo) bool { return g.ID == want.id })
 				if i < 0 || got[i].Learner || !slices.Equal(got[i].ClientURLs, []string{want.base}) || got[i].PeerURL != want.peerURL {
-					return false, fmt.Sprintf("%s lists %+v", m.name(), got)
+					return fmt.Errorf("%s lists %+v", m.name(), got)
 				}
 			}
 		}
-		return true, ""
+		return nil
 	})
 	mustWrite(t, m4.base, "/after-promotion", "v", http.StatusNoContent)
 }
@@ -107,17 +110,20 @@ func TestMembershipRefusals(t *testing.T) {
 	}
 
 	down := follower[1]
-	down.p.kill9(t)
+	kill9(t, down.p)
 	up := c.others(down)
 	c.leader(up...)
-	ports := c.freshPorts(1)
+	ports := testutil.FreePorts(t, 1)
 	newPeer := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	poll(t, 20*time.Second, "the strict check to see the member down", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "the strict check to see the member down", func() error {
 		r := call(http.MethodPost, up[0].base+"/v1/members/5", fmt.Sprintf(`{"peer_url":%q}`, newPeer))
 		if r.code == http.StatusCreated {
 			t.Fatalf("a fourth voter was added with one of three members down: 2 of 4 up is no quorum")
 		}
-		return r.code == http.StatusConflict && strings.Contains(r.body, "not enough started members"), r.String()
+		if r.code == http.StatusConflict && strings.Contains(r.body, "not enough started members") {
+			return nil
+		}
+		return errors.New(r.String())
 	})
 	if r := call(http.MethodDelete, fmt.Sprintf("%s/v1/members/%d", up[0].base, up[1].id), ""); r.code != http.StatusConflict ||
 		!strings.Contains(r.body, "not enough started members") {
@@ -156,17 +162,17 @@ func TestJoinRefusedUntilAdded(t *testing.T) {
 	c := newCluster(t, 3)
 	m4 := c.newMember()
 	c.start(m4, true)
-	m4.p.waitExit(t, 1, 20*time.Second)
-	if out := m4.p.out.String(); !strings.Contains(out, "member 4 is not in cluster") || !strings.Contains(out, "/v1/members/4") {
-		t.Fatalf("the refusal does not say to add the member first:\n%s", logTail(out, 5))
+	m4.p.WaitExit(t, 1, 20*time.Second)
+	if out := m4.p.Output(); !strings.Contains(out, "member 4 is not in cluster") || !strings.Contains(out, "/v1/members/4") {
+		t.Fatalf("the refusal does not say to add the member first:\n%s", testutil.Tail(out, 5))
 	}
-	other := fmt.Sprintf("http://127.0.0.1:%d", c.freshPorts(1)[0])
+	other := fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 	if r := call(http.MethodPost, c.members[0].base+"/v1/members/4", fmt.Sprintf(`{"peer_url":%q}`, other)); r.code != http.StatusCreated {
 		t.Fatalf("POST /v1/members/4: %s", r)
 	}
 	c.start(m4, true)
-	m4.p.waitExit(t, 1, 20*time.Second)
-	if out := m4.p.out.String(); !strings.Contains(out, "knows member 4 at "+other) {
-		t.Fatalf("the refusal does not name the URL member 4 was added with:\n%s", logTail(out, 5))
+	m4.p.WaitExit(t, 1, 20*time.Second)
+	if out := m4.p.Output(); !strings.Contains(out, "knows member 4 at "+other) {
+		t.Fatalf("the refusal does not name the URL member 4 was added with:\n%s", testutil.Tail(out, 5))
 	}
 }

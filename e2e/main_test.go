@@ -1,113 +1,70 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/raftkv/node/internal/nodeproc"
+	"github.com/raftkv/node/internal/testutil"
 )
 
-// The binaries under test, built once by TestMain.
-var (
-	nodeBin string // cmd/node
-
-	raftexampleBin string // etcd's contrib/raftexample; "" if its build failed
-	raftexampleErr error  // why it failed, with the go command's output
-)
+// raftexample is etcd's contrib/raftexample, built in the background from
+// the moment the tests start: its build shares nothing with cmd/node's
+// (nodeproc.Node, built by the first test that runs a node), so the two
+// overlap, and on a cold build cache raftexample's dependencies take most
+// of the time.
+var raftexample struct {
+	done chan struct{} // closed when the build has ended
+	dir  string        // holds the binary
+	bin  string        // "" if the build failed
+	err  error         // why it failed, with the go command's output
+}
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
+	raftexample.done = make(chan struct{})
+	go buildRaftexample()
+	testutil.Main(m,
+		func() { <-raftexample.done; _ = os.RemoveAll(raftexample.dir) },
+		nodeproc.Cleanup,
+		// The shared client's keep-alive connections would count as
+		// goroutines left behind.
+		httpClient.CloseIdleConnections)
 }
 
-// runTests is TestMain without os.Exit, so that the deferred removal of the
-// binaries runs.
-func runTests(m *testing.M) int {
-	root, err := repoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+func buildRaftexample() {
+	defer close(raftexample.done)
+	root, err := nodeproc.RepoRoot()
+	if err == nil {
+		raftexample.dir, err = os.MkdirTemp("", "raftkv-raftexample-")
 	}
-	bin, err := os.MkdirTemp("", "raftkv-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(bin)
-
-	// The two builds share nothing, so they overlap: on a cold build cache
-	// raftexample's dependencies take most of the time.
-	var wg sync.WaitGroup
-	var nodeErr error
-	wg.Go(func() {
-		nodeErr = goBuild(root, filepath.Join(bin, "node"), "./cmd/node")
-	})
-	wg.Go(func() {
-		dst := filepath.Join(bin, "raftexample")
-		raftexampleErr = goBuild(filepath.Join(root, "interop", "raftexample"), dst,
-			"go.etcd.io/etcd/v3/contrib/raftexample")
-		if raftexampleErr == nil {
-			raftexampleBin = dst
-		}
-	})
-	wg.Wait()
-	if nodeErr != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", nodeErr)
-		return 1
-	}
-	nodeBin = filepath.Join(bin, "node")
-
-	code := m.Run()
-	httpClient.CloseIdleConnections()
-	if code == 0 {
-		// What goleak.VerifyTestMain does, minus its os.Exit, which would
-		// skip the removal of the binaries.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: goroutines left behind:", err)
-			code = 1
+	if err == nil {
+		dst := filepath.Join(raftexample.dir, "raftexample")
+		err = nodeproc.GoBuild(filepath.Join(root, "interop", "raftexample"), dst, "go.etcd.io/etcd/v3/contrib/raftexample")
+		if err == nil {
+			raftexample.bin = dst
 		}
 	}
-	return code
+	raftexample.err = err
 }
 
-// repoRoot finds the root module's directory from the test's working
-// directory (e2e/) upwards, so the tests also run from another checkout path.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("module github.com/raftkv/node\n")) {
-			return dir, nil
+// raftexampleBin waits for raftexample's build and returns the binary;
+// it skips the test if the build failed for lack of network, the only
+// reason the raftexample test may skip, and fails it otherwise.
+func raftexampleBin(t *testing.T) string {
+	t.Helper()
+	<-raftexample.done
+	if raftexample.bin == "" {
+		if offline(raftexample.err) {
+			t.Skipf("raftexample cannot be built without the Go module proxy: %v", raftexample.err)
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of module github.com/raftkv/node above the working directory")
-		}
-		dir = parent
+		t.Fatalf("build raftexample: %v", raftexample.err)
 	}
+	return raftexample.bin
 }
 
-func goBuild(dir, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = dir
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go build %s in %s: %w\n%s", pkg, dir, err, b)
-	}
-	return nil
-}
-
-// offline reports whether a failed build failed for lack of network: the
-// only reason the raftexample test may skip.
+// offline reports whether a failed build failed for lack of network.
 func offline(err error) bool {
 	s := err.Error()
 	for _, sign := range []string{
@@ -120,4 +77,20 @@ func offline(err error) bool {
 		}
 	}
 	return false
+}
+
+// startNode runs cmd/node with args in dir ("" for the test's own); it is
+// killed and reaped when the test ends (nodeproc.StartT).
+func startNode(t *testing.T, name, dir string, args ...string) *nodeproc.Proc {
+	t.Helper()
+	return nodeproc.StartT(t, nodeproc.Cmd{Name: name, Bin: nodeproc.Node(t), Dir: dir, Args: args})
+}
+
+// kill9 kills p with SIGKILL and waits until it is reaped, so that its
+// ports are free and its data dir is no longer written.
+func kill9(t *testing.T, p *nodeproc.Proc) {
+	t.Helper()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
 }

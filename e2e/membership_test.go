@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // A member added with POST /<id> and started with --join receives the data
@@ -77,8 +79,8 @@ func TestRemovedMemberExitsByItself(t *testing.T) {
 				t.Fatalf("DELETE /%d through %s: %s, want 204", target.id, via.name(), r)
 			}
 			removed := appliedIndex(t, via) // via answered once it applied the removal
-			target.p.waitExit(t, 0, 20*time.Second)
-			if !strings.Contains(target.p.out.String(), "removed from the cluster") {
+			target.p.WaitExit(t, 0, 20*time.Second)
+			if !strings.Contains(target.p.Output(), "removed from the cluster") {
 				t.Fatalf("%s exited 0 without saying it was removed from the cluster", target.name())
 			}
 
@@ -128,12 +130,15 @@ func appliedIndex(t *testing.T, m *member) uint64 {
 func waitApplied(t *testing.T, index uint64, ms ...*member) {
 	t.Helper()
 	for _, m := range ms {
-		poll(t, 20*time.Second, fmt.Sprintf("%s to apply index %d", m.name(), index), func() (bool, string) {
+		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("%s to apply index %d", m.name(), index), func() error {
 			st, err := getStatus(m.base)
 			if err != nil {
-				return false, err.Error()
+				return err
 			}
-			return st.Applied >= index, fmt.Sprintf("applied %d", st.Applied)
+			if st.Applied >= index {
+				return nil
+			}
+			return fmt.Errorf("applied %d", st.Applied)
 		})
 	}
 }

@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // A write that would take the data past --quota-backend-bytes is refused
@@ -54,7 +57,7 @@ func TestQuotaRefusesWritesAlikeOnEveryMember(t *testing.T) {
 	mustWrite(t, c.members[1].base, "/v1/kv/after-delete", value, http.StatusOK)
 
 	// Every member decided alike: same applied state.
-	poll(t, 20*time.Second, "equal digests", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "equal digests", func() error {
 		var sums []string
 		for _, m := range c.members {
 			r := call(http.MethodGet, m.base+"/v1/digest", "")
@@ -63,10 +66,13 @@ func TestQuotaRefusesWritesAlikeOnEveryMember(t *testing.T) {
 				Sum   string `json:"sha256"`
 			}
 			if r.code != http.StatusOK || json.Unmarshal([]byte(r.body), &d) != nil {
-				return false, r.String()
+				return errors.New(r.String())
 			}
 			sums = append(sums, fmt.Sprintf("%d:%s", d.Index, d.Sum))
 		}
-		return sums[0] == sums[1] && sums[1] == sums[2], strings.Join(sums, " ")
+		if sums[0] == sums[1] && sums[1] == sums[2] {
+			return nil
+		}
+		return errors.New(strings.Join(sums, " "))
 	})
 }

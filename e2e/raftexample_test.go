@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/nodeproc"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // rxNode is one member of the interop cluster: raftexample's or ours.
@@ -16,7 +20,7 @@ type rxNode struct {
 	peerURL string
 	base    string
 	port    int
-	p       *proc
+	p       *nodeproc.Proc
 }
 
 // TestJoinsRaftexampleCluster starts three unmodified etcd raftexample
@@ -25,13 +29,8 @@ type rxNode struct {
 // ours in native format, whose cluster id differs, tries the same and is
 // refused.
 func TestJoinsRaftexampleCluster(t *testing.T) {
-	if raftexampleBin == "" {
-		if offline(raftexampleErr) {
-			t.Skipf("raftexample cannot be built without the Go module proxy: %v", raftexampleErr)
-		}
-		t.Fatalf("build raftexample: %v", raftexampleErr)
-	}
-	ports := freePorts(t, 10)
+	rxBin := raftexampleBin(t)
+	ports := testutil.FreePorts(t, 10)
 	nodes := make([]*rxNode, 5) // 1-3 raftexample, 4 ours, 5 ours in native format
 	for i := range nodes {
 		nodes[i] = &rxNode{
@@ -53,8 +52,8 @@ func TestJoinsRaftexampleCluster(t *testing.T) {
 	for _, n := range rx {
 		// raftexample keeps ./raftexample-<id> and ./raftexample-<id>-snap
 		// in its working directory.
-		n.p = startProc(t, fmt.Sprintf("raftexample %d", n.id), t.TempDir(), raftexampleBin,
-			"--id", strconv.FormatUint(n.id, 10), "--cluster", clusterOf(3), "--port", strconv.Itoa(n.port))
+		n.p = nodeproc.StartT(t, nodeproc.Cmd{Name: fmt.Sprintf("raftexample %d", n.id), Bin: rxBin, Dir: t.TempDir(),
+			Args: []string{"--id", strconv.FormatUint(n.id, 10), "--cluster", clusterOf(3), "--port", strconv.Itoa(n.port)}})
 	}
 	// raftexample answers 204 before the write is committed, and before a
 	// leader exists; only reading it back through all three shows that
@@ -74,7 +73,7 @@ func TestJoinsRaftexampleCluster(t *testing.T) {
 	if r := call(http.MethodPost, fmt.Sprintf("%s/%d", rx[0].base, ours.id), ours.peerURL); r.code != http.StatusNoContent {
 		t.Fatalf("POST /%d to raftexample 1: %s", ours.id, r)
 	}
-	ours.p = startProc(t, "our node 4", "", nodeBin,
+	ours.p = startNode(t, "our node 4", "",
 		"--format", "raftexample", "--join", "--id", "4", "--cluster", clusterOf(4),
 		"--port", strconv.Itoa(ours.port), "--data-dir", t.TempDir())
 
@@ -107,33 +106,33 @@ func TestJoinsRaftexampleCluster(t *testing.T) {
 		// Joining, it asks the members for their cluster: raftexample's
 		// have no answer, ours (member 4) says it keeps the raftexample
 		// format, and the native member refuses to start.
-		joiner := startProc(t, "our node 5 (native format, joining)", "", nodeBin,
+		joiner := startNode(t, "our node 5 (native format, joining)", "",
 			"--join", "--id", "5", "--cluster", clusterOf(5),
 			"--port", strconv.Itoa(native.port), "--data-dir", t.TempDir())
-		joiner.waitExit(t, 1, 20*time.Second)
-		if out := joiner.out.String(); !strings.Contains(out, "raftexample format") || !strings.Contains(out, "--format raftexample") {
-			t.Fatalf("the native joiner's refusal does not say which format to use:\n%s", logTail(out, 5))
+		joiner.WaitExit(t, 1, 20*time.Second)
+		if out := joiner.Output(); !strings.Contains(out, "raftexample format") || !strings.Contains(out, "--format raftexample") {
+			t.Fatalf("the native joiner's refusal does not say which format to use:\n%s", testutil.Tail(out, 5))
 		}
 
 		// Told a cluster id, it starts, and raftexample's members refuse
 		// its messages: the cluster ids differ.
-		native.p = startProc(t, "our node 5 (native format)", "", nodeBin,
+		native.p = startNode(t, "our node 5 (native format)", "",
 			"--join", "--id", "5", "--cluster", clusterOf(5), "--cluster-id", "6e6f6465",
 			"--port", strconv.Itoa(native.port), "--data-dir", t.TempDir())
 
-		poll(t, 20*time.Second, "raftexample refusing our native node", func() (bool, string) {
+		testutil.Eventually(t, 20*time.Second, "raftexample refusing our native node", func() error {
 			for _, n := range rx {
-				for _, e := range logEntries(n.p.out.String(), "request cluster ID mismatch") {
+				for _, e := range logEntries(n.p.Output(), "request cluster ID mismatch") {
 					if e["remote-peer-server-name"] == "5" && e["remote-peer-cluster-id"] != "1000" {
-						t.Logf("%s refused our native node: %v", n.p.name, e)
-						return true, ""
+						t.Logf("%s refused our native node: %v", n.p.Name(), e)
+						return nil
 					}
 				}
 			}
-			if !native.p.running() {
+			if !native.p.Running() {
 				t.Fatalf("our native node exited instead of being refused")
 			}
-			return false, "no raftexample member logged a cluster ID mismatch"
+			return errors.New("no raftexample member logged a cluster ID mismatch")
 		})
 
 		r := call(http.MethodPut, native.base+"/v1/kv/refused", "must not be stored")
@@ -153,8 +152,8 @@ func TestJoinsRaftexampleCluster(t *testing.T) {
 	})
 
 	for _, n := range append(rx, ours) {
-		if !n.p.running() {
-			t.Errorf("%s exited during the test", n.p.name)
+		if !n.p.Running() {
+			t.Errorf("%s exited during the test", n.p.Name())
 		}
 	}
 }
@@ -164,10 +163,10 @@ func TestJoinsRaftexampleCluster(t *testing.T) {
 // answers 204, and repeating the same value is harmless.
 func rxWriteVisible(t *testing.T, w *rxNode, rx []*rxNode, key, value string) {
 	t.Helper()
-	poll(t, 30*time.Second, fmt.Sprintf("raftexample serving %s through all members", key), func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, fmt.Sprintf("raftexample serving %s through all members", key), func() error {
 		for _, n := range rx {
-			if !n.p.running() {
-				t.Fatalf("%s exited", n.p.name)
+			if !n.p.Running() {
+				t.Fatalf("%s exited", n.p.Name())
 			}
 		}
 		missing := slices.IndexFunc(rx, func(n *rxNode) bool {
@@ -175,12 +174,12 @@ func rxWriteVisible(t *testing.T, w *rxNode, rx []*rxNode, key, value string) {
 			return r.code != http.StatusOK || r.body != value
 		})
 		if missing < 0 {
-			return true, ""
+			return nil
 		}
 		if r := call(http.MethodPut, w.base+key, value); r.err == nil && r.code != http.StatusNoContent {
-			t.Fatalf("PUT %s to %s: %s", key, w.p.name, r)
+			t.Fatalf("PUT %s to %s: %s", key, w.p.Name(), r)
 		}
-		return false, fmt.Sprintf("raftexample %d does not serve it yet", rx[missing].id)
+		return fmt.Errorf("raftexample %d does not serve it yet", rx[missing].id)
 	})
 }
 
@@ -188,16 +187,16 @@ func rxWriteVisible(t *testing.T, w *rxNode, rx []*rxNode, key, value string) {
 // only means the write has not arrived yet, any other answer fails at once.
 func waitValue(t *testing.T, base, key, value string) {
 	t.Helper()
-	poll(t, 20*time.Second, "GET "+base+key, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "GET "+base+key, func() error {
 		r := call(http.MethodGet, base+key, "")
 		switch {
 		case r.err == nil && r.code == http.StatusOK && r.body == value:
-			return true, ""
+			return nil
 		case r.retryable() || r.code == http.StatusNotFound:
-			return false, r.String()
+			return errors.New(r.String())
 		default:
 			t.Fatalf("GET %s%s: %s, want 200 %q", base, key, r, value)
-			return false, ""
+			return nil
 		}
 	})
 }
@@ -206,17 +205,19 @@ func waitValue(t *testing.T, base, key, value string) {
 func waitLeaderAmong(t *testing.T, n *rxNode, among []*rxNode) status {
 	t.Helper()
 	var st status
-	poll(t, 20*time.Second, "our node knowing a raftexample leader", func() (bool, string) {
-		if !n.p.running() {
-			t.Fatalf("%s exited", n.p.name)
+	testutil.Eventually(t, 20*time.Second, "our node knowing a raftexample leader", func() error {
+		if !n.p.Running() {
+			t.Fatalf("%s exited", n.p.Name())
 		}
 		var err error
 		st, err = getStatus(n.base)
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
-		ok := slices.ContainsFunc(among, func(m *rxNode) bool { return m.id == st.Leader })
-		return ok, fmt.Sprintf("leader %d", st.Leader)
+		if !slices.ContainsFunc(among, func(m *rxNode) bool { return m.id == st.Leader }) {
+			return fmt.Errorf("leader %d", st.Leader)
+		}
+		return nil
 	})
 	return st
 }

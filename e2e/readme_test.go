@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/nodeproc"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // The README's commands in order, as a newcomer runs them from one folder:
@@ -19,24 +22,24 @@ import (
 // this machine may be using.
 func TestREADMESequence(t *testing.T) {
 	work := t.TempDir()
-	ports := freePorts(t, 6)
+	ports := testutil.FreePorts(t, 6)
 	peer := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]) }
 	client := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]) }
 
 	// go run ./cmd/node
-	solo := startProc(t, "node (defaults)", work, nodeBin, "--port", strconv.Itoa(ports[1]), "--cluster", peer(0))
-	waitHealthy(t, client(0))
+	solo := startNode(t, "node (defaults)", work, "--port", strconv.Itoa(ports[1]), "--cluster", peer(0))
+	solo.WaitHealthy(t, nil, client(0), 20*time.Second)
 	mustWrite(t, client(0), "/foo", "solo", http.StatusNoContent)
-	stop(t, solo)
+	solo.SignalAndWait(t, syscall.SIGTERM, 0, 20*time.Second)
 
 	cluster := strings.Join([]string{peer(0), peer(1), peer(2)}, ",")
-	var procs [3]*proc
+	var procs [3]*nodeproc.Proc
 	for i := range 3 {
-		procs[i] = startProc(t, fmt.Sprintf("node %d", i+1), work, nodeBin,
+		procs[i] = startNode(t, fmt.Sprintf("node %d", i+1), work,
 			"--id", strconv.Itoa(i+1), "--cluster", cluster, "--port", strconv.Itoa(ports[2*i+1]))
 	}
-	procs[0].waitExit(t, 1, 20*time.Second)
-	out := strings.TrimSpace(procs[0].out.String())
+	procs[0].WaitExit(t, 1, 20*time.Second)
+	out := strings.TrimSpace(procs[0].Output())
 	last := out[strings.LastIndex(out, "\n")+1:]
 	for _, want := range []string{"node: data dir node-1 holds member 1 of another cluster", "--cluster " + peer(0), "move the data dir away"} {
 		if !strings.Contains(last, want) {
@@ -45,13 +48,13 @@ func TestREADMESequence(t *testing.T) {
 	}
 
 	for i := 1; i < 3; i++ {
-		waitHealthy(t, client(i))
+		procs[i].WaitHealthy(t, nil, client(i), 20*time.Second)
 	}
 	mustWrite(t, client(1), "/foo", "bar", http.StatusNoContent)
 	mustRead(t, client(2), "/foo", "bar")
 	for i := 1; i < 3; i++ {
-		if !procs[i].running() {
-			t.Fatalf("member %d exited:\n%s", i+1, logTail(procs[i].out.String(), 30))
+		if !procs[i].Running() {
+			t.Fatalf("member %d exited:\n%s", i+1, testutil.Tail(procs[i].Output(), 30))
 		}
 	}
 }
@@ -64,22 +67,22 @@ func TestREADMESequence(t *testing.T) {
 // index past the follower's log), and the raft actor turns those away.
 func TestForeignLogUnderOneClusterIDCrashesNoMember(t *testing.T) {
 	work := t.TempDir()
-	ports := freePorts(t, 6)
+	ports := testutil.FreePorts(t, 6)
 	peer := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]) }
 	client := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]) }
 	const id = "5ad"
 
-	solo := startProc(t, "node (defaults)", work, nodeBin, "--port", strconv.Itoa(ports[1]), "--cluster", peer(0), "--cluster-id", id)
-	waitHealthy(t, client(0))
+	solo := startNode(t, "node (defaults)", work, "--port", strconv.Itoa(ports[1]), "--cluster", peer(0), "--cluster-id", id)
+	solo.WaitHealthy(t, nil, client(0), 20*time.Second)
 	for i := range 20 {
 		mustWrite(t, client(0), fmt.Sprintf("/solo-%d", i), "solo", http.StatusNoContent)
 	}
-	stop(t, solo)
+	solo.SignalAndWait(t, syscall.SIGTERM, 0, 20*time.Second)
 
 	cluster := strings.Join([]string{peer(0), peer(1), peer(2)}, ",")
-	var procs [3]*proc
+	var procs [3]*nodeproc.Proc
 	for i := range 3 {
-		procs[i] = startProc(t, fmt.Sprintf("node %d", i+1), work, nodeBin,
+		procs[i] = startNode(t, fmt.Sprintf("node %d", i+1), work,
 			"--id", strconv.Itoa(i+1), "--cluster", cluster, "--port", strconv.Itoa(ports[2*i+1]), "--cluster-id", id)
 	}
 	// Write through every member for a while: the members exchange votes,
@@ -88,32 +91,14 @@ func TestForeignLogUnderOneClusterIDCrashesNoMember(t *testing.T) {
 	for n := 0; time.Now().Before(deadline); n++ {
 		call(http.MethodPut, fmt.Sprintf("%s/k-%d", client(n%3), n), "v")
 		for i, p := range procs {
-			if !p.running() {
-				t.Fatalf("member %d exited:\n%s", i+1, logTail(p.out.String(), 40))
+			if !p.Running() {
+				t.Fatalf("member %d exited:\n%s", i+1, testutil.Tail(p.Output(), 40))
 			}
 		}
 	}
 	refused := 0
 	for _, p := range procs {
-		refused += len(logEntries(p.out.String(), "turned away a message from a peer"))
+		refused += len(logEntries(p.Output(), "turned away a message from a peer"))
 	}
 	t.Logf("messages turned away: %d", refused)
-}
-
-// waitHealthy waits until base answers /healthz with 200.
-func waitHealthy(t *testing.T, base string) {
-	t.Helper()
-	poll(t, 20*time.Second, base+" healthy", func() (bool, string) {
-		r := call(http.MethodGet, base+"/healthz", "")
-		return r.code == http.StatusOK, r.String()
-	})
-}
-
-// stop sends SIGTERM and wants a clean exit.
-func stop(t *testing.T, p *proc) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	p.waitExit(t, 0, 20*time.Second)
 }

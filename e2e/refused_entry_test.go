@@ -10,7 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // bigKeyDataDir is a one-member data dir made by release 96e1129, the last
@@ -36,12 +40,12 @@ const (
 func TestDataDirWithAnEntryTheOldReleaseDiedOn(t *testing.T) {
 	dir := t.TempDir()
 	untar(t, bigKeyDataDir, dir)
-	ports := freePorts(t, 2)
+	ports := testutil.FreePorts(t, 2)
 	base := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	p := startProc(t, "node", dir, nodeBin,
+	p := startNode(t, "node", dir,
 		"--cluster", fmt.Sprintf("http://127.0.0.1:%d", ports[0]), "--port", strconv.Itoa(ports[1]),
 		"--cluster-id", bigKeyClusterID, "--data-dir", "node-1")
-	waitHealthy(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 	mustRead(t, base, "/v1/kv/before", "before")
 	mustWrite(t, base, "/v1/kv/after", "after", http.StatusOK)
 	mustRead(t, base, "/v1/kv/after", "after")
@@ -52,13 +56,13 @@ func TestDataDirWithAnEntryTheOldReleaseDiedOn(t *testing.T) {
 	if st.Applied < 5 {
 		t.Fatalf("applied index %d: the refused entry (5) is not behind it", st.Applied)
 	}
-	if n := len(logEntries(p.out.String(), "refused a committed entry: nothing was written")); n != 1 {
+	if n := len(logEntries(p.Output(), "refused a committed entry: nothing was written")); n != 1 {
 		t.Errorf("%d refusals logged, want 1 (entry 5)", n)
 	}
-	if strings.Contains(p.out.String(), strings.Repeat("k", 100)) {
+	if strings.Contains(p.Output(), strings.Repeat("k", 100)) {
 		t.Error("a log line holds the key")
 	}
-	stop(t, p)
+	p.SignalAndWait(t, syscall.SIGTERM, 0, 20*time.Second)
 }
 
 // untar unpacks the gzipped tar archive at path into dir.

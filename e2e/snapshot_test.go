@@ -39,7 +39,7 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("%s applied %d entries before going down: it may hold a snapshot of its own", f.name(), st.Applied)
 	}
 
-	f.p.kill9(t)
+	kill9(t, f.p)
 	for i := range written {
 		write(fmt.Sprintf("/while-down-%03d", i))
 	}
@@ -49,7 +49,7 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 	// The follower's kv actor says it replaced its state with a snapshot
 	// newer than anything it had applied itself...
 	var restored float64
-	for _, e := range logEntries(f.p.out.String(), "restored state from a snapshot") {
+	for _, e := range logEntries(f.p.Output(), "restored state from a snapshot") {
 		if idx, _ := e["index"].(float64); uint64(idx) > st.Applied {
 			restored = idx
 		}
@@ -58,7 +58,7 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("%s caught up without restoring a snapshot newer than its applied index %d", f.name(), st.Applied)
 	}
 	// ...and the leader's transport says it delivered that snapshot to it.
-	sent := slices.ContainsFunc(logEntries(lead.p.out.String(), "sent a snapshot"), func(e map[string]any) bool {
+	sent := slices.ContainsFunc(logEntries(lead.p.Output(), "sent a snapshot"), func(e map[string]any) bool {
 		return e["peer"] == float64(f.id) && e["index"] == restored // ids in decimal, as JSON numbers
 	})
 	if !sent {

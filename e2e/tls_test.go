@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftkv/node/internal/testcerts"
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/tlsfiles"
 )
 
@@ -56,7 +58,7 @@ func TestMutualTLSCluster(t *testing.T) {
 	w.waitAcked(t, 60, 20*time.Second)
 
 	victim := c.others(lead)[0]
-	victim.p.kill9(t)
+	kill9(t, victim.p)
 	c.leader(c.others(victim)...)
 	killedAt := w.count()
 	w.waitAcked(t, killedAt+60, 20*time.Second)
@@ -96,7 +98,7 @@ func TestMutualTLSCluster(t *testing.T) {
 	}
 	// The refusals happened at the handshake: the peer server never saw a
 	// request from a stranger, so nothing reached the raft actor.
-	if !strings.Contains(c.members[0].p.out.String(), "TLS handshake error") {
+	if !strings.Contains(c.members[0].p.Output(), "TLS handshake error") {
 		t.Errorf("member 1 logged no refused TLS handshake")
 	}
 }
@@ -131,12 +133,15 @@ func TestCertificateRotation(t *testing.T) {
 		t.Fatalf("served %q", got)
 	}
 	ca.IssueTo(t, "after rotation", cert, key)
-	poll(t, 10*time.Second, "the rotated certificate served", func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, "the rotated certificate served", func() error {
 		got := served()
-		return got == "after rotation", "still " + got
+		if got == "after rotation" {
+			return nil
+		}
+		return errors.New("still " + got)
 	})
 	mustWrite(t, m.base, "/after-rotation", "v", http.StatusNoContent)
-	if bytes.Contains([]byte(m.p.out.String()), []byte(`"level":"error"`)) {
-		t.Errorf("errors logged around the rotation:\n%s", logTail(m.p.out.String(), 20))
+	if bytes.Contains([]byte(m.p.Output()), []byte(`"level":"error"`)) {
+		t.Errorf("errors logged around the rotation:\n%s", testutil.Tail(m.p.Output(), 20))
 	}
 }

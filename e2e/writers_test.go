@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // writers keep writing unique keys through a set of members and record each
@@ -121,10 +123,13 @@ func (w *writers) count() int {
 // waitAcked waits until at least n writes were acknowledged in all.
 func (w *writers) waitAcked(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	poll(t, timeout, fmt.Sprintf("%d acknowledged writes", n), func() (bool, string) {
+	testutil.Eventually(t, timeout, fmt.Sprintf("%d acknowledged writes", n), func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return len(w.acked) >= n, fmt.Sprintf("%d acknowledged of %d tried", len(w.acked), w.tried)
+		if len(w.acked) >= n {
+			return nil
+		}
+		return fmt.Errorf("%d acknowledged of %d tried", len(w.acked), w.tried)
 	})
 }
 

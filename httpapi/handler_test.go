@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/raftkv/node/httpapi"
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 )
 
@@ -155,7 +155,7 @@ func (f *fixture) received(t *testing.T, fake *fakeActor) []any {
 func verifyNoLeaks(t *testing.T) {
 	t.Helper()
 	// Registered first, so it runs after every other cleanup of the test.
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { testutil.VerifyNone(t) })
 }
 
 func ptr(s string) *string { return &s }

@@ -3,10 +3,8 @@ package httpapi_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // TestMain fails the run if any goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }

@@ -16,10 +16,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 )
 
@@ -252,7 +252,7 @@ type fixtureOpts struct {
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
 	t.Cleanup(func() {
-		goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+		testutil.VerifyNone(t)
 	})
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),

@@ -3,16 +3,13 @@ package kv
 import (
 	"testing"
 
-	"go.uber.org/goleak"
-
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 )
 
 // TestMain fails the run if any goroutine outlives the tests, in both the
 // internal and the external (kv_test) tests, which share this binary.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // peerURLs maps a member list to its peer URLs, for comparisons.
 func peerURLs(ms []messages.Member) map[uint64]string {

@@ -10,12 +10,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/goleak"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 const waitTimeout = 10 * time.Second
 

@@ -12,14 +12,12 @@ import (
 	"time"
 
 	"github.com/raftkv/node/internal/testcerts"
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/tlsfiles"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // fakeClock is a clock that moves only when told to.
 type fakeClock struct {

@@ -7,18 +7,12 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/goleak"
 
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor starts a throttle goroutine per dead letter that ends
-		// by itself about a second later; a stopped peer's timers may post
-		// one. It is protoactor's, bounded, and not ours to stop.
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // box records what a member's inbox got, in order.
 type box struct {

@@ -3,11 +3,9 @@ package watch_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // TestMain fails the run if any goroutine outlives the tests: a stream
 // must leave nothing behind.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }

@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // testConfig is a small run against endpoints, ending after total requests.
 func testConfig(cmd command, total uint64, endpoints ...string) config {

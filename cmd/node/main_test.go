@@ -1,130 +1,89 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/raftkv/node/internal/nodeproc"
 	"github.com/raftkv/node/internal/testcerts"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // The test binary doubles as the node: run with RAFTKV_BE_NODE=1 it is
-// `node`, so the tests run real processes without a separate build.
+// `node`. These tests re-exec it rather than run the cmd/node that
+// nodeproc.Node builds for the e2e tests and the fault suite: the node
+// they run is then the very code under test, compiled with the test's own
+// flags (-race checks main and run in a live process, -cover counts them),
+// and no second build (a link of the whole node, seconds on this 2-core
+// machine) precedes them. Everything else of running it is shared:
+// nodeproc starts, signals, reaps and reads the process, testutil gives
+// the ports.
 func TestMain(m *testing.M) {
 	if os.Getenv("RAFTKV_BE_NODE") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	testutil.Main(m, client.CloseIdleConnections)
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	port int
-	done chan error
+// nodeCmd is the test binary run as the node with args.
+func nodeCmd(args ...string) nodeproc.Cmd {
+	return nodeproc.Cmd{Name: "node", Bin: os.Args[0], Args: args, Env: []string{"RAFTKV_BE_NODE=1"}}
+}
+
+// startNode runs the node with args; it is killed and reaped when the test
+// ends.
+func startNode(t *testing.T, args ...string) *nodeproc.Proc {
+	t.Helper()
+	return nodeproc.StartT(t, nodeCmd(args...))
+}
+
+// exitTimeout bounds how long a node may take to exit, by itself or when
+// told to.
+const exitTimeout = 30 * time.Second
+
+// stopNode stops p with sig (SIGTERM, SIGINT) and wants exit code 0.
+func stopNode(t *testing.T, p *nodeproc.Proc, sig os.Signal) {
+	t.Helper()
+	p.SignalAndWait(t, sig, 0, exitTimeout)
+}
+
+// freePortPair returns two distinct free ports.
+func freePortPair(t *testing.T) (int, int) {
+	t.Helper()
+	ports := testutil.FreePorts(t, 2)
+	return ports[0], ports[1]
 }
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testutil.FreePorts(t, 1)[0]
 }
 
-// freePortPair returns two distinct free ports: both are held while the
-// second is taken, so the kernel cannot hand out the same one twice.
-func freePortPair(t *testing.T) (int, int) {
-	t.Helper()
-	a, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	return a.Addr().(*net.TCPAddr).Port, freePort(t)
-}
-
-func startNode(t *testing.T, args ...string) *proc {
-	t.Helper()
-	p := &proc{out: &bytes.Buffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), "RAFTKV_BE_NODE=1")
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (p *proc) wait(t *testing.T) int {
-	t.Helper()
-	select {
-	case err := <-p.done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(30 * time.Second):
-		t.Fatalf("node did not exit; output:\n%s", p.out)
-		return -1
-	}
-}
+// client is the tests' client; TestMain closes its idle connections before
+// it looks for goroutines left behind.
+var client = &http.Client{Timeout: 10 * time.Second}
 
 func call(method, url, body string) (int, string, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
-}
-
-// ready waits until the node answers /healthz with 200.
-func ready(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, _, err := call(http.MethodGet, base+"/healthz", "")
-		if err == nil && code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not healthy: %d %v", code, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
 }
 
 func must(t *testing.T, method, url, body string, wantCode int, wantBody string) {
@@ -146,7 +105,7 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort)}
 
 	p := startNode(t, args...)
-	ready(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 	must(t, http.MethodPut, base+"/alpha", "one", http.StatusNoContent, "")
 	must(t, http.MethodGet, base+"/alpha", "", http.StatusOK, "one")
 	must(t, http.MethodPut, base+"/v1/kv/beta", "two", http.StatusOK, "")
@@ -185,56 +144,32 @@ func TestNodeServesAndKeepsDataAcrossRestart(t *testing.T) {
 		}
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM; output:\n%s", code, p.out)
-	}
-	if !strings.Contains(p.out.String(), dir) {
-		t.Errorf("the node did not say where its data lives; output:\n%s", p.out)
+	stopNode(t, p, syscall.SIGTERM)
+	if !strings.Contains(p.Output(), dir) {
+		t.Errorf("the node did not say where its data lives; output:\n%s", p.Output())
 	}
 
 	p = startNode(t, args...)
-	ready(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 	must(t, http.MethodGet, base+"/alpha", "", http.StatusOK, "one")
 	must(t, http.MethodGet, base+"/v1/kv/beta?consistency=serializable", "", http.StatusOK, "two")
 	must(t, http.MethodGet, base+"/gamma", "", http.StatusNotFound, "")
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d after SIGINT; output:\n%s", code, p.out)
-	}
+	stopNode(t, p, syscall.SIGINT)
 }
 
 // runToExit runs the node with args in dir and returns its exit code,
 // stdout and stderr, separately.
 func runToExit(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "RAFTKV_BE_NODE=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	c := nodeCmd(args...)
+	c.Dir = dir
+	c.Stderr = &testutil.Buffer{}
+	p := nodeproc.StartT(t, c)
+	code, err := p.Wait(exitTimeout)
+	if err != nil {
+		t.Fatalf("node %v: %v; stderr:\n%s", args, err, p.Stderr())
 	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("node %v did not exit; stderr:\n%s", args, stderr.String())
-		return -1, "", ""
-	}
+	return code, p.Output(), p.Stderr()
 }
 
 // Every bad flag, or bad combination, exits 2 with one line on stderr that
@@ -326,7 +261,7 @@ func TestDataDirInUse(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := []string{"--data-dir", dir, "--port", fmt.Sprint(port), "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort)}
 	first := startNode(t, args...)
-	ready(t, base)
+	first.WaitHealthy(t, nil, base, 20*time.Second)
 	must(t, http.MethodPut, base+"/k", "v", http.StatusNoContent, "")
 
 	port2, peerPort2 := freePortPair(t)
@@ -339,12 +274,7 @@ func TestDataDirInUse(t *testing.T) {
 		t.Fatalf("the refusal is not one line: %q", stderr)
 	}
 	must(t, http.MethodGet, base+"/k", "", http.StatusOK, "v")
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := first.wait(t); code != 0 {
-		t.Fatalf("first node exit code %d; output:\n%s", code, first.out)
-	}
+	stopNode(t, first, syscall.SIGTERM)
 }
 
 // A data dir made by one cluster is refused by a member of another: exit 1
@@ -355,14 +285,9 @@ func TestDataDirOfAnotherCluster(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	one := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	p := startNode(t, "--port", fmt.Sprint(port), "--cluster", one, "--data-dir", filepath.Join(work, "node-1"))
-	ready(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 	must(t, http.MethodPut, base+"/k", "v", http.StatusNoContent, "")
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, p.out)
-	}
+	stopNode(t, p, syscall.SIGTERM)
 
 	three := one + "," + fmt.Sprintf("http://127.0.0.1:%d,http://127.0.0.1:%d", freePort(t), freePort(t))
 	for _, c := range []struct {
@@ -390,7 +315,7 @@ func TestDataDirOfAnotherCluster(t *testing.T) {
 	}
 	// With the flags it was made with, it starts and holds its data.
 	p = startNode(t, "--port", fmt.Sprint(port), "--cluster", one, "--data-dir", filepath.Join(work, "node-1"))
-	ready(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 	must(t, http.MethodGet, base+"/k", "", http.StatusOK, "v")
 }
 
@@ -407,7 +332,7 @@ func TestListensWhereTold(t *testing.T) {
 		"--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
 		"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d,https://127.0.0.1:%d", plain, secure),
 		"--advertise-client-urls", adv, "--cert-file", cert, "--key-file", key)
-	ready(t, fmt.Sprintf("http://127.0.0.1:%d", plain))
+	p.WaitHealthy(t, nil, fmt.Sprintf("http://127.0.0.1:%d", plain), 20*time.Second)
 	must(t, http.MethodPut, fmt.Sprintf("http://127.0.0.2:%d/k", plain), "v", http.StatusNoContent, "")
 
 	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
@@ -426,23 +351,14 @@ func TestListensWhereTold(t *testing.T) {
 		t.Fatalf("a plaintext request to the https port got %d", code)
 	}
 	want := `"client_urls":["` + strings.ReplaceAll(adv, ",", `","`) + `"]`
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, 20*time.Second, "/v1/members listing "+want, func() error {
 		_, members, err := call(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1/members", plain), "")
-		if err == nil && strings.Contains(members, want) {
-			break
+		if err == nil && !strings.Contains(members, want) {
+			err = fmt.Errorf("it lists %s", members)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/v1/members %q does not list %s", members, want)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, p.out)
-	}
+		return err
+	})
+	stopNode(t, p, syscall.SIGTERM)
 }
 
 // A member whose db is gone while its log was compacted past the state
@@ -454,16 +370,11 @@ func TestLostDBRefused(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := []string{"--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort), "--snapshot-count", "5"}
 	p := startNode(t, args...)
-	ready(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 	for i := range 20 {
 		must(t, http.MethodPut, fmt.Sprintf("%s/k%d", base, i), "v", http.StatusNoContent, "")
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, p.out)
-	}
+	stopNode(t, p, syscall.SIGTERM)
 	if err := os.Remove(filepath.Join(dir, "db")); err != nil {
 		t.Fatal(err)
 	}

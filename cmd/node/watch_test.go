@@ -19,9 +19,13 @@ func TestStopEndsWatchStreams(t *testing.T) {
 	port, peerPort := freePortPair(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p := startNode(t, "--port", fmt.Sprint(port), "--data-dir", dir, "--cluster", fmt.Sprintf("http://127.0.0.1:%d", peerPort))
-	ready(t, base)
+	p.WaitHealthy(t, nil, base, 20*time.Second)
 
-	resp, err := http.Get(base + "/v1/watch/k")
+	// A client of its own: the stream outlasts client's timeout if the
+	// test is slow, and ends with the node.
+	streamClient := &http.Client{Transport: &http.Transport{}}
+	defer streamClient.CloseIdleConnections()
+	resp, err := streamClient.Get(base + "/v1/watch/k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,17 +45,15 @@ func TestStopEndsWatchStreams(t *testing.T) {
 	waitLine(t, lines, `"key":"k","value":"v"`)
 
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitLine(t, lines, `"reason":"stopping"`)
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit code %d; output:\n%s", code, p.out)
-	}
+	p.WaitExit(t, 0, exitTimeout)
 	// The shutdown's timeout is 5 s: a stream holding it up would take
 	// that long and log it.
-	if took := time.Since(start); took > 4*time.Second || strings.Contains(p.out.String(), "the client API did not shut down cleanly") {
-		t.Fatalf("stopping took %v; output:\n%s", took, p.out)
+	if took := time.Since(start); took > 4*time.Second || strings.Contains(p.Output(), "the client API did not shut down cleanly") {
+		t.Fatalf("stopping took %v; output:\n%s", took, p.Output())
 	}
 }
 

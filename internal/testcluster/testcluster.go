@@ -2,10 +2,13 @@
 // process, each wired as cmd/node wires it: its actors (actors.StartNode),
 // its client API (httpapi) on a loopback port as the server's handler, as
 // cmd/node serves it (so no path is cleaned or redirected on the way, as in
-// production), and, over HTTP, its peer port serving the
-// raft transport and the peer API. The peers talk over the HTTP transport
-// on loopback (OverHTTP) or over an in-memory network. Only tests import
-// it.
+// production), and, over HTTP, its peer port serving the raft transport
+// and the peer API. The peers talk over the HTTP transport on loopback
+// (OverHTTP) or over an in-memory network (Cluster.Net: cut, isolate,
+// heal). Members can be stopped, started again from their data dirs, and
+// added (NewMember); Tune changes each member's actors.NodeConfig. The
+// in-process tests (tests/cluster) and the fuzz target (tests/fuzz) use
+// it. Only tests import it.
 package testcluster
 
 import (
@@ -18,12 +21,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/actors"
 	"github.com/raftkv/node/httpapi"
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/transport"
 )
@@ -46,9 +53,10 @@ type Config struct {
 	Tick time.Duration
 	// RequestTimeout bounds each client request; default 2 s.
 	RequestTimeout time.Duration
-	// Logger gets the members' logs; nil discards them.
+	// Logger gets the members' logs; nil discards them, unless the
+	// environment sets RAFTKV_TEST_LOG, which shows them.
 	Logger *zap.Logger
-	// Tune, if set, changes each member's configuration before it starts.
+	// Tune, if set, changes a member's configuration before each start.
 	Tune func(*actors.NodeConfig)
 }
 
@@ -59,18 +67,22 @@ const (
 	DefaultRequestTimeout = 2 * time.Second
 )
 
-// Cluster is a running set of members.
+// Cluster is a set of members, running or not.
 type Cluster struct {
 	cfg     Config
 	dir     string
 	tempDir bool
-	net     *transport.Network // nil over HTTP
-	// Members are the founding members, Members[i] with id i+1.
+	// Net is the in-memory network between the members, to cut links,
+	// isolate members and heal; nil over HTTP.
+	Net *transport.Network
+	// Members is every member the cluster has named, Members[i] with id
+	// i+1: the founding members, then those NewMember added.
 	Members []*Member
 	client  *http.Client
 }
 
-// Member is one member of a Cluster.
+// Member is one member of a Cluster. Its ports and data dir stay the same
+// across its restarts.
 type Member struct {
 	ID uint64
 	// URL is the client API's base URL, http://127.0.0.1:<port>.
@@ -78,16 +90,25 @@ type Member struct {
 	// PeerURL is the member's peer URL (made up over the in-memory
 	// network).
 	PeerURL string
-	Node    *actors.Node
+	// DataDir is the member's data dir, made on its first start.
+	DataDir string
+	// Node is the member's actors in its current or last run; nil before
+	// its first start.
+	Node *actors.Node
 
-	api  *http.Server
-	peer *http.Server // over HTTP only
-	done chan struct{}
+	c      *Cluster
+	apiLn  net.Listener // taken when the member is named, until its first start
+	peerLn net.Listener // likewise, over HTTP only
+	tr     *transport.HTTP
+	api    *http.Server
+	peer   *http.Server // over HTTP only
+	done   chan struct{}
 }
 
-// Start starts the cluster's members and returns once each of them serves
-// its client API; they may not have elected a leader yet (WaitLeader).
-// On an error every member started is stopped again.
+// Start names the cluster's founding members and starts them, and returns
+// once each of them serves its client API; they may not have elected a
+// leader yet (WaitLeader). On an error every member started is stopped
+// again.
 func Start(cfg Config) (c *Cluster, err error) {
 	if cfg.Members <= 0 {
 		cfg.Members = DefaultMembers
@@ -100,6 +121,9 @@ func Start(cfg Config) (c *Cluster, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+		if os.Getenv("RAFTKV_TEST_LOG") != "" {
+			cfg.Logger, _ = zap.NewDevelopment()
+		}
 	}
 	c = &Cluster{cfg: cfg, dir: cfg.Dir, client: &http.Client{Timeout: 2 * cfg.RequestTimeout}}
 	if c.dir == "" {
@@ -109,7 +133,7 @@ func Start(cfg Config) (c *Cluster, err error) {
 		c.tempDir = true
 	}
 	if !cfg.OverHTTP {
-		c.net = transport.NewNetwork()
+		c.Net = transport.NewNetwork()
 	}
 	defer func() {
 		if err != nil {
@@ -117,79 +141,137 @@ func Start(cfg Config) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-
-	// Every port is taken before any member starts: each member's
-	// configuration names all the peers, and cmd/node's members publish
-	// the client URL they listen on.
-	peers := make(map[uint64]string)
-	peerLns := make(map[uint64]net.Listener)
-	apiLns := make(map[uint64]net.Listener)
-	closeAll := func() {
-		for _, ln := range peerLns {
-			_ = ln.Close()
-		}
-		for _, ln := range apiLns {
-			_ = ln.Close()
-		}
-	}
-	for id := uint64(1); id <= uint64(cfg.Members); id++ {
-		api, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			closeAll()
+	// Every member is named, and its ports taken, before any starts: each
+	// member's configuration names all the peers, and cmd/node's members
+	// publish the client URL they listen on.
+	for range cfg.Members {
+		if _, err := c.NewMember(); err != nil {
 			return c, err
 		}
-		apiLns[id] = api
-		peers[id] = fmt.Sprintf("http://127.0.0.1:%d", 10000+id)
-		if cfg.OverHTTP {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				closeAll()
-				return c, err
-			}
-			peerLns[id] = ln
-			peers[id] = "http://" + ln.Addr().String()
-		}
 	}
-	for id := uint64(1); id <= uint64(cfg.Members); id++ {
-		m, err := c.start(id, peers, apiLns[id], peerLns[id])
-		delete(apiLns, id)
-		delete(peerLns, id)
-		if err != nil {
-			closeAll()
-			return c, fmt.Errorf("start member %d: %w", id, err)
+	for _, m := range c.Members {
+		if err := m.Start(false); err != nil {
+			return c, err
 		}
-		c.Members = append(c.Members, m)
 	}
 	return c, nil
 }
 
-// start runs member id, whose client API listens on apiLn and, over HTTP,
-// whose peer port listens on peerLn. It owns both listeners from here on.
-func (c *Cluster) start(id uint64, peers map[uint64]string, apiLn, peerLn net.Listener) (*Member, error) {
-	m := &Member{ID: id, URL: "http://" + apiLn.Addr().String(), PeerURL: peers[id], done: make(chan struct{})}
-	lg := c.cfg.Logger.With(zap.Uint64("test_member", id))
-	var tr *transport.HTTP
+// New is Start for a test: it fails t on an error, and stops the cluster
+// when the test ends.
+func New(t testing.TB, cfg Config) *Cluster {
+	t.Helper()
+	c, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
+}
+
+// NewMember names the next member (id len(Members)+1) and takes its ports,
+// without starting it: to add it, propose it to the cluster with its
+// PeerURL, then Start(true).
+func (c *Cluster) NewMember() (*Member, error) {
+	id := uint64(len(c.Members) + 1)
+	m := &Member{ID: id, c: c, DataDir: filepath.Join(c.dir, "member-"+strconv.FormatUint(id, 10))}
+	var err error
+	if m.apiLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	m.URL = "http://" + m.apiLn.Addr().String()
+	m.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", 10000+id)
+	if c.cfg.OverHTTP {
+		if m.peerLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			_ = m.apiLn.Close()
+			return nil, err
+		}
+		m.PeerURL = "http://" + m.peerLn.Addr().String()
+	}
+	c.Members = append(c.Members, m)
+	return m, nil
+}
+
+// Member is the member of id.
+func (c *Cluster) Member(id uint64) *Member { return c.Members[id-1] }
+
+// Running lists the members that run (whether or not they stopped by
+// themselves since), in id order.
+func (c *Cluster) Running() []*Member {
+	var out []*Member
+	for _, m := range c.Members {
+		if m.Running() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Running reports whether m was started and not stopped since (it may
+// have stopped by itself: Stopped).
+func (m *Member) Running() bool { return m.api != nil }
+
+// listen returns m's listener on addr of url: the one taken when m was
+// named, or, for a restart, the same port again.
+func listen(held *net.Listener, url string) (net.Listener, error) {
+	if ln := *held; ln != nil {
+		*held = nil
+		return ln, nil
+	}
+	return net.Listen("tcp", strings.TrimPrefix(url, "http://"))
+}
+
+// Start runs m from its data dir, made on the first start; join starts a
+// member that was added to the running cluster. Every member named so
+// far is its peer.
+func (m *Member) Start(join bool) error {
+	if m.Running() {
+		return fmt.Errorf("start member %d: it runs", m.ID)
+	}
+	c := m.c
+	apiLn, err := listen(&m.apiLn, m.URL)
+	if err != nil {
+		return fmt.Errorf("start member %d: client port: %w", m.ID, err)
+	}
+	var peerLn net.Listener
+	if c.cfg.OverHTTP {
+		if peerLn, err = listen(&m.peerLn, m.PeerURL); err != nil {
+			_ = apiLn.Close()
+			return fmt.Errorf("start member %d: peer port: %w", m.ID, err)
+		}
+	}
+	peers := make(map[uint64]string)
+	for _, p := range c.Members {
+		peers[p.ID] = p.PeerURL
+	}
+	lg := c.cfg.Logger.With(zap.Uint64("test_member", m.ID))
+	m.tr = nil
 	cfg := actors.NodeConfig{
-		ID:             id,
+		ID:             m.ID,
 		ClusterID:      1,
 		Peers:          peers,
-		DataDir:        filepath.Join(c.dir, "member-"+strconv.FormatUint(id, 10)),
+		Join:           join,
+		DataDir:        m.DataDir,
 		ClientURLs:     []string{m.URL},
 		TickInterval:   c.cfg.Tick,
 		RequestTimeout: c.cfg.RequestTimeout,
 		Logger:         lg,
 		Transport: func(env actors.TransportEnv) (transport.Transport, error) {
-			if c.net != nil {
-				return c.net.JoinWith(id, env.Inbox, transport.MemoryOptions{
+			if c.Net != nil {
+				return c.Net.JoinWith(m.ID, env.Inbox, transport.MemoryOptions{
 					SnapshotSource: env.SnapshotSource, SnapshotSink: env.SnapshotSink}), nil
 			}
 			var err error
-			tr, err = transport.NewHTTP(transport.HTTPConfig{
-				ID: id, ClusterID: env.ClusterID, URL: peers[id], System: env.System, Inbox: env.Inbox,
+			m.tr, err = transport.NewHTTP(transport.HTTPConfig{
+				ID: m.ID, ClusterID: env.ClusterID, URL: peers[m.ID], System: env.System, Inbox: env.Inbox,
 				SnapshotSource: env.SnapshotSource, SnapshotSink: env.SnapshotSink,
 				Logger: lg.Named("transport"),
 			})
-			return tr, err
+			return m.tr, err
 		},
 	}
 	if c.cfg.Tune != nil {
@@ -201,19 +283,20 @@ func (c *Cluster) start(id uint64, peers map[uint64]string, apiLn, peerLn net.Li
 		if peerLn != nil {
 			_ = peerLn.Close()
 		}
-		return nil, err
+		return fmt.Errorf("start member %d: %w", m.ID, err)
 	}
 	m.Node = node
-	if tr != nil {
+	m.peer = nil
+	if m.tr != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/raft", tr.Handler())
-		mux.Handle("/raft/", tr.Handler())
+		mux.Handle("/raft", m.tr.Handler())
+		mux.Handle("/raft/", m.tr.Handler())
 		peerAPI := httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: node.Root(), KV: node.KV(),
 			ClusterID: node.ClusterID(), Format: cfg.Format, Logger: lg.Named("peer-api")})
 		mux.Handle("/members", peerAPI)
 		mux.Handle("/members/", peerAPI)
 		m.peer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = m.peer.Serve(peerLn) }() // ends when Stop closes the server
+		go func() { _ = m.peer.Serve(peerLn) }() // ends when stop closes the server
 	}
 	api := httpapi.NewHandler(httpapi.HandlerConfig{
 		Root:       node.Root(),
@@ -228,16 +311,20 @@ func (c *Cluster) start(id uint64, peers map[uint64]string, apiLn, peerLn net.Li
 		Logger:     lg.Named("http"),
 	})
 	m.api = &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		defer close(m.done)
-		_ = m.api.Serve(apiLn) // ends when Stop shuts the server down
-	}()
-	return m, nil
+	m.done = make(chan struct{})
+	go func(srv *http.Server, done chan struct{}) {
+		defer close(done)
+		_ = srv.Serve(apiLn) // ends when Stop closes the server
+	}(m.api, m.done)
+	return nil
 }
 
 // Stopped says why m stopped by itself (a fatal error, or its removal from
-// the cluster), or nil while it runs.
+// the cluster), or nil while it runs or after Stop.
 func (m *Member) Stopped() error {
+	if !m.Running() {
+		return nil
+	}
 	select {
 	case <-m.Node.Done():
 		if err := m.Node.Err(); err != nil {
@@ -249,11 +336,19 @@ func (m *Member) Stopped() error {
 	}
 }
 
-// stop ends m's watches, its client API, its peer port and its actors.
-func (m *Member) stop() error {
+// Stop ends m's watches, its client API, its peer port and its actors.
+// Stopping a member that does not run does nothing.
+func (m *Member) Stop() error {
+	if !m.Running() {
+		return nil
+	}
 	var errs []error
-	if err := m.Node.StopWatches(); err != nil {
-		errs = append(errs, err)
+	select {
+	case <-m.Node.Done(): // stopped by itself: its hub ended the watches
+	default:
+		if err := m.Node.StopWatches(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Close, not Shutdown: the requests in flight end with the member,
 	// and a client's endless stream must not hold the stop.
@@ -261,7 +356,9 @@ func (m *Member) stop() error {
 		errs = append(errs, err)
 	}
 	<-m.done
+	m.api = nil
 	if m.peer != nil {
+		// Close, not Shutdown: peer streams are endless responses too.
 		if err := m.peer.Close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -269,7 +366,18 @@ func (m *Member) stop() error {
 	if err := m.Node.Stop(); err != nil {
 		errs = append(errs, fmt.Errorf("member %d: %w", m.ID, err))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stop member %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Restart stops m and starts it again from its data dir.
+func (m *Member) Restart() error {
+	if err := m.Stop(); err != nil {
+		return err
+	}
+	return m.Start(false)
 }
 
 // Stop stops every member and removes the data dirs it made. Stopping a
@@ -277,11 +385,16 @@ func (m *Member) stop() error {
 func (c *Cluster) Stop() error {
 	var errs []error
 	for _, m := range c.Members {
-		if err := m.stop(); err != nil {
+		if err := m.Stop(); err != nil {
 			errs = append(errs, err)
 		}
+		for _, ln := range []net.Listener{m.apiLn, m.peerLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		m.apiLn, m.peerLn = nil, nil
 	}
-	c.Members = nil
 	c.client.CloseIdleConnections()
 	if c.tempDir {
 		if err := os.RemoveAll(c.dir); err != nil {
@@ -292,7 +405,7 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Stopped lists, for each member that stopped by itself, why.
+// Stopped lists, for each running member that stopped by itself, why.
 func (c *Cluster) Stopped() error {
 	var errs []error
 	for _, m := range c.Members {
@@ -303,22 +416,41 @@ func (c *Cluster) Stopped() error {
 	return errors.Join(errs...)
 }
 
+// Reply is a member's answer.
+type Reply struct {
+	Code int
+	Body string
+}
+
+// Do sends a request to m's client API; an error means no answer came.
+func (c *Cluster) Do(m *Member, method, path, body string) (Reply, error) {
+	req, err := http.NewRequest(method, m.URL+path, strings.NewReader(body))
+	if err != nil {
+		return Reply{}, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return Reply{}, fmt.Errorf("%s %s on member %d: %w", method, path, m.ID, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Reply{}, fmt.Errorf("%s %s on member %d: %w", method, path, m.ID, err)
+	}
+	return Reply{Code: resp.StatusCode, Body: string(b)}, nil
+}
+
 // getJSON GETs path from m's client API and decodes the 200 answer.
 func (c *Cluster) getJSON(m *Member, path string, v any) error {
-	resp, err := c.client.Get(m.URL + path)
+	r, err := c.Do(m, http.MethodGet, path, "")
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("GET %s on member %d: %w", path, m.ID, err)
+	if r.Code != http.StatusOK {
+		return fmt.Errorf("GET %s on member %d: %d %s", path, m.ID, r.Code, r.Body)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s on member %d: %d %s", path, m.ID, resp.StatusCode, body)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s on member %d: %w in %q", path, m.ID, err, body)
+	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
+		return fmt.Errorf("GET %s on member %d: %w in %q", path, m.ID, err, r.Body)
 	}
 	return nil
 }
@@ -347,29 +479,36 @@ func (c *Cluster) MemberList(m *Member) ([]messages.Member, error) {
 	return body.Members, err
 }
 
-// poll calls try every interval until it returns nil or the deadline
-// passes; then it returns try's last error.
-func poll(deadline time.Time, interval time.Duration, try func() error) error {
-	for {
-		err := try()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(interval) // polling interval, not synchronization
+// SnapshotsSent counts the snapshots delivered: over the in-memory
+// network, all of them; over HTTP, those the running members sent in
+// their current runs.
+func (c *Cluster) SnapshotsSent() uint64 {
+	if c.Net != nil {
+		return uint64(c.Net.Delivered(raftpb.MsgSnap))
 	}
+	var n uint64
+	for _, m := range c.Running() {
+		if m.tr != nil {
+			for _, s := range m.tr.Stats() {
+				n += s.SnapshotsSent
+			}
+		}
+	}
+	return n
 }
 
-// WaitLeader waits until every member names the same leader, one of them,
-// and returns it.
+// WaitLeader waits until every running member names the same leader, one
+// of them, and returns it.
 func (c *Cluster) WaitLeader(timeout time.Duration) (*Member, error) {
 	var lead *Member
-	err := poll(time.Now().Add(timeout), c.cfg.Tick, func() error {
+	err := testutil.Poll(timeout, c.cfg.Tick, func() error {
 		if err := c.Stopped(); err != nil {
 			return err
 		}
 		lead = nil
 		var id uint64
-		for _, m := range c.Members {
+		running := c.Running()
+		for _, m := range running {
 			st, err := c.Status(m)
 			if err != nil {
 				return err
@@ -379,13 +518,13 @@ func (c *Cluster) WaitLeader(timeout time.Duration) (*Member, error) {
 			}
 			id = st.Leader
 		}
-		for _, m := range c.Members {
+		for _, m := range running {
 			if m.ID == id {
 				lead = m
 				return nil
 			}
 		}
-		return fmt.Errorf("the leader %d is not a member of the cluster", id)
+		return fmt.Errorf("the leader %d is not a running member of the cluster", id)
 	})
 	return lead, err
 }
@@ -394,19 +533,23 @@ func (c *Cluster) WaitLeader(timeout time.Duration) (*Member, error) {
 // same index hold different states: the replicated state machine diverged.
 var ErrDiverged = errors.New("members diverged")
 
-// Converged waits until every member has applied the same index, then
-// compares their digests at that index: ErrDiverged when they differ. It
-// fails once timeout passes without the members reaching one index (or
+// Converged waits until every running member has applied the same index,
+// then compares their digests at that index: ErrDiverged when they differ.
+// It fails once timeout passes without the members reaching one index (or
 // with one of them stopped).
 func (c *Cluster) Converged(timeout time.Duration) (messages.Digest, error) {
 	var at messages.Digest
 	var diverged error
-	err := poll(time.Now().Add(timeout), 5*time.Millisecond, func() error {
+	err := testutil.Poll(timeout, 5*time.Millisecond, func() error {
 		if err := c.Stopped(); err != nil {
 			return err
 		}
-		ds := make([]messages.Digest, len(c.Members))
-		for i, m := range c.Members {
+		running := c.Running()
+		if len(running) == 0 {
+			return errors.New("no member runs")
+		}
+		ds := make([]messages.Digest, len(running))
+		for i, m := range running {
 			d, err := c.Digest(m)
 			if err != nil {
 				return err
@@ -416,14 +559,14 @@ func (c *Cluster) Converged(timeout time.Duration) (messages.Digest, error) {
 		for i, d := range ds[1:] {
 			if d.Index != ds[0].Index {
 				return fmt.Errorf("members applied different indexes: %d at %d, %d at %d",
-					c.Members[0].ID, ds[0].Index, c.Members[i+1].ID, d.Index)
+					running[0].ID, ds[0].Index, running[i+1].ID, d.Index)
 			}
 		}
 		at = ds[0]
 		for i, d := range ds[1:] {
 			if d != at {
 				diverged = fmt.Errorf("%w at index %d: member %d has %d keys, sha256 %s; member %d has %d keys, sha256 %s",
-					ErrDiverged, d.Index, c.Members[0].ID, at.Keys, at.Sum, c.Members[i+1].ID, d.Keys, d.Sum)
+					ErrDiverged, d.Index, running[0].ID, at.Keys, at.Sum, running[i+1].ID, d.Keys, d.Sum)
 			}
 		}
 		return nil

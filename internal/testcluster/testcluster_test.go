@@ -2,22 +2,18 @@ package testcluster
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/raftkv/node/internal/testutil"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor's dead-letter log throttle ends by itself a second
-		// after the dead letter that started it.
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // TestClusterConverges starts a cluster over each network, writes through
-// a follower and reads the write's effect in every member's digest.
+// a follower, reads the write's effect in every member's digest, and
+// restarts that follower, which comes back on the same client URL with
+// the same state.
 func TestClusterConverges(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -27,15 +23,10 @@ func TestClusterConverges(t *testing.T) {
 		{"http", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Start(Config{OverHTTP: tc.overHTTP})
-			if err != nil {
-				t.Fatal(err)
+			c := New(t, Config{OverHTTP: tc.overHTTP})
+			if (c.Net == nil) != tc.overHTTP {
+				t.Fatalf("in-memory network %v over HTTP %v", c.Net, tc.overHTTP)
 			}
-			defer func() {
-				if err := c.Stop(); err != nil {
-					t.Error(err)
-				}
-			}()
 			lead, err := c.WaitLeader(20 * time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -44,17 +35,8 @@ func TestClusterConverges(t *testing.T) {
 			if via == lead {
 				via = c.Members[1]
 			}
-			req, err := http.NewRequest(http.MethodPut, via.URL+"/v1/kv/a%2F%2Fb", strings.NewReader("v"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := c.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("PUT through member %d: %d", via.ID, resp.StatusCode)
+			if r, err := c.Do(via, http.MethodPut, "/v1/kv/a%2F%2Fb", "v"); err != nil || r.Code != http.StatusOK {
+				t.Fatalf("PUT through member %d: %+v %v", via.ID, r, err)
 			}
 			d, err := c.Converged(20 * time.Second)
 			if err != nil {
@@ -70,6 +52,23 @@ func TestClusterConverges(t *testing.T) {
 			ms, err := c.MemberList(lead)
 			if err != nil || len(ms) != len(c.Members) {
 				t.Fatalf("members %+v, %v", ms, err)
+			}
+
+			url := via.URL
+			if err := via.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if via.Running() || len(c.Running()) != 2 {
+				t.Fatalf("after Stop: member %d running %v, %d running", via.ID, via.Running(), len(c.Running()))
+			}
+			if err := via.Start(false); err != nil {
+				t.Fatal(err)
+			}
+			if via.URL != url {
+				t.Fatalf("restarted on %s, was %s", via.URL, url)
+			}
+			if d2, err := c.Converged(20 * time.Second); err != nil || d2.Keys != 1 {
+				t.Fatalf("after the restart: %+v %v, want one key", d2, err)
 			}
 		})
 	}

@@ -33,25 +33,17 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-	"go.uber.org/zap"
-
 	"github.com/raftkv/node/internal/testcluster"
+	"github.com/raftkv/node/internal/testutil"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor's dead-letter log throttle ends by itself a second
-		// after the dead letter that started it (see actors_test.go).
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // Bounds of one input: a request larger than these is not sent. The path
 // bound leaves room for a 40,000-byte key, over bbolt's 32,768-byte limit.
@@ -177,11 +169,7 @@ func FuzzClientAPI(f *testing.F) {
 // startCluster starts three members over the HTTP transport and waits for
 // a leader. RAFTKV_TEST_LOG=1 shows their logs.
 func startCluster() (*testcluster.Cluster, error) {
-	cfg := testcluster.Config{OverHTTP: true}
-	if os.Getenv("RAFTKV_TEST_LOG") != "" {
-		cfg.Logger, _ = zap.NewDevelopment()
-	}
-	c, err := testcluster.Start(cfg)
+	c, err := testcluster.Start(testcluster.Config{OverHTTP: true})
 	if err != nil {
 		return nil, err
 	}
@@ -228,18 +216,14 @@ func removeAdded(t *testing.T, c *testcluster.Cluster) bool {
 			continue
 		}
 		removed = true
-		deadline := time.Now().Add(convergeWithin)
-		for {
-			r, _ := newRequest(http.MethodDelete, "/v1/members/"+strconv.FormatUint(m.ID, 10), "", "", nil)
+		r, _ := newRequest(http.MethodDelete, "/v1/members/"+strconv.FormatUint(m.ID, 10), "", "", nil)
+		testutil.Eventually(t, convergeWithin, fmt.Sprintf("remove member %d, which an input added", m.ID), func() error {
 			res, err := r.send(strings.TrimPrefix(c.Members[0].URL, "http://"))
-			if err == nil && (res.status == http.StatusNoContent || res.status == http.StatusNotFound) {
-				break
+			if err == nil && res.status != http.StatusNoContent && res.status != http.StatusNotFound {
+				err = fmt.Errorf("%d %s", res.status, clip(res.body, 300))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("could not remove member %d, which an input added: %d %s %v", m.ID, res.status, clip(res.body, 300), err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval, not synchronization
-		}
+			return err
+		})
 	}
 	return removed
 }

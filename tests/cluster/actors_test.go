@@ -1,4 +1,4 @@
-package node_test
+package cluster
 
 import (
 	"errors"
@@ -7,22 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/raftkv/node/actors"
-	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/internal/testutil"
 )
-
-// These tests run the whole actor topology of three members in this process,
-// over the in-memory network, and talk to each through its HTTP API.
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor's dead-letter log throttle: started by a dead letter (a
-		// reply to a future that timed out, a message to a stopped actor),
-		// it ends by itself one DeadLetterThrottleInterval (1 s) later.
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
-}
 
 func TestLeaderIsElected(t *testing.T) {
 	c := newCluster(t, 3, nil)
@@ -49,18 +36,18 @@ func TestWriteThroughAnyReadLinearizablyThroughEvery(t *testing.T) {
 			key, val := fmt.Sprintf("k%d", writer), fmt.Sprintf("written through %d", writer)
 			c.put(writer, key, val)
 			for reader := uint64(1); reader <= 3; reader++ {
-				if r := c.get(reader, key, false); r.code != http.StatusOK || r.body != val {
-					t.Fatalf("linearizable read of %s through %d after an acknowledged write: %d %q, want %q", key, reader, r.code, r.body, val)
+				if r := c.get(reader, key, false); r.Code != http.StatusOK || r.Body != val {
+					t.Fatalf("linearizable read of %s through %d after an acknowledged write: %d %q, want %q", key, reader, r.Code, r.Body, val)
 				}
 			}
 		}
 		// A delete is a write like any other.
-		if r := c.do(2, http.MethodDelete, "/v1/kv/k1", ""); r.code != http.StatusOK {
-			t.Fatalf("DELETE: %d %s", r.code, r.body)
+		if r := c.do(2, http.MethodDelete, "/v1/kv/k1", ""); r.Code != http.StatusOK {
+			t.Fatalf("DELETE: %d %s", r.Code, r.Body)
 		}
 		for reader := uint64(1); reader <= 3; reader++ {
-			if r := c.get(reader, "k1", false); r.code != http.StatusNotFound {
-				t.Fatalf("read of a deleted key through %d: %d %q", reader, r.code, r.body)
+			if r := c.get(reader, "k1", false); r.Code != http.StatusNotFound {
+				t.Fatalf("read of a deleted key through %d: %d %q", reader, r.Code, r.Body)
 			}
 		}
 	})
@@ -72,14 +59,14 @@ func TestWriteThroughAnyReadLinearizablyThroughEvery(t *testing.T) {
 func TestIsolatedLeaderFailsPendingWrites(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	old := c.leader()
-	c.net.Isolate(old)
+	c.Net.Isolate(old)
 
 	r := c.do(old, http.MethodPut, "/v1/kv/lost", "never acknowledged")
-	if r.code >= 200 && r.code < 300 {
-		t.Fatalf("isolated leader acknowledged a write: %d %s", r.code, r.body)
+	if r.Code >= 200 && r.Code < 300 {
+		t.Fatalf("isolated leader acknowledged a write: %d %s", r.Code, r.Body)
 	}
-	if r.code != http.StatusGatewayTimeout && r.code != http.StatusServiceUnavailable {
-		t.Fatalf("isolated leader answered %d %s, want 503 or 504", r.code, r.body)
+	if r.Code != http.StatusGatewayTimeout && r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("isolated leader answered %d %s, want 503 or 504", r.Code, r.Body)
 	}
 
 	other := uint64(1)
@@ -88,15 +75,15 @@ func TestIsolatedLeaderFailsPendingWrites(t *testing.T) {
 	}
 	c.put(other, "kept", "by the majority")
 
-	c.net.Heal()
+	c.Net.Heal()
 	lead := c.leader()
 	if lead == old {
 		// Possible only if it caught up and won again; either way the checks hold.
 		t.Logf("old leader %d leads again", old)
 	}
 	for id := uint64(1); id <= 3; id++ {
-		if r := c.get(id, "lost", false); r.code != http.StatusNotFound {
-			t.Fatalf("unacknowledged write visible through %d: %d %q", id, r.code, r.body)
+		if r := c.get(id, "lost", false); r.Code != http.StatusNotFound {
+			t.Fatalf("unacknowledged write visible through %d: %d %q", id, r.Code, r.Body)
 		}
 		c.expect(id, "kept", "by the majority", false)
 	}
@@ -117,8 +104,8 @@ func TestRestartedMemberCatchesUpFromDataDir(t *testing.T) {
 		// Serializable reads show what the restarted member itself applied.
 		c.expect(f, "before", "restart", true)
 		c.expect(f, "while-down-19", "v", true)
-		if r := c.get(f, "while-down-0", false); r.code != http.StatusOK {
-			t.Fatalf("linearizable read through the restarted member: %d %s", r.code, r.body)
+		if r := c.get(f, "while-down-0", false); r.Code != http.StatusOK {
+			t.Fatalf("linearizable read through the restarted member: %d %s", r.Code, r.Body)
 		}
 	})
 }
@@ -136,22 +123,22 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		for i := range 40 {
 			c.put(lead, fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i))
 		}
-		eventually(t, "leader compacts its log", func() error {
-			snaps, _ := filepath.Glob(filepath.Join(c.dirs[lead], "snap", "*.snap"))
+		testutil.Eventually(t, waitFor, "leader compacts its log", func() error {
+			snaps, _ := filepath.Glob(filepath.Join(c.Member(lead).DataDir, "snap", "*.snap"))
 			if len(snaps) == 0 {
-				return errNotYet
+				return errors.New("no snapshot yet")
 			}
 			return nil
 		})
-		before := c.snapshotsSent()
+		before := c.SnapshotsSent()
 		c.start(f, false)
 		for i := range 40 {
 			c.expect(f, fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i), true)
 		}
-		if c.snapshotsSent() == before {
+		if c.SnapshotsSent() == before {
 			t.Fatal("the follower caught up without a snapshot: the test did not exercise what it claims")
 		}
-		snaps, _ := filepath.Glob(filepath.Join(c.dirs[f], "snap", "*.snap"))
+		snaps, _ := filepath.Glob(filepath.Join(c.Member(f).DataDir, "snap", "*.snap"))
 		if len(snaps) == 0 {
 			t.Fatal("received snapshot was not saved to the follower's snap dir")
 		}
@@ -176,9 +163,9 @@ func TestMembersAreAddedAndRemoved(t *testing.T) {
 		c.put(lead, "old", "data")
 
 		// Add member 4: propose through the API, then start it with --join.
-		c.peers[4] = c.peerURL(4)
-		if r := c.do(lead, http.MethodPost, "/4", c.peerURL(4)); r.code != http.StatusNoContent {
-			t.Fatalf("POST /4: %d %s", r.code, r.body)
+		m4 := c.newMember()
+		if r := c.do(lead, http.MethodPost, "/4", m4.PeerURL); r.Code != http.StatusNoContent {
+			t.Fatalf("POST /4: %d %s", r.Code, r.Body)
 		}
 		c.start(4, true)
 		c.expect(4, "old", "data", true)
@@ -190,24 +177,24 @@ func TestMembersAreAddedAndRemoved(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Members[4] != c.peerURL(4) {
+		if st.Members[4] != m4.PeerURL {
 			t.Fatalf("leader's members after the add: %v", st.Members)
 		}
 
 		// Remove a follower: it must stop by itself, saying why.
 		gone := c.follower(4)
-		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNoContent {
-			t.Fatalf("DELETE /%d: %d %s", gone, r.code, r.body)
+		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.Code != http.StatusNoContent {
+			t.Fatalf("DELETE /%d: %d %s", gone, r.Code, r.Body)
 		}
 		c.stopsRemoved(gone)
 		c.stop(gone)
 		c.put(c.leader(), "after-remove", "ok")
-		if r := c.do(c.leader(), http.MethodGet, "/v1/members", ""); r.code != http.StatusOK {
-			t.Fatalf("members: %d %s", r.code, r.body)
+		if r := c.do(c.leader(), http.MethodGet, "/v1/members", ""); r.Code != http.StatusOK {
+			t.Fatalf("members: %d %s", r.Code, r.Body)
 		}
 		// A member that is not there cannot be removed.
-		if r := c.do(c.leader(), http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNotFound {
-			t.Fatalf("DELETE of a removed member: %d %s", r.code, r.body)
+		if r := c.do(c.leader(), http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.Code != http.StatusNotFound {
+			t.Fatalf("DELETE of a removed member: %d %s", r.Code, r.Body)
 		}
 	})
 }
@@ -225,8 +212,8 @@ func TestRemovedMemberComingBackAfterCompactionStops(t *testing.T) {
 		gone := c.follower()
 		c.stop(gone)
 		lead := c.leader()
-		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.code != http.StatusNoContent {
-			t.Fatalf("DELETE /%d: %d %s", gone, r.code, r.body)
+		if r := c.do(lead, http.MethodDelete, fmt.Sprintf("/%d", gone), ""); r.Code != http.StatusNoContent {
+			t.Fatalf("DELETE /%d: %d %s", gone, r.Code, r.Body)
 		}
 		for i := range 20 {
 			c.put(lead, fmt.Sprintf("k%02d", i), "v")
@@ -244,22 +231,4 @@ func TestRemovedMemberComingBackAfterCompactionStops(t *testing.T) {
 		c.stopsRemoved(gone)
 		c.stop(gone)
 	})
-}
-
-// stopsRemoved waits for member id to stop by itself because it was
-// removed from the cluster.
-func (c *cluster) stopsRemoved(id uint64) {
-	c.t.Helper()
-	m := c.members[id]
-	eventually(c.t, fmt.Sprintf("removed member %d stops", id), func() error {
-		select {
-		case <-m.node.Done():
-			return nil
-		default:
-			return errNotYet
-		}
-	})
-	if err := m.node.Err(); !errors.Is(err, messages.ErrRemoved) {
-		c.t.Fatalf("removed member %d stopped with %v, want ErrRemoved", id, err)
-	}
 }

@@ -6,19 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
 )
 
@@ -691,14 +691,7 @@ func TestWorkersTimeout(t *testing.T) {
 // unknown; a member that accepts and then hangs is covered by
 // TestWorkersTimeout.
 func TestWorkersRefusedConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil { // nothing listens there now
-		t.Fatal(err)
-	}
+	addr := "127.0.0.1:" + strconv.Itoa(testutil.FreePorts(t, 1)[0]) // nothing listens there
 	rec := NewRecorder()
 	w := Workers{Endpoints: []string{"http://" + addr}, Clients: 2, OpsPerClient: 20, Rec: rec, Seed: 5}
 	if err := w.Run(t.Context()); err != nil {
@@ -729,15 +722,16 @@ func TestWorkersStopWithContext(t *testing.T) {
 	w := Workers{Endpoints: serve(t, f, 2), Rec: rec, Seed: 5}
 	go func() { done <- w.Run(ctx) }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for rec.Len() < 50 {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("only %d operations recorded", rec.Len())
+	err := testutil.Poll(10*time.Second, time.Millisecond, func() error {
+		if n := rec.Len(); n < 50 {
+			return fmt.Errorf("only %d operations recorded", n)
 		}
-		runtime.Gosched()
-	}
+		return nil
+	})
 	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-done:
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/raftkv/node/internal/testutil"
 )
 
 // fakeMember stands in for a member's peer server: it counts the pipeline
@@ -103,10 +105,7 @@ func (r *proxyRig) add(t *testing.T, id uint64) {
 	if _, ok := r.members[id]; !ok {
 		r.members[id] = newFakeMember(t)
 	}
-	ports, err := FreePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ports := testutil.FreePorts(t, 1)
 	r.addrs[id] = "127.0.0.1:" + strconv.Itoa(ports[0])
 	if err := r.net.Add(id, r.addrs[id], r.members[id].srv.Listener.Addr().String()); err != nil {
 		t.Fatal(err)
@@ -365,10 +364,7 @@ func TestNetAddTwice(t *testing.T) {
 // than answering 502.
 func TestNetTargetDown(t *testing.T) {
 	r := newProxyRig(t, 1)
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ports := testutil.FreePorts(t, 2)
 	r.addrs[2] = "127.0.0.1:" + strconv.Itoa(ports[0])
 	if err := r.net.Add(2, r.addrs[2], "127.0.0.1:"+strconv.Itoa(ports[1])); err != nil {
 		t.Fatal(err)
@@ -382,31 +378,13 @@ func TestNetTargetDown(t *testing.T) {
 
 func waitHolding(t *testing.T, n *Net, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, fmt.Sprintf("%d requests held", want), func() error {
 		n.mu.Lock()
 		got := n.holding
 		n.mu.Unlock()
-		if got == want {
-			return
+		if got != want {
+			return fmt.Errorf("%d held", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests held, want %d", got, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestFreePortsDistinct(t *testing.T) {
-	ports, err := FreePorts(50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := make(map[int]bool)
-	for _, p := range ports {
-		if seen[p] || p == 0 {
-			t.Fatalf("port %d returned twice or zero: %v", p, ports)
-		}
-		seen[p] = true
-	}
+		return nil
+	})
 }

@@ -1,5 +1,6 @@
-// Package faults is the test infrastructure of the fault-injection suite:
-// it runs cmd/node processes, injects faults into them and between them
+// Package faults is the fault-injection suite and its infrastructure: it
+// runs cmd/node processes (through internal/nodeproc, which builds the
+// binary once), injects faults into them and between them
 // (kill, pause, network partitions through a proxy in front of each
 // member's peer port, a torn WAL tail), drives concurrent clients against
 // the cluster, records their history and checks it for linearizability
@@ -25,5 +26,8 @@
 // internal/sse), and what they saw is checked against the history: every
 // acknowledged write once, in order, the same on every member
 // (check_watch.go). It sends and receives no actor messages; it speaks
-// HTTP to the members like any client. Only tests import it.
+// HTTP to the members like any client. Its non-test files are the suite's
+// support (Member, Net, Workers, Recorder, Watcher, the checks), each
+// tested by its own _test file; schedule_test.go runs the suite. Nothing
+// else imports it.
 package faults

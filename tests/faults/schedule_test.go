@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/raftkv/node/internal/nodeproc"
+	"github.com/raftkv/node/internal/testutil"
 )
 
 var (
@@ -65,7 +68,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 	t.Logf("seed %d (repeat with -fault-seed %d)", seed, seed)
 	c := &faultCluster{
 		t:       t,
-		bin:     buildNodeBinary(t, dir),
+		bin:     nodeproc.Node(t),
 		dir:     dir,
 		net:     NewNet(zap.NewNop()),
 		members: make(map[uint64]*Member),
@@ -81,7 +84,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 				t.Error(err)
 			}
 			if t.Failed() && (m.ID <= 3 || m.ID == c.joiner) {
-				t.Logf("member %d output (tail):\n%s", m.ID, tail(m.Output(), 60))
+				t.Logf("member %d output (tail):\n%s", m.ID, testutil.Tail(m.Output(), 60))
 			}
 		}
 		if err := c.net.Close(); err != nil {
@@ -103,10 +106,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 // a proxy of the Net.
 func (c *faultCluster) addMember(id uint64) *Member {
 	c.t.Helper()
-	ports, err := FreePorts(3)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	ports := testutil.FreePorts(c.t, 3)
 	m := &Member{
 		ID:         id,
 		PeerURL:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
@@ -121,14 +121,6 @@ func (c *faultCluster) addMember(id uint64) *Member {
 		c.t.Fatal(err)
 	}
 	return m
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
 }
 
 // clusterFlag is the --cluster of member id: the three founders by
@@ -228,15 +220,15 @@ func (c *faultCluster) recovered(what string) time.Duration {
 	start := time.Now()
 	for _, id := range c.voters {
 		key := fmt.Sprintf("/v1/kv/probe-%d", id)
-		for {
-			code, _, err := c.call(http.MethodPut, c.members[id].ClientURL+key, what)
-			if err == nil && code == http.StatusOK {
-				break
+		err := testutil.Poll(recoveryBound-time.Since(start), testutil.Interval, func() error {
+			code, body, err := c.call(http.MethodPut, c.members[id].ClientURL+key, what)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("%d %s", code, body)
 			}
-			if time.Since(start) > recoveryBound {
-				c.t.Fatalf("after %s: no write through member %d within %v (last: %d %v)", what, id, recoveryBound, code, err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval
+			return err
+		})
+		if err != nil {
+			c.t.Fatalf("after %s: no write through member %d within %v: %v", what, id, recoveryBound, err)
 		}
 	}
 	return time.Since(start)
@@ -317,7 +309,7 @@ func schedule() []fault {
 				c.start(id, false)
 				c.recovered("the restart of a torn WAL")
 				if strings.Count(m.Output(), "repaired the tail") != repairs+1 {
-					c.t.Fatalf("member %d restarted without repairing its torn WAL:\n%s", id, tail(m.Output(), 30))
+					c.t.Fatalf("member %d restarted without repairing its torn WAL:\n%s", id, testutil.Tail(m.Output(), 30))
 				}
 			}
 		}},
@@ -349,16 +341,16 @@ func schedule() []fault {
 				// Remove it again through another member, once it has
 				// caught up enough to serve.
 				c.recovered(fmt.Sprintf("the join of member %d", id))
-				for {
+				testutil.Eventually(c.t, recoveryBound, "DELETE "+path, func() error {
 					code, body, err := c.call(http.MethodDelete, c.members[c.voters[1]].ClientURL+path, "")
-					if err == nil && code == http.StatusNoContent {
-						break
-					}
-					if err == nil && code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout {
+					if err == nil && code != http.StatusNoContent && code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout {
 						c.t.Fatalf("DELETE %s: %d %s", path, code, body)
 					}
-					time.Sleep(50 * time.Millisecond) // polling interval
-				}
+					if err == nil && code != http.StatusNoContent {
+						err = fmt.Errorf("%d %s", code, body)
+					}
+					return err
+				})
 				c.voters = c.voters[:3]
 				select {
 				case <-m.Exited():
@@ -507,8 +499,7 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 // applied index.
 func (c *faultCluster) converged() {
 	c.t.Helper()
-	deadline := time.Now().Add(recoveryBound)
-	for {
+	testutil.Eventually(c.t, recoveryBound, "members converge", func() error {
 		var digests []string
 		for _, id := range c.voters {
 			_, body, err := c.call(http.MethodGet, c.members[id].ClientURL+"/v1/digest", "")
@@ -518,18 +509,13 @@ func (c *faultCluster) converged() {
 			}
 			digests = append(digests, body)
 		}
-		same := true
 		for _, d := range digests[1:] {
-			same = same && d == digests[0]
+			if d != digests[0] {
+				return fmt.Errorf("digests differ: %v", digests)
+			}
 		}
-		if same {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("members did not converge: %v", digests)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 }
 
 // watchedPrefix is what the watchers follow: every round's keys (r<n>-k…)
@@ -636,21 +622,29 @@ func (c *faultCluster) checkWatches(n int, ops []Op) string {
 // one answers, and returns the write as the history records it.
 func (c *faultCluster) writeMarker(key string, deadline time.Time) Op {
 	c.t.Helper()
-	for i := 0; ; i++ {
+	var op Op
+	i := 0
+	err := testutil.Poll(time.Until(deadline), testutil.Interval, func() error {
 		id := c.voters[i%len(c.voters)]
+		i++
 		code, body, err := c.call(http.MethodPut, c.members[id].ClientURL+"/v1/kv/"+key, "marker")
-		if err == nil && code == http.StatusOK {
-			out, err := writeOutput(OpPut, []byte(body))
-			if err != nil {
-				c.t.Fatalf("the marker %s: %v: %s", key, err, body)
-			}
-			return Op{Client: -1, Input: Input{Kind: OpPut, Key: key, Value: "marker"}, Output: out, Status: StatusOK}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("no write of the marker %s before the deadline (last: %d %s %v)", key, code, body, err)
+		if code != http.StatusOK {
+			return fmt.Errorf("%d %s", code, body)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval
+		out, err := writeOutput(OpPut, []byte(body))
+		if err != nil {
+			c.t.Fatalf("the marker %s: %v: %s", key, err, body)
+		}
+		op = Op{Client: -1, Input: Input{Kind: OpPut, Key: key, Value: "marker"}, Output: out, Status: StatusOK}
+		return nil
+	})
+	if err != nil {
+		c.t.Fatalf("no write of the marker %s before the deadline: %v", key, err)
 	}
+	return op
 }
 
 // currentRevision is the store's revision as the founding members answer
@@ -659,16 +653,13 @@ func (c *faultCluster) currentRevision(key string, deadline time.Time) uint64 {
 	c.t.Helper()
 	var rev uint64
 	for id := uint64(1); id <= 3; id++ {
-		for {
+		err := testutil.Poll(time.Until(deadline), testutil.Interval, func() error {
 			got, err := c.revisionOf(c.members[id].ClientURL + "/v1/kv/" + key)
-			if err == nil {
-				rev = max(rev, got)
-				break
-			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("no revision from member %d before the deadline: %v", id, err)
-			}
-			time.Sleep(20 * time.Millisecond) // polling interval
+			rev = max(rev, got)
+			return err
+		})
+		if err != nil {
+			c.t.Fatalf("no revision from member %d before the deadline: %v", id, err)
 		}
 	}
 	return rev

@@ -1,4 +1,4 @@
-package node_test
+package cluster
 
 import (
 	"encoding/binary"
@@ -46,22 +46,21 @@ func TestEveryMemberRefusesEntriesPastTheChecks(t *testing.T) {
 		{lead, []byte{0xff, 0x01}},
 		{c.follower(), rawPut(1<<60+1, huge, "v")},
 	} {
-		m := c.members[p.via]
-		m.node.Root().Send(m.node.Raft(), messages.Propose{ID: 1 << 61, Data: p.data})
+		node := c.Member(p.via).Node
+		node.Root().Send(node.Raft(), messages.Propose{ID: 1 << 61, Data: p.data})
 	}
 	for _, id := range []uint64{1, 2, 3} {
 		c.put(id, "b", "after")
 	}
 	c.converged()
-	for id, m := range c.members {
-		select {
-		case <-m.node.Done():
-			t.Fatalf("member %d stopped: %v", id, m.node.Err())
-		default:
+	for _, m := range c.Running() {
+		id := m.ID
+		if err := m.Stopped(); err != nil {
+			t.Fatalf("member %d stopped: %v", id, err)
 		}
 		c.expect(id, "a", "1", false)
-		if r := c.do(id, http.MethodGet, "/v1/digest", ""); !strings.Contains(r.body, `"keys":2`) {
-			t.Errorf("member %d: digest %s, want the 2 keys written through the API", id, r.body)
+		if r := c.do(id, http.MethodGet, "/v1/digest", ""); !strings.Contains(r.Body, `"keys":2`) {
+			t.Errorf("member %d: digest %s, want the 2 keys written through the API", id, r.Body)
 		}
 		if n := testutil.ToFloat64(refused[id].RefusedEntries); n != 3 {
 			t.Errorf("member %d refused %v entries, want 3", id, n)

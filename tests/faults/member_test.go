@@ -6,49 +6,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// buildNode builds cmd/node into dir and returns the binary's path.
-func buildNodeBinary(t *testing.T, dir string) string {
-	t.Helper()
-	root, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		root = parent
-	}
-	bin := filepath.Join(dir, "node")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/node")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build cmd/node: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/raftkv/node/internal/nodeproc"
+	"github.com/raftkv/node/internal/testutil"
+)
 
 // newMember returns a one-member cluster's member on free ports, its
 // --cluster value, and stops it when the test ends.
 func newTestMember(t *testing.T) (*Member, string) {
 	t.Helper()
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ports := testutil.FreePorts(t, 2)
 	m := &Member{
 		ID:         1,
 		PeerURL:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
@@ -109,23 +81,19 @@ func memberGet(ctx context.Context, m *Member, key string) (string, error) {
 	return string(b), nil
 }
 
-// eventually retries f until it succeeds or 10 s pass: a member that has
-// just started needs to elect itself before it serves.
+// eventuallyMember retries f until it succeeds or 10 s pass: a member
+// that has just started needs to elect itself before it serves. A member
+// that exits fails the test at once.
 func eventuallyMember(t *testing.T, m *Member, what string, f func(ctx context.Context) error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, what, func() error {
+		if !m.Running() {
+			t.Fatalf("%s: the member exited", what)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := f(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if !m.Running() || time.Now().After(deadline) {
-			t.Fatalf("%s: %v (running: %v)", what, err, m.Running())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer cancel()
+		return f(ctx)
+	})
 }
 
 func waitMemberExited(t *testing.T, m *Member) {
@@ -141,7 +109,7 @@ func waitMemberExited(t *testing.T, m *Member) {
 // resume, kill and restart from its data dir, a torn WAL tail, and a clean
 // stop. Each step depends on the state the one before left.
 func TestMember(t *testing.T) {
-	bin := buildNodeBinary(t, t.TempDir())
+	bin := nodeproc.Node(t)
 	m, cluster := newTestMember(t)
 
 	if m.Running() || m.Exited() != nil || m.ExitCode() != -1 {

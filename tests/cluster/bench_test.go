@@ -1,4 +1,4 @@
-package node_test
+package cluster
 
 import (
 	"fmt"
@@ -30,7 +30,7 @@ func benchPut(b *testing.B, members, writers int) {
 	c := newClusterOver(b, overMemory, members, func(cfg *actors.NodeConfig) {
 		cfg.TickInterval = 100 * time.Millisecond // production timing: no spurious elections under load
 	})
-	node := c.members[c.leader()].node
+	node := c.Member(c.leader()).Node
 	value := make([]byte, 100)
 	b.SetBytes(int64(len(value)))
 	b.ResetTimer()
