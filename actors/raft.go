@@ -460,6 +460,30 @@ func (r *Raft) expireReads(now time.Time) {
 	}
 }
 
+// duplicateAdd refuses a member add this node's API proposed (it carries a
+// request id) for a member the configuration already has in that role: a
+// second add of one id, proposed through a member that had not yet
+// applied the first. The API refuses it before proposing where the first
+// is applied; here the log decides, alike on every member, so the second
+// is answered 409 wherever it went, as etcd decides at apply. raft would
+// take it as a no-op (or a demotion, for a learner add of a voter).
+// Entries without a request id (raft's bootstrap, raftexample's members)
+// are left to raft.
+func duplicateAdd(cs *raftpb.ConfState, cci raftpb.ConfChangeI) error {
+	cc, ok := cci.AsV1()
+	if !ok || cc.GetId() == 0 {
+		return nil
+	}
+	id := cc.GetNodeId()
+	voter, learner := slices.Contains(cs.GetVoters(), id), slices.Contains(cs.GetLearners(), id)
+	switch {
+	case cc.GetType() == raftpb.ConfChangeAddNode && voter,
+		cc.GetType() == raftpb.ConfChangeAddLearnerNode && (voter || learner):
+		return fmt.Errorf("%w: %d", messages.ErrMemberExists, id)
+	}
+	return nil
+}
+
 // applyConfChange applies a committed conf change, or declines one that
 // does not fit the configuration (raft would panic on it; the guard keeps
 // them out of proposals this member leads, but a leader may still commit
@@ -467,6 +491,11 @@ func (r *Raft) expireReads(now time.Time) {
 // member declines alike, since all apply the same log to the same
 // configuration.
 func (r *Raft) applyConfChange(m messages.ApplyConfChange) (*raftpb.ConfState, error) {
+	if err := duplicateAdd(currentConfState(r.rn), m.Change); err != nil {
+		// The client's answer (409) says it; nothing for an operator.
+		r.cfg.Logger.Debug("declined a committed conf change", zap.Uint64("index", m.Index), zap.Error(err))
+		return currentConfState(r.rn), fmt.Errorf("%w: %w", messages.ErrConfChangeDeclined, err)
+	}
 	if err := confChangeFits(currentConfState(r.rn), m.Change.AsV2()); err != nil {
 		r.cfg.Logger.Warn("declined a committed conf change", zap.Uint64("index", m.Index), zap.Error(err))
 		return currentConfState(r.rn), fmt.Errorf("%w: %w", messages.ErrConfChangeDeclined, err)

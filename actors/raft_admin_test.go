@@ -350,3 +350,32 @@ func TestRaftHoldsProposalsWhileTheLeaderIsRemoved(t *testing.T) {
 		return m.GetType() == raftpb.MsgProp && carries([]byte("held"))(m)
 	})
 }
+
+// A second add of one id, committed because the member it went through had
+// not applied the first, is declined when applied, alike everywhere; raft's
+// own entries (no request id) and promotions are not.
+func TestDuplicateAddDeclined(t *testing.T) {
+	cs := &raftpb.ConfState{Voters: []uint64{1, 2}, Learners: []uint64{3}}
+	add := func(typ raftpb.ConfChangeType, id, reqID uint64) raftpb.ConfChangeI {
+		return &raftpb.ConfChange{Type: typ.Enum(), NodeId: new(id), Id: new(reqID)}
+	}
+	for _, c := range []struct {
+		name     string
+		cc       raftpb.ConfChangeI
+		declined bool
+	}{
+		{"a voter added again", add(raftpb.ConfChangeAddNode, 2, 7), true},
+		{"a voter added as a learner", add(raftpb.ConfChangeAddLearnerNode, 2, 7), true},
+		{"a learner added again", add(raftpb.ConfChangeAddLearnerNode, 3, 7), true},
+		{"a learner promoted", add(raftpb.ConfChangeAddNode, 3, 7), false},
+		{"a new member", add(raftpb.ConfChangeAddNode, 4, 7), false},
+		{"raft's bootstrap entry", add(raftpb.ConfChangeAddNode, 2, 0), false},
+		{"a removal", add(raftpb.ConfChangeRemoveNode, 2, 7), false},
+		{"a v2 change", &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(2))}}}, false},
+	} {
+		err := duplicateAdd(cs, c.cc)
+		if c.declined != (err != nil) || (err != nil && !errors.Is(err, messages.ErrMemberExists)) {
+			t.Errorf("%s: duplicateAdd = %v, want declined %v with ErrMemberExists", c.name, err, c.declined)
+		}
+	}
+}
