@@ -17,6 +17,8 @@ import (
 
 	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
@@ -45,7 +47,7 @@ type NodeConfig struct {
 	DataDir string
 	// Format is the state machine's format; every member of a cluster must
 	// use the same one.
-	Format kv.Format
+	Format apply.Format
 	// ClientURLs are the URLs this member serves clients on
 	// (--advertise-client-urls); the member publishes them to the cluster.
 	ClientURLs []string
@@ -246,7 +248,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Inbox:     func(m any) { root.Send(raftPID, m) },
 		ClusterID: cfg.ClusterID,
 	}
-	if cfg.Format == kv.FormatNative {
+	if cfg.Format == apply.FormatNative {
 		// The native format's snapshots carry no data: the db goes with
 		// them, streamed from a read transaction and saved by the
 		// receiver before raft sees the snapshot.
@@ -254,7 +256,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		env.SnapshotSource = func(*raftpb.Message) (io.ReadCloser, error) { return state.SnapshotReader() }
 		env.SnapshotSink = func(m *raftpb.Message, r io.Reader) error {
 			index := m.GetSnapshot().GetMetadata().GetIndex()
-			return kv.ReceiveSnapshotDB(persistence.SnapDBPath(snapDir, index), index, r)
+			return store.ReceiveSnapshotDB(persistence.SnapDBPath(snapDir, index), index, r)
 		}
 	}
 	tr, err := cfg.Transport(env)
@@ -316,7 +318,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 			boot = append(boot, raft.Peer{ID: id, Context: []byte(cfg.Peers[id])})
 		}
 	}
-	if cfg.Format != kv.FormatNative {
+	if cfg.Format != apply.FormatNative {
 		// Snapshots carry the state inline (raftexample's JSON), kept in
 		// their .snap files: read back only for a follower that needs one.
 		snapPID := n.snap

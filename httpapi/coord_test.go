@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/node/httpapi"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -214,7 +214,7 @@ func TestWriteAnswers(t *testing.T) {
 // (with their slash) and takes the parameters; conditional writes and
 // transactions go to the kv actor, which refuses them (405).
 func TestRaftexampleCoordRoutes(t *testing.T) {
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample}
 	found := messages.Result{Value: []byte("v"), Found: true, KV: messages.KV{Key: "/foo", Value: []byte("v"),
 		CreateRevision: 1, ModRevision: 2, Version: 2}, Revision: 3}
 	unsupported := messages.Result{Err: messages.ErrUnsupported}

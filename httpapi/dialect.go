@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -34,14 +34,14 @@ type dialect interface {
 
 // dialectOf returns the dialect of a format, or an error for a format
 // this package does not implement.
-func dialectOf(f kv.Format) (dialect, error) {
+func dialectOf(f apply.Format) (dialect, error) {
 	switch f {
-	case kv.FormatNative:
+	case apply.FormatNative:
 		return nativeDialect{}, nil
-	case kv.FormatRaftexample:
+	case apply.FormatRaftexample:
 		return raftexampleDialect{}, nil
 	}
-	return nil, fmt.Errorf("http api: %w: %v", kv.ErrUnknownFormat, f)
+	return nil, fmt.Errorf("http api: %w: %v", apply.ErrUnknownFormat, f)
 }
 
 // nativeDialect names keys by the decoded path, so that /a%20b and /v1/kv/a%20b
@@ -110,7 +110,9 @@ func sentPath(r *http.Request) string {
 // of /a%20..., as the path /v1/kv/a%20 names /a%20.
 func (raftexampleDialect) rangeKey(raw, _ string) string { return "/" + raw }
 
-func (raftexampleDialect) checkPut(key string, value []byte) error { return kv.CheckUTF8(key, value) }
+func (raftexampleDialect) checkPut(key string, value []byte) error {
+	return apply.CheckUTF8(key, value)
+}
 
 func (raftexampleDialect) checkDelete() error {
 	return fmt.Errorf("%w: raftexample has no delete", messages.ErrUnsupported)

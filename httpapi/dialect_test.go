@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/node/httpapi"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -18,8 +18,8 @@ import (
 func TestKeyMapping(t *testing.T) {
 	found := messages.Result{Value: []byte("v"), Found: true, Index: 2}
 	ok := messages.Result{Index: 3}
-	native := httpapi.HandlerConfig{Format: kv.FormatNative}
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
+	native := httpapi.HandlerConfig{Format: apply.FormatNative}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample}
 	get := func(key string, serializable bool) []any {
 		return msgs(messages.Get{Key: key, Serializable: serializable})
 	}
@@ -112,7 +112,7 @@ func TestKeyMapping(t *testing.T) {
 // TestRaftexampleFormatRefusals covers what the raftexample format refuses or
 // allows that the native one does not.
 func TestRaftexampleFormatRefusals(t *testing.T) {
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample}
 	const notUTF8 = "valid UTF-8"
 	runCases(t, []apiCase{
 		{name: "value not UTF-8 on /key", method: "PUT", path: "/k", body: ptr("ok\xff"), cfg: rx,
@@ -136,7 +136,7 @@ func TestRaftexampleFormatRefusals(t *testing.T) {
 func TestRaftexampleRawKeyNotUTF8(t *testing.T) {
 	verifyNoLeaks(t)
 	f := newFixture(t, messages.Result{}, nil, httpapi.HandlerConfig{})
-	h := httpapi.NewHandler(httpapi.HandlerConfig{Root: f.system.Root, KV: f.kv.pid, Format: kv.FormatRaftexample})
+	h := httpapi.NewHandler(httpapi.HandlerConfig{Root: f.system.Root, KV: f.kv.pid, Format: apply.FormatRaftexample})
 	r := httptest.NewRequest("PUT", "/k", strings.NewReader("v"))
 	r.RequestURI = "/k\xff"
 	w := httptest.NewRecorder()
@@ -154,7 +154,7 @@ func TestRaftexampleRawKeyNotUTF8(t *testing.T) {
 // 400 for UTF-8.
 func TestFormatErrorMapping(t *testing.T) {
 	unsupported := messages.Result{Err: fmt.Errorf("wrapped: %w: raftexample has no delete", messages.ErrUnsupported), Index: 1}
-	invalid := messages.Result{Err: fmt.Errorf("wrapped: %w", kv.ErrInvalidUTF8), Index: 1}
+	invalid := messages.Result{Err: fmt.Errorf("wrapped: %w", apply.ErrInvalidUTF8), Index: 1}
 	runCases(t, []apiCase{
 		{name: "unsupported DELETE on /v1/kv", method: "DELETE", path: "/v1/kv/k", kvReply: unsupported,
 			wantStatus: 405, wantContains: "not supported by the state machine format: raftexample has no delete",
@@ -172,7 +172,7 @@ func TestFormatErrorMapping(t *testing.T) {
 
 // A handler given a format it does not know serves nothing rather than guess.
 func TestUnknownFormatHandler(t *testing.T) {
-	bad := httpapi.HandlerConfig{Format: kv.Format(7)}
+	bad := httpapi.HandlerConfig{Format: apply.Format(7)}
 	var cases []apiCase
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/k"}, {"PUT", "/k"}, {"GET", "/v1/kv/k"}, {"DELETE", "/v1/kv/k"}, {"GET", "/v1/members"},

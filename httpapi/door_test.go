@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/raftkv/node/httpapi"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -33,7 +33,7 @@ func TestKeyLimits(t *testing.T) {
 	const max = messages.MaxKeyBytes
 	atMax, over := longKey(max), longKey(max+1)
 	tooLarge := fmt.Sprintf("key too large: %d bytes, at most %d", max+1, max)
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample}
 	put := messages.Result{Index: 1, Revision: 1}
 	refused := func(name, method, path string, body *string, cfg httpapi.HandlerConfig, contains string) apiCase {
 		return apiCase{name: name, method: method, path: path, body: body, cfg: cfg, kvReply: put,
@@ -105,7 +105,7 @@ func TestKeyLimits(t *testing.T) {
 // where the query is no part of the key, refuses a parameter it does not
 // take, naming it, before anything is sent.
 func TestUnknownParameters(t *testing.T) {
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample}
 	ok := messages.Result{Index: 1, Revision: 1, Found: true}
 	var cases []apiCase
 	for _, r := range []struct {
@@ -203,7 +203,7 @@ func TestDeleteRange(t *testing.T) {
 		{name: "no key with an end", method: "DELETE", path: "/v1/kv/?end=m", kvReply: deleted(1),
 			wantStatus: 400, wantContains: "key is empty"},
 		{name: "raftexample has no delete", method: "DELETE", path: "/v1/kv/a?prefix=true",
-			cfg: httpapi.HandlerConfig{Format: kv.FormatRaftexample}, kvReply: deleted(1),
+			cfg: httpapi.HandlerConfig{Format: apply.FormatRaftexample}, kvReply: deleted(1),
 			wantStatus: 405, wantContains: "no delete", wantHeader: map[string]string{"Allow": "GET, PUT"}},
 
 		{name: "the branch did not run: 500", method: "DELETE", path: "/v1/kv/a?prefix=true",
@@ -224,7 +224,7 @@ func TestDeleteRange(t *testing.T) {
 // rather than a 400 about member ids, in raftexample's one line of text,
 // without repeating the path (a key).
 func TestCompatMemberRoutesNeedAnID(t *testing.T) {
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample}
 	ok := messages.Result{Index: 1}
 	allow := map[string]string{"Allow": "GET, PUT", "Content-Type": "text/plain; charset=utf-8"}
 	runCases(t, []apiCase{
@@ -329,7 +329,7 @@ func TestKeysAsSent(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, what) })
 	}
 	native := httpapi.HandlerConfig{Metrics: served("metrics"), Debug: served("pprof")}
-	rx := httpapi.HandlerConfig{Format: kv.FormatRaftexample, Metrics: served("metrics")}
+	rx := httpapi.HandlerConfig{Format: apply.FormatRaftexample, Metrics: served("metrics")}
 	found := messages.Result{Found: true, Value: []byte("v"), Index: 1}
 	get := func(k string) []any { return msgs(messages.Get{Key: k}) }
 	for _, c := range []struct {

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/internal/redact"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/watch"
 )
@@ -66,7 +66,7 @@ func classify(err error, write bool) failure {
 	case errors.Is(err, actor.ErrDeadLetter):
 		// The target actor is gone, which happens only while the node stops.
 		return failure{status: http.StatusServiceUnavailable, reason: "node is stopping: its actors are gone"}
-	case errors.Is(err, kv.ErrNoSpace):
+	case errors.Is(err, apply.ErrNoSpace):
 		// The state machine refused it when it applied the entry: nothing
 		// was written, on any member.
 		return failure{status: http.StatusInsufficientStorage, reason: err.Error()}
@@ -87,7 +87,7 @@ func classify(err error, write bool) failure {
 	case errors.Is(err, messages.ErrUnsupported):
 		// The error says which operation the format lacks.
 		return failure{status: http.StatusMethodNotAllowed, reason: err.Error()}
-	case errors.Is(err, kv.ErrInvalidUTF8):
+	case errors.Is(err, apply.ErrInvalidUTF8):
 		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	case errors.Is(err, watch.ErrTooManyWatchers):
 		return failure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}

@@ -11,7 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/watch"
 )
@@ -26,7 +26,7 @@ type HandlerConfig struct {
 	Logger          *zap.Logger        // nil means no logging
 	// Format must be the kv actor's: it decides which key a request names
 	// and which writes are refused before they reach the kv actor.
-	Format kv.Format
+	Format apply.Format
 	// PeerClient reaches the other members' peer API (with the peers' TLS),
 	// to hand the leader a promotion asked of a follower; ClusterID goes
 	// with it. Nil answers such a request 503, naming the leader.

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/httpapi"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -171,12 +171,12 @@ func TestPeerMembers(t *testing.T) {
 	system := quietSystem(t)
 	ms := []messages.Member{{ID: 1, PeerURL: "http://a:1", ClientURLs: []string{"http://a:2"}}}
 	kvActor := scriptedActor(system, func(any) any { return messages.Result{Members: ms} })
-	srv := httptest.NewServer(httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: system.Root, KV: kvActor, ClusterID: 0x5eed, Format: kv.FormatRaftexample}))
+	srv := httptest.NewServer(httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: system.Root, KV: kvActor, ClusterID: 0x5eed, Format: apply.FormatRaftexample}))
 	defer srv.Close()
 	defer srv.Client().CloseIdleConnections()
 
 	pc, err := httpapi.FetchPeerMembers(t.Context(), srv.Client(), srv.URL)
-	if err != nil || pc.ID != 0x5eed || pc.Format != kv.FormatRaftexample || len(pc.Members) != 1 || pc.Members[0].PeerURL != "http://a:1" {
+	if err != nil || pc.ID != 0x5eed || pc.Format != apply.FormatRaftexample || len(pc.Members) != 1 || pc.Members[0].PeerURL != "http://a:1" {
 		t.Fatalf("FetchPeerMembers = %+v %v", pc, err)
 	}
 	resp, err := srv.Client().Get(srv.URL + "/members")

@@ -15,7 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -53,7 +53,7 @@ type PeerHandlerConfig struct {
 	Root      *actor.RootContext
 	KV        *actor.PID
 	ClusterID uint64
-	Format    kv.Format
+	Format    apply.Format
 	Timeout   time.Duration // per request; default 5 s
 	Logger    *zap.Logger
 }
@@ -107,7 +107,7 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 // PeerCluster is what a member tells another of its cluster.
 type PeerCluster struct {
 	ID      uint64
-	Format  kv.Format
+	Format  apply.Format
 	Members []messages.Member
 }
 
@@ -139,7 +139,7 @@ func FetchPeerMembers(ctx context.Context, client *http.Client, peerURL string) 
 	if err != nil || id == 0 {
 		return PeerCluster{}, fmt.Errorf("members of %s: bad cluster id %q", peerURL, pm.ClusterID)
 	}
-	f, err := kv.ParseFormat(pm.Format)
+	f, err := apply.ParseFormat(pm.Format)
 	if err != nil {
 		return PeerCluster{}, fmt.Errorf("members of %s: %w", peerURL, err)
 	}

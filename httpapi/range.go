@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -83,8 +83,8 @@ func (h *handler) parseRangeParams(key, rawQuery string, q url.Values) (messages
 	}
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > kv.MaxRangeLimit {
-			return rr, fmt.Errorf("limit must be from 1 to %d, not %q", kv.MaxRangeLimit, q.Get("limit"))
+		if err != nil || n < 1 || n > store.MaxRangeLimit {
+			return rr, fmt.Errorf("limit must be from 1 to %d, not %q", store.MaxRangeLimit, q.Get("limit"))
 		}
 		rr.Limit = n
 	}

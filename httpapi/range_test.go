@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/raftkv/node/httpapi"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -32,7 +32,7 @@ func TestRangeParameters(t *testing.T) {
 	}
 	ok := func(path string, r messages.Range) mapping { return mapping{path, &r, ""} }
 	bad := func(path, contains string) mapping { return mapping{path, nil, contains} }
-	limitRange := fmt.Sprintf("limit must be from 1 to %d", kv.MaxRangeLimit)
+	limitRange := fmt.Sprintf("limit must be from 1 to %d", store.MaxRangeLimit)
 	mappings := []mapping{
 		// Which keys.
 		ok("/v1/kv/?prefix=config/", messages.Range{Start: "config/", End: "config0"}),
@@ -52,7 +52,7 @@ func TestRangeParameters(t *testing.T) {
 		ok("/v1/kv/?consistency=serializable", messages.Range{Start: "", End: "\x00", Serializable: true}),
 		// How many, which fields.
 		ok("/v1/kv/a?end=m&limit=1", with(func(r *messages.Range) { r.Limit = 1 })),
-		ok("/v1/kv/a?end=m&limit=10000", with(func(r *messages.Range) { r.Limit = kv.MaxRangeLimit })),
+		ok("/v1/kv/a?end=m&limit=10000", with(func(r *messages.Range) { r.Limit = store.MaxRangeLimit })),
 		ok("/v1/kv/?limit=5", messages.Range{Start: "", End: "\x00", Limit: 5}),
 		ok("/v1/kv/a?end=m&keys_only=true", with(func(r *messages.Range) { r.KeysOnly = true })),
 		ok("/v1/kv/a?end=m&keys_only=1", with(func(r *messages.Range) { r.KeysOnly = true })),

@@ -10,7 +10,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -169,12 +170,12 @@ func (h *handler) parseTxnBody(body []byte) (messages.Txn, [2][]messages.TxnOp, 
 	if _, err := dec.Token(); err != io.EOF {
 		return messages.Txn{}, ops, errors.New("transaction body: more than one JSON value")
 	}
-	if n := len(tb.Compare); n > kv.MaxTxnCompares {
-		return messages.Txn{}, ops, fmt.Errorf("%w: %d compares, at most %d", errTooLarge, n, kv.MaxTxnCompares)
+	if n := len(tb.Compare); n > apply.MaxTxnCompares {
+		return messages.Txn{}, ops, fmt.Errorf("%w: %d compares, at most %d", errTooLarge, n, apply.MaxTxnCompares)
 	}
 	for _, n := range []int{len(tb.Success), len(tb.Failure)} {
-		if n > kv.MaxTxnOps {
-			return messages.Txn{}, ops, fmt.Errorf("%w: %d operations in a branch, at most %d", errTooLarge, n, kv.MaxTxnOps)
+		if n > apply.MaxTxnOps {
+			return messages.Txn{}, ops, fmt.Errorf("%w: %d operations in a branch, at most %d", errTooLarge, n, apply.MaxTxnOps)
 		}
 	}
 	var t messages.Txn
@@ -262,8 +263,8 @@ func (h *handler) parseOp(o opBody) (messages.TxnOp, error) {
 	if (o.Limit != 0 || o.KeysOnly || o.CountOnly) && op.Type != messages.OpRange {
 		return op, errors.New("limit, keys_only and count_only are for range")
 	}
-	if o.Limit < 0 || o.Limit > kv.MaxRangeLimit {
-		return op, fmt.Errorf("limit must be from 1 to %d", kv.MaxRangeLimit)
+	if o.Limit < 0 || o.Limit > store.MaxRangeLimit {
+		return op, fmt.Errorf("limit must be from 1 to %d", store.MaxRangeLimit)
 	}
 	start := key
 	switch {

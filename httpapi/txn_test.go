@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/raftkv/node/httpapi"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -136,7 +137,7 @@ func TestTxnOps(t *testing.T) {
 		rangeOnly = "limit, keys_only and count_only are for range"
 		endOrPfx  = "give end or prefix, not both"
 	)
-	limitRange := fmt.Sprintf("limit must be from 1 to %d", kv.MaxRangeLimit)
+	limitRange := fmt.Sprintf("limit must be from 1 to %d", store.MaxRangeLimit)
 	runTxnParses(t, []txnParse{
 		ok(`{"op":"get","key":"a"}`, messages.TxnOp{Type: messages.OpGet, Key: "a"}),
 		ok(`{"op":"get","key_b64":"/wA="}`, messages.TxnOp{Type: messages.OpGet, Key: "\xff\x00"}),
@@ -174,7 +175,7 @@ func TestTxnOps(t *testing.T) {
 		ok(`{"op":"range","key_b64":"Yf8=","prefix":true}`, rangeOp(messages.Range{Start: "a\xff", End: "b"})),
 		ok(`{"op":"range","key":"a"}`, rangeOp(messages.Range{Start: "a"})),
 		ok(`{"op":"range","key":"a","end":"m","limit":1}`, rangeOp(messages.Range{Start: "a", End: "m", Limit: 1})),
-		ok(`{"op":"range","key":"a","end":"m","limit":10000}`, rangeOp(messages.Range{Start: "a", End: "m", Limit: kv.MaxRangeLimit})),
+		ok(`{"op":"range","key":"a","end":"m","limit":10000}`, rangeOp(messages.Range{Start: "a", End: "m", Limit: store.MaxRangeLimit})),
 		ok(`{"op":"range","key":"a","end":"m","limit":0}`, rangeOp(messages.Range{Start: "a", End: "m"})),
 		ok(`{"op":"range","key":"a","end":"m","keys_only":true}`, rangeOp(messages.Range{Start: "a", End: "m", KeysOnly: true})),
 		ok(`{"op":"range","key":"a","end":"m","count_only":true}`, rangeOp(messages.Range{Start: "a", End: "m", CountOnly: true})),
@@ -263,7 +264,7 @@ func TestTxnLimits(t *testing.T) {
 		}
 		return t
 	}
-	mc, mo := kv.MaxTxnCompares, kv.MaxTxnOps
+	mc, mo := apply.MaxTxnCompares, apply.MaxTxnOps
 	small := httpapi.HandlerConfig{MaxRequestBytes: 64}
 	body64 := `{"success":[{"op":"get","key":"` + strings.Repeat("k", 64-35) + `"}]}`
 	body65 := `{"success":[{"op":"get","key":"` + strings.Repeat("k", 65-35) + `"}]}`
@@ -426,7 +427,7 @@ func TestTxnFailures(t *testing.T) {
 			kvReply:    messages.Result{Err: messages.ErrNoLeader},
 			wantStatus: 503, wantHeader: map[string]string{"Retry-After": "1"}, wantKV: sent}},
 		{apiCase: apiCase{name: "no space: 507", method: "POST", path: "/v1/txn", body: body,
-			kvReply: messages.Result{Err: kv.ErrNoSpace}, wantStatus: 507, wantKV: sent}},
+			kvReply: messages.Result{Err: apply.ErrNoSpace}, wantStatus: 507, wantKV: sent}},
 		{apiCase: apiCase{name: "timeout: the transaction may be applied", method: "POST", path: "/v1/txn", body: body,
 			cfg: httpapi.HandlerConfig{Timeout: 50 * time.Millisecond}, kvReply: silent,
 			wantStatus: 504, wantContains: "outcome of the write is unknown", wantKV: sent}},

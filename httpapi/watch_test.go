@@ -22,7 +22,7 @@ import (
 
 	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/internal/watchtest"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/watch"
@@ -68,7 +68,7 @@ func newWatchFixtureWith(t *testing.T, cfg watch.HubConfig, history watch.Histor
 	if history == nil {
 		history = f.store
 	}
-	f.handler = httpapi.NewHandler(httpapi.HandlerConfig{Root: system.Root, Watch: pid, History: history, Format: kv.FormatNative})
+	f.handler = httpapi.NewHandler(httpapi.HandlerConfig{Root: system.Root, Watch: pid, History: history, Format: apply.FormatNative})
 	srv := httptest.NewServer(f.handler)
 	// As the node stops: the watches end first, so that closing the
 	// server does not wait on open streams.
@@ -504,7 +504,7 @@ func TestWatchRefusals(t *testing.T) {
 	}
 
 	// A handler without a hub says so.
-	srv := httptest.NewServer(httpapi.NewHandler(httpapi.HandlerConfig{Root: f.system.Root, Format: kv.FormatNative}))
+	srv := httptest.NewServer(httpapi.NewHandler(httpapi.HandlerConfig{Root: f.system.Root, Format: apply.FormatNative}))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL + "/v1/watch/a")
 	if err != nil {

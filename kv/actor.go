@@ -12,7 +12,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/internal/redact"
-	"github.com/raftkv/node/membership"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/reqid"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 )
@@ -44,15 +46,15 @@ type Config struct {
 	// hands the snapshot over.
 	SnapshotDB func(index uint64) string
 	// Quota bounds the bytes the data may use (keys, values and a fixed
-	// overhead each): a put past it is refused with ErrNoSpace, on every
-	// member alike. Zero means none.
+	// overhead each): a put past it is refused with apply.ErrNoSpace, on
+	// every member alike. Zero means none.
 	Quota   uint64
 	Fatal   func(messages.Fatal)
 	Logger  *zap.Logger
 	Metrics *metrics.Node // nil makes an unregistered one
 	// Format is how entries and snapshots are spelled; every member of the
-	// cluster must use the same one. The zero value is FormatNative.
-	Format Format
+	// cluster must use the same one. The zero value is apply.FormatNative.
+	Format apply.Format
 	// ClientURLs are where this member serves clients. The actor publishes
 	// them to the cluster (an opAttrs entry) until the applied state holds
 	// them, so that every member can list them; the raftexample format
@@ -64,8 +66,12 @@ type Config struct {
 	Watch *actor.PID
 	// HistoryEvents and HistoryBytes bound the history of changes kept
 	// for watch resumes and past-revision reads; zero means
-	// DefaultHistoryEvents and DefaultHistoryBytes.
+	// store.DefaultHistoryEvents and store.DefaultHistoryBytes.
 	HistoryEvents, HistoryBytes uint64
+
+	// sweepEvery replaces sweepEvery for a test that must tell a sweep's
+	// work from the work it expects sooner.
+	sweepEvery time.Duration
 }
 
 // Actor is the state machine of one member. See the package doc for the
@@ -73,9 +79,10 @@ type Config struct {
 type Actor struct {
 	cfg       Config
 	m         *metrics.Node
-	codec     stateFormat // cfg.Format's rules
-	st        *store
-	applied   uint64
+	codec     apply.Codec // cfg.Format's rules
+	st        *store.Store
+	ap        *apply.Applier
+	applied   uint64            // the store's applied index, kept here for reads
 	confState *raftpb.ConfState // as of applied
 	lastSnap  uint64            // index of the last snapshot taken or restored
 	logBytes  uint64            // bytes of the entries applied since then
@@ -84,14 +91,14 @@ type Actor struct {
 	// encodingTx is that transaction, rolled back at stop if the encoder
 	// stopped before it took it (a second rollback is harmless).
 	encodingTx *bolt.Tx
-	ids        *reqIDGen
-	// commitTimer, while set, will send a commitTick: the db's write
-	// transaction is committed at most commitInterval after its first
-	// entry.
+	ids        *reqid.Gen
+	// commitTimer, while set, will send a commitTick: the db's batch
+	// transaction is committed at most backend.BatchInterval after its
+	// first entry.
 	commitTimer *time.Timer
 	failed      bool // after a fatal error nothing more is applied
 
-	writes map[uint64]*waiter // proposals waiting to be applied
+	writes waiters // proposals waiting to be applied
 	// answers are the applied writes' answers, held until the watch hub
 	// has heard of their changes (applyMsg): a client that opens a watch
 	// after its answer then finds its write in the hub's revision, not
@@ -106,8 +113,8 @@ type Actor struct {
 	// another is proposed again (repropose.go).
 	leader, leaderTerm uint64
 
-	reads     map[uint64]*waiter // linearizable reads waiting for a read index
-	readReady []*waiter          // reads with a read index, waiting for applied ≥ index
+	reads     waiters   // linearizable reads waiting for a read index
+	readReady []*waiter // reads with a read index, waiting for applied ≥ index
 
 	publishing bool // an opAttrs of this member's client URLs is in flight
 
@@ -143,35 +150,44 @@ func NewActor(cfg Config) (*Actor, error) {
 	if cfg.ConfChangeTimeout <= 0 {
 		cfg.ConfChangeTimeout = 10 * time.Second
 	}
+	if cfg.sweepEvery <= 0 {
+		cfg.sweepEvery = sweepEvery
+	}
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
 	}
 	if cfg.HistoryEvents == 0 {
-		cfg.HistoryEvents = DefaultHistoryEvents
+		cfg.HistoryEvents = store.DefaultHistoryEvents
 	}
 	if cfg.HistoryBytes == 0 {
-		cfg.HistoryBytes = DefaultHistoryBytes
+		cfg.HistoryBytes = store.DefaultHistoryBytes
 	}
-	codec, err := cfg.Format.codec()
+	codec, err := cfg.Format.Codec()
 	if err != nil {
 		return nil, fmt.Errorf("kv actor: %w", err)
 	}
-	applied, _ := cfg.State.Applied()
+	st := cfg.State.st
+	ap, err := apply.New(apply.Config{Store: st, Format: cfg.Format, Quota: cfg.Quota, Logger: cfg.Logger, Metrics: cfg.Metrics})
+	if err != nil {
+		return nil, fmt.Errorf("kv actor: %w", err)
+	}
+	applied, _ := st.Applied()
 	a := &Actor{
 		cfg:       cfg,
 		m:         cfg.Metrics,
 		codec:     codec,
-		st:        cfg.State.st,
+		st:        st,
+		ap:        ap,
 		applied:   applied,
 		lastSnap:  applied,
-		confState: cfg.State.ConfState(),
-		ids:       newReqIDGen(cfg.ID, time.Now()),
-		writes:    make(map[uint64]*waiter),
+		confState: st.ConfState(),
+		ids:       reqid.New(cfg.ID, time.Now()),
+		writes:    make(waiters),
 		inflight:  make(map[uint64]*batch),
-		reads:     make(map[uint64]*waiter),
+		reads:     make(waiters),
 	}
-	if id, ok := cfg.State.be.dedupHigh(cfg.ID); ok {
-		a.ids.skipPast(id) // never an id the state takes for one applied (dedup.go)
+	if id, ok := st.DedupHigh(cfg.ID); ok {
+		a.ids.SkipPast(id) // never an id the state takes for one applied (store's dedup.go)
 	}
 	return a, nil
 }
@@ -184,8 +200,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.encoder = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			return &snapshotEncoder{codec: a.codec, snapshotter: a.cfg.Snapshotter, m: a.m}
 		}))
+		// Publishing waits for a leader (messages.LeaderChanged): the raft
+		// actor is spawned after this one, and nothing commits before.
 		a.armSweep(ctx)
-		a.publish(ctx)
 	case commitTick:
 		a.commitTimer = nil
 		a.commit()
@@ -215,11 +232,14 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.snapshotEncoded(ctx, m)
 
 	case messages.Put:
-		a.propose(ctx, command{op: opPut, key: m.Key, value: m.Value}, []string{m.Key}, false)
+		c, err := apply.ProposePut(m.Key, m.Value)
+		a.propose(ctx, c, []string{m.Key}, false, err)
 	case messages.Delete:
-		a.propose(ctx, command{op: opDelete, key: m.Key}, []string{m.Key}, false)
+		c, err := apply.ProposeDelete(m.Key)
+		a.propose(ctx, c, []string{m.Key}, false, err)
 	case messages.Txn:
-		a.proposeTxn(ctx, m)
+		c, keys, all, err := apply.ProposeTxn(m)
+		a.propose(ctx, c, keys, all, err)
 	case messages.Get:
 		a.read(ctx, m, m.Serializable)
 	case messages.Range:
@@ -231,13 +251,13 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.RemoveMember:
 		a.removeMember(ctx, m)
 	case messages.DigestRequest:
-		sum, err := a.st.digest()
+		sum, err := a.st.Digest()
 		if err != nil {
 			a.fatal(fmt.Errorf("read the state for a digest: %w", err))
 			ctx.Respond(err)
 			return
 		}
-		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.keys(), Sum: sum})
+		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.Keys(), Sum: sum})
 	case messages.MembersRequest:
 		ctx.Respond(messages.Result{Members: a.memberList(), Index: a.applied})
 
@@ -248,10 +268,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.proposalFailed(ctx, m)
 	case messages.LeaderChanged:
 		a.leaderChanged(ctx, m)
+		a.publish(ctx)
 	case messages.ReadIndexReady:
 		for _, id := range m.IDs {
-			if w, ok := a.reads[id]; ok {
-				delete(a.reads, id)
+			if w, ok := a.reads.take(id); ok {
 				w.index = m.Index
 				a.readReady = append(a.readReady, w)
 			}
@@ -259,8 +279,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.serveReads(ctx)
 	case messages.ReadIndexFailed:
 		for _, id := range m.IDs {
-			if w, ok := a.reads[id]; ok {
-				delete(a.reads, id)
+			if w, ok := a.reads.take(id); ok {
 				ctx.Send(w.reply, messages.Result{Err: m.Err})
 			}
 		}
@@ -269,7 +288,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 
 func (a *Actor) armSweep(ctx actor.Context) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	a.sweep = time.AfterFunc(sweepEvery, func() { root.Send(self, sweepTick{}) })
+	a.sweep = time.AfterFunc(a.cfg.sweepEvery, func() { root.Send(self, sweepTick{}) })
 }
 
 func (a *Actor) stop() {
@@ -288,11 +307,8 @@ func (a *Actor) stop() {
 // failAll answers every waiting request with err.
 func (a *Actor) failAll(err error) {
 	res := messages.Result{Err: err}
-	for _, m := range []map[uint64]*waiter{a.writes, a.reads} {
-		for id, w := range m {
-			a.send(w.reply, res)
-			delete(m, id)
-		}
+	for _, ws := range []waiters{a.writes, a.reads} {
+		ws.drain(func(w *waiter) { a.send(w.reply, res) })
 	}
 	for _, w := range a.readReady {
 		a.send(w.reply, res)
@@ -310,11 +326,11 @@ func (a *Actor) send(to *actor.PID, res messages.Result) {
 
 func (a *Actor) expire(now time.Time) {
 	timeout := func(w *waiter) { a.send(w.reply, messages.Result{Err: messages.ErrTimeout}) }
-	expired(a.writes, now, func(w *waiter) {
+	a.writes.expire(now, func(w *waiter) {
 		a.m.ProposalsFailed.Inc()
 		timeout(w)
 	})
-	expired(a.reads, now, timeout)
+	a.reads.expire(now, timeout)
 	for id, b := range a.inflight {
 		// A proposal raft lost without a word (a follower's forward
 		// dropped by a leader that stepped down); its writes have timed
@@ -339,44 +355,28 @@ func (a *Actor) newWaiter(ctx actor.Context) *waiter {
 	return &waiter{reply: ctx.Sender(), deadline: time.Now().Add(a.cfg.RequestTimeout)}
 }
 
-// propose queues a write; keys are those it may write (all: any key), so
-// that no two writes of one key share an entry, hence a revision.
-func (a *Actor) propose(ctx actor.Context, c command, keys []string, all bool) {
+// propose queues a write that apply's door (ProposePut and the others)
+// passed, or answers the refusal it got (checked): the API checked it too,
+// and this is the last door before raft. keys are those it may write (all:
+// any key), so that no two writes of one key share an entry, hence a
+// revision.
+func (a *Actor) propose(ctx actor.Context, c apply.Command, keys []string, all bool, checked error) {
 	if a.refuse(ctx) {
 		return
 	}
-	if c.op == opPut || c.op == opDelete {
-		// The API checked it too; this is the last door before raft.
-		if err := checkProposed(c); err != nil {
-			ctx.Respond(messages.Result{Err: err})
-			return
-		}
+	if checked != nil {
+		ctx.Respond(messages.Result{Err: checked})
+		return
 	}
-	c.reqID = a.ids.id()
-	data, err := a.codec.encode(c)
+	c.ReqID = a.ids.ID()
+	data, err := a.codec.Encode(c)
 	if err != nil {
 		ctx.Respond(messages.Result{Err: err})
 		return
 	}
-	a.writes[c.reqID] = a.newWaiter(ctx)
+	a.writes[c.ReqID] = a.newWaiter(ctx)
 	a.m.Proposals.Inc()
-	a.queuePropose(ctx, c.reqID, data, keys, all)
-}
-
-// proposeTxn checks and queues a transaction; it is decided when applied.
-func (a *Actor) proposeTxn(ctx actor.Context, t messages.Txn) {
-	err := checkTxn(t)
-	if err == nil {
-		err = checkTxnKeys(t, messages.MaxKeyBytes, false)
-	}
-	if err != nil {
-		if !a.refuse(ctx) {
-			ctx.Respond(messages.Result{Err: err})
-		}
-		return
-	}
-	keys, all := txnKeys(t)
-	a.propose(ctx, command{op: opTxn, value: encodeTxn(t)}, keys, all)
+	a.queuePropose(ctx, c.ReqID, data, keys, all)
 }
 
 // refuse answers requests that cannot be taken: no one to answer, or a state
@@ -404,7 +404,7 @@ func (a *Actor) read(ctx actor.Context, req any, serializable bool) {
 		ctx.Respond(a.answerRead(req))
 		return
 	}
-	id := a.ids.id()
+	id := a.ids.ID()
 	w := a.newWaiter(ctx)
 	w.req = req
 	a.reads[id] = w
@@ -414,10 +414,10 @@ func (a *Actor) read(ctx actor.Context, req any, serializable bool) {
 // answerRead reads from the applied state. Values are copies: the store's
 // transaction reuses its memory once it commits.
 func (a *Actor) answerRead(req any) messages.Result {
-	res := messages.Result{Index: a.applied, Revision: a.st.revision()}
+	res := messages.Result{Index: a.applied, Revision: a.st.Revision()}
 	switch r := req.(type) {
 	case messages.Get:
-		kv, ok, err := a.st.get(r.Key)
+		kv, ok, err := a.st.Get(r.Key)
 		if err != nil {
 			a.fatal(fmt.Errorf("read a key of %d bytes: %w", len(r.Key), err))
 			return messages.Result{Err: err}
@@ -427,8 +427,8 @@ func (a *Actor) answerRead(req any) messages.Result {
 			res.Value, res.KV = kv.Value, kv
 		}
 	case messages.Range:
-		rr, err := a.st.be.readRange(r)
-		if errors.Is(err, ErrBadDB) {
+		rr, err := a.st.Range(r)
+		if errors.Is(err, store.ErrBadDB) {
 			a.fatal(fmt.Errorf("read a range: %w", err))
 		}
 		if err != nil {
@@ -462,7 +462,7 @@ func (a *Actor) addMember(ctx actor.Context, m messages.AddMember) {
 	if a.refuse(ctx) {
 		return
 	}
-	if err := membership.CheckAdd(a.st.members, a.st.removed, m.ID, m.PeerURL, SharesRequestIDs); err != nil {
+	if err := a.st.CheckAdd(m.ID, m.PeerURL, reqid.Shares); err != nil {
 		ctx.Respond(messages.Result{Err: err})
 		return
 	}
@@ -483,11 +483,11 @@ func (a *Actor) promoteMember(ctx actor.Context, m messages.PromoteMember) {
 	if a.refuse(ctx) {
 		return
 	}
-	if err := membership.CheckPromote(a.st.members, a.confState.GetLearners(), m.ID); err != nil {
+	if err := a.st.CheckPromote(a.confState.GetLearners(), m.ID); err != nil {
 		ctx.Respond(messages.Result{Err: err})
 		return
 	}
-	u := a.st.members[m.ID]
+	u, _ := a.st.Member(m.ID)
 	a.proposeConfChange(ctx, &raftpb.ConfChange{
 		Type:    raftpb.ConfChangeAddNode.Enum(),
 		NodeId:  new(m.ID),
@@ -497,29 +497,37 @@ func (a *Actor) promoteMember(ctx actor.Context, m messages.PromoteMember) {
 
 // memberList is the member list with learners and client URLs.
 func (a *Actor) memberList() []messages.Member {
-	return a.st.memberList(a.confState, a.cfg.ID, a.cfg.ClientURLs)
+	return a.st.MemberList(a.confState, a.cfg.ID, a.cfg.ClientURLs)
 }
 
 // publish proposes this member's client URLs while the applied state does
-// not hold them, one proposal at a time; the sweep retries a failed one.
+// not hold them, one proposal at a time: when a leader is known, when this
+// member's own addition is applied, and at each sweep, which retries a
+// failed one.
 func (a *Actor) publish(ctx actor.Context) {
 	urls := a.cfg.ClientURLs
-	if a.publishing || a.failed || len(urls) == 0 || slices.Equal(a.st.clients[a.cfg.ID], urls) {
+	if a.publishing || a.failed || len(urls) == 0 || slices.Equal(a.st.Clients(a.cfg.ID), urls) {
 		return
 	}
-	if _, member := a.st.members[a.cfg.ID]; !member {
+	if _, member := a.st.Member(a.cfg.ID); !member {
 		return // a joining member learns it was added from the log first
 	}
-	c := attrsCommand(a.cfg.ID, urls)
-	c.reqID = a.ids.id()
-	data, err := a.codec.encode(c)
+	if a.leader == 0 {
+		// Nothing commits before a leader is known, and the raft actor
+		// would hold the proposal only an election timeout: the first
+		// LeaderChanged publishes.
+		return
+	}
+	c := apply.ProposeAttrs(a.cfg.ID, urls)
+	c.ReqID = a.ids.ID()
+	data, err := a.codec.Encode(c)
 	if err != nil {
 		return // the format cannot carry them (raftexample)
 	}
 	a.publishing = true
 	a.m.Proposals.Inc()
-	a.writes[c.reqID] = &waiter{reply: ctx.Self(), deadline: time.Now().Add(a.cfg.RequestTimeout)}
-	a.queuePropose(ctx, c.reqID, data, nil, false)
+	a.writes[c.ReqID] = &waiter{reply: ctx.Self(), deadline: time.Now().Add(a.cfg.RequestTimeout)}
+	a.queuePropose(ctx, c.ReqID, data, nil, false)
 }
 
 // published is the answer to publish's proposal, which the actor waits for
@@ -534,34 +542,13 @@ func (a *Actor) published(res messages.Result) {
 // ValidEntry checks the data of a normal entry as this member's format
 // would decode it when applying: the raft actor refuses a peer's proposal
 // that would stop every member applying it.
-func (a *Actor) ValidEntry(data []byte) error {
-	if len(data) == 0 {
-		return nil
-	}
-	c, err := a.codec.decode(data)
-	if err != nil {
-		return err
-	}
-	// A transaction's body is decoded only when it is applied: check it
-	// here too, or a malformed one would stop every member.
-	check := func(c command) error {
-		if c.op == opTxn {
-			_, err := decodeTxn(c.value)
-			return err
-		}
-		return nil
-	}
-	if c.op == opBatch {
-		return decodeBatch(c.value, check)
-	}
-	return check(c)
-}
+func (a *Actor) ValidEntry(data []byte) error { return a.ap.ValidEntry(data) }
 
 func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
 	if a.refuse(ctx) {
 		return
 	}
-	if err := membership.CheckRemove(a.st.members, m.ID); err != nil {
+	if err := a.st.CheckRemove(m.ID); err != nil {
 		ctx.Respond(messages.Result{Err: err})
 		return
 	}
@@ -572,7 +559,7 @@ func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
 }
 
 func (a *Actor) proposeConfChange(ctx actor.Context, cc *raftpb.ConfChange) {
-	id := a.ids.id()
+	id := a.ids.ID()
 	cc.Id = new(id)
 	a.writes[id] = a.newWaiter(ctx)
 	a.m.Proposals.Inc()
@@ -590,11 +577,10 @@ func (a *Actor) settle(ctx actor.Context, id uint64) {
 // here, with res, as of the applied index and the store's revision unless
 // res gives them.
 func (a *Actor) settleWith(ctx actor.Context, id uint64, res messages.Result) {
-	if w, ok := a.writes[id]; ok {
-		delete(a.writes, id)
+	if w, ok := a.writes.take(id); ok {
 		a.m.ProposalsApplied.Inc()
-		if res.Index == 0 { // a replayed write says its own
-			res.Index, res.Revision = a.applied, a.st.revision()
+		if res.Index == 0 { // the applier's results say their own
+			res.Index, res.Revision = a.applied, a.st.Revision()
 		}
 		a.answers = append(a.answers, answer{w.reply, res})
 	}
@@ -603,8 +589,7 @@ func (a *Actor) settleWith(ctx actor.Context, id uint64, res messages.Result) {
 // fail answers the write that proposed request id, if it is waiting here,
 // with err: its entry was applied as a no-op.
 func (a *Actor) fail(ctx actor.Context, id uint64, err error) {
-	if w, ok := a.writes[id]; ok {
-		delete(a.writes, id)
+	if w, ok := a.writes.take(id); ok {
 		a.m.ProposalsFailed.Inc()
 		a.answers = append(a.answers, answer{w.reply, messages.Result{Err: err, Index: a.applied}})
 	}
@@ -630,7 +615,7 @@ func (a *Actor) fatal(err error) {
 	a.failed = true
 	// Nothing more may reach the db, not even at close: what the
 	// transaction holds may be half a restore.
-	a.st.be.failed = true
+	a.st.Fail()
 	a.cfg.Logger.Error("state machine stopped", redact.Error(err))
 	a.failAll(messages.ErrStopped)
 	if a.cfg.Fatal != nil {

@@ -19,7 +19,10 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftkv/node/internal/legacysnap"
 	"github.com/raftkv/node/internal/testutil"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -121,9 +124,9 @@ type testState struct {
 
 // viewOf reads a store's content. It does not call t.Fatal, so that the kv
 // actor's goroutine may call it.
-func viewOf(s *store) (testState, error) {
+func viewOf(s *store.Store) (testState, error) {
 	data, err := storeData(s)
-	return testState{data: data, members: maps.Clone(s.members), removed: slices.Sorted(maps.Keys(s.removed))}, err
+	return testState{data: data, members: s.Members(), removed: slices.Sorted(slices.Values(s.Removed()))}, err
 }
 
 // checkState compares two contents; nil and empty compare equal.
@@ -145,22 +148,23 @@ func checkState(t *testing.T, what string, got, want testState) {
 func (w testState) write(t testing.TB, st *State, index uint64, cs *raftpb.ConfState) {
 	t.Helper()
 	for id, u := range w.members {
-		if err := st.st.addMember(id, u); err != nil {
+		if err := st.st.AddMember(id, u); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, id := range w.removed {
-		if err := st.st.removeMember(id); err != nil {
+		if err := st.st.RemoveMember(id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for k, v := range w.data {
-		if _, err := st.be.put(k, []byte(v), index, 0); err != nil {
+		if err := st.st.Put(k, []byte(v), index); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st.be.setApplied(index, 1, cs)
-	if err := st.be.commit(); err != nil {
+	st.st.TakeEvents() // no watch hub hears of these
+	st.st.SetApplied(index, 1, cs)
+	if err := st.st.Commit(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -171,25 +175,62 @@ func (w testState) write(t testing.TB, st *State, index uint64, cs *raftpb.ConfS
 func (w testState) snapshot(t testing.TB, idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
 	t.Helper()
 	return &raftpb.Snapshot{
-		Data:     legacySnapshot(t, w.members, w.removed, w.data),
+		Data:     legacysnap.Encode(w.members, w.removed, w.data),
 		Metadata: &raftpb.SnapshotMetadata{Index: new(idx), Term: new(uint64(1)), ConfState: cs},
 	}
 }
 
-// dbMetaOf reads the meta data of b's last commit: what a restart, or a
-// follower the db is streamed to, would find. A new db's layout is made in
-// its first write transaction: before that commits, nothing is committed.
-func dbMetaOf(b *backend) (dbMeta, error) {
-	var m dbMeta
-	err := b.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil {
-			return nil
-		}
-		var err error
-		m, err = readMeta(tx, false)
-		return err
+// dbMeta is what a db's last commit holds, as far as the tests look.
+type dbMeta struct {
+	applied uint64 // the applied index
+}
+
+// dbMetaOf reads the meta data of s's last commit: what a restart, or a
+// follower the db is streamed to, would find. The store's snapshot stream
+// is of the last commit and names its applied index; the stream itself is
+// not read. A new db's layout is committed when it is made, so there is
+// always a commit to read.
+func dbMetaOf(s *store.Store) (dbMeta, error) {
+	rc, applied, err := s.SnapshotReader()
+	if err != nil {
+		return dbMeta{}, err
+	}
+	return dbMeta{applied: applied}, rc.Close()
+}
+
+// storeData reads every key and value a store holds, committed or not. It
+// does not call t.Fatal, so that the kv actor's goroutine may call it (the
+// fixture's Deliver reads the state there).
+func storeData(s *store.Store) (map[string]string, error) {
+	out := make(map[string]string)
+	err := store.ForEach(s.Backend().Tx(), func(k, v []byte) error {
+		out[string(k)] = string(v)
+		return nil
 	})
-	return m, err
+	return out, err
+}
+
+// encodeNative spells c as a native entry's data, as the kv actor proposes
+// it.
+func encodeNative(c apply.Command) []byte {
+	codec, err := apply.FormatNative.Codec()
+	if err != nil {
+		panic(err)
+	}
+	data, err := codec.Encode(c)
+	if err != nil {
+		panic(err) // the native format encodes every command
+	}
+	return data
+}
+
+// decodeNative reads a native entry's data as the applier does.
+func decodeNative(data []byte) (apply.Command, error) {
+	codec, err := apply.FormatNative.Codec()
+	if err != nil {
+		return apply.Command{}, err
+	}
+	return codec.Decode(data)
 }
 
 // delivery is one call of Deliver, with what the state machine held then.
@@ -236,7 +277,9 @@ type fixtureOpts struct {
 	silentConfChange  bool // the raft probe never answers ApplyConfChange
 	declineConfChange bool // the raft probe declines every conf change
 	props             []actor.PropsOption
-	codec             func(stateFormat) stateFormat // wraps the format's codec
+	// codec wraps the actor's codec: the one it proposes and encodes
+	// snapshots with (the applier decodes entries with its own).
+	codec func(apply.Codec) apply.Codec
 	// snapshot is the newest snapshot of the member's log: OpenState makes
 	// the db from its inline data, as it migrates a data dir of the
 	// previous layout.
@@ -279,13 +322,16 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 			d := delivery{
 				msgs:        msgs,
 				applied:     f.act.applied,
-				members:     maps.Clone(f.act.st.members),
-				removed:     maps.Clone(f.act.st.removed),
+				members:     f.act.st.Members(),
+				removed:     make(map[uint64]bool),
 				confChanges: f.raft.answeredIndexes(),
-				pending:     f.act.st.be.pending,
+				pending:     f.act.st.Backend().Pending(),
+			}
+			for _, id := range f.act.st.Removed() {
+				d.removed[id] = true
 			}
 			data, err1 := storeData(f.act.st)
-			m, err2 := dbMetaOf(f.act.st.be)
+			m, err2 := dbMetaOf(f.act.st)
 			d.data, d.committed, d.err = data, m.applied, errors.Join(err1, err2)
 			f.delivered <- d
 		},
@@ -339,8 +385,8 @@ func (f *fixture) snapSendMiddleware(next actor.SenderFunc) actor.SenderFunc {
 			s.index = m.index
 		}
 		if s.index > 0 {
-			m, err := dbMetaOf(f.act.st.be)
-			s.pending, s.committed, s.err = f.act.st.be.pending, m.applied, err
+			m, err := dbMetaOf(f.act.st)
+			s.pending, s.committed, s.err = f.act.st.Backend().Pending(), m.applied, err
 			select {
 			case f.snapSent <- s:
 			default: // a test that takes more snapshots than this does not look at them
@@ -453,12 +499,14 @@ func (f *fixture) raftQuiet(t *testing.T) { t.Helper(); f.quiet(t, f.raft.probe,
 // ahead of the barrier. The native format's go straight from the kv actor.
 func (f *fixture) snapQuiet(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for f.encoding(t) {
-		if time.Now().After(deadline) {
-			t.Fatalf("a snapshot still encoding after %v", waitFor)
+	err := testutil.Poll(waitFor, time.Millisecond, func() error {
+		if f.encoding(t) {
+			return errors.New("a snapshot is still encoding")
 		}
-		time.Sleep(time.Millisecond) // polling; the deadline is the bound
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	f.quiet(t, f.snap, "the snapshotter")
 }
@@ -522,8 +570,8 @@ func (f *fixture) db(t *testing.T) dbState {
 	var err error
 	f.inspect(t, func(a *Actor) {
 		var m dbMeta
-		m, err = dbMetaOf(a.st.be)
-		s = dbState{applied: a.applied, pending: a.st.be.pending, committed: m.applied}
+		m, err = dbMetaOf(a.st)
+		s = dbState{applied: a.applied, pending: a.st.Backend().Pending(), committed: m.applied}
 	})
 	if err != nil {
 		t.Fatalf("reading the db's meta data: %v", err)
@@ -666,12 +714,12 @@ func (f *fixture) copyDB(t *testing.T, index uint64) *State {
 // at index, and returns the applied index the stream held.
 func streamDB(t *testing.T, src *State, path string, index uint64) uint64 {
 	t.Helper()
-	rc, held, err := src.be.snapshotReader()
+	rc, held, err := src.st.SnapshotReader()
 	if err != nil {
-		t.Fatalf("snapshotReader: %v", err)
+		t.Fatalf("SnapshotReader: %v", err)
 	}
 	defer rc.Close()
-	if err := ReceiveSnapshotDB(path, index, rc); err != nil {
+	if err := store.ReceiveSnapshotDB(path, index, rc); err != nil {
 		t.Fatalf("ReceiveSnapshotDB: %v", err)
 	}
 	return held
@@ -703,7 +751,7 @@ func normalEntry(idx uint64, data []byte) *raftpb.Entry {
 
 // putEntry is a put proposed by no waiting client (request id 0).
 func putEntry(idx uint64, key, value string) *raftpb.Entry {
-	return normalEntry(idx, command{op: opPut, key: key, value: []byte(value)}.encode())
+	return normalEntry(idx, encodeNative(apply.Command{Op: apply.OpPut, Key: key, Value: []byte(value)}))
 }
 
 func confChangeEntry(t *testing.T, idx uint64, cc proto.Message) *raftpb.Entry {
@@ -735,13 +783,13 @@ func TestActorWriteAnsweredOnApply(t *testing.T) {
 	cases := []struct {
 		name      string
 		req       any
-		wantOp    op
+		wantOp    apply.Op
 		wantValue string
 		wantGet   *string
 	}{
-		{"put", messages.Put{Key: "k", Value: []byte("new")}, opPut, "new", str("new")},
-		{"put empty value", messages.Put{Key: "k"}, opPut, "", str("")},
-		{"delete", messages.Delete{Key: "k"}, opDelete, "", nil},
+		{"put", messages.Put{Key: "k", Value: []byte("new")}, apply.OpPut, "new", str("new")},
+		{"put empty value", messages.Put{Key: "k"}, apply.OpPut, "", str("")},
+		{"delete", messages.Delete{Key: "k"}, apply.OpDelete, "", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -750,11 +798,11 @@ func TestActorWriteAnsweredOnApply(t *testing.T) {
 
 			w := f.request(c.req)
 			p := recv[messages.Propose](t, f.raft.got, "Propose")
-			cmd, err := decodeCommand(p.Data)
+			cmd, err := decodeNative(p.Data)
 			if err != nil {
 				t.Fatalf("Propose data does not decode: %v", err)
 			}
-			if cmd.op != c.wantOp || cmd.key != "k" || string(cmd.value) != c.wantValue || cmd.reqID != p.ID {
+			if cmd.Op != c.wantOp || cmd.Key != "k" || string(cmd.Value) != c.wantValue || cmd.ReqID != p.ID {
 				t.Fatalf("proposed %+v with id %d, want op %d key k value %q with the proposal's id", cmd, p.ID, c.wantOp, c.wantValue)
 			}
 			w.pending(t)
@@ -866,10 +914,10 @@ func TestActorSkipsAppliedEntries(t *testing.T) {
 	f.get(t, "c", str("3"), 3)
 	f.get(t, "w", nil, 3)
 	// Not even its revisions moved: the record is the one written at 1.
-	var rec record
+	var rec messages.KV
 	var err error
-	f.inspect(t, func(a *Actor) { rec, _, err = a.st.be.get("a") })
-	if err != nil || rec.createRev != 1 || rec.modRev != 1 || rec.version != 1 {
+	f.inspect(t, func(a *Actor) { rec, _, err = a.st.Get("a") })
+	if err != nil || rec.CreateRevision != 1 || rec.ModRevision != 1 || rec.Version != 1 {
 		t.Fatalf("a's record after the replay: %+v (%v), want created and modified at 1, version 1", rec, err)
 	}
 
@@ -901,7 +949,7 @@ func TestActorFatal(t *testing.T) {
 		{name: "conf change not applied by raft", silent: true, send: func(t *testing.T) any {
 			return applyOf(confChangeEntry(t, 2, addNode(2, "http://b:2380", 0)))
 		}},
-		{name: "snapshot with garbage data", wantErr: ErrBadSnapshot, send: func(*testing.T) any {
+		{name: "snapshot with garbage data", wantErr: store.ErrBadSnapshot, send: func(*testing.T) any {
 			return messages.RestoreSnapshot{Snapshot: &raftpb.Snapshot{Data: []byte("garbage"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5))}}}
 		}},
 		// A snapshot without data comes with a db, which the transport
@@ -1044,7 +1092,7 @@ func TestActorCreatesSnapshots(t *testing.T) {
 		testState{members: map[uint64]string{1: "http://a:2380"}, data: map[string]string{"a": "1", "b": "2"}})
 
 	f.wantDelivery(t, f.apply(putEntry(4, "a", "3")))
-	f.wantDelivery(t, f.apply(normalEntry(5, command{op: opDelete, key: "b"}.encode())))
+	f.wantDelivery(t, f.apply(normalEntry(5, encodeNative(apply.Command{Op: apply.OpDelete, Key: "b"}))))
 	f.snapQuiet(t)
 	f.wantDelivery(t, f.apply(confChangeEntry(t, 6, addNode(2, "http://b:2380", 0))))
 	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
@@ -1247,20 +1295,20 @@ func TestNewActorFromSnapshot(t *testing.T) {
 // format, is refused, and the db it began is not left behind: the member
 // must not start from a part of its state.
 func TestOpenStateRefusesBadSnapshot(t *testing.T) {
-	valid := legacySnapshot(t, map[uint64]string{1: "u"}, nil, map[string]string{"k": "v"})
+	valid := legacysnap.Encode(map[uint64]string{1: "u"}, nil, map[string]string{"k": "v"})
 	for _, c := range []struct {
 		name   string
-		format Format
+		format apply.Format
 		data   []byte
 		want   error
 	}{
-		{"garbage", FormatNative, []byte("garbage"), ErrBadSnapshot},
-		{"truncated", FormatNative, valid[:len(valid)-1], ErrBadSnapshot},
-		{"trailing bytes", FormatNative, append(slices.Clone(valid), 1), ErrBadSnapshot},
-		{"raftexample snapshot in native format", FormatNative, []byte(`{"a":"1"}`), ErrBadSnapshot},
-		{"native snapshot in raftexample format", FormatRaftexample, valid, ErrBadSnapshot},
-		{"bad JSON", FormatRaftexample, []byte(`{"a":`), ErrBadSnapshot},
-		{"unknown format", 5, valid, ErrUnknownFormat},
+		{"garbage", apply.FormatNative, []byte("garbage"), store.ErrBadSnapshot},
+		{"truncated", apply.FormatNative, valid[:len(valid)-1], store.ErrBadSnapshot},
+		{"trailing bytes", apply.FormatNative, append(slices.Clone(valid), 1), store.ErrBadSnapshot},
+		{"raftexample snapshot in native format", apply.FormatNative, []byte(`{"a":"1"}`), store.ErrBadSnapshot},
+		{"native snapshot in raftexample format", apply.FormatRaftexample, valid, store.ErrBadSnapshot},
+		{"bad JSON", apply.FormatRaftexample, []byte(`{"a":`), store.ErrBadSnapshot},
+		{"unknown format", 5, valid, apply.ErrUnknownFormat},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -1281,7 +1329,7 @@ func TestOpenStateRefusesBadSnapshot(t *testing.T) {
 
 // raft's empty snapshot (index 0) holds no state to restore.
 func TestNewActorEmptySnapshot(t *testing.T) {
-	st, err := OpenState(testStateConfig(t.TempDir(), FormatNative, &raftpb.Snapshot{}))
+	st, err := OpenState(testStateConfig(t.TempDir(), apply.FormatNative, &raftpb.Snapshot{}))
 	if err != nil {
 		t.Fatalf("OpenState: %v", err)
 	}
@@ -1290,8 +1338,8 @@ func TestNewActorEmptySnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewActor: %v", err)
 	}
-	if len(a.st.members) != 0 || a.applied != 0 || a.st.keys() != 0 {
-		t.Fatalf("restored %v and %d keys at %d from an empty snapshot", a.st.members, a.st.keys(), a.applied)
+	if len(a.st.Members()) != 0 || a.applied != 0 || a.st.Keys() != 0 {
+		t.Fatalf("restored %v and %d keys at %d from an empty snapshot", a.st.Members(), a.st.Keys(), a.applied)
 	}
 }
 
@@ -1302,7 +1350,7 @@ func wired(t *testing.T, cfg Config) Config {
 	cfg.Raft = actor.NewPID("nonhost", "raft")
 	cfg.Deliver = func([]*raftpb.Message) {}
 	if cfg.State == nil {
-		cfg.State = openTestState(t, FormatNative)
+		cfg.State = openTestState(t, apply.FormatNative)
 	}
 	return cfg
 }
@@ -1324,7 +1372,7 @@ func TestNewActorNeedsWiring(t *testing.T) {
 	if _, err := NewActor(wired(t, Config{})); err != nil {
 		t.Fatalf("NewActor with its wiring: %v", err)
 	}
-	if _, err := NewActor(wired(t, Config{Format: 5})); !errors.Is(err, ErrUnknownFormat) {
+	if _, err := NewActor(wired(t, Config{Format: 5})); !errors.Is(err, apply.ErrUnknownFormat) {
 		t.Fatalf("NewActor with an unknown format: %v, want ErrUnknownFormat", err)
 	}
 }
@@ -1395,15 +1443,15 @@ func TestActorSnapshotWithoutConfState(t *testing.T) {
 // heldFormat holds every snapshot encoding until release is closed, to show
 // what the kv actor does meanwhile.
 type heldFormat struct {
-	stateFormat
+	apply.Codec
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (h heldFormat) snapshotData(tx *bolt.Tx) ([]byte, error) {
+func (h heldFormat) SnapshotData(tx *bolt.Tx) ([]byte, error) {
 	h.entered <- struct{}{}
 	<-h.release
-	return h.stateFormat.snapshotData(tx)
+	return h.Codec.SnapshotData(tx)
 }
 
 // raftexample's snapshots carry the whole map, encoded off the kv actor from
@@ -1416,10 +1464,10 @@ func TestActorAppliesWhileEncoding(t *testing.T) {
 	held := heldFormat{entered: make(chan struct{}, 4), release: make(chan struct{})}
 	f := newFixture(t, fixtureOpts{
 		cfg: func(c *Config) {
-			c.Format = FormatRaftexample
+			c.Format = apply.FormatRaftexample
 			c.SnapshotCount = 2
 		},
-		codec: func(sf stateFormat) stateFormat { held.stateFormat = sf; return held },
+		codec: func(c apply.Codec) apply.Codec { held.Codec = c; return held },
 	})
 	release := sync.OnceFunc(func() { close(held.release) })
 	t.Cleanup(release) // before the fixture's shutdown, which a held encoder would block

@@ -1,12 +1,11 @@
 package kv
 
 import (
-	"encoding/binary"
-	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -34,15 +33,6 @@ const (
 // nothing in flight and is proposed at once. Two keep the log busy while a
 // batch commits, instead of leaving it idle between round trips.
 const maxInflightProposals = 2
-
-// opBatch is the native format's batch entry:
-//
-//	opBatch | batch id (uvarint) | (command length (uvarint) | command)…
-//
-// Each command keeps its own request id, so each write is settled by its own
-// id when the batch is applied. The batch id only lets the proposer fail
-// the whole batch if raft refuses it.
-const opBatch op = 3
 
 // batch is a proposal in raft: the requests waiting on it (one, for a write
 // proposed as itself) and until when it is awaited; its entry data, to be
@@ -112,52 +102,6 @@ func (p *pendingBatch) reset() {
 	p.cmds, p.reqIDs, p.bytes, p.all = p.cmds[:0], nil, 0, false
 }
 
-// encodeBatch writes cmds as one opBatch entry.
-func encodeBatch(id uint64, cmds [][]byte, size int) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64*(1+len(cmds))+size)
-	b = append(b, byte(opBatch))
-	b = binary.AppendUvarint(b, id)
-	for _, c := range cmds {
-		b = appendBytes(b, c)
-	}
-	return b
-}
-
-// decodeBatch calls fn for each command of an opBatch entry's body (the
-// bytes after the batch id), stopping at the first error.
-func decodeBatch(body []byte, fn func(command) error) error {
-	cmds, err := splitBatch(body)
-	if err != nil {
-		return err
-	}
-	for _, data := range cmds {
-		c, err := decodeCommand(data)
-		if err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// splitBatch cuts an opBatch entry's body into its commands' data, or
-// refuses the whole body if its framing does not hold: then no command of
-// it can be trusted to be the one proposed.
-func splitBatch(body []byte) ([][]byte, error) {
-	var cmds [][]byte
-	for len(body) > 0 {
-		n, k := binary.Uvarint(body)
-		if k <= 0 || k != uvarintLen(n) || n > uint64(len(body)-k) {
-			return nil, fmt.Errorf("%w: batch command length", ErrBadCommand)
-		}
-		cmds = append(cmds, body[k:k+int(n)])
-		body = body[k+int(n):]
-	}
-	return cmds, nil
-}
-
 // queuePropose adds an encoded write to the pending batch, proposing the
 // batch first if the write touches one of its keys.
 func (a *Actor) queuePropose(ctx actor.Context, reqID uint64, data []byte, keys []string, all bool) {
@@ -180,7 +124,7 @@ func (a *Actor) queuePropose(ctx actor.Context, reqID uint64, data []byte, keys 
 // batch entry if the format has batches, else one by one (a format without
 // batches is never held back: holding would only delay).
 func (a *Actor) proposePending(ctx actor.Context) {
-	if a.codec.batches() && len(a.inflight) >= maxInflightProposals && !a.pending.full() {
+	if a.codec.Batches() && len(a.inflight) >= maxInflightProposals && !a.pending.full() {
 		return // proposed when one in flight is applied or given up
 	}
 	a.proposeNow(ctx)
@@ -192,7 +136,7 @@ func (a *Actor) proposeNow(ctx actor.Context) {
 	if len(p.cmds) == 0 {
 		return
 	}
-	batching := a.codec.batches()
+	batching := a.codec.Batches()
 	deadline := time.Now().Add(a.cfg.RequestTimeout)
 	switch {
 	case len(p.cmds) == 1 || !batching:
@@ -203,8 +147,8 @@ func (a *Actor) proposeNow(ctx actor.Context) {
 			ctx.Send(a.cfg.Raft, messages.Propose{ID: p.reqIDs[i], Data: data})
 		}
 	default:
-		id := a.ids.id()
-		data := encodeBatch(id, p.cmds, p.bytes)
+		id := a.ids.ID()
+		data := apply.EncodeBatch(id, p.cmds, p.bytes)
 		a.inflight[id] = a.newBatch(p.reqIDs, deadline, data)
 		ctx.Send(a.cfg.Raft, messages.Propose{ID: id, Data: data})
 	}
@@ -233,8 +177,7 @@ func (a *Actor) proposalFailed(ctx actor.Context, m messages.ProposalFailed) {
 		ids = b.reqIDs
 	}
 	for _, id := range ids {
-		if w, ok := a.writes[id]; ok {
-			delete(a.writes, id)
+		if w, ok := a.writes.take(id); ok {
 			a.m.ProposalsFailed.Inc()
 			ctx.Send(w.reply, messages.Result{Err: m.Err})
 		}

@@ -1,15 +1,58 @@
 package kv
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"testing"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/raftkv/node/internal/actortest"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
+
+// nativeCodec is the native format's codec.
+func nativeCodec(t testing.TB) apply.Codec {
+	t.Helper()
+	codec, err := apply.FormatNative.Codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec
+}
+
+// nativeEntryData is c in the native format, unchecked: what a bug, an
+// older binary or a peer may have put in the log.
+func nativeEntryData(t testing.TB, c apply.Command) []byte {
+	t.Helper()
+	data, err := nativeCodec(t).Encode(c)
+	if err != nil {
+		t.Fatalf("encode %v: %v", c.Op, err)
+	}
+	return data
+}
+
+// batchCommands reads the commands of a batch entry's body, as the
+// batch codec frames them (apply.EncodeBatch): each command's length, then
+// the command.
+func batchCommands(t testing.TB, body []byte) []apply.Command {
+	t.Helper()
+	var cmds []apply.Command
+	for len(body) > 0 {
+		n, k := binary.Uvarint(body)
+		if k <= 0 || n > uint64(len(body)-k) {
+			t.Fatalf("batch framing broken %d bytes from its end", len(body))
+		}
+		c, err := nativeCodec(t).Decode(body[k : k+int(n)])
+		if err != nil {
+			t.Fatalf("a command of the batch: %v", err)
+		}
+		cmds = append(cmds, c)
+		body = body[k+int(n):]
+	}
+	return cmds
+}
 
 // Writes queued together become one batch entry; applying it answers each
 // write, and raft refusing it fails each.
@@ -28,16 +71,13 @@ func TestActorBatchesQueuedWrites(t *testing.T) {
 			p := recv[messages.Propose](t, f.raft.got, "the batch")
 			f.raftQuiet(t) // one proposal, not five
 
-			c, err := nativeFormat{}.decode(p.Data)
-			if err != nil || c.op != opBatch || c.reqID != p.ID {
+			c, err := nativeCodec(t).Decode(p.Data)
+			if err != nil || c.Op != apply.OpBatch || c.ReqID != p.ID {
 				t.Fatalf("proposal decodes as %+v, %v; want a batch with the proposal's id %d", c, err, p.ID)
 			}
 			var keys []string
-			if err := decodeBatch(c.value, func(c command) error {
-				keys = append(keys, c.key+"="+string(c.value))
-				return nil
-			}); err != nil {
-				t.Fatal(err)
+			for _, c := range batchCommands(t, c.Value) {
+				keys = append(keys, c.Key+"="+string(c.Value))
 			}
 			if fmt.Sprint(keys) != "[k0=v0 k1=v1 k2=v2 k3=v3 k4=v4]" {
 				t.Fatalf("batch holds %v", keys)
@@ -72,12 +112,12 @@ func TestActorBatchesQueuedWrites(t *testing.T) {
 func TestActorBatchLimits(t *testing.T) {
 	tests := []struct {
 		name      string
-		format    Format
+		format    apply.Format
 		writes    int
 		proposals int
 	}{
-		{"native over the limit", FormatNative, maxBatchCommands + 10, 2},
-		{"raftexample", FormatRaftexample, 3, 3},
+		{"native over the limit", apply.FormatNative, maxBatchCommands + 10, 2},
+		{"raftexample", apply.FormatRaftexample, 3, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,46 +140,6 @@ func TestActorBatchLimits(t *testing.T) {
 	}
 }
 
-func TestBatchCodec(t *testing.T) {
-	cmds := [][]byte{
-		command{op: opPut, reqID: 7, key: "a", value: []byte("1")}.encode(),
-		command{op: opDelete, reqID: 8, key: "b"}.encode(),
-	}
-	data := encodeBatch(99, cmds, len(cmds[0])+len(cmds[1]))
-	c, err := nativeFormat{}.decode(data)
-	if err != nil || c.op != opBatch || c.reqID != 99 {
-		t.Fatalf("decode = %+v, %v", c, err)
-	}
-	var got []string
-	if err := decodeBatch(c.value, func(c command) error {
-		got = append(got, fmt.Sprintf("%d %d %s", c.op, c.reqID, c.key))
-		return nil
-	}); err != nil || fmt.Sprint(got) != "[1 7 a 2 8 b]" {
-		t.Fatalf("commands %v, %v", got, err)
-	}
-
-	bad := []struct {
-		name string
-		data []byte
-	}{
-		{"no batch id", []byte{byte(opBatch)}},
-		{"length past the end", append(encodeBatch(1, nil, 0), 5, 1)},
-		{"non-canonical length", append(encodeBatch(1, nil, 0), 0x81, 0x00)},
-		{"bad command inside", append(encodeBatch(1, nil, 0), 1, 9)},
-	}
-	for _, tc := range bad {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := nativeFormat{}.decode(tc.data)
-			if err == nil {
-				err = decodeBatch(c.value, func(command) error { return nil })
-			}
-			if !errors.Is(err, ErrBadCommand) {
-				t.Fatalf("err = %v, want ErrBadCommand", err)
-			}
-		})
-	}
-}
-
 // With maxInflightProposals of this member's proposals in raft, a new write
 // waits; it is proposed once one of them is applied.
 func TestActorHoldsWritesWhileProposalsAreInFlight(t *testing.T) {
@@ -158,7 +158,7 @@ func TestActorHoldsWritesWhileProposalsAreInFlight(t *testing.T) {
 
 	f.wantDelivery(t, f.apply(normalEntry(1, first.Data)))
 	p := recv[messages.Propose](t, f.raft.got, "the held write, once a proposal was applied")
-	if c, err := decodeCommand(p.Data); err != nil || c.key != "held" {
+	if c, err := nativeCodec(t).Decode(p.Data); err != nil || c.Key != "held" {
 		t.Fatalf("proposed %+v (%v), want the held write", c, err)
 	}
 }

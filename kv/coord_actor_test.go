@@ -12,6 +12,9 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/internal/actortest"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/internal/kvtest"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -29,12 +32,20 @@ func (f *fixture) write(t *testing.T, idx uint64, req any) messages.Result {
 func (f *fixture) revision(t *testing.T) uint64 {
 	t.Helper()
 	var rev uint64
-	f.inspect(t, func(a *Actor) { rev = a.st.revision() })
+	f.inspect(t, func(a *Actor) { rev = a.st.Revision() })
 	return rev
 }
 
-func txnEntry(idx, reqID uint64, txn messages.Txn) *raftpb.Entry {
-	return normalEntry(idx, command{op: opTxn, reqID: reqID, value: encodeTxn(txn)}.encode())
+// txnEntry is the entry at idx of txn as the kv actor proposes it, under
+// reqID (uncheckedTxnEntry, in refuse_test.go, makes one the API refuses).
+func txnEntry(t testing.TB, idx, reqID uint64, txn messages.Txn) *raftpb.Entry {
+	t.Helper()
+	c, _, _, err := apply.ProposeTxn(txn)
+	if err != nil {
+		t.Fatalf("ProposeTxn: %v", err)
+	}
+	c.ReqID = reqID
+	return normalEntry(idx, encodeNative(c))
 }
 
 // Revisions through the actor: a key's counters across put, put, delete and
@@ -71,7 +82,7 @@ func TestActorRevisions(t *testing.T) {
 		{name: "conf change", entry: func(idx uint64) *raftpb.Entry { return confChangeEntry(t, idx, addNode(1, "http://a:2380", 0)) },
 			want: want{3, 2, kv("v2", 1, 2, 2)}},
 		{name: "publication of client URLs", entry: func(idx uint64) *raftpb.Entry {
-			return normalEntry(idx, attrsCommand(1, []string{"http://a:2379"}).encode())
+			return normalEntry(idx, encodeNative(apply.ProposeAttrs(1, []string{"http://a:2379"})))
 		}, want: want{4, 2, kv("v2", 1, 2, 2)}},
 		{name: "delete of an absent key", do: func(idx uint64) messages.Result { return f.write(t, idx, messages.Delete{Key: "absent"}) },
 			want: want{5, 2, kv("v2", 1, 2, 2)},
@@ -82,9 +93,9 @@ func TestActorRevisions(t *testing.T) {
 			}},
 		{name: "transaction whose compare fails, without writes", do: func(idx uint64) messages.Result {
 			return f.write(t, idx, messages.Txn{
-				Compares: []messages.Compare{cmpNum("k", messages.CompareVersion, messages.CompareEqual, 5)},
-				Success:  []messages.TxnOp{txnPut("k", "never")},
-				Failure:  []messages.TxnOp{txnGet("k")},
+				Compares: []messages.Compare{kvtest.CmpNum("k", messages.CompareVersion, messages.CompareEqual, 5)},
+				Success:  []messages.TxnOp{kvtest.TxnPut("k", "never")},
+				Failure:  []messages.TxnOp{kvtest.TxnGet("k")},
 			})
 		}, want: want{6, 2, kv("v2", 1, 2, 2)},
 			check: func(r messages.Result) {
@@ -105,8 +116,8 @@ func TestActorRevisions(t *testing.T) {
 			want: want{9, 9, kv("v3", 9, 9, 1)}},
 		{name: "transaction that writes", do: func(idx uint64) messages.Result {
 			return f.write(t, idx, messages.Txn{
-				Compares: []messages.Compare{cmpNum("k", messages.CompareModRevision, messages.CompareEqual, 9)},
-				Success:  []messages.TxnOp{txnPut("k", "v4"), txnGet("k"), txnPut("j", "1")},
+				Compares: []messages.Compare{kvtest.CmpNum("k", messages.CompareModRevision, messages.CompareEqual, 9)},
+				Success:  []messages.TxnOp{kvtest.TxnPut("k", "v4"), kvtest.TxnGet("k"), kvtest.TxnPut("j", "1")},
 			})
 		}, want: want{10, 10, kv("v4", 9, 10, 2)},
 			check: func(r messages.Result) {
@@ -142,7 +153,7 @@ func TestActorRevisions(t *testing.T) {
 	f.noFatal(t)
 
 	// Range reads through the actor: now, at a past revision, in the future.
-	res := f.request(messages.Range{Start: "a", End: rangeEndAll, Serializable: true}).result(t)
+	res := f.request(messages.Range{Start: "a", End: store.RangeEndAll, Serializable: true}).result(t)
 	if res.Err != nil || res.Revision != 10 || res.Index != 10 || len(res.Results) != 1 || fmtKVs(res.Results[0].KVs) != `["j"="1" c10 m10 v1]["k"="v4" c9 m10 v2]` {
 		t.Fatalf("range now: %+v", res)
 	}
@@ -155,12 +166,12 @@ func TestActorRevisions(t *testing.T) {
 		{5, `["k"="v2" c1 m2 v2]`},
 		{1, `["k"="v1" c1 m1 v1]`},
 	} {
-		res := f.request(messages.Range{Start: "a", End: rangeEndAll, Revision: c.rev, Serializable: true}).result(t)
+		res := f.request(messages.Range{Start: "a", End: store.RangeEndAll, Revision: c.rev, Serializable: true}).result(t)
 		if res.Err != nil || res.Revision != c.rev || fmtKVs(res.Results[0].KVs) != c.want {
 			t.Fatalf("range at %d: %+v, want %s", c.rev, res, c.want)
 		}
 	}
-	f.request(messages.Range{Start: "a", End: rangeEndAll, Revision: 11, Serializable: true}).wantErr(t, messages.ErrFutureRevision)
+	f.request(messages.Range{Start: "a", End: store.RangeEndAll, Revision: 11, Serializable: true}).wantErr(t, messages.ErrFutureRevision)
 	f.request(messages.Range{End: "b", Serializable: true}).wantErr(t, messages.ErrInvalidTxn)
 	// A linearizable range waits for its read index.
 	lin := f.request(messages.Range{Start: "k"})
@@ -178,32 +189,32 @@ func TestActorRevisions(t *testing.T) {
 // results. One past the quota is answered ErrNoSpace and writes nothing.
 func TestActorTxn(t *testing.T) {
 	big := strings.Repeat("v", 40)
-	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.Quota = cost("a", []byte(big)) + cost("b", []byte(big)) }})
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.Quota = store.Cost("a", []byte(big)) + store.Cost("b", []byte(big)) }})
 
-	f.request(messages.Txn{Success: []messages.TxnOp{txnPut("k", "1"), txnPut("k", "2")}}).wantErr(t, messages.ErrInvalidTxn)
+	f.request(messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("k", "1"), kvtest.TxnPut("k", "2")}}).wantErr(t, messages.ErrInvalidTxn)
 	f.request(messages.Txn{Compares: []messages.Compare{{Key: "k"}}}).wantErr(t, messages.ErrInvalidTxn)
 	f.raftQuiet(t) // nothing proposed
 
 	// Another member's transaction: no client waits here, the writes are
 	// made all the same.
-	f.wantDelivery(t, f.apply(txnEntry(1, 12345, messages.Txn{
-		Compares: []messages.Compare{cmpNum("a", messages.CompareCreateRevision, messages.CompareEqual, 0)},
-		Success:  []messages.TxnOp{txnPut("a", big), txnGet("a")},
+	f.wantDelivery(t, f.apply(txnEntry(t, 1, 12345, messages.Txn{
+		Compares: []messages.Compare{kvtest.CmpNum("a", messages.CompareCreateRevision, messages.CompareEqual, 0)},
+		Success:  []messages.TxnOp{kvtest.TxnPut("a", big), kvtest.TxnGet("a")},
 	})))
 	f.get(t, "a", str(big), 1)
 
 	r := f.write(t, 2, messages.Txn{
-		Compares: []messages.Compare{cmpNum("a", messages.CompareCreateRevision, messages.CompareEqual, 0)},
-		Success:  []messages.TxnOp{txnPut("a", "again")},
-		Failure:  []messages.TxnOp{txnPut("b", big), txnRange(messages.Range{Start: "a", End: rangeEndAll, KeysOnly: true})},
+		Compares: []messages.Compare{kvtest.CmpNum("a", messages.CompareCreateRevision, messages.CompareEqual, 0)},
+		Success:  []messages.TxnOp{kvtest.TxnPut("a", "again")},
+		Failure:  []messages.TxnOp{kvtest.TxnPut("b", big), kvtest.TxnRange(messages.Range{Start: "a", End: store.RangeEndAll, KeysOnly: true})},
 	})
 	if r.Err != nil || r.Succeeded || r.Revision != 2 || len(r.Results) != 2 || fmtKVs(r.Results[1].KVs) != `["a"="" c1 m1 v1]["b"="" c2 m2 v1]` {
 		t.Fatalf("transaction answered %+v", r)
 	}
 
 	// Past the quota: refused whole.
-	r = f.write(t, 3, messages.Txn{Success: []messages.TxnOp{txnPut("c", "x"), txnPut("a", "smaller")}})
-	if !errors.Is(r.Err, ErrNoSpace) || r.Index != 3 {
+	r = f.write(t, 3, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("c", "x"), kvtest.TxnPut("a", "smaller")}})
+	if !errors.Is(r.Err, apply.ErrNoSpace) || r.Index != 3 {
 		t.Fatalf("transaction past the quota answered %+v, want ErrNoSpace at 3", r)
 	}
 	if rev := f.revision(t); rev != 2 {
@@ -211,7 +222,7 @@ func TestActorTxn(t *testing.T) {
 	}
 	f.get(t, "a", str(big), 3)
 	// A delete-only transaction is never refused.
-	if r := f.write(t, 4, messages.Txn{Success: []messages.TxnOp{txnDelRange("a", rangeEndAll)}}); r.Err != nil || r.Revision != 4 || r.Results[0].Deleted != 2 {
+	if r := f.write(t, 4, messages.Txn{Success: []messages.TxnOp{kvtest.TxnDelRange("a", store.RangeEndAll)}}); r.Err != nil || r.Revision != 4 || r.Results[0].Deleted != 2 {
 		t.Fatalf("delete-only transaction answered %+v", r)
 	}
 	f.noFatal(t)
@@ -221,27 +232,27 @@ func TestActorTxn(t *testing.T) {
 // "txn" for each, in order.
 func describeProposal(t *testing.T, p messages.Propose) []string {
 	t.Helper()
-	c, err := nativeFormat{}.decode(p.Data)
+	c, err := decodeNative(p.Data)
 	if err != nil {
 		t.Fatalf("proposal does not decode: %v", err)
 	}
-	desc := func(c command) string {
-		switch c.op {
-		case opPut:
-			return "put " + c.key + "=" + string(c.value)
-		case opDelete:
-			return "del " + c.key
-		case opTxn:
+	desc := func(c apply.Command) string {
+		switch c.Op {
+		case apply.OpPut:
+			return "put " + c.Key + "=" + string(c.Value)
+		case apply.OpDelete:
+			return "del " + c.Key
+		case apply.OpTxn:
 			return "txn"
 		}
-		return fmt.Sprint("op ", c.op)
+		return fmt.Sprint("op ", c.Op)
 	}
-	if c.op != opBatch {
+	if c.Op != apply.OpBatch {
 		return []string{desc(c)}
 	}
 	var out []string
-	if err := decodeBatch(c.value, func(c command) error { out = append(out, desc(c)); return nil }); err != nil {
-		t.Fatal(err)
+	for _, c := range batchCommands(t, c.Value) {
+		out = append(out, desc(c))
 	}
 	return out
 }
@@ -251,7 +262,7 @@ func describeProposal(t *testing.T, p messages.Propose) []string {
 // where a key repeats; a transaction that deletes a range, which may hold
 // any key, goes alone.
 func TestActorBatchNeverWritesAKeyTwice(t *testing.T) {
-	rangeDelete := messages.Txn{Success: []messages.TxnOp{txnDelRange("b", "d")}}
+	rangeDelete := messages.Txn{Success: []messages.TxnOp{kvtest.TxnDelRange("b", "d")}}
 	cases := []struct {
 		name string
 		reqs []any
@@ -270,10 +281,10 @@ func TestActorBatchNeverWritesAKeyTwice(t *testing.T) {
 			[]any{messages.Delete{Key: "k"}, messages.Put{Key: "k", Value: []byte("1")}},
 			[][]string{{"del k"}, {"put k=1"}}, nil},
 		{"a transaction that may write the key in either branch",
-			[]any{messages.Txn{Failure: []messages.TxnOp{txnPut("k", "t")}}, messages.Put{Key: "k", Value: []byte("1")}},
+			[]any{messages.Txn{Failure: []messages.TxnOp{kvtest.TxnPut("k", "t")}}, messages.Put{Key: "k", Value: []byte("1")}},
 			[][]string{{"txn"}, {"put k=1"}}, nil},
 		{"a transaction that only reads the key",
-			[]any{messages.Put{Key: "k", Value: []byte("1")}, messages.Txn{Compares: []messages.Compare{cmpValue("k", messages.CompareEqual, "1")}, Success: []messages.TxnOp{txnGet("k")}}},
+			[]any{messages.Put{Key: "k", Value: []byte("1")}, messages.Txn{Compares: []messages.Compare{kvtest.CmpValue("k", messages.CompareEqual, "1")}, Success: []messages.TxnOp{kvtest.TxnGet("k")}}},
 			[][]string{{"put k=1", "txn"}}, nil},
 		{"a range delete goes alone",
 			[]any{messages.Put{Key: "a", Value: []byte("1")}, rangeDelete, messages.Put{Key: "e", Value: []byte("1")}},
@@ -364,6 +375,24 @@ func TestActorConflictFlushIgnoresInflightLimit(t *testing.T) {
 	}
 }
 
+// setQuota has the actor apply from now on under quota (0: none), as if
+// it had been configured so: the applier holds the quota, and keeps
+// nothing between entries, so a new one takes over where it stands.
+func (f *fixture) setQuota(t *testing.T, quota uint64) {
+	t.Helper()
+	var err error
+	f.inspect(t, func(a *Actor) {
+		var ap *apply.Applier
+		ap, err = apply.New(apply.Config{Store: a.st, Format: a.cfg.Format, Quota: quota, Logger: a.cfg.Logger, Metrics: a.m})
+		if err == nil {
+			a.cfg.Quota, a.ap = quota, ap
+		}
+	})
+	if err != nil {
+		t.Fatalf("an applier with quota %d: %v", quota, err)
+	}
+}
+
 // watchProbe wires a probe in as the actor's watch hub.
 func (f *fixture) watchProbe(t *testing.T) *probe {
 	t.Helper()
@@ -384,15 +413,15 @@ func TestActorWatchEvents(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	w := f.watchProbe(t)
 
-	batch := encodeBatch(1, [][]byte{
-		command{op: opPut, key: "b", value: []byte("B")}.encode(),
-		command{op: opPut, key: "c", value: []byte("C")}.encode(),
-		command{op: opDelete, key: "a"}.encode(),
-		command{op: opDelete, key: "absent"}.encode(),
+	batch := apply.EncodeBatch(1, [][]byte{
+		encodeNative(apply.Command{Op: apply.OpPut, Key: "b", Value: []byte("B")}),
+		encodeNative(apply.Command{Op: apply.OpPut, Key: "c", Value: []byte("C")}),
+		encodeNative(apply.Command{Op: apply.OpDelete, Key: "a"}),
+		encodeNative(apply.Command{Op: apply.OpDelete, Key: "absent"}),
 	}, 0)
-	f.wantDelivery(t, f.apply(putEntry(1, "a", "A"), normalEntry(2, batch), normalEntry(3, command{op: opDelete, key: "absent"}.encode())))
+	f.wantDelivery(t, f.apply(putEntry(1, "a", "A"), normalEntry(2, batch), normalEntry(3, encodeNative(apply.Command{Op: apply.OpDelete, Key: "absent"}))))
 	ev := watchEvents(t, w, "the first apply")
-	if got := eventNames(ev.Events); got != "[a@1 b@2 c@2 -a@2]" || ev.Revision != 2 {
+	if got := kvtest.EventNames(ev.Events); got != "[a@1 b@2 c@2 -a@2]" || ev.Revision != 2 {
 		t.Fatalf("WatchEvents %s at %d, want [a@1 b@2 c@2 -a@2] at 2", got, ev.Revision)
 	}
 	if e := ev.Events[1].KV; string(e.Value) != "B" || e.CreateRevision != 2 || e.Version != 1 {
@@ -406,11 +435,11 @@ func TestActorWatchEvents(t *testing.T) {
 
 	// Nothing changes: a conf change, a failed transaction, a delete of an
 	// absent key, a put past the quota. Only the commit is heard.
-	f.inspect(t, func(a *Actor) { a.cfg.Quota = 1 })
+	f.setQuota(t, 1)
 	f.wantDelivery(t, f.apply(
 		confChangeEntry(t, 4, addNode(1, "http://a:2380", 0)),
-		txnEntry(5, 0, messages.Txn{Compares: []messages.Compare{cmpNum("b", messages.CompareVersion, messages.CompareEqual, 9)}, Success: []messages.TxnOp{txnPut("b", "x")}}),
-		normalEntry(6, command{op: opDelete, key: "a"}.encode()),
+		txnEntry(t, 5, 0, messages.Txn{Compares: []messages.Compare{kvtest.CmpNum("b", messages.CompareVersion, messages.CompareEqual, 9)}, Success: []messages.TxnOp{kvtest.TxnPut("b", "x")}}),
+		normalEntry(6, encodeNative(apply.Command{Op: apply.OpDelete, Key: "a"})),
 		putEntry(7, "new", "too big"),
 	))
 	recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
@@ -419,7 +448,7 @@ func TestActorWatchEvents(t *testing.T) {
 		t.Fatalf("WatchCommitted %+v, want 2", c)
 	}
 	f.quiet(t, w, "the watch hub")
-	f.inspect(t, func(a *Actor) { a.cfg.Quota = 0 })
+	f.setQuota(t, 0)
 
 	// Many applies, commits by the timer or asked for: events come in
 	// revision order, and every commit is heard after the events it holds.
@@ -460,7 +489,7 @@ func TestActorWatchEvents(t *testing.T) {
 	f.quiet(t, w, "the watch hub")
 
 	// What was committed is in the history, as a stream catching up reads it.
-	evs, through, err := readEventsAsync(f.state, 8, 1000)
+	evs, through, err := kvtest.ReadEventsAsync(f.state, 8, 1000)
 	if err != nil || len(evs) != 33 || through != 40 {
 		t.Fatalf("ReadEvents(8) = %d events through %d, %v", len(evs), through, err)
 	}
@@ -471,28 +500,31 @@ func TestActorWatchEvents(t *testing.T) {
 // apply, whole revisions at a time.
 func TestActorCompactsHistory(t *testing.T) {
 	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.HistoryEvents = 3 }})
-	batch := encodeBatch(1, [][]byte{
-		command{op: opPut, key: "b", value: []byte("B")}.encode(),
-		command{op: opPut, key: "c", value: []byte("C")}.encode(),
+	batch := apply.EncodeBatch(1, [][]byte{
+		encodeNative(apply.Command{Op: apply.OpPut, Key: "b", Value: []byte("B")}),
+		encodeNative(apply.Command{Op: apply.OpPut, Key: "c", Value: []byte("C")}),
 	}, 0)
 	f.wantDelivery(t, f.apply(putEntry(1, "a", "A"), normalEntry(2, batch)))
-	var m dbMeta
-	f.inspect(t, func(a *Actor) { m = a.st.be.meta })
+	// The history's extent as the store holds it, committed or not.
+	type extent struct{ compacted, histEvents uint64 }
+	var m extent
+	read := func(a *Actor) { m = extent{a.st.Compacted(), a.st.HistoryEvents()} }
+	f.inspect(t, read)
 	if m.compacted != 0 || m.histEvents != 3 {
 		t.Fatalf("within the bound: compacted %d, %d events", m.compacted, m.histEvents)
 	}
 	f.wantDelivery(t, f.apply(putEntry(3, "d", "D")))
-	f.inspect(t, func(a *Actor) { m = a.st.be.meta })
+	f.inspect(t, read)
 	if m.compacted != 1 || m.histEvents != 3 {
 		t.Fatalf("past the bound: compacted %d, %d events; want 1 and 3", m.compacted, m.histEvents)
 	}
 	f.wantDelivery(t, f.apply(putEntry(4, "e", "E")))
-	f.inspect(t, func(a *Actor) { m = a.st.be.meta })
+	f.inspect(t, read)
 	if m.compacted != 2 || m.histEvents != 2 {
 		t.Fatalf("a revision is dropped whole: compacted %d, %d events; want 2 and 2", m.compacted, m.histEvents)
 	}
-	f.request(messages.Range{Start: "a", End: rangeEndAll, Revision: 1, Serializable: true}).wantErr(t, messages.ErrCompacted)
-	if r := f.request(messages.Range{Start: "a", End: rangeEndAll, Revision: 2, Serializable: true}).result(t); r.Err != nil || len(r.Results[0].KVs) != 3 {
+	f.request(messages.Range{Start: "a", End: store.RangeEndAll, Revision: 1, Serializable: true}).wantErr(t, messages.ErrCompacted)
+	if r := f.request(messages.Range{Start: "a", End: store.RangeEndAll, Revision: 2, Serializable: true}).result(t); r.Err != nil || len(r.Results[0].KVs) != 3 {
 		t.Fatalf("range at the compacted revision: %+v", r)
 	}
 }
@@ -523,8 +555,8 @@ func TestActorWatchReset(t *testing.T) {
 		// Replayed entries (at or below the restored index) write nothing
 		// and send nothing; the next one does.
 		f.wantDelivery(t, f.apply(putEntry(9, "k", "stale"), putEntry(10, "j", "stale"), putEntry(11, "z", "3")))
-		if ev := watchEvents(t, w, "the put at 11"); eventNames(ev.Events) != "[z@11]" || ev.Revision != 11 {
-			t.Fatalf("WatchEvents %s at %d, want [z@11] at 11", eventNames(ev.Events), ev.Revision)
+		if ev := watchEvents(t, w, "the put at 11"); kvtest.EventNames(ev.Events) != "[z@11]" || ev.Revision != 11 {
+			t.Fatalf("WatchEvents %s at %d, want [z@11] at 11", kvtest.EventNames(ev.Events), ev.Revision)
 		}
 		f.commitNow(t)
 		if c := recv[messages.WatchCommitted](t, w.got, "WatchCommitted"); c.Revision != 11 {
@@ -558,15 +590,17 @@ func TestActorWatchReset(t *testing.T) {
 		watchEvents(t, w, "the put at 1")
 
 		// The leader's db, at 12, its history compacted through 5.
-		src := openTestState(t, FormatNative)
+		src := openTestState(t, apply.FormatNative)
 		for i := uint64(2); i <= 12; i++ {
-			mustPut(t, src.st, fmt.Sprint("k", i%3), fmt.Sprint(i), i)
+			if err := src.st.Put(fmt.Sprint("k", i%3), []byte(fmt.Sprint(i)), i); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := src.be.compactHistory(7, DefaultHistoryBytes); err != nil {
+		if err := src.st.CompactHistory(7, store.DefaultHistoryBytes); err != nil {
 			t.Fatal(err)
 		}
-		src.be.setApplied(12, 1, confState([]uint64{1}, nil))
-		if err := src.be.commit(); err != nil {
+		src.st.SetApplied(12, 1, confState([]uint64{1}, nil))
+		if err := src.st.Commit(); err != nil {
 			t.Fatal(err)
 		}
 		streamDB(t, src, f.stateCfg.SnapshotDB(10), 10)
@@ -579,8 +613,8 @@ func TestActorWatchReset(t *testing.T) {
 		f.quiet(t, w, "the watch hub")
 		// Entries 11 and 12 are in the db: replayed, no events.
 		f.wantDelivery(t, f.apply(putEntry(11, "k2", "stale"), putEntry(12, "k0", "stale"), putEntry(13, "n", "1")))
-		if ev := watchEvents(t, w, "the put at 13"); eventNames(ev.Events) != "[n@13]" || ev.Revision != 13 {
-			t.Fatalf("WatchEvents %s at %d, want [n@13] at 13", eventNames(ev.Events), ev.Revision)
+		if ev := watchEvents(t, w, "the put at 13"); kvtest.EventNames(ev.Events) != "[n@13]" || ev.Revision != 13 {
+			t.Fatalf("WatchEvents %s at %d, want [n@13] at 13", kvtest.EventNames(ev.Events), ev.Revision)
 		}
 		f.quiet(t, w, "the watch hub")
 		// The db's history came with it.
@@ -599,9 +633,9 @@ func TestActorReplayedTxnNotAnswered(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "b", "2")))
 	w := f.request(messages.Txn{
-		Compares: []messages.Compare{cmpNum("k", messages.CompareCreateRevision, messages.CompareEqual, 0)},
-		Success:  []messages.TxnOp{txnPut("k", "mine")},
-		Failure:  []messages.TxnOp{txnGet("k")},
+		Compares: []messages.Compare{kvtest.CmpNum("k", messages.CompareCreateRevision, messages.CompareEqual, 0)},
+		Success:  []messages.TxnOp{kvtest.TxnPut("k", "mine")},
+		Failure:  []messages.TxnOp{kvtest.TxnGet("k")},
 	})
 	p := recv[messages.Propose](t, f.raft.got, "Propose")
 	f.wantDelivery(t, f.apply(normalEntry(2, p.Data), putEntry(3, "c", "3")))
@@ -623,22 +657,25 @@ func TestValidEntryChecksTxn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := command{op: opTxn, reqID: 1, value: encodeTxn(messages.Txn{Success: []messages.TxnOp{txnPut("k", "v")}})}.encode()
-	bad := command{op: opTxn, reqID: 2, value: encodeTxn(messages.Txn{Success: []messages.TxnOp{txnPut("k", "1"), txnPut("k", "2")}})}.encode()
-	cut := command{op: opTxn, reqID: 3, value: encodeTxn(messages.Txn{Success: []messages.TxnOp{txnPut("k", "v")}})[:4]}.encode()
+	good := txnEntry(t, 0, 1, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("k", "v")}}).GetData()
+	// k written twice: the API refuses it, so k is swapped in after.
+	bad := uncheckedTxnEntry(t, 0, 2, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("k", "1"), kvtest.TxnPut(standIn, "2")}}, "k", apply.ErrBadCommand).GetData()
+	c := proposeTxn(t, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("k", "v")}})
+	c.ReqID, c.Value = 3, c.Value[:4]
+	cut := encodeNative(c)
 	for _, c := range []struct {
 		name string
 		data []byte
 		ok   bool
 	}{
 		{"a transaction", good, true},
-		{"a batch of transactions", encodeBatch(9, [][]byte{good, good}, 0), true},
+		{"a batch of transactions", apply.EncodeBatch(9, [][]byte{good, good}, 0), true},
 		{"a key written twice", bad, false},
 		{"a body cut short", cut, false},
-		{"in a batch", encodeBatch(9, [][]byte{good, cut}, 0), false},
+		{"in a batch", apply.EncodeBatch(9, [][]byte{good, cut}, 0), false},
 	} {
 		err := a.ValidEntry(c.data)
-		if c.ok != (err == nil) || (err != nil && !errors.Is(err, ErrBadCommand)) {
+		if c.ok != (err == nil) || (err != nil && !errors.Is(err, apply.ErrBadCommand)) {
 			t.Errorf("%s: ValidEntry = %v, want ok %v (or ErrBadCommand)", c.name, err, c.ok)
 		}
 	}
@@ -648,15 +685,17 @@ func TestValidEntryChecksTxn(t *testing.T) {
 // what the db committed: never an event the actor holds uncommitted.
 func TestActorReadEventsSeesCommitted(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
+	// The committed revision: every entry here puts a key at its index,
+	// so the revision of a commit is its applied index.
 	committed := func() uint64 {
 		t.Helper()
 		var m dbMeta
 		var err error
-		f.inspect(t, func(a *Actor) { m, err = dbMetaOf(a.st.be) })
+		f.inspect(t, func(a *Actor) { m, err = dbMetaOf(a.st) })
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m.revision
+		return m.applied
 	}
 	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "b", "1"), putEntry(3, "a", "2")))
 	f.commitNow(t)
@@ -665,13 +704,13 @@ func TestActorReadEventsSeesCommitted(t *testing.T) {
 		// The commit timer may commit at any time: what ReadEvents
 		// read is bounded by the commits seen before and after it.
 		before := committed()
-		evs, through, err := readEventsAsync(f.state, 1, 1000)
+		evs, through, err := kvtest.ReadEventsAsync(f.state, 1, 1000)
 		after := committed()
 		if err != nil || through < before || through > after {
 			t.Fatalf("after entry %d: ReadEvents through %d (%v), committed %d before and %d after", idx, through, err, before, after)
 		}
 		if len(evs) != int(through) || evs[len(evs)-1].Revision() != through {
-			t.Fatalf("after entry %d: ReadEvents through %d passed %s", idx, through, eventNames(evs))
+			t.Fatalf("after entry %d: ReadEvents through %d passed %s", idx, through, kvtest.EventNames(evs))
 		}
 	}
 	f.noFatal(t)
@@ -687,8 +726,8 @@ func TestActorAnswersAfterTheHubHears(t *testing.T) {
 	p := recv[messages.Propose](t, f.raft.got, "Propose")
 	f.inspect(t, func(a *Actor) { a.cfg.Watch = put.p.pid })
 	f.wantDelivery(t, f.apply(normalEntry(1, p.Data)))
-	if ev := watchEvents(t, put.p, "the hub's events, ahead of the answer"); eventNames(ev.Events) != "[a@1]" || ev.Revision != 1 {
-		t.Fatalf("WatchEvents %s at %d, want [a@1] at 1", eventNames(ev.Events), ev.Revision)
+	if ev := watchEvents(t, put.p, "the hub's events, ahead of the answer"); kvtest.EventNames(ev.Events) != "[a@1]" || ev.Revision != 1 {
+		t.Fatalf("WatchEvents %s at %d, want [a@1] at 1", kvtest.EventNames(ev.Events), ev.Revision)
 	}
 	if r := put.result(t); r.Err != nil || r.Revision != 1 {
 		t.Fatalf("answer %+v, want revision 1", r)

@@ -1,7 +1,24 @@
-// Package kv owns the key-value state machine: the kv actor and the bbolt
-// db it keeps the state in.
+// Package kv owns the kv actor: the state machine of one member as a
+// mailbox adapter over the layers below it, as etcd's server sits over its
+// appliers and stores.
 //
-// The kv actor (Actor) is the state machine of one node. It takes:
+//	kv (this package)  the actor: batching proposals, the waiter registry,
+//	                   proposing again after a leader change, reads at a
+//	                   read index, member administration, publishing client
+//	                   URLs, the commit timer, snapshot scheduling; OpenState
+//	kv/apply           the applier: entry codecs and formats, the checks
+//	                   before proposing and when applying, committed entries
+//	                   into store operations, the quota as a wrapper
+//	kv/store           the replicated state: records with revisions, the
+//	                   history, ranges, transactions, member lists, dedup
+//	                   records, the applied index
+//	kv/backend         the bbolt file: batch transaction and commit policy,
+//	                   read transactions, streaming, replacing the file
+//	kv/reqid           the request ids every layer reads
+//
+// Each imports only those below it.
+//
+// The kv actor (Actor) takes:
 //
 //   - client requests from the HTTP API (package httpapi): messages.Put,
 //     Delete, Txn, Get, Range, AddMember, PromoteMember, RemoveMember and
@@ -14,10 +31,8 @@
 //   - messages.ProposalFailed, ReadIndexReady and ReadIndexFailed from the raft
 //     actor, which settle waiting requests, and messages.LeaderChanged, on
 //     which it proposes again what it has in flight (repropose.go); the
-//     apply skips a command whose request id it applied already (dedup.go).
-//
-// An entry whose content the state machine cannot take is refused as that
-// entry's result, alike on every member, never fatal (refuse.go).
+//     applier skips a command whose request id it applied already (the
+//     store's dedup.go).
 //
 // It sends messages.Propose, ProposeConfChange, ReadIndex, ApplyConfChange
 // and MembersRestored to the raft actor, and hands the apply responses raft
@@ -26,24 +41,16 @@
 // (messages.WatchEvents), then each commit (WatchCommitted) and each state
 // replaced by a snapshot (WatchReset), in that order.
 //
-// The store's revision is the index of the last entry that changed a key;
-// each key carries its create and mod revisions and version. Transactions
-// (txn.go) and conditional writes are one entry each, decided when
-// applied, so every member decides alike; no two writes of one key share
-// an entry (batch.go), so a mod_revision names one write. Range reads
-// (range.go) read the applied state, or the state at a past revision by
-// undoing the history (history.go): the recent changes, bounded, kept in
-// the db with the data and read by watchers resuming (State.ReadEvents).
-//
-// The state lives in one bbolt file (backend.go): each key's record with
-// its revisions, the history, the member lists, and the applied index,
-// term, revision and ConfState, written in one transaction kept open and
-// committed every 100 ms or 10,000 entries (apply.go). OpenState (state.go) brings the db
-// level with the log at start. Every SnapshotCount applied entries, or
-// 64 MiB of them, the actor commits the db and sends messages.CreateSnapshot
-// to the snapshotter; a follower that needs a snapshot gets the db itself,
+// Life of an entry here (entries.go): a normal entry goes to the applier,
+// whose outcomes settle the waiting requests (waiters.go) once the watch hub
+// has heard of the changes; a conf change goes to the raft actor, then to
+// the store's member lists. After each MsgStorageApply the actor asks the
+// backend whether the batch transaction is due to commit (or arms the
+// commit timer), and every SnapshotCount applied entries, or 64 MiB of
+// them, commits the db and sends messages.CreateSnapshot to the snapshotter
+// (snapshots.go); a follower that needs a snapshot gets the db itself,
 // streamed from a read transaction (State.SnapshotReader) and saved by
-// ReceiveSnapshotDB before raft sees the snapshot.
+// store.ReceiveSnapshotDB before raft sees the snapshot.
 //
 // A write is answered only after its entry is applied here; a linearizable
 // read only after a read index is confirmed and applied reaches it. Nothing is
@@ -51,19 +58,6 @@
 // proposals are in raft wait and go out together as one batch entry
 // (batch.go); each is still answered by its own request id.
 //
-// Two formats spell entries and snapshots (Config.Format, and the API's,
-// which must match it); every member of a cluster uses the same one:
-//
-//   - FormatNative (the default): a compact binary command per entry
-//     (command.go); snapshots carry no data, the db goes with them.
-//   - FormatRaftexample: what etcd's contrib/raftexample writes, so that the
-//     node can join a cluster of raftexample members (format_raftexample.go):
-//     a gob key and value per entry plus our request id, which raftexample
-//     ignores; a snapshot that is the JSON of the key-value map, whose
-//     members come from its ConfState. There is no delete (a Delete is
-//     refused with messages.ErrUnsupported), and keys and values must be
-//     valid UTF-8 (ErrInvalidUTF8).
-//
-// format.go holds the choice; the actor sees a format only through the
-// small stateFormat interface.
+// OpenState (state.go) opens the db and brings it level with the log at
+// start; the actor takes the State over.
 package kv

@@ -8,13 +8,40 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/internal/kvtest"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
+
+// raftexampleCodec is the raftexample format's codec.
+func raftexampleCodec(t testing.TB) apply.Codec {
+	t.Helper()
+	codec, err := apply.FormatRaftexample.Codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec
+}
+
+// mustEncode is c's entry data in format f.
+func mustEncode(t testing.TB, f apply.Format, c apply.Command) []byte {
+	t.Helper()
+	codec, err := f.Codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := codec.Encode(c)
+	if err != nil {
+		t.Fatalf("encode a command of op %d (key of %d bytes): %v", c.Op, len(c.Key), err)
+	}
+	return data
+}
 
 func raftexampleFixture(t *testing.T, cfg func(*Config)) *fixture {
 	t.Helper()
 	return newFixture(t, fixtureOpts{cfg: func(c *Config) {
-		c.Format = FormatRaftexample
+		c.Format = apply.FormatRaftexample
 		if cfg != nil {
 			cfg(c)
 		}
@@ -24,7 +51,7 @@ func raftexampleFixture(t *testing.T, cfg func(*Config)) *fixture {
 // gobEntry is an entry as a raftexample member proposes it: no request id.
 func gobEntry(t *testing.T, idx uint64, key, value string) *raftpb.Entry {
 	t.Helper()
-	return normalEntry(idx, raftexamplePropose(t, key, value))
+	return normalEntry(idx, kvtest.RaftexamplePropose(t, key, value))
 }
 
 func jsonSnapshot(data string, idx uint64, cs *raftpb.ConfState) *raftpb.Snapshot {
@@ -41,11 +68,11 @@ func TestRaftexampleActorPutSettledByItsID(t *testing.T) {
 	f := raftexampleFixture(t, nil)
 	w := f.request(messages.Put{Key: "/k", Value: []byte("v")})
 	p := recv[messages.Propose](t, f.raft.got, "Propose")
-	got, err := raftexampleReadCommit(p.Data)
+	got, err := kvtest.RaftexampleReadCommit(p.Data)
 	if err != nil || got.Key != "/k" || got.Val != "v" {
 		t.Fatalf("raftexample reads the proposal as %+v, %v; want /k=v", got, err)
 	}
-	if c, err := (raftexampleFormat{}).decode(p.Data); err != nil || c.reqID != p.ID || p.ID == 0 {
+	if c, err := raftexampleCodec(t).Decode(p.Data); err != nil || c.ReqID != p.ID || p.ID == 0 {
 		t.Fatalf("proposal decodes as %+v, %v; want request id %d", c, err, p.ID)
 	}
 	w.pending(t)
@@ -54,7 +81,7 @@ func TestRaftexampleActorPutSettledByItsID(t *testing.T) {
 	w.pending(t)
 	f.get(t, "/k", str("v"), 1)
 
-	other := mustEncode(t, raftexampleFormat{}, command{op: opPut, reqID: p.ID + 1, key: "/k", value: []byte("v")})
+	other := mustEncode(t, apply.FormatRaftexample, apply.Command{Op: apply.OpPut, ReqID: p.ID + 1, Key: "/k", Value: []byte("v")})
 	f.wantDelivery(t, f.apply(normalEntry(2, other), gobEntry(t, 3, "/k", "v2"), normalEntry(4, nil)))
 	w.pending(t)
 	f.get(t, "/k", str("v2"), 4)
@@ -76,16 +103,16 @@ func TestRaftexampleActorPutSettledByItsID(t *testing.T) {
 func TestActorFormatRefusals(t *testing.T) {
 	cases := []struct {
 		name   string
-		format Format
+		format apply.Format
 		req    any
 		want   error // nil: proposed
 	}{
-		{"delete", FormatRaftexample, messages.Delete{Key: "/k"}, messages.ErrUnsupported},
-		{"key not utf-8", FormatRaftexample, messages.Put{Key: "/\xff", Value: []byte("v")}, ErrInvalidUTF8},
-		{"value not utf-8", FormatRaftexample, messages.Put{Key: "/k", Value: []byte("\xfe")}, ErrInvalidUTF8},
-		{"valid put", FormatRaftexample, messages.Put{Key: "/k", Value: []byte("é")}, nil},
-		{"native delete", FormatNative, messages.Delete{Key: "/k"}, nil},
-		{"native binary key and value", FormatNative, messages.Put{Key: "/\xff", Value: []byte("\xfe")}, nil},
+		{"delete", apply.FormatRaftexample, messages.Delete{Key: "/k"}, messages.ErrUnsupported},
+		{"key not utf-8", apply.FormatRaftexample, messages.Put{Key: "/\xff", Value: []byte("v")}, apply.ErrInvalidUTF8},
+		{"value not utf-8", apply.FormatRaftexample, messages.Put{Key: "/k", Value: []byte("\xfe")}, apply.ErrInvalidUTF8},
+		{"valid put", apply.FormatRaftexample, messages.Put{Key: "/k", Value: []byte("é")}, nil},
+		{"native delete", apply.FormatNative, messages.Delete{Key: "/k"}, nil},
+		{"native binary key and value", apply.FormatNative, messages.Put{Key: "/\xff", Value: []byte("\xfe")}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -158,7 +185,7 @@ func TestRaftexampleNewActorFromSnapshot(t *testing.T) {
 	f := newFixture(t, fixtureOpts{
 		snapshot: jsonSnapshot(`{"/a":"1"}`, 7, cs),
 		cfg: func(c *Config) {
-			c.Format = FormatRaftexample
+			c.Format = apply.FormatRaftexample
 			c.SnapshotCount = 1
 		},
 	})
@@ -194,8 +221,8 @@ func TestRaftexampleActorFatal(t *testing.T) {
 		msg  any
 		want error
 	}{
-		{"native snapshot", messages.RestoreSnapshot{Snapshot: testState{data: map[string]string{"k": "v"}}.snapshot(t, 5, nil)}, ErrBadSnapshot},
-		{"bad JSON snapshot", messages.RestoreSnapshot{Snapshot: jsonSnapshot(`{"k":2}`, 5, nil)}, ErrBadSnapshot},
+		{"native snapshot", messages.RestoreSnapshot{Snapshot: testState{data: map[string]string{"k": "v"}}.snapshot(t, 5, nil)}, store.ErrBadSnapshot},
+		{"bad JSON snapshot", messages.RestoreSnapshot{Snapshot: jsonSnapshot(`{"k":2}`, 5, nil)}, store.ErrBadSnapshot},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,11 +1,15 @@
 package kv
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
 
@@ -87,14 +91,18 @@ func TestActorPublishesClientURLs(t *testing.T) {
 		snapshot: testState{members: members}.snapshot(t, 3, confState([]uint64{1, 2}, nil)),
 		cfg:      func(c *Config) { c.ClientURLs = urls },
 	})
+	// Nothing before a leader is known: the raft actor may not be running
+	// yet, and nothing would commit.
+	f.raftQuiet(t)
+	f.system.Root.Send(f.pid, messages.LeaderChanged{Leader: 2, Term: 1})
 	p := recv[messages.Propose](t, f.raft.got, "the publication of the client URLs")
-	c, err := decodeCommand(p.Data)
-	if err != nil || c.op != opAttrs || c.reqID != p.ID {
+	c, err := decodeNative(p.Data)
+	if err != nil || c.Op != apply.OpAttrs || c.ReqID != p.ID {
 		t.Fatalf("proposed %+v (%v), want an opAttrs with the proposal's id", c, err)
 	}
 	// Member 2's publication, applied ahead of ours, is listed too.
-	other := attrsCommand(2, []string{"http://b:2379"})
-	f.wantDelivery(t, f.apply(normalEntry(4, other.encode()), normalEntry(5, p.Data)))
+	other := apply.ProposeAttrs(2, []string{"http://b:2379"})
+	f.wantDelivery(t, f.apply(normalEntry(4, encodeNative(other)), normalEntry(5, p.Data)))
 	got := f.sync(t).Members
 	want := []messages.Member{
 		{ID: 1, PeerURL: "http://a:2380", ClientURLs: urls},
@@ -108,8 +116,8 @@ func TestActorPublishesClientURLs(t *testing.T) {
 	f.raftQuiet(t)
 	// They are in the db, so a follower the db is streamed to lists them.
 	f.commitNow(t)
-	if follower := f.copyDB(t, 5); !slices.Equal(follower.st.clients[1], urls) || !slices.Equal(follower.st.clients[2], []string{"http://b:2379"}) {
-		t.Fatalf("client URLs in the db streamed: %v", follower.st.clients)
+	if follower := f.copyDB(t, 5); !slices.Equal(follower.st.Clients(1), urls) || !slices.Equal(follower.st.Clients(2), []string{"http://b:2379"}) {
+		t.Fatalf("client URLs in the db streamed: %q and %q", follower.st.Clients(1), follower.st.Clients(2))
 	}
 }
 
@@ -119,16 +127,32 @@ func TestActorPublishesClientURLs(t *testing.T) {
 func TestActorPublishesOnlyWhatItCan(t *testing.T) {
 	t.Run("not a member yet", func(t *testing.T) {
 		f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.ClientURLs = []string{"http://a:1"} }})
+		f.system.Root.Send(f.pid, messages.LeaderChanged{Leader: 2, Term: 1})
 		f.raftQuiet(t)
+	})
+	t.Run("published once its own addition is applied", func(t *testing.T) {
+		f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
+			c.ClientURLs = []string{"http://a:1"}
+			c.sweepEvery = time.Hour // the publication must not wait for a sweep
+		}})
+		f.system.Root.Send(f.pid, messages.LeaderChanged{Leader: 2, Term: 1})
+		f.raftQuiet(t)
+		f.wantDelivery(t, f.apply(confChangeEntry(t, 1, addNode(1, "http://a:2380", 0))))
+		recv[messages.ApplyConfChange](t, f.raft.got, "ApplyConfChange")
+		p := recv[messages.Propose](t, f.raft.got, "the publication, once member 1 is one")
+		if c, err := decodeNative(p.Data); err != nil || c.Op != apply.OpAttrs {
+			t.Fatalf("proposed %+v (%v), want an opAttrs", c, err)
+		}
 	})
 	t.Run("raftexample", func(t *testing.T) {
 		f := newFixture(t, fixtureOpts{
 			snapshot: jsonSnapshot(`{}`, 2, confState([]uint64{1}, nil)),
 			cfg: func(c *Config) {
-				c.Format = FormatRaftexample
+				c.Format = apply.FormatRaftexample
 				c.ClientURLs = []string{"http://a:1"}
 			},
 		})
+		f.system.Root.Send(f.pid, messages.LeaderChanged{Leader: 1, Term: 1})
 		f.raftQuiet(t)
 		if got := f.sync(t).Members; len(got) != 1 || !slices.Equal(got[0].ClientURLs, []string{"http://a:1"}) {
 			t.Fatalf("members %+v, want member 1 with its own client URL", got)
@@ -136,20 +160,26 @@ func TestActorPublishesOnlyWhatItCan(t *testing.T) {
 	})
 }
 
+// A publication of client URLs goes through the native format whole: the
+// member's id in decimal as the key, its URLs one per line as the value.
+// One whose key is no member id does not decode.
 func TestAttrsCommand(t *testing.T) {
 	for _, urls := range [][]string{{}, {"http://a:1"}, {"http://a:1", "https://[::1]:2"}} {
-		c, err := decodeCommand(attrsCommand(7, urls).encode())
+		c, err := decodeNative(encodeNative(apply.ProposeAttrs(7, urls)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, got, err := decodeAttrs(c)
-		if err != nil || id != 7 || !slices.Equal(got, urls) {
-			t.Fatalf("decoded %d %q (%v), want 7 %q", id, got, err, urls)
+		got := []string{}
+		if len(c.Value) > 0 {
+			got = strings.Split(string(c.Value), "\n")
+		}
+		if c.Op != apply.OpAttrs || c.Key != "7" || !slices.Equal(got, urls) {
+			t.Fatalf("decoded op %d member %q urls %q, want an opAttrs of 7 %q", c.Op, c.Key, got, urls)
 		}
 	}
-	bad := command{op: opAttrs, key: "x"}.encode()
-	if _, err := decodeCommand(bad); err == nil {
-		t.Fatal("an opAttrs with a bad member id decoded")
+	bad := encodeNative(apply.Command{Op: apply.OpAttrs, Key: "x"})
+	if _, err := decodeNative(bad); !errors.Is(err, apply.ErrBadCommand) {
+		t.Fatalf("an opAttrs with a bad member id decoded (%v)", err)
 	}
 }
 
@@ -158,7 +188,7 @@ func TestValidEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := command{op: opPut, key: "k", value: []byte("v")}.encode()
+	good := encodeNative(apply.Command{Op: apply.OpPut, Key: "k", Value: []byte("v")})
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -166,9 +196,9 @@ func TestValidEntry(t *testing.T) {
 	}{
 		{"empty", nil, true},
 		{"a put", good, true},
-		{"a batch", encodeBatch(1, [][]byte{good, good}, 2*len(good)), true},
+		{"a batch", apply.EncodeBatch(1, [][]byte{good, good}, 2*len(good)), true},
 		{"unknown op", []byte{9, 1, 0}, false},
-		{"a batch with a bad command", encodeBatch(1, [][]byte{good, {9}}, len(good)+1), false},
+		{"a batch with a bad command", apply.EncodeBatch(1, [][]byte{good, {9}}, len(good)+1), false},
 	} {
 		if err := a.ValidEntry(c.data); (err == nil) != c.ok {
 			t.Errorf("%s: ValidEntry = %v, want ok=%v", c.name, err, c.ok)

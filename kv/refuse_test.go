@@ -1,14 +1,54 @@
 package kv
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/internal/kvtest"
 	"github.com/raftkv/node/messages"
 )
+
+// proposeTxn is the command the kv actor proposes for txn.
+func proposeTxn(t *testing.T, txn messages.Txn) apply.Command {
+	t.Helper()
+	c, _, _, err := apply.ProposeTxn(txn)
+	if err != nil {
+		t.Fatalf("ProposeTxn: %v", err)
+	}
+	return c
+}
+
+// standIn is a key that uncheckedTxnEntry replaces.
+const standIn = "\x00stand-in\x00"
+
+// uncheckedTxnEntry is the entry at idx of a transaction that reached the
+// log past the checks before proposing (a bug, an older binary, a peer),
+// proposed under reqID: txn, in which the key standIn appears once, is
+// encoded as the kv actor proposes it, then the stand-in's encoding (its
+// length, then its bytes) is replaced by key's. The entry must be refused
+// when applied for the reason want, which the test checks.
+func uncheckedTxnEntry(t *testing.T, idx, reqID uint64, txn messages.Txn, key string, want error) *raftpb.Entry {
+	t.Helper()
+	c := proposeTxn(t, txn)
+	from := append(binary.AppendUvarint(nil, uint64(len(standIn))), standIn...)
+	to := append(binary.AppendUvarint(nil, uint64(len(key))), key...)
+	if n := bytes.Count(c.Value, from); n != 1 {
+		t.Fatalf("the stand-in key appears %d times in the encoded transaction, want once", n)
+	}
+	c.ReqID, c.Value = reqID, bytes.Replace(c.Value, from, to, 1)
+	data := nativeEntryData(t, c)
+	if err := apply.ValidEntry(nativeCodec(t), data); !errors.Is(err, want) {
+		t.Fatalf("the transaction with the key swapped in is refused for %v, want %v", err, want)
+	}
+	return normalEntry(idx, data)
+}
 
 // Applying is total: an entry that reached the log past the API's checks
 // (a bug, an older binary, raftexample's members) is refused as that
@@ -17,7 +57,7 @@ import (
 // ones, with the client of the bad command (if it has one) waiting.
 func TestActorRefusesEntries(t *testing.T) {
 	huge := strings.Repeat("k", 40000) // bbolt refuses keys over 32,768 bytes
-	good := command{op: opPut, reqID: 77, key: "g", value: []byte("v")}.encode()
+	good := nativeEntryData(t, apply.Command{Op: apply.OpPut, ReqID: 77, Key: "g", Value: []byte("v")})
 	cases := []struct {
 		name string
 		// entry builds the entry at index 2; id is the request id of the
@@ -29,33 +69,35 @@ func TestActorRefusesEntries(t *testing.T) {
 		applied  []string
 	}{
 		{name: "a put of a 40,000-byte key", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return normalEntry(2, command{op: opPut, reqID: id, key: huge, value: []byte("v")}.encode())
+			return normalEntry(2, nativeEntryData(t, apply.Command{Op: apply.OpPut, ReqID: id, Key: huge, Value: []byte("v")}))
 		}},
 		{name: "a delete of a 40,000-byte key", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return normalEntry(2, command{op: opDelete, reqID: id, key: huge}.encode())
+			return normalEntry(2, nativeEntryData(t, apply.Command{Op: apply.OpDelete, ReqID: id, Key: huge}))
 		}},
 		{name: "a put of an empty key", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return normalEntry(2, command{op: opPut, reqID: id, value: []byte("v")}.encode())
+			return normalEntry(2, nativeEntryData(t, apply.Command{Op: apply.OpPut, ReqID: id, Value: []byte("v")}))
 		}},
 		{name: "an unknown op", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return normalEntry(2, command{op: 9, reqID: id, key: "k"}.encode())
+			return normalEntry(2, nativeEntryData(t, apply.Command{Op: 9, ReqID: id, Key: "k"}))
 		}},
 		{name: "garbage", entry: func(*testing.T, uint64) *raftpb.Entry { return normalEntry(2, []byte{0xff}) }},
-		{name: "a transaction writing a 40,000-byte key", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return txnEntry(2, id, messages.Txn{Success: []messages.TxnOp{txnPut("a", "1"), txnPut(huge, "2")}})
+		{name: "a transaction writing a 40,000-byte key", answered: true, entry: func(t *testing.T, id uint64) *raftpb.Entry {
+			return uncheckedTxnEntry(t, 2, id, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("a", "1"), kvtest.TxnPut(standIn, "2")}}, huge, messages.ErrKeyTooLarge)
 		}},
-		{name: "a transaction writing a key twice", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return txnEntry(2, id, messages.Txn{Success: []messages.TxnOp{txnPut("a", "1"), txnPut("a", "2")}})
+		{name: "a transaction writing a key twice", answered: true, entry: func(t *testing.T, id uint64) *raftpb.Entry {
+			return uncheckedTxnEntry(t, 2, id, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("a", "1"), kvtest.TxnPut(standIn, "2")}}, "a", messages.ErrInvalidTxn)
 		}},
-		{name: "a transaction cut short", answered: true, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			return normalEntry(2, command{op: opTxn, reqID: id, value: encodeTxn(messages.Txn{Success: []messages.TxnOp{txnPut("a", "1")}})[:4]}.encode())
+		{name: "a transaction cut short", answered: true, entry: func(t *testing.T, id uint64) *raftpb.Entry {
+			c := proposeTxn(t, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("a", "1")}})
+			c.ReqID, c.Value = id, c.Value[:4]
+			return normalEntry(2, nativeEntryData(t, c))
 		}},
-		{name: "a batch with one bad command", answered: true, applied: []string{"g"}, entry: func(_ *testing.T, id uint64) *raftpb.Entry {
-			bad := command{op: opPut, reqID: id, key: huge}.encode()
-			return normalEntry(2, encodeBatch(5, [][]byte{good, bad}, 0))
+		{name: "a batch with one bad command", answered: true, applied: []string{"g"}, entry: func(t *testing.T, id uint64) *raftpb.Entry {
+			bad := nativeEntryData(t, apply.Command{Op: apply.OpPut, ReqID: id, Key: huge})
+			return normalEntry(2, apply.EncodeBatch(5, [][]byte{good, bad}, 0))
 		}},
 		{name: "a batch whose framing is broken", entry: func(*testing.T, uint64) *raftpb.Entry {
-			b := encodeBatch(5, [][]byte{good, good}, 0)
+			b := apply.EncodeBatch(5, [][]byte{good, good}, 0)
 			return normalEntry(2, b[:len(b)-1])
 		}},
 		{name: "a conf change that does not decode", entry: func(*testing.T, uint64) *raftpb.Entry {
@@ -104,12 +146,12 @@ func TestActorRefusesEntries(t *testing.T) {
 // A refusal is decided by the entry's bytes alone: two state machines
 // applying the same log, bad entries included, hold the same state.
 func TestRefusalsAreAlikeOnEveryMember(t *testing.T) {
-	huge := strings.Repeat("x", maxStoredKey+1)
+	huge := strings.Repeat("x", bolt.MaxKeySize+1) // the longest key the db holds, and one byte
 	log := []*raftpb.Entry{
 		putEntry(1, "a", "1"),
-		normalEntry(2, command{op: opPut, reqID: 1, key: huge}.encode()),
-		txnEntry(3, 2, messages.Txn{Success: []messages.TxnOp{txnPut("b", "1"), txnPut(huge, "2")}}),
-		normalEntry(4, encodeBatch(3, [][]byte{command{op: opPut, reqID: 4, key: "c", value: []byte("1")}.encode(), {0xff}}, 0)),
+		normalEntry(2, nativeEntryData(t, apply.Command{Op: apply.OpPut, ReqID: 1, Key: huge})),
+		uncheckedTxnEntry(t, 3, 2, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("b", "1"), kvtest.TxnPut(standIn, "2")}}, huge, messages.ErrKeyTooLarge),
+		normalEntry(4, apply.EncodeBatch(3, [][]byte{nativeEntryData(t, apply.Command{Op: apply.OpPut, ReqID: 4, Key: "c", Value: []byte("1")}), {0xff}}, 0)),
 		putEntry(5, "d", "1"),
 	}
 	var sums []string
@@ -119,7 +161,7 @@ func TestRefusalsAreAlikeOnEveryMember(t *testing.T) {
 		f.noFatal(t)
 		var sum string
 		var err error
-		f.inspect(t, func(a *Actor) { sum, err = a.st.digest() })
+		f.inspect(t, func(a *Actor) { sum, err = a.st.Digest() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,31 +172,6 @@ func TestRefusalsAreAlikeOnEveryMember(t *testing.T) {
 	}
 	if sums[0] != sums[1] {
 		t.Fatal("two state machines applying one log differ")
-	}
-}
-
-// The checks before proposing use the API's limit, the checks when
-// applying bbolt's: an entry an older binary applied (a key between the
-// two) applies here too, so members of two releases agree.
-func TestKeyLimits(t *testing.T) {
-	for _, c := range []struct {
-		name          string
-		key           string
-		proposed, put error
-	}{
-		{"empty", "", messages.ErrEmptyKey, messages.ErrEmptyKey},
-		{"at the API's limit", strings.Repeat("k", messages.MaxKeyBytes), nil, nil},
-		{"over the API's limit", strings.Repeat("k", messages.MaxKeyBytes+1), messages.ErrKeyTooLarge, nil},
-		{"at bbolt's limit", strings.Repeat("k", maxStoredKey), messages.ErrKeyTooLarge, nil},
-		{"over bbolt's limit", strings.Repeat("k", maxStoredKey+1), messages.ErrKeyTooLarge, messages.ErrKeyTooLarge},
-	} {
-		cmd := command{op: opPut, key: c.key}
-		if err := checkProposed(cmd); !errors.Is(err, c.proposed) || (c.proposed == nil) != (err == nil) {
-			t.Errorf("%s: checkProposed = %v, want %v", c.name, err, c.proposed)
-		}
-		if err := checkStored(cmd); !errors.Is(err, c.put) || (c.put == nil) != (err == nil) {
-			t.Errorf("%s: checkStored = %v, want %v", c.name, err, c.put)
-		}
 	}
 }
 
@@ -171,7 +188,7 @@ func TestActorRefusesBeforeProposing(t *testing.T) {
 		{"put", messages.Put{Key: huge}, messages.ErrKeyTooLarge},
 		{"put of no key", messages.Put{}, messages.ErrEmptyKey},
 		{"delete", messages.Delete{Key: huge}, messages.ErrKeyTooLarge},
-		{"txn put", messages.Txn{Success: []messages.TxnOp{txnPut(huge, "v")}}, messages.ErrKeyTooLarge},
+		{"txn put", messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut(huge, "v")}}, messages.ErrKeyTooLarge},
 		{"txn compare", messages.Txn{Compares: []messages.Compare{{Key: huge, Target: messages.CompareVersion, Op: messages.CompareEqual}}}, messages.ErrKeyTooLarge},
 		{"txn get", messages.Txn{Failure: []messages.TxnOp{{Type: messages.OpGet, Key: huge}}}, messages.ErrKeyTooLarge},
 	} {

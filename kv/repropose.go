@@ -22,7 +22,7 @@ import (
 // that was made under another one is proposed again, with the same bytes:
 // the same batch id and request ids. If the first copy was not lost after
 // all, the log holds both, and the state machine applies the second as
-// nothing (dedup.go); whichever copy is applied first settles the clients.
+// nothing (package store, dedup.go); whichever copy is applied first settles the clients.
 //
 // Only the native format keeps proposals in flight (batch.go), so only it
 // proposes again: raftexample's members would apply a copy twice.
@@ -47,7 +47,7 @@ func (a *Actor) leaderChanged(ctx actor.Context, m messages.LeaderChanged) {
 	}
 	now := time.Now()
 	n := 0
-	// Request and batch ids count up as they are made (reqid.go).
+	// Request and batch ids count up as they are made (package reqid).
 	for _, id := range slices.Sorted(maps.Keys(a.inflight)) {
 		b := a.inflight[id]
 		if b.data == nil || now.After(b.deadline) || (b.leader == m.Leader && b.term == m.Term) {

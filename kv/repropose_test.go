@@ -9,6 +9,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/raftkv/node/internal/actortest"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/internal/kvtest"
 	"github.com/raftkv/node/messages"
 )
 
@@ -93,9 +95,9 @@ func TestActorReproposesBatch(t *testing.T) {
 		calls = append(calls, f.request(messages.Put{Key: fmt.Sprint("k", i), Value: []byte("v")}))
 	}
 	calls = append(calls, f.request(messages.Txn{
-		Compares: []messages.Compare{cmpValue("k0", messages.CompareEqual, "v")},
-		Success:  []messages.TxnOp{txnPut("t", "yes")},
-		Failure:  []messages.TxnOp{txnPut("t", "no")},
+		Compares: []messages.Compare{kvtest.CmpValue("k0", messages.CompareEqual, "v")},
+		Success:  []messages.TxnOp{kvtest.TxnPut("t", "yes")},
+		Failure:  []messages.TxnOp{kvtest.TxnPut("t", "no")},
 	}))
 	g.Open()
 	p := recv[messages.Propose](t, f.raft.got, "the batch")
@@ -152,7 +154,7 @@ func TestActorReproposesOnlyWhatWaits(t *testing.T) {
 		f.raftQuiet(t)
 	})
 	t.Run("raftexample", func(t *testing.T) {
-		f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.Format = FormatRaftexample }})
+		f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.Format = apply.FormatRaftexample }})
 		f.leaderChanged(3, 1)
 		f.request(messages.Put{Key: "k", Value: []byte("1")})
 		recv[messages.Propose](t, f.raft.got, "Propose")

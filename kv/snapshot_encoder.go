@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 )
@@ -34,7 +35,7 @@ type snapshotEncoded struct {
 // transaction, so that the kv actor goes on applying meanwhile; bbolt lets
 // one writer and many readers work at once.
 type snapshotEncoder struct {
-	codec       stateFormat
+	codec       apply.Codec
 	snapshotter *actor.PID
 	m           *metrics.Node
 }
@@ -60,7 +61,7 @@ func (e *snapshotEncoder) encode(ctx actor.Context, msg encodeSnapshot) (err err
 		}
 	}()
 	start := time.Now()
-	data, err := e.codec.snapshotData(msg.tx)
+	data, err := e.codec.SnapshotData(msg.tx)
 	e.m.SnapshotEncode.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("encode the state: %w", err)

@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -26,7 +28,7 @@ var ErrStateLost = errors.New("the state machine's db is missing or behind the l
 // StateConfig says where a member's state lives and what its log holds.
 type StateConfig struct {
 	Path   string // the db file (DBFile in the data dir)
-	Format Format
+	Format apply.Format
 	// Snapshot is the newest snapshot the WAL recorded, nil if none: the
 	// log holds only the entries after its index.
 	Snapshot *raftpb.Snapshot
@@ -41,8 +43,7 @@ type StateConfig struct {
 // log. The kv actor takes it over (Config.State); until then, and after the
 // actor stopped, its owner may read it and must Close it.
 type State struct {
-	be  *backend
-	st  *store
+	st  *store.Store
 	cfg StateConfig
 }
 
@@ -63,29 +64,29 @@ func OpenState(cfg StateConfig) (*State, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	codec, err := cfg.Format.codec()
+	codec, err := cfg.Format.Codec()
 	if err != nil {
 		return nil, err
 	}
 	snapIndex := cfg.Snapshot.GetMetadata().GetIndex()
-	be, fresh, err := openBackend(cfg.Path)
-	if errors.Is(err, ErrBadDB) && snapIndex == 0 {
+	st, fresh, err := store.Open(cfg.Path)
+	if errors.Is(err, store.ErrBadDB) && snapIndex == 0 {
 		aside := fmt.Sprintf("%s.unreadable-%d", cfg.Path, time.Now().Unix())
 		lg.Warn("the db is unreadable; the log holds every entry: rebuilding it from the log", zap.String("moved_to", aside), zap.Error(err))
 		if rerr := os.Rename(cfg.Path, aside); rerr != nil {
 			return nil, fmt.Errorf("move the unreadable db aside: %w", rerr)
 		}
-		be, fresh, err = openBackend(cfg.Path)
+		st, fresh, err = store.Open(cfg.Path)
 	}
-	if errors.Is(err, ErrBadDB) {
+	if errors.Is(err, store.ErrBadDB) {
 		return nil, fmt.Errorf("%w: %w (the log starts after index %d)", ErrStateLost, err, snapIndex)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s := &State{be: be, cfg: cfg}
+	s := &State{st: st, cfg: cfg}
 	if err := s.reconcile(codec, fresh, lg); err != nil {
-		_ = be.close()
+		_ = st.Close()
 		if fresh {
 			_ = os.Remove(cfg.Path) // made here, and of no use
 		}
@@ -95,51 +96,41 @@ func OpenState(cfg StateConfig) (*State, error) {
 	return s, nil
 }
 
-func (s *State) reconcile(codec stateFormat, fresh bool, lg *zap.Logger) error {
+func (s *State) reconcile(codec apply.Codec, fresh bool, lg *zap.Logger) error {
 	snap := s.cfg.Snapshot
 	md := snap.GetMetadata()
 	snapIndex := md.GetIndex()
-	st, err := newStore(s.be)
-	if err != nil {
-		return err
-	}
-	s.st = st
+	st := s.st
+	applied, _ := st.Applied()
 	switch {
-	case inlineSnapshot(s.cfg.Format, snap) && snapIndex > 0 && (fresh || s.be.meta.applied < snapIndex):
+	case inlineSnapshot(s.cfg.Format, snap) && snapIndex > 0 && (fresh || applied < snapIndex):
 		// The snapshot holds the whole state: a data dir of the previous
 		// layout, or the raftexample format, whose snapshots always do.
-		if err := st.reset(snapIndex); err != nil {
+		if err := st.Reset(snapIndex); err != nil {
 			return err
 		}
 		cs := raftpb.EnsureConfState(proto.Clone(md.GetConfState()).(*raftpb.ConfState))
-		if err := codec.restore(st, snap.GetData(), snapIndex, cs, nil); err != nil {
+		if err := codec.Restore(st, snap.GetData(), snapIndex, cs, nil); err != nil {
 			return fmt.Errorf("migrate the snapshot at index %d into the db: %w", snapIndex, err)
 		}
-		s.be.setApplied(snapIndex, md.GetTerm(), cs)
-		if err := s.be.commit(); err != nil {
+		st.SetApplied(snapIndex, md.GetTerm(), cs)
+		if err := st.Commit(); err != nil {
 			return err
 		}
-		lg.Info("made the db from the state the snapshot holds", zap.Uint64("index", snapIndex), zap.Int("keys", st.keys()))
-	case s.be.meta.applied < snapIndex:
+		lg.Info("made the db from the state the snapshot holds", zap.Uint64("index", snapIndex), zap.Int("keys", st.Keys()))
+	case applied < snapIndex:
 		path := s.cfg.SnapshotDB(snapIndex)
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("%w: the db holds index %d, the log starts after %d, and no db came with that snapshot (%s)",
-				ErrStateLost, s.be.meta.applied, snapIndex, path)
+				ErrStateLost, applied, snapIndex, path)
 		}
-		if err := s.install(path); err != nil {
+		if err := st.Install(path); err != nil {
 			return err
 		}
-		lg.Info("installed the db received with the snapshot", zap.Uint64("snapshot_index", snapIndex), zap.Uint64("applied", s.be.meta.applied))
+		applied, _ = st.Applied()
+		lg.Info("installed the db received with the snapshot", zap.Uint64("snapshot_index", snapIndex), zap.Uint64("applied", applied))
 	}
 	return nil
-}
-
-// install swaps in a received db.
-func (s *State) install(path string) error {
-	if err := s.be.replace(path); err != nil {
-		return err
-	}
-	return s.st.loadMembers()
 }
 
 // cleanSnapshotDBs removes received dbs the state has passed, and the
@@ -149,6 +140,7 @@ func (s *State) cleanSnapshotDBs(lg *zap.Logger) {
 		return
 	}
 	dir := filepath.Dir(s.cfg.SnapshotDB(0))
+	applied, _ := s.st.Applied()
 	tmps, _ := filepath.Glob(filepath.Join(dir, "*.snap.db.*.tmp"))
 	for _, p := range tmps {
 		if err := os.Remove(p); err != nil {
@@ -158,7 +150,7 @@ func (s *State) cleanSnapshotDBs(lg *zap.Logger) {
 	dbs, _ := filepath.Glob(filepath.Join(dir, "*.snap.db"))
 	for _, p := range dbs {
 		var index uint64
-		if _, err := fmt.Sscanf(filepath.Base(p), "%016x.snap.db", &index); err == nil && index <= s.be.meta.applied {
+		if _, err := fmt.Sscanf(filepath.Base(p), "%016x.snap.db", &index); err == nil && index <= applied {
 			if err := os.Remove(p); err != nil {
 				lg.Warn("could not remove a snapshot db", zap.String("path", p), zap.Error(err))
 			}
@@ -167,54 +159,37 @@ func (s *State) cleanSnapshotDBs(lg *zap.Logger) {
 }
 
 // Applied is the index (and term) of the last entry the db holds.
-func (s *State) Applied() (index, term uint64) { return s.be.meta.applied, s.be.meta.term }
+func (s *State) Applied() (index, term uint64) { return s.st.Applied() }
 
 // ConfState is the configuration as of Applied.
-func (s *State) ConfState() *raftpb.ConfState {
-	return proto.Clone(s.be.meta.confState).(*raftpb.ConfState)
-}
+func (s *State) ConfState() *raftpb.ConfState { return s.st.ConfState() }
 
 // Members returns the member list the state holds (id → peer URL).
-func (s *State) Members() map[uint64]string { return s.st.membersCopy() }
+func (s *State) Members() map[uint64]string { return s.st.Members() }
 
 // Removed returns the ids the state knows were removed from the cluster.
-func (s *State) Removed() []uint64 { return s.st.removedIDs() }
+func (s *State) Removed() []uint64 { return s.st.Removed() }
 
 // SnapshotReader streams the db as of its last commit, for a follower that
-// needs a snapshot; any goroutine may call it (see backend.snapshotReader).
+// needs a snapshot; any goroutine may call it.
 func (s *State) SnapshotReader() (io.ReadCloser, error) {
-	rc, _, err := s.be.snapshotReader()
+	rc, _, err := s.st.SnapshotReader()
 	return rc, err
 }
 
 // Close commits what was applied and closes the db. The kv actor must have
 // stopped.
-func (s *State) Close() error { return s.be.close() }
+func (s *State) Close() error { return s.st.Close() }
 
 // Revision is the store's revision: the index of the last entry that
 // changed a key. Read it before the kv actor takes the state over.
-func (s *State) Revision() uint64 { return s.be.meta.revision }
+func (s *State) Revision() uint64 { return s.st.Revision() }
 
-// ReadEvents calls fn for the events of the db's committed history with
-// revision ≥ from, in order, whole revisions at a time, until at least
-// maxEvents were passed. through is the last revision covered: every event
-// with from ≤ revision ≤ through was passed, and through ≥ from-1; when it
-// equals the committed revision, the history was read to its end. A from
-// the history no longer reaches fails with a *messages.CompactedError.
-// Any goroutine may call it, while the kv actor applies: it reads the last
-// commit, in a read transaction of its own.
+// ReadEvents reads the committed history (store.Store.ReadEvents); any
+// goroutine may call it, while the kv actor applies.
 func (s *State) ReadEvents(from uint64, maxEvents int, fn func(messages.Event)) (through uint64, err error) {
-	b := s.be
-	b.mu.Lock()
-	tx, err := b.db.Begin(false)
-	b.mu.Unlock()
-	if err != nil {
-		return 0, fmt.Errorf("begin a read transaction: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	m, err := readMeta(tx, false)
-	if err != nil {
-		return 0, err
-	}
-	return readEvents(tx, m, from, maxEvents, fn)
+	return s.st.ReadEvents(from, maxEvents, fn)
 }
+
+// DBFile is the name of the state machine's db in a data dir.
+const DBFile = "db"

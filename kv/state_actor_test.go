@@ -2,6 +2,7 @@ package kv
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -15,6 +16,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkv/node/internal/actortest"
+	"github.com/raftkv/node/internal/testutil"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/backend"
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -44,7 +49,7 @@ func TestActorRestoresSnapshotDB(t *testing.T) {
 	members := map[uint64]string{1: "http://a:2380", 2: "http://b:2380", 5: url5}
 	leader := testState{members: members, removed: []uint64{3}, data: map[string]string{"x": "1", "y": "2", "w": "x"}}
 	leaderCS := confState([]uint64{1, 2, 5}, nil)
-	src := openTestState(t, FormatNative)
+	src := openTestState(t, apply.FormatNative)
 	leader.write(t, src, 12, leaderCS)
 	path := f.stateCfg.SnapshotDB(10)
 	if held := streamDB(t, src, path, 10); held != 12 {
@@ -97,14 +102,14 @@ func TestActorRestoresSnapshotDB(t *testing.T) {
 	// The replayed entries wrote nothing: w is still the leader's record,
 	// and the ConfState is the db's, as of 12 (the raft probe's, built
 	// from the changes it saw, differs).
-	var rec record
+	var rec messages.KV
 	var cs *raftpb.ConfState
 	var err error
 	f.inspect(t, func(a *Actor) {
-		rec, _, err = a.st.be.get("w")
+		rec, _, err = a.st.Get("w")
 		cs = proto.Clone(a.confState).(*raftpb.ConfState)
 	})
-	if err != nil || rec.modRev != 12 || rec.version != 1 {
+	if err != nil || rec.ModRevision != 12 || rec.Version != 1 {
 		t.Fatalf("w's record %+v (%v), want the leader's: written at 12, version 1", rec, err)
 	}
 	if !proto.Equal(cs, leaderCS) {
@@ -124,7 +129,7 @@ func TestActorRestoresSnapshotDB(t *testing.T) {
 // a put fits again after it. Within a batch each write is judged alone.
 func TestActorQuota(t *testing.T) {
 	big := strings.Repeat("v", 60)
-	quota := cost("a", []byte(big)) + cost("b", []byte("1"))
+	quota := store.Cost("a", []byte(big)) + store.Cost("b", []byte("1"))
 	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.Quota = quota }})
 
 	steps := []struct {
@@ -135,8 +140,8 @@ func TestActorQuota(t *testing.T) {
 	}{
 		{"put that fits", messages.Put{Key: "a", Value: []byte(big)}, nil, map[string]string{"a": big}},
 		{"put up to the quota", messages.Put{Key: "b", Value: []byte("1")}, nil, map[string]string{"a": big, "b": "1"}},
-		{"new key past the quota", messages.Put{Key: "c", Value: nil}, ErrNoSpace, map[string]string{"a": big, "b": "1"}},
-		{"value grown past the quota", messages.Put{Key: "b", Value: []byte("12")}, ErrNoSpace, map[string]string{"a": big, "b": "1"}},
+		{"new key past the quota", messages.Put{Key: "c", Value: nil}, apply.ErrNoSpace, map[string]string{"a": big, "b": "1"}},
+		{"value grown past the quota", messages.Put{Key: "b", Value: []byte("12")}, apply.ErrNoSpace, map[string]string{"a": big, "b": "1"}},
 		{"delete", messages.Delete{Key: "a"}, nil, map[string]string{"b": "1"}},
 		{"put after room was made", messages.Put{Key: "c", Value: []byte(big)}, nil, map[string]string{"b": "1", "c": big}},
 	}
@@ -158,10 +163,10 @@ func TestActorQuota(t *testing.T) {
 	}
 
 	// A batch: one write past the quota among writes that fit.
-	batch := encodeBatch(99, [][]byte{
-		command{op: opPut, key: "d", value: []byte(big)}.encode(), // past the quota
-		command{op: opDelete, key: "c"}.encode(),
-		command{op: opPut, key: "e", value: []byte("5")}.encode(),
+	batch := apply.EncodeBatch(99, [][]byte{
+		encodeNative(apply.Command{Op: apply.OpPut, Key: "d", Value: []byte(big)}), // past the quota
+		encodeNative(apply.Command{Op: apply.OpDelete, Key: "c"}),
+		encodeNative(apply.Command{Op: apply.OpPut, Key: "e", Value: []byte("5")}),
 	}, 0)
 	log = append(log, normalEntry(uint64(len(steps)+1), batch))
 	if d := f.wantDelivery(t, f.apply(log[len(log)-1])); !maps.Equal(d.data, map[string]string{"b": "1", "e": "5"}) {
@@ -190,8 +195,8 @@ func TestActorQuota(t *testing.T) {
 }
 
 // (batching) The db is not committed at every entry: what is applied waits
-// in the open transaction until the commit tick (commitInterval after the
-// first entry) or until commitEntries entries are pending.
+// in the open transaction until the commit tick (backend.BatchInterval
+// after the first entry) or until backend.BatchLimit entries are pending.
 func TestActorBatchesCommits(t *testing.T) {
 	t.Run("tick", func(t *testing.T) {
 		f := newFixture(t, fixtureOpts{})
@@ -201,15 +206,14 @@ func TestActorBatchesCommits(t *testing.T) {
 		}
 		// Reads see what was applied, committed or not.
 		f.get(t, "b", str("2"), 2)
-		// The tick the apply armed commits it; it comes on a timer, so wait
+		// The tick the apply armed commits it; it comes on a timer, so poll
 		// for it with a deadline.
-		deadline := time.Now().Add(waitFor)
-		for db := f.db(t); db.pending != 0 || db.committed != 2; db = f.db(t) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no commit within %v of the apply: %+v", waitFor, db)
+		testutil.Eventually(t, waitFor, "the commit the apply's tick makes", func() error {
+			if db := f.db(t); db.pending != 0 || db.committed != 2 {
+				return fmt.Errorf("not committed yet: %+v", db)
 			}
-			time.Sleep(commitInterval / 10) // polling; the deadline is the bound
-		}
+			return nil
+		})
 	})
 	t.Run("entries", func(t *testing.T) {
 		// Both applies queue before either runs, so that the tick the first
@@ -218,19 +222,20 @@ func TestActorBatchesCommits(t *testing.T) {
 		f := newFixture(t, fixtureOpts{props: []actor.PropsOption{actor.WithDispatcher(g)}})
 		f.sync(t)
 		g.Close()
-		entries := make([]*raftpb.Entry, commitEntries)
+		const limit = backend.BatchLimit
+		entries := make([]*raftpb.Entry, limit)
 		for i := range entries {
 			entries[i] = putEntry(uint64(i+1), "k"+strconv.Itoa(i%100), "v")
 		}
-		first := f.apply(entries[:commitEntries-1]...)
-		second := f.apply(entries[commitEntries-1])
+		first := f.apply(entries[:limit-1]...)
+		second := f.apply(entries[limit-1])
 		g.Open()
-		if d := f.wantDelivery(t, first); d.pending != commitEntries-1 || d.committed != 0 {
-			t.Fatalf("after %d entries: %d pending, committed at %d; want all pending", commitEntries-1, d.pending, d.committed)
+		if d := f.wantDelivery(t, first); d.pending != limit-1 || d.committed != 0 {
+			t.Fatalf("after %d entries: %d pending, committed at %d; want all pending", limit-1, d.pending, d.committed)
 		}
-		if d := f.wantDelivery(t, second); d.pending != 0 || d.committed != commitEntries {
+		if d := f.wantDelivery(t, second); d.pending != 0 || d.committed != limit {
 			t.Fatalf("after %d entries: %d pending, committed at %d; want none pending, committed at %d",
-				commitEntries, d.pending, d.committed, commitEntries)
+				limit, d.pending, d.committed, limit)
 		}
 	})
 }
@@ -249,8 +254,8 @@ func TestActorRestart(t *testing.T) {
 		confChangeEntry(t, 1, addNode(1, "http://a:2380", 0)),
 		confChangeEntry(t, 2, addNode(2, "http://b:2380", 0)),
 		putEntry(3, "a", "1"), putEntry(4, "b", "2"),
-		normalEntry(5, attrsCommand(2, []string{"http://b:2379"}).encode()),
-		normalEntry(6, command{op: opDelete, key: "a"}.encode()),
+		normalEntry(5, encodeNative(apply.ProposeAttrs(2, []string{"http://b:2379"}))),
+		normalEntry(6, encodeNative(apply.Command{Op: apply.OpDelete, Key: "a"})),
 		confChangeEntry(t, 7, &raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(1))}),
 		&raftpb.Entry{Term: new(uint64(2)), Index: new(uint64(8)), Type: raftpb.EntryNormal.Enum()}, // a new leader's empty entry
 	))
@@ -263,12 +268,12 @@ func TestActorRestart(t *testing.T) {
 		t.Fatalf("after the apply: %d pending, committed at %d; want all 8 pending", d.pending, d.committed)
 	}
 	f.stop(t)
-	if m, err := dbMetaOf(f.state.be); err != nil || m.applied != 8 {
+	if m, err := dbMetaOf(f.state.st); err != nil || m.applied != 8 {
 		t.Fatalf("the stopped actor left the db committed at %d (%v), want 8", m.applied, err)
 	}
 	f.shutdown(t)
 
-	st, err := OpenState(testStateConfig(f.dir, FormatNative, nil))
+	st, err := OpenState(testStateConfig(f.dir, apply.FormatNative, nil))
 	if err != nil {
 		t.Fatalf("OpenState after the restart: %v", err)
 	}
@@ -281,8 +286,8 @@ func TestActorRestart(t *testing.T) {
 	if !maps.Equal(st.Members(), want.members) || !slices.Equal(st.Removed(), want.removed) {
 		t.Errorf("members %v removed %v after the restart, want %v removed %v", st.Members(), st.Removed(), want.members, want.removed)
 	}
-	if !slices.Equal(st.st.clients[2], []string{"http://b:2379"}) {
-		t.Errorf("client URLs %v after the restart", st.st.clients)
+	if !slices.Equal(st.st.Clients(2), []string{"http://b:2379"}) {
+		t.Errorf("client URLs %q after the restart", st.st.Clients(2))
 	}
 	v, err := viewOf(st.st)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/reqid"
 	"github.com/raftkv/node/membership"
 )
 
@@ -32,7 +32,7 @@ func TestParseCluster(t *testing.T) {
 		{"1=http://a:1,65538=http://b:2", "1=http://a:1,65538=http://b:2", map[uint64]string{1: "http://a:1", 65538: "http://b:2"}},
 		{"18446744073709551613=http://a:1", "18446744073709551613=http://a:1", map[uint64]string{membership.MaxID: "http://a:1"}},
 	} {
-		got, err := membership.ParseCluster(c.flag, kv.SharesRequestIDs)
+		got, err := membership.ParseCluster(c.flag, reqid.Shares)
 		if err != nil || !maps.Equal(got, c.want) {
 			t.Errorf("ParseCluster(%q) = %v, %v; want %v", c.flag, got, err, c.want)
 			continue
@@ -40,7 +40,7 @@ func TestParseCluster(t *testing.T) {
 		if f := membership.FormatCluster(got); f != c.canonical {
 			t.Errorf("FormatCluster(%v) = %q, want %q", got, f, c.canonical)
 		}
-		if back, err := membership.ParseCluster(membership.FormatCluster(got), kv.SharesRequestIDs); err != nil || !maps.Equal(back, got) {
+		if back, err := membership.ParseCluster(membership.FormatCluster(got), reqid.Shares); err != nil || !maps.Equal(back, got) {
 			t.Errorf("%q read back as %v, %v", membership.FormatCluster(got), back, err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestParseClusterRefusals(t *testing.T) {
 		{"1=http://a:1,2=", `--cluster: "": scheme must be http or https`},
 		{"3=http://c:1,65537=http://b:1,1=http://a:1", "--cluster: ids 65537 and 1 have the same low 16 bits"},
 	} {
-		got, err := membership.ParseCluster(c.flag, kv.SharesRequestIDs)
+		got, err := membership.ParseCluster(c.flag, reqid.Shares)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("ParseCluster(%q) = %v, %v; want one line with %q", c.flag, got, err, c.want)
 		}

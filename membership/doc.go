@@ -8,7 +8,7 @@
 //     cluster or member (MismatchError);
 //   - member ids: which ids may name a member (ValidID), and the rule that
 //     two ids may not share a cluster, which the state machine's request
-//     ids give (IDConflict, kv.SharesRequestIDs): applied in --cluster and
+//     ids give (IDConflict, reqid.Shares): applied in --cluster and
 //     to a member add;
 //   - the --cluster format: bare URLs numbered 1..N, or id=URL entries;
 //     duplicate ids and URLs refused (ParseCluster, FormatCluster);

@@ -11,7 +11,7 @@ const MaxID = math.MaxUint64 - 2
 func ValidID(id uint64) bool { return id != 0 && id <= MaxID }
 
 // IDConflict says whether ids a and b may not belong to one cluster
-// together. The state machine defines it (kv.SharesRequestIDs: members
+// together. The state machine defines it (reqid.Shares: members
 // whose ids share their low 16 bits would make request ids of one prefix),
 // next to the request ids it comes from; membership applies it wherever ids
 // meet: in --cluster (ParseCluster) and to a member add (CheckAdd). Nil

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/reqid"
 	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
 )
@@ -72,17 +72,17 @@ func TestCheckChanges(t *testing.T) {
 		want error // nil: allowed
 		says string
 	}{
-		{"add a new id", membership.CheckAdd(members, removed, 4, "http://d:4", kv.SharesRequestIDs), nil, ""},
-		{"add an id in use", membership.CheckAdd(members, removed, 2, "http://d:4", kv.SharesRequestIDs), messages.ErrMemberExists, ": 2"},
-		{"add a removed id", membership.CheckAdd(members, removed, 3, "http://d:4", kv.SharesRequestIDs), messages.ErrIDRemoved, ": 3"},
+		{"add a new id", membership.CheckAdd(members, removed, 4, "http://d:4", reqid.Shares), nil, ""},
+		{"add an id in use", membership.CheckAdd(members, removed, 2, "http://d:4", reqid.Shares), messages.ErrMemberExists, ": 2"},
+		{"add a removed id", membership.CheckAdd(members, removed, 3, "http://d:4", reqid.Shares), messages.ErrIDRemoved, ": 3"},
 		// 65541 = 1<<16 | 5: its request ids would be member 5's.
-		{"add an id whose low 16 bits are a member's", membership.CheckAdd(members, removed, 65541, "http://d:4", kv.SharesRequestIDs), messages.ErrIDPrefixInUse, "65541 and member 5"},
-		{"add a peer URL in use", membership.CheckAdd(members, removed, 4, "http://a:1", kv.SharesRequestIDs), messages.ErrPeerURLExists, "http://a:1 is member 1's"},
+		{"add an id whose low 16 bits are a member's", membership.CheckAdd(members, removed, 65541, "http://d:4", reqid.Shares), messages.ErrIDPrefixInUse, "65541 and member 5"},
+		{"add a peer URL in use", membership.CheckAdd(members, removed, 4, "http://a:1", reqid.Shares), messages.ErrPeerURLExists, "http://a:1 is member 1's"},
 		// A URL --cluster gave an earlier version as written.
-		{"add a peer URL in use, spelt otherwise", membership.CheckAdd(members, removed, 4, "http://b:22379", kv.SharesRequestIDs), messages.ErrPeerURLExists, "member 2's"},
-		{"add with the URL of a member that has none", membership.CheckAdd(members, removed, 4, "", kv.SharesRequestIDs), nil, ""},
+		{"add a peer URL in use, spelt otherwise", membership.CheckAdd(members, removed, 4, "http://b:22379", reqid.Shares), messages.ErrPeerURLExists, "member 2's"},
+		{"add with the URL of a member that has none", membership.CheckAdd(members, removed, 4, "", reqid.Shares), nil, ""},
 		// A member with both faults is told the lowest member's.
-		{"two faults: the lower member's", membership.CheckAdd(members, removed, 65541, "http://a:1", kv.SharesRequestIDs), messages.ErrPeerURLExists, "member 1's"},
+		{"two faults: the lower member's", membership.CheckAdd(members, removed, 65541, "http://a:1", reqid.Shares), messages.ErrPeerURLExists, "member 1's"},
 		{"no conflict rule", membership.CheckAdd(members, removed, 65541, "http://d:4", nil), nil, ""},
 
 		{"promote a learner", membership.CheckPromote(members, learners, 5), nil, ""},

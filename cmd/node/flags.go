@@ -13,7 +13,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/raftkv/node/actors"
-	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/kv/reqid"
 	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/tlsfiles"
 )
@@ -26,7 +27,7 @@ type options struct {
 	peers     map[uint64]string // --cluster: id → peer URL (membership.ParseCluster)
 	join      bool
 	dataDir   string
-	format    kv.Format
+	format    apply.Format
 	clusterID uint64 // --cluster-id; 0 when not given
 	token     string
 
@@ -152,10 +153,10 @@ func (raw *rawFlags) check() (options, error) {
 	if o.logLevel, err = zapcore.ParseLevel(raw.logLevel); err != nil {
 		return o, fmt.Errorf("--log-level %q: want debug, info, warn or error", raw.logLevel)
 	}
-	if o.format, err = kv.ParseFormat(raw.format); err != nil {
+	if o.format, err = apply.ParseFormat(raw.format); err != nil {
 		return o, fmt.Errorf("--format: %w", err)
 	}
-	if o.peers, err = membership.ParseCluster(raw.cluster, kv.SharesRequestIDs); err != nil {
+	if o.peers, err = membership.ParseCluster(raw.cluster, reqid.Shares); err != nil {
 		return o, err
 	}
 	if !membership.ValidID(o.id) {
@@ -200,7 +201,7 @@ func (raw *rawFlags) checkIdentity(o *options) error {
 		}
 		o.clusterID = id
 	}
-	if o.format == kv.FormatRaftexample && raw.set["initial-cluster-token"] {
+	if o.format == apply.FormatRaftexample && raw.set["initial-cluster-token"] {
 		return errors.New("--initial-cluster-token does not apply to --format raftexample, whose cluster id is fixed (--cluster-id)")
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/kv"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/persistence"
 )
@@ -35,7 +36,7 @@ func clusterID(o options, peerClient *http.Client) (uint64, error) {
 	switch {
 	case o.clusterID != 0:
 		return o.clusterID, nil
-	case o.format == kv.FormatRaftexample:
+	case o.format == apply.FormatRaftexample:
 		return membership.RaftexampleClusterID, nil
 	case o.join && wal.Exist(persistence.WALDir(o.dataDir)):
 		return 0, nil
