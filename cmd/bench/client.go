@@ -48,23 +48,10 @@ type worker struct {
 	rev   uint64   // cas and txn: the revision of the client's (first) key
 	stale bool     // cas and txn: rev is unknown after an uncertain answer
 	cas   uint64   // cas: the client's key in the key space
-	txn   [][]byte // txn: the JSON of the client's keys, quoted
+	txn   []string // txn: the client's keys
 	cmp   bool     // txn: guard by the first key's mod_revision
 	want  int      // range: the keys each answer must hold
 	acks  *ackLog  // watch: the revision and time of each acknowledged write
-}
-
-// loop is the client's timed phase: one op after the other until ctl says
-// stop.
-func (w *worker) loop(ctl *control) {
-	for ctl.claim() {
-		s, o, status, lat := w.op(w)
-		if s == nil {
-			return
-		}
-		s.add(o, status, lat)
-		ctl.done(o)
-	}
 }
 
 // putPath is the path of the client's seq-th new key.

@@ -23,12 +23,7 @@ func (w *worker) casOp() (*opStats, outcome, int, time.Duration) {
 	}
 	header := http.Header{"User-Agent": userAgent, "Content-Type": headers[http.MethodPut]["Content-Type"],
 		"If-Match": {`"` + strconv.FormatUint(w.rev, 10) + `"`}}
-	// A fresh value: the transport may still read a request's body after
-	// it returned an answer, so the buffer is never reused.
-	value := append([]byte(nil), w.value...)
-	copy(value, strconv.AppendUint(make([]byte, 0, 20), w.seq, 10))
-	w.seq++
-	a := w.send(w.newCall(http.MethodPut, w.spacePath(w.cas), "", value, header))
+	a := w.send(w.newCall(http.MethodPut, w.spacePath(w.cas), "", w.stamped(), header))
 	var o outcome
 	if a.err == nil && a.status == http.StatusPreconditionFailed {
 		o = outcomeConflict
@@ -102,93 +97,76 @@ func (w *worker) txnOp() (*opStats, outcome, int, time.Duration) {
 	return w.writes, o, a.status, a.lat
 }
 
-// txnAnswer reads a 200's answer: {"index":I,"revision":R,"succeeded":B,
-// "results":[...]}. A success moves the client's revision to R; a failed
-// compare, to where its failure branch (a get of the first key) found the
-// key, so that the next one can succeed.
+// txnAnswer reads a 200's answer. A success moves the client's revision to
+// the transaction's; a failed compare, to where its failure branch (a get of
+// the first key) found the key, so that the next one can succeed.
 func (w *worker) txnAnswer(body []byte) outcome {
-	c := jsonCursor{b: body}
-	rev, succeeded, decided := uint64(0), false, false
-	for f := range c.fields() {
-		switch string(f) {
-		case "revision":
-			rev = c.uint()
-		case "succeeded":
-			succeeded, decided = c.boolean()
-		default:
-			c.skip()
-		}
-	}
-	switch {
-	case !c.end() || !decided || rev == 0:
-		return outcomeBadReply
-	case succeeded:
-		w.rev = rev
-		return outcomeOK
-	case !w.cmp:
-		return outcomeBadReply // nothing was compared: only a broken node fails it
-	}
-	var failed struct {
-		Results []struct {
+	var ans struct {
+		Revision  uint64 `json:"revision"`
+		Succeeded *bool  `json:"succeeded"`
+		Results   []struct {
 			KVs []struct {
 				ModRevision uint64 `json:"mod_revision"`
 			} `json:"kvs"`
 		} `json:"results"`
 	}
-	if err := json.Unmarshal(body, &failed); err != nil || len(failed.Results) != 1 || len(failed.Results[0].KVs) > 1 {
+	switch err := json.Unmarshal(body, &ans); {
+	case err != nil || ans.Succeeded == nil || ans.Revision == 0:
+		return outcomeBadReply
+	case *ans.Succeeded:
+		w.rev = ans.Revision
+		return outcomeOK
+	case !w.cmp:
+		return outcomeBadReply // nothing was compared: only a broken node fails it
+	case len(ans.Results) != 1 || len(ans.Results[0].KVs) > 1:
 		w.stale = true
 		return outcomeConflict
 	}
 	w.rev = 0 // the key is absent
-	if kvs := failed.Results[0].KVs; len(kvs) == 1 {
+	if kvs := ans.Results[0].KVs; len(kvs) == 1 {
 		w.rev = kvs[0].ModRevision
 	}
 	return outcomeConflict
 }
 
-// txnBody is the JSON of one transaction, a fresh buffer each time (the
-// transport may still read a body after it answered):
-//
-//	{"compare":[{"key":K0,"target":"mod_revision","op":"=","number":R}],
-//	 "success":[{"op":"put","key":K0,"value":V},…],
-//	 "failure":[{"op":"get","key":K0}]}
-//
-// V is the value with the client's sequence number written over its start;
-// the value alphabet needs no escaping.
+// txnBody is the JSON of one transaction: a put of a fresh value into each
+// of the client's keys and, with --compare, the compare and a get of the
+// first key as the failure branch.
 func (w *worker) txnBody() []byte {
-	b := append(make([]byte, 0, 160+3*len(w.txn[0])+len(w.txn)*(len(w.txn[0])+len(w.value)+32)), '{')
+	type step struct {
+		Op    string  `json:"op"`
+		Key   string  `json:"key"`
+		Value *string `json:"value,omitempty"`
+	}
+	type compare struct {
+		Key    string `json:"key"`
+		Target string `json:"target"`
+		Op     string `json:"op"`
+		Number uint64 `json:"number"`
+	}
+	var body struct {
+		Compare []compare `json:"compare,omitempty"`
+		Success []step    `json:"success"`
+		Failure []step    `json:"failure,omitempty"`
+	}
+	value := string(w.stamped())
+	for _, k := range w.txn {
+		body.Success = append(body.Success, step{"put", k, &value})
+	}
 	if w.cmp {
-		b = append(append(b, `"compare":[{"key":`...), w.txn[0]...)
-		b = append(b, `,"target":"mod_revision","op":"=","number":`...)
-		b = append(strconv.AppendUint(b, w.rev, 10), `}],`...)
+		body.Compare = []compare{{w.txn[0], "mod_revision", "=", w.rev}}
+		body.Failure = []step{{Op: "get", Key: w.txn[0]}}
 	}
-	b = append(b, `"success":[`...)
-	var digits [20]byte
-	stamp := strconv.AppendUint(digits[:0], w.seq, 10)
-	w.seq++
-	for i, k := range w.txn {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(append(append(b, `{"op":"put","key":`...), k...), `,"value":"`...)
-		start := len(b)
-		b = append(b, w.value...)
-		copy(b[start:], stamp)
-		b = append(b, `"}`...)
-	}
-	b = append(b, ']')
-	if w.cmp {
-		b = append(append(append(b, `,"failure":[{"op":"get","key":`...), w.txn[0]...), `}]`...)
-	}
-	return append(b, '}')
+	b, _ := json.Marshal(body) // of strings and numbers: it cannot fail
+	return b
 }
 
-// txnKeyJSON is the JSON of the client's keys: its put keys 0 to n-1,
-// which no other client and no put run shares.
-func txnKeyJSON(names keyNamer, client, n int) [][]byte {
-	keys := make([][]byte, n)
-	for i := range keys {
-		keys[i], _ = json.Marshal(string(names.appendPutKey(nil, client, uint64(i))))
-	}
-	return keys
+// stamped is a fresh copy of the value with the client's sequence number
+// written over its start: the transport may still read a request's body
+// after it returned an answer, so no buffer is reused.
+func (w *worker) stamped() []byte {
+	v := append([]byte(nil), w.value...)
+	copy(v, strconv.AppendUint(nil, w.seq, 10))
+	w.seq++
+	return v
 }

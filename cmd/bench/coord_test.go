@@ -193,7 +193,7 @@ func TestTxnNoCompare(t *testing.T) {
 	if s, c := res.writes, node.coord(); s.ok() != 50 || s.errors() != 0 || c.condN != 0 || c.committed != 50 {
 		t.Errorf("ops %d, errors %+v; node compared %d times", s.ok(), s.n, c.condN)
 	}
-	w := &worker{txn: [][]byte{[]byte(`"a"`), []byte(`"b"`)}, value: []byte("xyz"), seq: 7}
+	w := &worker{txn: []string{"a", "b"}, value: []byte("xyz"), seq: 7}
 	var body map[string]any
 	if err := json.Unmarshal(w.txnBody(), &body); err != nil || body["compare"] != nil || body["failure"] != nil {
 		t.Errorf("body %v (%v)", body, err)
@@ -202,7 +202,9 @@ func TestTxnNoCompare(t *testing.T) {
 
 // TestTxnBody: the body is the JSON the API takes, with a fresh value.
 func TestTxnBody(t *testing.T) {
-	w := &worker{txn: txnKeyJSON(newKeyNamer("p\"", "r", 0), 3, 2), value: []byte("abcdef"), seq: 42, rev: 17, cmp: true}
+	names := newKeyNamer("p\"", "r", 0)
+	keys := []string{string(names.appendPutKey(nil, 3, 0)), string(names.appendPutKey(nil, 3, 1))}
+	w := &worker{txn: keys, value: []byte("abcdef"), seq: 42, rev: 17, cmp: true}
 	var body struct {
 		Compare []struct {
 			Key, Target, Op string

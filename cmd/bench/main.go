@@ -20,9 +20,9 @@
 //
 // The generator is built to cost the node's machine little: a shared
 // transport with pooled connections, a value generated once, keys built in
-// reused buffers, answers walked in place (jsonscan.go), latencies in fixed
-// per-client histograms, and a watcher that is one goroutine on its own
-// connection. GOMAXPROCS=1 keeps it to one core.
+// reused buffers, answers and watch events walked in place (jsonscan.go),
+// latencies in fixed per-client histograms, and watchers that reuse their
+// buffers from event to event. GOMAXPROCS=1 keeps it to one core.
 //
 // Exit status: 0 when the run completed, even with errors; 1 when it could
 // not run or nothing was acknowledged; 2 for a bad command line.

@@ -99,11 +99,11 @@ func (w *worker) rangeOp() (*opStats, outcome, int, time.Duration) {
 func countRange(body []byte) (n int, valid bool) {
 	c := jsonCursor{b: body}
 	count, hasKVs, hasCount := uint64(0), false, false
-	for f := range c.fields() {
+	for f := range c.each('{') {
 		switch string(f) {
 		case "kvs":
 			hasKVs = true
-			for range c.elems() {
+			for range c.each('[') {
 				c.skip()
 				n++
 			}

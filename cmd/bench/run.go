@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,10 +95,7 @@ func newWorkers(cfg config, endpoints []string, rt http.RoundTripper) ([]*worker
 	names := newKeyNamer(cfg.keyPrefix, cfg.runID, cfg.keySize)
 	// The value every PUT sends, made once: generating one per request
 	// would measure the generator instead of the node.
-	value := make([]byte, cfg.valSize)
-	for i := range value {
-		value[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[i%36]
-	}
+	value := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz0123456789"), cfg.valSize/36+1)[:cfg.valSize]
 	query := ""
 	if cfg.serializable {
 		query = serializableQuery
@@ -117,8 +115,8 @@ func newWorkers(cfg config, endpoints []string, rt http.RoundTripper) ([]*worker
 			rng: rand.New(rand.NewPCG(seed, uint64(i))), path: make([]byte, 0, 128),
 			reads: newStats(m.reads), writes: newStats(m.writes), refused: newStats(cfg.refusedApart()),
 			cas: uint64(i / max(cfg.contention, 1)), want: min(cfg.rangeLimit, cfg.keys), cmp: cfg.txnCompare}
-		if cfg.command == cmdTxn {
-			workers[i].txn = txnKeyJSON(names, i, cfg.txnOps)
+		for j := range cfg.txnOps { // put keys no other client and no put run shares
+			workers[i].txn = append(workers[i].txn, string(names.appendPutKey(nil, i, uint64(j))))
 		}
 	}
 	return workers, nil
@@ -151,11 +149,14 @@ func parseBases(endpoints []string) ([]*url.URL, error) {
 // on, and running totals for the progress bar.
 type control struct {
 	total    uint64    // requests to issue; 0 means until the deadline
+	start    time.Time // of the timed phase
 	deadline time.Time // zero when total is set
 	issued   atomic.Uint64
 	stopped  atomic.Bool
 	ok       atomic.Uint64
 	failed   atomic.Uint64
+	lastN    uint64 // the progress bar's, at its last draw
+	lastAt   time.Time
 }
 
 // claim reports whether the client may issue one more request. With a
@@ -180,21 +181,63 @@ func (c *control) done(o outcome) {
 	}
 }
 
-// timedPhase runs the workers and merges what they measured.
+// draw redraws the progress bar from the counters, atomics, so that the
+// clients never wait for it.
+func (c *control) draw(out io.Writer, now time.Time) {
+	ok, failed := c.ok.Load(), c.failed.Load()
+	frac := now.Sub(c.start).Seconds() / c.deadline.Sub(c.start).Seconds()
+	if c.total > 0 {
+		frac = float64(ok+failed) / float64(c.total)
+	}
+	// The rate over the last interval shows stalls (an election, say) that
+	// an average since the start would smooth away.
+	var rate float64
+	if dt := now.Sub(c.lastAt).Seconds(); dt > 0 {
+		rate = float64(ok+failed-c.lastN) / dt
+	}
+	c.lastN, c.lastAt = ok+failed, now
+	filled := int(min(max(frac, 0), 1) * 30)
+	// \x1b[K clears what a longer previous line left behind.
+	_, _ = fmt.Fprintf(out, "\r[%s%s] %d ok  %d errors  %.0f ops/s  elapsed %s\x1b[K", strings.Repeat("#", filled),
+		strings.Repeat(".", 30-filled), ok, failed, rate, now.Sub(c.start).Truncate(100*time.Millisecond))
+}
+
+// timedPhase runs the workers and merges what they measured; progress,
+// when not nil, gets the bar redrawn four times a second.
 func timedPhase(ctx context.Context, cfg config, workers []*worker, progress io.Writer) *result {
-	ctl := &control{total: cfg.total}
-	start := time.Now()
+	ctl := &control{total: cfg.total, start: time.Now()}
+	ctl.lastAt = ctl.start
 	if cfg.total == 0 {
-		ctl.deadline = start.Add(cfg.duration)
+		ctl.deadline = ctl.start.Add(cfg.duration)
 	}
 	defer context.AfterFunc(ctx, func() { ctl.stopped.Store(true) })()
-	finish := startProgress(progress, ctl, start, cfg.duration)
-	_ = phase(context.Background(), workers, nil, func(_ context.Context, w *worker) error {
-		w.loop(ctl)
-		return nil
-	})
-	res := &result{cfg: cfg, elapsed: time.Since(start)}
-	finish()
+	res, done := &result{cfg: cfg}, make(chan struct{})
+	go func() {
+		_ = phase(context.Background(), workers, nil, func(_ context.Context, w *worker) error {
+			for ctl.claim() {
+				s, o, status, lat := w.op(w)
+				if s == nil {
+					break
+				}
+				s.add(o, status, lat)
+				ctl.done(o)
+			}
+			return nil
+		})
+		res.elapsed = time.Since(ctl.start)
+		close(done)
+	}()
+	for tick := time.Tick(250 * time.Millisecond); progress != nil; {
+		select {
+		case now := <-tick:
+			ctl.draw(progress, now)
+		case <-done:
+			ctl.draw(progress, time.Now())
+			_, _ = io.WriteString(progress, "\n")
+			progress = nil
+		}
+	}
+	<-done
 	m := modes[cfg.command]
 	res.reads, res.writes, res.refused = newStats(m.reads), newStats(m.writes), newStats(cfg.refusedApart())
 	for _, w := range workers {
@@ -249,52 +292,4 @@ func preload(ctx context.Context, workers []*worker, keys uint64) (uint64, error
 		return nil
 	})
 	return slices.Max(index), err
-}
-
-// startProgress redraws a line of out four times a second from the shared
-// counters, atomics, so that the clients never wait for it. finish draws
-// the last state and returns once it is gone.
-func startProgress(out io.Writer, ctl *control, start time.Time, duration time.Duration) (finish func()) {
-	if out == nil {
-		return func() {}
-	}
-	lastN, lastAt := uint64(0), start
-	draw := func(now time.Time) {
-		ok, failed := ctl.ok.Load(), ctl.failed.Load()
-		// The rate over the last interval shows stalls (an election, say)
-		// that an average since the start would smooth away.
-		var rate, frac float64
-		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
-			rate = float64(ok+failed-lastN) / dt
-		}
-		lastN, lastAt = ok+failed, now
-		if ctl.total > 0 {
-			frac = float64(ok+failed) / float64(ctl.total)
-		} else if duration > 0 {
-			frac = now.Sub(start).Seconds() / duration.Seconds()
-		}
-		filled := int(min(max(frac, 0), 1) * 30)
-		// \x1b[K clears what a longer previous line left behind.
-		_, _ = fmt.Fprintf(out, "\r[%s%s] %d ok  %d errors  %.0f ops/s  elapsed %s\x1b[K", strings.Repeat("#", filled),
-			strings.Repeat(".", 30-filled), ok, failed, rate, now.Sub(start).Truncate(100*time.Millisecond))
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for t := time.NewTicker(250 * time.Millisecond); ; {
-			select {
-			case <-quit:
-				t.Stop()
-				draw(time.Now())
-				_, _ = io.WriteString(out, "\n")
-				return
-			case now := <-t.C:
-				draw(now)
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -54,20 +55,26 @@ type watchRun struct {
 	pending    atomic.Int64  // watchers not yet settled
 	allSettled chan struct{} // closed when pending reaches 0
 	stopping   atomic.Bool   // the run closes the streams: a read error is not a drop
+	cancel     context.CancelFunc
 }
 
 // openWatches opens the watches, spread over every endpoint whatever
 // --target says of the writers, 64 at a time so that a thousand do not
 // dial at once. It returns once every one is established or failed, so
 // that each must deliver every write acknowledged from then on.
-func openWatches(ctx context.Context, cfg config, lg *zap.Logger, tr *http.Transport, writers []*worker) (*watchRun, error) {
+func openWatches(ctx context.Context, cfg config, lg *zap.Logger, rt http.RoundTripper, writers []*worker) (*watchRun, error) {
 	bases, err := parseBases(cfg.endpoints)
 	if err != nil {
 		return nil, err
 	}
 	run := &watchRun{epoch: time.Now(), allSettled: make(chan struct{}),
-		prefix:     []byte(newKeyNamer(cfg.keyPrefix, cfg.runID, cfg.keySize).putPrefix()),
+		prefix:     []byte(writers[0].names.putPrefix()),
 		watchStats: watchStats{asked: cfg.watchers, ended: make(map[string]uint64), delay: newHistogram()}}
+	// The streams outlive ctx, which an interrupt ends: the report still
+	// wants what they delivered. An interrupt while they open ends them.
+	var streams context.Context
+	streams, run.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer context.AfterFunc(ctx, run.stop)()
 	for _, w := range writers {
 		w.acks = &ackLog{epoch: run.epoch}
 		run.logs = append(run.logs, w.acks)
@@ -80,15 +87,11 @@ func openWatches(ctx context.Context, cfg config, lg *zap.Logger, tr *http.Trans
 	slots := make(chan struct{}, 64)
 	for i := range cfg.watchers {
 		w := &watcher{run: run, base: bases[i%len(bases)]}
-		dial := tr.DialContext
-		if w.base.Scheme == "https" {
-			dial = tr.DialTLSContext
-		}
 		run.watchers = append(run.watchers, w)
 		opening.Add(1)
 		run.reading.Go(func() {
 			slots <- struct{}{}
-			body := w.open(ctx, dial, cfg.timeout)
+			body := w.open(streams, rt)
 			<-slots
 			opening.Done()
 			if body != nil {
@@ -116,14 +119,15 @@ func openWatches(ctx context.Context, cfg config, lg *zap.Logger, tr *http.Trans
 	return run, nil
 }
 
+// stop ends every stream; a read error after it is not a drop.
+func (run *watchRun) stop() {
+	run.stopping.Store(true)
+	run.cancel()
+}
+
 // close ends every stream and returns once their readers are gone.
 func (run *watchRun) close() {
-	run.stopping.Store(true)
-	for _, w := range run.watchers {
-		if w.conn != nil {
-			_ = w.conn.Close()
-		}
-	}
+	run.stop()
 	run.reading.Wait()
 }
 
@@ -190,9 +194,20 @@ func (run *watchRun) tally(acked uint64) {
 		if w.openCause != nil {
 			continue
 		}
-		delivered, missed, unacked := w.tally(ackedBits)
-		run.delivered, run.missed, run.unacked = run.delivered+delivered, run.missed+missed, run.unacked+unacked
-		if w.ended == "" {
+		// Bit by bit: delivered and acknowledged, acknowledged only, or
+		// delivered only.
+		var missed uint64
+		w.seen = grown(w.seen, len(ackedBits))
+		for writer, bs := range ackedBits {
+			n := max(len(bs), len(w.seen[writer]))
+			a, s := grown(bs, n), grown(w.seen[writer], n)
+			for i := range n {
+				run.delivered += uint64(bits.OnesCount64(s[i] & a[i]))
+				missed += uint64(bits.OnesCount64(a[i] &^ s[i]))
+				run.unacked += uint64(bits.OnesCount64(s[i] &^ a[i]))
+			}
+		}
+		if run.missed += missed; w.ended == "" {
 			run.missedOpen += missed
 		} else {
 			run.ended[w.ended]++

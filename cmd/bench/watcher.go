@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
-	"net"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,13 +32,12 @@ const (
 	numEvCounts
 )
 
-// watcher is one SSE stream, read by one goroutine through a connection it
-// dials itself: no transport goroutines, one bufio.Reader for the HTTP
-// framing and one for the events, so that a thousand watchers cost little.
+// watcher is one SSE stream, read by one goroutine: one bufio.Reader for
+// the events, buffers reused from event to event, so that a thousand
+// watchers cost little.
 type watcher struct {
 	run        *watchRun
 	base       *url.URL
-	conn       net.Conn
 	lastRev    atomic.Uint64 // the highest revision the stream said it reached
 	isSettled  atomic.Bool
 	openErr    outcome // why it did not open, with the status and cause (nil: it opened)
@@ -55,22 +55,16 @@ type watcher struct {
 	nDelays int
 }
 
-// open dials the watcher's endpoint and asks for the watch of the run's
-// prefix; the stream is established when the answer's header is in.
-func (w *watcher) open(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), timeout time.Duration) *bufio.Reader {
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// open asks for the watch of the run's prefix, through the writers'
+// transport; the stream is established when the answer's header is in, and
+// ends when ctx does.
+func (w *watcher) open(ctx context.Context, rt http.RoundTripper) io.ReadCloser {
+	u := url.URL{Scheme: w.base.Scheme, Host: w.base.Host, Path: watchPath + string(w.run.prefix), RawQuery: "prefix=true"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	var resp *http.Response
-	conn, err := dial(dctx, "tcp", w.base.Host)
 	if err == nil {
-		w.conn = conn
-		u := url.URL{Scheme: w.base.Scheme, Host: w.base.Host, Path: watchPath + string(w.run.prefix), RawQuery: "prefix=true"}
-		req := &http.Request{Method: http.MethodGet, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: u.Host,
-			Header: http.Header{"User-Agent": userAgent, "Accept": {"text/event-stream"}}}
-		_ = conn.SetDeadline(time.Now().Add(timeout))
-		if err = req.Write(conn); err == nil {
-			resp, err = http.ReadResponse(bufio.NewReaderSize(conn, 4096), req)
-		}
+		req.Header = http.Header{"User-Agent": userAgent, "Accept": {"text/event-stream"}}
+		resp, err = rt.RoundTrip(req)
 	}
 	switch {
 	case err != nil:
@@ -80,20 +74,20 @@ func (w *watcher) open(ctx context.Context, dial func(context.Context, string, s
 	case !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream"):
 		w.openErr, w.openStatus, err = outcomeBadReply, resp.StatusCode, fmt.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
 	default:
-		_ = conn.SetDeadline(time.Time{})
-		return bufio.NewReaderSize(resp.Body, 4096)
+		return resp.Body
 	}
-	if w.openCause = err; conn != nil {
-		_ = conn.Close()
+	if w.openCause = err; resp != nil {
+		_ = resp.Body.Close()
 	}
 	return nil
 }
 
 // read takes the stream's events until it ends, or the run closes it.
-func (w *watcher) read(body *bufio.Reader) {
+func (w *watcher) read(body io.ReadCloser) {
 	defer w.settle()
 	defer w.flushDelays()
-	for sr := sse.NewReader(body); ; {
+	defer body.Close()
+	for sr := sse.NewReader(bufio.NewReaderSize(body, 4096)); ; {
 		ev, err := sr.Next()
 		if err != nil {
 			if !w.run.stopping.Load() {
@@ -148,25 +142,13 @@ func (w *watcher) onChange(ev sse.Event, recv int64) {
 	c := jsonCursor{b: ev.Data}
 	w.keys = w.keys[:0]
 	var rev uint64
-	for f := range c.fields() {
+	for f := range c.each('{') {
 		switch string(f) {
 		case "revision":
 			rev = c.uint()
 		case "events":
-			for range c.elems() {
-				var key, typ []byte
-				escaped := true
-				for f := range c.fields() {
-					switch string(f) {
-					case "type":
-						typ, _ = c.str()
-					case "key":
-						key, escaped = c.str()
-					default:
-						c.skip()
-					}
-				}
-				if string(typ) == "put" && !escaped && !c.bad {
+			for range c.each('[') {
+				if key, ok := c.putKey(); ok {
 					w.keys = append(w.keys, key)
 				} else {
 					w.n[evForeign]++
@@ -191,20 +173,32 @@ func (w *watcher) onChange(ev sse.Event, recv int64) {
 	}
 }
 
-// endReason reads the reason of an end event, {"resume_revision":R,
-// "reason":"overflow"}.
-func endReason(data []byte) string {
-	c := jsonCursor{b: data}
-	for f := range c.fields() {
-		if string(f) == "reason" {
-			if r, _ := c.str(); !c.bad && len(r) > 0 {
-				return string(r)
-			}
-			break
+// putKey reads an event, {"type":"put","key":K,…}; ok is false for any
+// other type and for a key with escapes, which no key of the run has.
+func (c *jsonCursor) putKey() (key []byte, ok bool) {
+	var typ []byte
+	escaped := true
+	for f := range c.each('{') {
+		switch string(f) {
+		case "type":
+			typ, _ = c.str()
+		case "key":
+			key, escaped = c.str()
+		default:
+			c.skip()
 		}
-		c.skip()
 	}
-	return "end"
+	return key, string(typ) == "put" && !escaped && !c.bad
+}
+
+// endReason reads the reason of an end event, {"resume_revision":R,
+// "reason":"overflow"}: a stream ends once, no need for the cursor.
+func endReason(data []byte) string {
+	var end struct{ Reason string }
+	if json.Unmarshal(data, &end) != nil || end.Reason == "" {
+		return "end"
+	}
+	return end.Reason
 }
 
 // deliver counts the delivery of the write of key at rev, received at recv.
@@ -213,20 +207,15 @@ func (w *watcher) deliver(key []byte, rev uint64, recv int64) {
 	// not its write, and taking it would let a stray key grow the bitset.
 	rest, ok := bytes.CutPrefix(key, w.run.prefix)
 	dash := bytes.IndexByte(rest, '-')
-	writer, ok1 := digits(rest[:max(dash, 0)])
-	seq, ok2 := digits(rest[dash+1:])
-	if !ok || !ok1 || !ok2 || writer >= uint64(len(w.run.logs)) || seq >= w.run.logs[writer].issued.Load() {
+	writer, err1 := strconv.ParseUint(string(rest[:max(dash, 0)]), 10, 64)
+	seq, err2 := strconv.ParseUint(string(rest[dash+1:]), 10, 64)
+	if !ok || err1 != nil || err2 != nil || writer >= uint64(len(w.run.logs)) || seq >= w.run.logs[writer].issued.Load() {
 		w.n[evForeign]++
 		return
 	}
-	for len(w.seen) <= int(writer) {
-		w.seen = append(w.seen, nil)
-	}
-	seen := w.seen[writer]
-	if word := int(seq / 64); word >= len(seen) {
-		seen = append(seen, make([]uint64, max(word+1-len(seen), len(seen)))...)
-		w.seen[writer] = seen
-	}
+	w.seen = grown(w.seen, int(writer)+1)
+	seen := grown(w.seen[writer], int(seq/64)+1)
+	w.seen[writer] = seen
 	bit := uint64(1) << (seq % 64)
 	if seen[seq/64]&bit != 0 {
 		w.n[evDup]++
@@ -252,16 +241,12 @@ func (w *watcher) deliver(key []byte, rev uint64, recv int64) {
 	}
 }
 
-// digits reads the decimal number b is; ok is false when it is not one, or
-// has more digits than a uint64 always holds.
-func digits(b []byte) (v uint64, ok bool) {
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
+// grown is s with at least n elements; it at least doubles when it grows.
+func grown[T any](s []T, n int) []T {
+	if n > len(s) {
+		s = append(s, make([]T, max(n-len(s), len(s)))...)
 	}
-	return v, len(b) > 0 && len(b) < 20
+	return s
 }
 
 // flushDelays hands the buffered delays to the run's histogram: a lock
@@ -273,28 +258,4 @@ func (w *watcher) flushDelays() {
 	}
 	w.run.mu.Unlock()
 	w.nDelays = 0
-}
-
-// tally counts, for one watcher, the acknowledged writes it delivered and
-// missed, and the deliveries of writes that were never acknowledged.
-func (w *watcher) tally(acked [][]uint64) (delivered, missed, unacked uint64) {
-	for writer, ab := range acked {
-		var seen []uint64
-		if writer < len(w.seen) {
-			seen = w.seen[writer]
-		}
-		for i := range max(len(ab), len(seen)) {
-			var s, a uint64
-			if i < len(seen) {
-				s = seen[i]
-			}
-			if i < len(ab) {
-				a = ab[i]
-			}
-			delivered += uint64(bits.OnesCount64(s & a))
-			missed += uint64(bits.OnesCount64(a &^ s))
-			unacked += uint64(bits.OnesCount64(s &^ a))
-		}
-	}
-	return delivered, missed, unacked
 }
