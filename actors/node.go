@@ -300,10 +300,12 @@ func (n *Node) start(rp *persistence.Replay) error {
 		State:          n.state,
 		SnapshotDB:     func(index uint64) string { return persistence.SnapDBPath(snapDir, index) },
 		Quota:          cfg.Quota,
-		Watch:          n.watch,
-		Fatal:          n.fatal,
-		Logger:         lg.Named("kv"),
-		Metrics:        cfg.Metrics,
+		// raft's election timeout, the lessor's minimum TTL and extension
+		ElectionTimeout: time.Duration(cfg.ElectionTick) * cfg.TickInterval,
+		Watch:           n.watch,
+		Fatal:           n.fatal,
+		Logger:          lg.Named("kv"),
+		Metrics:         cfg.Metrics,
 	})
 	if err != nil {
 		n.abort()

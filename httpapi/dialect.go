@@ -28,6 +28,9 @@ type dialect interface {
 	// the status.
 	checkPut(key string, value []byte) error
 	checkDelete() error
+	// checkLeases refuses the lease routes, and a put naming a lease, in a
+	// format whose entries cannot carry leases.
+	checkLeases() error
 	// kvMethods lists the methods /v1/kv/<key> serves, for Allow.
 	kvMethods() string
 }
@@ -61,6 +64,8 @@ func (nativeDialect) rangeKey(_, decoded string) string { return decoded }
 func (nativeDialect) checkPut(string, []byte) error { return nil }
 
 func (nativeDialect) checkDelete() error { return nil }
+
+func (nativeDialect) checkLeases() error { return nil }
 
 func (nativeDialect) kvMethods() string { return "GET, PUT, DELETE" }
 
@@ -116,6 +121,10 @@ func (raftexampleDialect) checkPut(key string, value []byte) error {
 
 func (raftexampleDialect) checkDelete() error {
 	return fmt.Errorf("%w: raftexample has no delete", messages.ErrUnsupported)
+}
+
+func (raftexampleDialect) checkLeases() error {
+	return fmt.Errorf("%w: raftexample has no leases", messages.ErrUnsupported)
 }
 
 func (raftexampleDialect) kvMethods() string { return "GET, PUT" }

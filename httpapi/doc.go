@@ -10,6 +10,7 @@
 //   - /v1/kv/<key>: GET, PUT, DELETE (kv.go);
 //   - /v1/watch/<key>: GET, a stream of Server-Sent Events served by a
 //     watch.Stream of the watch hub (watch.go);
+//   - /v1/leases, /v1/leases/<id>, /v1/leases/<id>/keepalive (lease.go);
 //   - /v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leader,
 //     /v1/status, /healthz (members.go); /v1/digest (digest.go);
 //   - raftexample's /<key> (GET, PUT) and /<id> (POST, DELETE).
@@ -29,6 +30,9 @@
 // line of text on raftexample's routes, as raftexample's clients expect.
 //
 // The peer API (NewPeerHandler, peer.go) runs on the peer port: GET
-// /members (a joining member learns the cluster it joins) and POST
-// /members/promote/<id> (a follower hands a promotion to the leader).
+// /members (a joining member learns the cluster it joins), POST
+// /members/promote/<id> (a follower hands a promotion to the leader), and
+// POST /leases/<id>/keepalive and GET /leases/<id> (a follower hands what
+// only the leader's deadlines can answer to the leader). A request handed
+// to the leader is never handed on again.
 package httpapi

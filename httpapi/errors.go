@@ -39,6 +39,16 @@ func classify(err error, write bool) failure {
 	// wraps both ErrEntryRefused and ErrValueTooLarge, and is a 413.
 	case errors.Is(err, messages.ErrValueTooLarge), errors.Is(err, errTooLarge):
 		return failure{status: http.StatusRequestEntityTooLarge, reason: err.Error()}
+	// Leases before the refusals too: whether a put's lease exists, or a
+	// grant's id is free, is decided when its entry is applied, and an
+	// error wrapped in ErrEntryRefused is still the lease's: a put naming
+	// a missing lease is a 404 (nothing written), as a revoke of one is.
+	case errors.Is(err, messages.ErrLeaseNotFound):
+		return failure{status: http.StatusNotFound, reason: err.Error()}
+	case errors.Is(err, messages.ErrLeaseExists):
+		return failure{status: http.StatusConflict, reason: err.Error()}
+	case errors.Is(err, messages.ErrLeaseTTLTooLarge):
+		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	case errors.Is(err, messages.ErrEmptyKey), errors.Is(err, messages.ErrKeyTooLarge),
 		errors.Is(err, messages.ErrBadRequest), errors.Is(err, messages.ErrEntryRefused):
 		// The client's to fix; nothing was written.

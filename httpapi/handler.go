@@ -160,6 +160,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveKV(w, r)
 	case strings.HasPrefix(p, watchPrefix):
 		h.serveWatch(w, r)
+	case p == leasesPath || strings.HasPrefix(p, leasesPrefix):
+		h.serveLeases(w, r)
 	case reservedPath(p):
 		notFound(w, r)
 	default:
@@ -172,7 +174,8 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	reason := "not found"
 	if jsonErrors(r) {
 		reason = "no route: the /v1 routes are /v1/kv/<key>, /v1/txn, /v1/watch/<key>, " +
-			"/v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leader, /v1/status and /v1/digest"
+			"/v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leases, /v1/leases/<id>, /v1/leases/<id>/keepalive, " +
+			"/v1/leader, /v1/status and /v1/digest"
 	}
 	refuse(w, r, http.StatusNotFound, reason)
 }
@@ -199,7 +202,11 @@ func (h *handler) serveCompat(w http.ResponseWriter, r *http.Request, name strin
 		h.getKey(w, r, key, params)
 	case http.MethodPut:
 		key, params := h.dialect.compatKey(r)
-		h.putKey(w, r, key, http.StatusNoContent, params)
+		query := queryIsKey
+		if params {
+			query = queryNone
+		}
+		h.putKey(w, r, key, http.StatusNoContent, query)
 	case http.MethodPost, http.MethodDelete:
 		id, ok := h.compatMemberID(w, r, name)
 		if !ok {
@@ -263,6 +270,16 @@ func (h *handler) routeMethods(p string) string {
 		return h.dialect.kvMethods()
 	case strings.HasPrefix(p, watchPrefix):
 		return getOnly
+	case p == leasesPath || strings.HasPrefix(p, leasesPrefix):
+		switch rest, item := strings.CutPrefix(p, leasesPrefix); {
+		case h.dialect.checkLeases() != nil:
+			return ""
+		case !item:
+			return leasesMethods
+		case strings.HasSuffix(rest, "/"+keepAliveAction):
+			return "POST"
+		}
+		return leaseMethods
 	case reservedPath(p):
 		return ""
 	}

@@ -488,6 +488,12 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: bad command", messages.ErrEntryRefused), 400, "refused when applied: bad command", ""},
 		{messages.ErrValueTooLarge, 413, "value too large", ""},
 		{fmt.Errorf("%w: %w", messages.ErrEntryRefused, messages.ErrValueTooLarge), 413, "refused when applied: value too large", ""},
+		// Leases: a put naming a lease gone is refused when applied, and
+		// is a 404 all the same.
+		{messages.ErrLeaseNotFound, 404, "requested lease not found", ""},
+		{fmt.Errorf("%w: %w", messages.ErrEntryRefused, messages.ErrLeaseNotFound), 404, "refused when applied: requested lease not found", ""},
+		{fmt.Errorf("%w: %w", messages.ErrEntryRefused, messages.ErrLeaseExists), 409, "lease already exists", ""},
+		{messages.ErrLeaseTTLTooLarge, 400, "too large lease TTL", ""},
 	}
 	routes := []struct {
 		method, path string

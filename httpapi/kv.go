@@ -52,7 +52,7 @@ func (h *handler) serveKV(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err, true)
 			return
 		}
-		h.putKey(w, r, key, http.StatusOK, true)
+		h.putKey(w, r, key, http.StatusOK, queryLease)
 	case http.MethodDelete:
 		h.serveDelete(w, r)
 	default:
@@ -149,17 +149,38 @@ func setKeyHeaders(w http.ResponseWriter, kv messages.KV) {
 
 func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
 
+// putQuery is what the query string of a PUT holds.
+type putQuery uint8
+
+const (
+	queryIsKey putQuery = iota // part of the key: raftexample's /<key> in its format
+	queryNone                  // no parameters: raftexample's /<key> in the native format, as raftexample takes none
+	queryLease                 // lease=<id>: /v1/kv/<key>
+)
+
 // putKey answers okStatus on success: 200 with the index and revision on
 // /v1/kv, 204 on the raftexample route whose clients expect no body. Both
-// take If-Match and If-None-Match. params says whether the query string
-// holds parameters rather than part of the key: a PUT takes none.
-func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int, params bool) {
+// take If-Match and If-None-Match; query says which parameters the route
+// takes.
+func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okStatus int, query putQuery) {
 	if err := messages.CheckKey(key); err != nil {
 		h.fail(w, r, err, true)
 		return
 	}
-	if params {
-		if _, err := queryParams(r.URL.RawQuery, "a PUT"); err != nil {
+	var lease int64
+	if query != queryIsKey {
+		var known []string
+		if query == queryLease {
+			known = []string{"lease"}
+		}
+		q, err := queryParams(r.URL.RawQuery, "a PUT", known...)
+		if err == nil {
+			lease, err = parseLeaseParam(q)
+		}
+		if err == nil && lease != 0 {
+			err = h.dialect.checkLeases()
+		}
+		if err != nil {
 			h.fail(w, r, err, true)
 			return
 		}
@@ -178,10 +199,10 @@ func (h *handler) putKey(w http.ResponseWriter, r *http.Request, key string, okS
 		return
 	}
 	if conds != nil {
-		h.conditionalWrite(w, r, key, conds, messages.TxnOp{Type: messages.OpPut, Key: key, Value: value}, okStatus)
+		h.conditionalWrite(w, r, key, conds, messages.TxnOp{Type: messages.OpPut, Key: key, Value: value, Lease: lease}, okStatus)
 		return
 	}
-	res, err := h.askKV(messages.Put{Key: key, Value: value})
+	res, err := h.askKV(messages.Put{Key: key, Value: value, Lease: lease})
 	if err != nil {
 		h.fail(w, r, err, true)
 		return

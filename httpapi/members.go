@@ -219,9 +219,7 @@ func (h *handler) promoteMember(w http.ResponseWriter, r *http.Request, id uint6
 			h.fail(w, r, err, true)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body)
+		writeJSONBytes(w, body)
 		return
 	}
 	if err != nil {

@@ -29,9 +29,17 @@ import (
 //   - POST /members/promote/<id>: a follower asked to promote a learner
 //     hands the request to the leader, the only member that knows how far
 //     the learner's log is.
+//   - POST /leases/<id>/keepalive and GET /leases/<id> (keys=true): a
+//     follower hands a lease's keep-alive, or the read of its remaining
+//     TTL, to the leader, the only member that keeps deadlines (lease.go),
+//     as etcd's peer handler serves /leases.
+//
+// Every answer carries this member's cluster id; the POSTs and the lease
+// routes refuse a request that names another (412).
 const (
-	peerMembersPath = "/members"
-	peerPromotePath = "/members/promote/"
+	peerMembersPath  = "/members"
+	peerPromotePath  = "/members/promote/"
+	peerLeasesPrefix = "/leases/"
 	// hdrClusterID is rafthttp's cluster id header, used here alike.
 	hdrClusterID = "X-Etcd-Cluster-ID"
 	// maxPeerAnswer bounds what is read of a peer's answer: a member list
@@ -58,8 +66,16 @@ type PeerHandlerConfig struct {
 	Logger    *zap.Logger
 }
 
+// PeerPatterns returns the http.ServeMux patterns the peer API answers:
+// mount NewPeerHandler on each, next to the transport's handler. A peer
+// server that mounts fewer leaves its followers' lease keep-alives
+// unanswered (502).
+func PeerPatterns() []string {
+	return []string{peerMembersPath, peerMembersPath + "/", peerLeasesPrefix}
+}
+
 // NewPeerHandler serves the peer API; mount it on the peer server next to
-// the transport's handler (it answers /members and /members/...).
+// the transport's handler, on PeerPatterns.
 func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 	h := &handler{root: cfg.Root, kv: cfg.KV, timeout: cfg.Timeout, log: cfg.Logger}
 	if h.timeout <= 0 {
@@ -81,9 +97,7 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 				refuseMethod(w, r, "POST")
 				return
 			}
-			if got := r.Header.Get(hdrClusterID); got != id {
-				refuse(w, r, http.StatusPreconditionFailed,
-					fmt.Sprintf("cluster ID mismatch: the request is for cluster %s, this member is in %s", echo(got), id))
+			if !sameCluster(w, r, id) {
 				return
 			}
 			memberID, err := parseMemberID(strings.TrimPrefix(r.URL.Path, peerPromotePath))
@@ -98,10 +112,24 @@ func NewPeerHandler(cfg PeerHandlerConfig) http.Handler {
 				return
 			}
 			h.writeMember(w, r, memberID)
+		case strings.HasPrefix(r.URL.Path, peerLeasesPrefix):
+			h.servePeerLease(w, r, id)
 		default:
 			notFound(w, r)
 		}
 	})
+}
+
+// sameCluster refuses a request another cluster's member sent (412): a
+// member of this one may name another lease, or member, by the same id.
+// It answers the client itself and reports whether to go on.
+func sameCluster(w http.ResponseWriter, r *http.Request, id string) bool {
+	if got := r.Header.Get(hdrClusterID); got != id {
+		refuse(w, r, http.StatusPreconditionFailed,
+			fmt.Sprintf("cluster ID mismatch: the request is for cluster %s, this member is in %s", echo(got), id))
+		return false
+	}
+	return true
 }
 
 // PeerCluster is what a member tells another of its cluster.
@@ -157,10 +185,13 @@ func (e *remoteError) Error() string {
 	return fmt.Sprintf("the leader answered %d: %s", e.status, e.body)
 }
 
-// promoteAtLeader hands a promotion to the leader's peer API and returns
-// its answer: the member as the leader, which applied the promotion, lists
-// it (this member may not have applied it yet).
-func (h *handler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
+// askLeader hands a request that only the leader can answer to the
+// leader's peer API (method and target, the path and query there) and
+// returns the body of its 200; another answer is a *remoteError, passed on
+// to the client as the leader gave it. what names the request in errors.
+// The peer API never hands a request on again (NewPeerHandler), so a
+// request makes one hop at most.
+func (h *handler) askLeader(r *http.Request, what, method, target string) ([]byte, error) {
 	if h.peerClient == nil {
 		return nil, fmt.Errorf("%w; ask the leader", messages.ErrNotLeader)
 	}
@@ -172,17 +203,22 @@ func (h *handler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
 	if st.Leader == 0 || leaderURL == "" {
 		return nil, messages.ErrNoLeader
 	}
+	if st.Leader == st.ID {
+		// Raft made this member leader and the kv actor has not heard yet:
+		// asking itself through the peer port would only be refused again.
+		return nil, fmt.Errorf("%w yet: it has just been elected; retry", messages.ErrNotLeader)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, leaderURL+peerPromotePath+strconv.FormatUint(id, 10), nil)
+	req, err := http.NewRequestWithContext(ctx, method, leaderURL+target, nil)
 	if err != nil {
-		return nil, fmt.Errorf("promote at the leader: %w", err)
+		return nil, fmt.Errorf("%s at the leader: %w", what, err)
 	}
 	req.Header.Set(hdrClusterID, strconv.FormatUint(h.clusterID, 16))
 	resp, err := h.peerClient.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("promote at the leader: %w", messages.ErrTimeout)
+			return nil, fmt.Errorf("%s at the leader: %w", what, messages.ErrTimeout)
 		}
 		return nil, fmt.Errorf("%w: could not reach the leader (%d): %w", messages.ErrNoLeader, st.Leader, err)
 	}
@@ -195,4 +231,11 @@ func (h *handler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
 		return body, nil
 	}
 	return nil, &remoteError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
+}
+
+// promoteAtLeader hands a promotion to the leader's peer API and returns
+// its answer: the member as the leader, which applied the promotion, lists
+// it (this member may not have applied it yet).
+func (h *handler) promoteAtLeader(r *http.Request, id uint64) ([]byte, error) {
+	return h.askLeader(r, "promote", http.MethodPost, peerPromotePath+strconv.FormatUint(id, 10))
 }

@@ -37,17 +37,18 @@ type compareBody struct {
 }
 
 type opBody struct {
-	Op        string  `json:"op"`
-	Key       *string `json:"key"`
-	KeyB64    *string `json:"key_b64"`
-	End       *string `json:"end"`
-	EndB64    *string `json:"end_b64"`
-	Prefix    bool    `json:"prefix"`
-	Value     *string `json:"value"`
-	ValueB64  *string `json:"value_b64"`
-	Limit     int     `json:"limit"`
-	KeysOnly  bool    `json:"keys_only"`
-	CountOnly bool    `json:"count_only"`
+	Op        string   `json:"op"`
+	Key       *string  `json:"key"`
+	KeyB64    *string  `json:"key_b64"`
+	End       *string  `json:"end"`
+	EndB64    *string  `json:"end_b64"`
+	Prefix    bool     `json:"prefix"`
+	Value     *string  `json:"value"`
+	ValueB64  *string  `json:"value_b64"`
+	Lease     *leaseID `json:"lease"`
+	Limit     int      `json:"limit"`
+	KeysOnly  bool     `json:"keys_only"`
+	CountOnly bool     `json:"count_only"`
 }
 
 var compareTargets = map[string]messages.CompareTarget{
@@ -160,15 +161,8 @@ func (h *handler) parseTxn(body []byte) (messages.Txn, [2][]messages.TxnOp, erro
 func (h *handler) parseTxnBody(body []byte) (messages.Txn, [2][]messages.TxnOp, error) {
 	var tb txnBody
 	var ops [2][]messages.TxnOp
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&tb); err != nil {
+	if err := decodeBody(body, &tb); err != nil {
 		return messages.Txn{}, ops, fmt.Errorf("transaction body: %w", err)
-	}
-	// Anything but white space after the value, even a stray } or ]
-	// (which dec.More does not see), is refused.
-	if _, err := dec.Token(); err != io.EOF {
-		return messages.Txn{}, ops, errors.New("transaction body: more than one JSON value")
 	}
 	if n := len(tb.Compare); n > apply.MaxTxnCompares {
 		return messages.Txn{}, ops, fmt.Errorf("%w: %d compares, at most %d", errTooLarge, n, apply.MaxTxnCompares)
@@ -197,6 +191,22 @@ func (h *handler) parseTxnBody(body []byte) (messages.Txn, [2][]messages.TxnOp, 
 	}
 	t.Success, t.Failure = ops[0], ops[1]
 	return t, ops, nil
+}
+
+// decodeBody decodes a request body that is one JSON object into v,
+// refusing unknown fields (a misspelt field ignored would make a request
+// do less than asked) and anything but white space after the value, even a
+// stray } or ] (which json.Decoder.More does not see).
+func decodeBody(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }
 
 func (h *handler) parseCompare(c compareBody) (messages.Compare, error) {
@@ -260,6 +270,9 @@ func (h *handler) parseOp(o opBody) (messages.TxnOp, error) {
 	if (value != nil) != (op.Type == messages.OpPut) {
 		return op, errors.New("a put takes value (or value_b64), and only a put")
 	}
+	if o.Lease != nil && op.Type != messages.OpPut {
+		return op, errors.New("lease is for put: the key a put writes is attached to it")
+	}
 	if (o.Limit != 0 || o.KeysOnly || o.CountOnly) && op.Type != messages.OpRange {
 		return op, errors.New("limit, keys_only and count_only are for range")
 	}
@@ -280,8 +293,13 @@ func (h *handler) parseOp(o opBody) (messages.TxnOp, error) {
 		return op, err
 	}
 	switch op.Type {
-	case messages.OpGet, messages.OpPut:
+	case messages.OpGet:
+		op.Key = key
+	case messages.OpPut:
 		op.Key, op.Value = key, value
+		if o.Lease != nil {
+			op.Lease = int64(*o.Lease)
+		}
 	case messages.OpDelete:
 		op.Key, op.End = start, end
 	case messages.OpRange:

@@ -204,7 +204,7 @@ func TestTxnOps(t *testing.T) {
 		bad(`{"op":"watch","key":"a"}`, `op "watch": want get, range, put or delete`),
 		bad(`{"op":"GET","key":"a"}`, `op "GET"`),
 		bad(`{"key":"a"}`, `op ""`),
-		bad(`{"op":"get","key":"a","lease":1}`, `unknown field "lease"`),
+		bad(`{"op":"get","key":"a","lease":1}`, "lease is for put"),
 		bad(`{"op":"get","key":"a","key_b64":"YQ=="}`, "give key or key_b64, not both"),
 		bad(`"get a"`, "transaction body"),
 		{"ops in order, in both branches",

@@ -69,9 +69,16 @@ type Config struct {
 	// store.DefaultHistoryEvents and store.DefaultHistoryBytes.
 	HistoryEvents, HistoryBytes uint64
 
+	// ElectionTimeout is raft's (election ticks × tick interval): the
+	// minimum lease TTL is one and a half of it, and a new leader extends
+	// every lease by it (lessor.go). Zero means 1 s, the default.
+	ElectionTimeout time.Duration
+
 	// sweepEvery replaces sweepEvery for a test that must tell a sweep's
 	// work from the work it expects sooner.
 	sweepEvery time.Duration
+	// now replaces time.Now for the lessor's deadlines, in tests.
+	now func() time.Time
 }
 
 // Actor is the state machine of one member. See the package doc for the
@@ -118,8 +125,9 @@ type Actor struct {
 
 	publishing bool // an opAttrs of this member's client URLs is in flight
 
-	sweep *time.Timer
-	root  *actor.RootContext // answers waiters while stopping
+	sweep  *time.Timer
+	leases lessor             // lease deadlines, while leader (lessor.go)
+	root   *actor.RootContext // answers waiters while stopping
 }
 
 // DefaultSnapshotBytes is the log, in bytes of entry data, after which a
@@ -152,6 +160,12 @@ func NewActor(cfg Config) (*Actor, error) {
 	}
 	if cfg.sweepEvery <= 0 {
 		cfg.sweepEvery = sweepEvery
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = time.Second
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
@@ -203,6 +217,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		// Publishing waits for a leader (messages.LeaderChanged): the raft
 		// actor is spawned after this one, and nothing commits before.
 		a.armSweep(ctx)
+		a.armLeaseTick(ctx)
 	case commitTick:
 		a.commitTimer = nil
 		a.commit()
@@ -221,6 +236,9 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.proposePending(ctx)
 		a.publish(ctx)
 		a.armSweep(ctx)
+	case leaseTickMsg:
+		a.expireLeases(ctx)
+		a.armLeaseTick(ctx)
 	case messages.Result:
 		a.published(m)
 
@@ -232,7 +250,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.snapshotEncoded(ctx, m)
 
 	case messages.Put:
-		c, err := apply.ProposePut(m.Key, m.Value)
+		c, err := apply.ProposePut(m.Key, m.Value, m.Lease)
 		a.propose(ctx, c, []string{m.Key}, false, err)
 	case messages.Delete:
 		c, err := apply.ProposeDelete(m.Key)
@@ -240,6 +258,19 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.Txn:
 		c, keys, all, err := apply.ProposeTxn(m)
 		a.propose(ctx, c, keys, all, err)
+	case messages.LeaseGrant:
+		a.leaseGrant(ctx, m)
+	case messages.LeaseRevoke:
+		c, err := apply.ProposeLeaseRevoke(m.ID)
+		a.propose(ctx, c, nil, true, err) // its keys may be any
+	case messages.LeaseKeepAlive:
+		a.leaseKeepAlive(ctx, m)
+	case messages.LeaseQuery:
+		if !a.refuse(ctx) && !a.notLeader(ctx) {
+			ctx.Respond(a.leaseInfo(m))
+		}
+	case messages.LeaseList:
+		a.read(ctx, m, false)
 	case messages.Get:
 		a.read(ctx, m, m.Serializable)
 	case messages.Range:
@@ -268,6 +299,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.proposalFailed(ctx, m)
 	case messages.LeaderChanged:
 		a.leaderChanged(ctx, m)
+		a.leadershipForLeases(m.Leader)
 		a.publish(ctx)
 	case messages.ReadIndexReady:
 		for _, id := range m.IDs {
@@ -297,6 +329,9 @@ func (a *Actor) stop() {
 	}
 	if a.commitTimer != nil {
 		a.commitTimer.Stop()
+	}
+	if a.leases.timer != nil {
+		a.leases.timer.Stop()
 	}
 	a.failAll(messages.ErrStopped)
 	// What was applied reaches the db now rather than by replay at the
@@ -438,6 +473,8 @@ func (a *Actor) answerRead(req any) messages.Result {
 			res.Revision = r.Revision
 		}
 		res.Results = []messages.OpResult{rr}
+	case messages.LeaseList:
+		return a.leaseList()
 	default:
 		res.Err = fmt.Errorf("kv actor cannot read %T", req)
 	}

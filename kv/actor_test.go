@@ -158,7 +158,7 @@ func (w testState) write(t testing.TB, st *State, index uint64, cs *raftpb.ConfS
 		}
 	}
 	for k, v := range w.data {
-		if err := st.st.Put(k, []byte(v), index); err != nil {
+		if err := st.st.Put(k, []byte(v), index, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

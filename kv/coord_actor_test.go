@@ -592,7 +592,7 @@ func TestActorWatchReset(t *testing.T) {
 		// The leader's db, at 12, its history compacted through 5.
 		src := openTestState(t, apply.FormatNative)
 		for i := uint64(2); i <= 12; i++ {
-			if err := src.st.Put(fmt.Sprint("k", i%3), []byte(fmt.Sprint(i)), i); err != nil {
+			if err := src.st.Put(fmt.Sprint("k", i%3), []byte(fmt.Sprint(i)), i, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

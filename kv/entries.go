@@ -200,6 +200,7 @@ func (a *Actor) settleApplied(res apply.Applied) {
 		}
 	}
 	delete(a.inflight, res.Proposal)
+	a.leasesApplied(res.Leases)
 	for _, o := range res.Outcomes {
 		if o.Err != nil {
 			a.fail(nil, o.ReqID, o.Err)

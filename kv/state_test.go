@@ -165,7 +165,7 @@ func TestOpenStateReconciles(t *testing.T) {
 		_ = s.Close()
 		// The db received with the snapshot at 40, saved before a crash.
 		src := openTestState(t, apply.FormatNative)
-		if err := src.st.Put("from-leader", []byte("x"), 45); err != nil {
+		if err := src.st.Put("from-leader", []byte("x"), 45, 0); err != nil {
 			t.Fatal(err)
 		}
 		src.st.SetApplied(45, 2, &raftpb.ConfState{Voters: []uint64{1, 2}})

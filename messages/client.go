@@ -9,6 +9,9 @@ package messages
 type Put struct {
 	Key   string
 	Value []byte
+	// Lease attaches the key to a lease (0: none; a put without one
+	// detaches the key from the lease it had).
+	Lease int64
 }
 
 // Delete removes Key. Deleting an absent key succeeds.
@@ -74,7 +77,10 @@ type Result struct {
 	Revision  uint64
 	Succeeded bool
 	Results   []OpResult
-	Err       error
+	// Lease is a lease request's answer; Leases a LeaseList's.
+	Lease  *Lease
+	Leases []Lease
+	Err    error
 }
 
 // DigestRequest asks for a digest of the applied key-value state, so that

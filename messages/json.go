@@ -14,6 +14,11 @@ import (
 // A key or value that is valid UTF-8 is a JSON string ("key", "value"), so
 // text reads naturally; one that is not is base64 (standard, padded) under
 // "key_b64" or "value_b64" instead, so that binary data survives.
+//
+// A lease id is a JSON string of its decimal digits, as etcd's JSON gateway
+// writes an int64: a JavaScript client reads numbers as doubles, which
+// cannot hold every id. A key attached to no lease has no "lease" field, so
+// that the JSON of keys written without leases is what it was before them.
 
 // AppendJSON appends kv as a JSON object; withValue false leaves the value
 // out (a keys-only read).
@@ -31,7 +36,39 @@ func (kv KV) appendFields(b []byte, withValue bool) []byte {
 	}
 	b = appendUint(b, "create_revision", kv.CreateRevision)
 	b = appendUint(b, "mod_revision", kv.ModRevision)
-	return appendUint(b, "version", kv.Version)
+	b = appendUint(b, "version", kv.Version)
+	if kv.Lease != 0 {
+		b = append(b, ',')
+		b = appendLeaseID(b, "lease", kv.Lease)
+	}
+	return b
+}
+
+// AppendJSON appends l as a JSON object: "id", "granted_ttl", "ttl" (the
+// remaining TTL) when known (Remaining ≥ 0: a list does not know it, and
+// leaves it out rather than write a -1 a client could take for a TTL), and
+// with withKeys "keys", a list of objects with "key" or "key_b64" each, so
+// that a key that is not UTF-8 reads as it does everywhere else.
+func (l Lease) AppendJSON(b []byte, withKeys bool) []byte {
+	b = append(b, '{')
+	b = appendLeaseID(b, "id", l.ID)
+	b = appendInt(b, "granted_ttl", l.TTL)
+	if l.Remaining >= 0 {
+		b = appendInt(b, "ttl", l.Remaining)
+	}
+	if withKeys {
+		b = append(b, `,"keys":[`...)
+		for i, k := range l.Keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			b = appendBytesField(b, "key", k)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
 }
 
 // AppendJSON appends e as a JSON object: "type" ("put" or "delete") and the
@@ -67,6 +104,22 @@ func appendUint(b []byte, name string, v uint64) []byte {
 	b = append(b, name...)
 	b = append(b, '"', ':')
 	return strconv.AppendUint(b, v, 10)
+}
+
+func appendInt(b []byte, name string, v int64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return strconv.AppendInt(b, v, 10)
+}
+
+// appendLeaseID appends "name":"<id>": a string, see above.
+func appendLeaseID(b []byte, name string, id int64) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, `":"`...)
+	b = strconv.AppendInt(b, id, 10)
+	return append(b, '"')
 }
 
 const hexDigits = "0123456789abcdef"

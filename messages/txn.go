@@ -16,6 +16,7 @@ type KV struct {
 	CreateRevision uint64
 	ModRevision    uint64
 	Version        uint64
+	Lease          int64 // the lease the key is attached to, 0 if none
 }
 
 // CompareTarget is what a Compare looks at.
@@ -71,6 +72,7 @@ type TxnOp struct {
 	Key   string
 	End   string
 	Value []byte
+	Lease int64 // a put's lease (0: none)
 	Range Range
 }
 

@@ -182,7 +182,7 @@ func run(o options, lg *zap.Logger) int {
 		peerMux.Handle(p, tr.Handler())
 	}
 	peerAPI := httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: node.Root(), KV: node.KV(), ClusterID: cid, Format: o.format, Logger: lg.Named("peer-api")})
-	for _, p := range []string{"/members", "/members/"} {
+	for _, p := range httpapi.PeerPatterns() {
 		peerMux.Handle(p, peerAPI)
 	}
 	// No WriteTimeout: streams to peers live as long as their connection,

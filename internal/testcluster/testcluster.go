@@ -293,8 +293,9 @@ func (m *Member) Start(join bool) error {
 		mux.Handle("/raft/", m.tr.Handler())
 		peerAPI := httpapi.NewPeerHandler(httpapi.PeerHandlerConfig{Root: node.Root(), KV: node.KV(),
 			ClusterID: node.ClusterID(), Format: cfg.Format, Logger: lg.Named("peer-api")})
-		mux.Handle("/members", peerAPI)
-		mux.Handle("/members/", peerAPI)
+		for _, pattern := range httpapi.PeerPatterns() {
+			mux.Handle(pattern, peerAPI)
+		}
 		m.peer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = m.peer.Serve(peerLn) }() // ends when stop closes the server
 	}

@@ -35,7 +35,8 @@ type Applier struct {
 	w      writer
 	lg     *zap.Logger
 	m      *metrics.Node
-	out    []Outcome // reused: an Applied's outcomes are valid until the next call
+	out    []Outcome     // reused: an Applied's outcomes are valid until the next call
+	leases []LeaseChange // reused likewise
 }
 
 // Outcome is what one command's apply means for the request that proposed
@@ -60,6 +61,10 @@ type Applied struct {
 	// Outcomes are the answers to the entry's commands, valid until the
 	// next call.
 	Outcomes []Outcome
+	// Leases are the grants and revocations the entry applied, in order,
+	// valid until the next call: the kv actor's lessor follows them. A
+	// grant or revocation that failed (the client's error) is not listed.
+	Leases []LeaseChange
 }
 
 // New returns the applier of cfg.Store.
@@ -85,15 +90,15 @@ func New(cfg Config) (*Applier, error) {
 // (storeWriter), wrapped by the quota (quotaWriter), as etcd's appliers
 // wrap each other.
 type writer interface {
-	put(key string, value []byte, rev uint64) error
+	put(key string, value []byte, lease int64, rev uint64) error
 	deleteRange(key, end string, rev uint64) (int, error)
 	txn(t messages.Txn, rev uint64, results bool) (bool, []messages.OpResult, error)
 }
 
 type storeWriter struct{ st *store.Store }
 
-func (w storeWriter) put(key string, value []byte, rev uint64) error {
-	return w.st.Put(key, value, rev)
+func (w storeWriter) put(key string, value []byte, lease int64, rev uint64) error {
+	return w.st.Put(key, value, rev, lease)
 }
 
 func (w storeWriter) deleteRange(key, end string, rev uint64) (int, error) {
@@ -111,7 +116,7 @@ func (w storeWriter) txn(t messages.Txn, rev uint64, results bool) (bool, []mess
 // a request waits on this member, which alone reads a transaction's results.
 // An error is the db's, and the owner stops.
 func (ap *Applier) Apply(e *raftpb.Entry, waiting func(reqID uint64) bool) (Applied, error) {
-	ap.out = ap.out[:0]
+	ap.out, ap.leases = ap.out[:0], ap.leases[:0]
 	idx := e.GetIndex()
 	ap.st.SetApplied(idx, e.GetTerm(), nil)
 	if len(e.GetData()) == 0 {
@@ -119,17 +124,25 @@ func (ap *Applier) Apply(e *raftpb.Entry, waiting func(reqID uint64) bool) (Appl
 	}
 	res, err := ap.each(e, func(c Command) error { return ap.command(c, idx, waiting) })
 	res.Outcomes = ap.out
+	if len(ap.leases) > 0 {
+		res.Leases = ap.leases
+	}
 	return res, err
 }
 
 // Replay handles a normal entry the store holds already (it came with a
 // snapshot's db, ahead of the snapshot raft restored): nothing is written
 // again, but a client waiting for one of its writes hears it is applied
-// where the db proves the outcome: a publication always applies, a put did
-// if its key's last write is that entry. A put the quota refused, or one
-// overwritten since, a delete (how many keys it removed) and a transaction
-// (which branch ran) are not proven: the client times out, told the
-// outcome is unknown, as for any write whose answer was lost.
+// where the db proves the outcome: a publication and a lease checkpoint
+// always apply, a put did if its key's last write is that entry, a grant
+// if the lease the state holds was granted by that entry. A put the quota
+// refused or whose lease was missing, one overwritten since, a delete (how
+// many keys it removed), a transaction (which branch ran), a grant of an
+// id held already, or one revoked since, and a revocation (the lease may
+// have been absent) are not proven: the client times out, told the
+// outcome is unknown, as for any write whose answer was lost. Applied
+// lists no lease changes: the state holds them already, and a member that
+// becomes leader reads its leases from the state.
 func (ap *Applier) Replay(e *raftpb.Entry) (Applied, error) {
 	ap.out = ap.out[:0]
 	if len(e.GetData()) == 0 {
@@ -138,7 +151,17 @@ func (ap *Applier) Replay(e *raftpb.Entry) (Applied, error) {
 	idx := e.GetIndex()
 	res, err := ap.each(e, func(c Command) error {
 		switch c.Op {
-		case OpTxn, OpDelete:
+		case OpTxn, OpDelete, OpLeaseRevoke:
+			return nil
+		case OpLeaseGrant:
+			id, ttl, _ := decodeLeaseOp(c) // its errors were refused at decode
+			l, ok, err := ap.st.Lease(id)
+			if err != nil {
+				return err
+			}
+			if ok && l.Granted == idx && l.TTL == ttl {
+				ap.answer(c.ReqID, ap.result(messages.Result{Lease: &messages.Lease{ID: id, TTL: ttl, Remaining: ttl}}), nil)
+			}
 			return nil
 		case OpPut:
 			if err := checkStored(c); err != nil {
@@ -220,7 +243,7 @@ func (ap *Applier) command(c Command, rev uint64, waiting func(uint64) bool) err
 			return nil
 		}
 		if c.Op == OpPut {
-			err = ap.w.put(c.Key, c.Value, rev)
+			err = ap.w.put(c.Key, c.Value, c.Lease, rev)
 		} else {
 			var n int
 			n, err = ap.w.deleteRange(c.Key, "", rev)
@@ -231,9 +254,18 @@ func (ap *Applier) command(c Command, rev uint64, waiting func(uint64) bool) err
 		if aerr == nil { // its errors were refused at decode
 			err = ap.st.SetClients(id, urls)
 		}
+	case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
+		id, n, lerr := decodeLeaseOp(c)
+		if lerr != nil { // decodeCommand refused it already: never here
+			ap.refuse(rev, c.ReqID, lerr)
+			return nil
+		}
+		res, err = ap.lease(c.Op, id, n, rev)
 	}
 	switch {
-	case errors.Is(err, ErrNoSpace):
+	case errors.Is(err, ErrNoSpace), errors.Is(err, messages.ErrLeaseNotFound), errors.Is(err, messages.ErrLeaseExists):
+		// The client's failure, decided by the state alone, so alike on
+		// every member: nothing was written.
 		ap.answer(c.ReqID, messages.Result{}, err)
 		return nil
 	case err != nil:
@@ -241,6 +273,27 @@ func (ap *Applier) command(c Command, rev uint64, waiting func(uint64) bool) err
 	}
 	ap.answer(c.ReqID, ap.result(res), nil)
 	return nil
+}
+
+// lease applies a lease operation on lease id at index rev (n is a
+// grant's TTL, a checkpoint's remaining TTL) and lists a grant or
+// revocation for the lessor.
+func (ap *Applier) lease(op Op, id, n int64, rev uint64) (messages.Result, error) {
+	switch op {
+	case OpLeaseGrant:
+		if err := ap.st.GrantLease(id, n); err != nil {
+			return messages.Result{}, err
+		}
+		ap.leases = append(ap.leases, LeaseChange{ID: id, TTL: n})
+		return messages.Result{Lease: &messages.Lease{ID: id, TTL: n, Remaining: n}}, nil
+	case OpLeaseRevoke:
+		if _, err := ap.st.RevokeLease(id, rev); err != nil {
+			return messages.Result{}, err
+		}
+		ap.leases = append(ap.leases, LeaseChange{ID: id, Revoked: true})
+		return messages.Result{}, nil
+	}
+	return messages.Result{}, ap.st.CheckpointLease(id, n)
 }
 
 // duplicate says whether the command of request id reqID must be skipped,

@@ -84,7 +84,7 @@ func outcomeOf(t testing.TB, ap *Applier, idx uint64, data []byte, reqID uint64,
 // putAt writes key at revision rev straight into the store.
 func putAt(t testing.TB, st *store.Store, key, value string, rev uint64) {
 	t.Helper()
-	if err := st.Put(key, []byte(value), rev); err != nil {
+	if err := st.Put(key, []byte(value), rev, 0); err != nil {
 		t.Fatalf("put %q at %d: %v", key, rev, err)
 	}
 }
@@ -139,7 +139,11 @@ func TestApplierRefusesEntries(t *testing.T) {
 		{name: "a put of a 40,000-byte key", answered: true, data: putData(id, huge, "v")},
 		{name: "a delete of a 40,000-byte key", answered: true, data: Command{Op: OpDelete, ReqID: id, Key: huge}.encode()},
 		{name: "a put of an empty key", answered: true, data: putData(id, "", "v")},
-		{name: "an unknown op", answered: true, data: Command{Op: 9, ReqID: id, Key: "k"}.encode()},
+		{name: "an unknown op", answered: true, data: Command{Op: 200, ReqID: id, Key: "k"}.encode()},
+		{name: "a put with a lease whose key the lease index cannot hold", answered: true,
+			data: Command{Op: OpPut, ReqID: id, Key: strings.Repeat("k", maxStoredLeasedKey+1), Lease: 1}.encode()},
+		{name: "a lease grant of TTL 0", answered: true, data: Command{Op: OpLeaseGrant, ReqID: id, Value: []byte{1, 0}}.encode()},
+		{name: "a lease revocation with a key", answered: true, data: Command{Op: OpLeaseRevoke, ReqID: id, Key: "k", Value: []byte{1}}.encode()},
 		{name: "garbage", data: []byte{0xff}},
 		{name: "a transaction writing a 40,000-byte key", answered: true,
 			data: txnData(id, messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("a", "1"), kvtest.TxnPut(huge, "2")}})},

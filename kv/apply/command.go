@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -31,7 +32,9 @@ var ErrBadCommand = errors.New("malformed command")
 //
 //	op (1 byte) | request id (uvarint) | key length (uvarint) | key | value
 //
-// (a transaction, OpTxn in txn.go, has no key and its encoding as value)
+// (a transaction, OpTxn in txn.go, has no key and its encoding as value;
+// a put with a lease is spelt OpPutLease, its lease after the key; the
+// lease operations, lease.go, have no key and their fields as value)
 // A compact binary form keeps entries small (the WAL and every follower pay
 // for each byte) and decodes without reflection.
 type Command struct {
@@ -39,14 +42,28 @@ type Command struct {
 	ReqID uint64
 	Key   string
 	Value []byte
+	// Lease is the lease the command names: a put's (0: none, and the key
+	// is detached from the lease it had), or the one a lease operation
+	// grants, revokes or checkpoints. A lease operation's Value holds its
+	// id too, and is what is encoded: Lease is set from it when decoded,
+	// and by the constructors (propose.go), so that a reader of a command
+	// need not decode its value to know the lease.
+	Lease int64
 }
 
 func (c Command) encode() []byte {
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(c.Key)+len(c.Value))
-	b = append(b, byte(c.Op))
+	op := c.Op
+	if op == OpPut && c.Lease != 0 {
+		op = OpPutLease
+	}
+	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(c.Key)+len(c.Value))
+	b = append(b, byte(op))
 	b = binary.AppendUvarint(b, c.ReqID)
 	b = binary.AppendUvarint(b, uint64(len(c.Key)))
 	b = append(b, c.Key...)
+	if op == OpPutLease {
+		b = binary.AppendUvarint(b, uint64(c.Lease))
+	}
 	return append(b, c.Value...)
 }
 
@@ -56,7 +73,9 @@ func decodeCommand(data []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
 	c := Command{Op: Op(data[0])}
-	if c.Op != OpPut && c.Op != OpDelete && c.Op != OpAttrs && c.Op != OpTxn {
+	switch c.Op {
+	case OpPut, OpDelete, OpAttrs, OpTxn, OpPutLease, OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
+	default:
 		return Command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, data[0])
 	}
 	rest := data[1:]
@@ -73,23 +92,51 @@ func decodeCommand(data []byte) (Command, error) {
 	c.ReqID = id
 	c.Key = string(rest[:klen])
 	c.Value = rest[klen:]
+	if c.Op == OpPutLease {
+		lease, n, ok := minimalUvarint(c.Value)
+		if !ok || lease == 0 || lease > math.MaxInt64 {
+			// 0 is spelt OpPut: one encoding per command.
+			return Command{}, fmt.Errorf("%w: a put's lease", ErrBadCommand)
+		}
+		c.Op, c.Lease, c.Value = OpPut, int64(lease), c.Value[n:]
+	}
 	if c.Op == OpDelete && len(c.Value) != 0 {
 		return Command{}, fmt.Errorf("%w: delete with a value", ErrBadCommand)
 	}
 	switch {
-	case c.Op == OpTxn && c.Key != "":
-		// Its keys are in its value.
-		return Command{}, fmt.Errorf("%w: a transaction with a key", ErrBadCommand)
-	case c.Op != OpAttrs && c.Op != OpTxn && c.Key == "":
+	case keyless(c.Op) && c.Key != "":
+		// A transaction's keys are in its value; a lease operation names
+		// none.
+		return Command{}, fmt.Errorf("%w: op %d with a key", ErrBadCommand, c.Op)
+	case c.Op != OpAttrs && !keyless(c.Op) && c.Key == "":
 		// The API refuses empty keys, and the db cannot hold one.
 		return Command{}, fmt.Errorf("%w: empty key", ErrBadCommand)
 	}
-	if c.Op == OpAttrs {
+	switch c.Op {
+	case OpAttrs:
 		if _, _, err := decodeAttrs(c); err != nil {
 			return Command{}, err
 		}
+	case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
+		id, _, err := decodeLeaseOp(c)
+		if err != nil {
+			return Command{}, err
+		}
+		c.Lease = id
 	}
 	return c, nil
+}
+
+// keyless says whether an op's commands have an empty key.
+func keyless(op Op) bool {
+	return op == OpTxn || op == OpLeaseGrant || op == OpLeaseRevoke || op == OpLeaseCheckpoint
+}
+
+// minimalUvarint reads a uvarint from the front of b, only in its
+// shortest form, so that each value has one encoding; n is its length.
+func minimalUvarint(b []byte) (v uint64, n int, ok bool) {
+	v, n = binary.Uvarint(b)
+	return v, n, n > 0 && n == wire.UvarintLen(v)
 }
 
 // attrsCommand is member id's publication of its client URLs.

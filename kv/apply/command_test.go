@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/raftkv/node/messages"
 )
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -101,10 +103,21 @@ func FuzzDecodeCommand(f *testing.F) {
 		{Op: OpPut, ReqID: math.MaxUint64, Key: "k", Value: nil},
 		{Op: OpPut, ReqID: 1 << 40, Key: "\x00\xff", Value: []byte{0, 0xff}},
 		{Op: OpDelete, ReqID: 300, Key: "key"},
+		{Op: OpPut, ReqID: 2, Key: "k", Value: []byte("v"), Lease: 7},
+		{Op: OpPut, ReqID: 3, Key: "k", Lease: math.MaxInt64},
+		leaseCommand(OpLeaseGrant, 1, 10),
+		leaseCommand(OpLeaseGrant, math.MaxInt64, messages.MaxLeaseTTL),
+		leaseCommand(OpLeaseRevoke, 300, 0),
+		leaseCommand(OpLeaseCheckpoint, 5, 0),
+		leaseCommand(OpLeaseCheckpoint, 5, 1<<20),
 	}
 	for _, c := range seeds {
 		f.Add(c.encode())
 	}
+	f.Add([]byte{byte(OpPutLease), 1, 1, 'k', 0, 'v'})          // lease 0: spelt OpPut
+	f.Add([]byte{byte(OpPutLease), 1, 1, 'k', 0x81, 0x00, 'v'}) // lease 1 spelt in two bytes
+	f.Add([]byte{byte(OpLeaseGrant), 1, 0, 1, 0})               // TTL 0
+	f.Add([]byte{byte(OpLeaseRevoke), 1, 0, 1, 0})              // a trailing byte
 	f.Add([]byte{})
 	f.Add([]byte{byte(OpDelete), 1, 0, 'x'})
 	f.Add([]byte{byte(OpPut), 0x80})
@@ -123,6 +136,20 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		if c.Op == OpDelete && len(c.Value) != 0 {
 			t.Fatalf("decoded a delete with a Value: %+v", c)
+		}
+		switch c.Op {
+		case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
+			if id, n, err := decodeLeaseOp(c); err != nil || id <= 0 || id != c.Lease || n < 0 || n > messages.MaxLeaseTTL {
+				t.Fatalf("decoded a lease operation %+v: %d, %d, %v", c, id, n, err)
+			}
+		case OpPut:
+			if c.Lease < 0 {
+				t.Fatalf("decoded a put with lease %d", c.Lease)
+			}
+		default:
+			if c.Lease != 0 {
+				t.Fatalf("decoded a lease %d on op %d", c.Lease, c.Op)
+			}
 		}
 		if again := c.encode(); !bytes.Equal(again, data) {
 			t.Fatalf("decoded %+v re-encodes to %x, want %x", c, again, data)

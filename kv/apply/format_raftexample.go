@@ -50,6 +50,13 @@ func (raftexampleFormat) Batches() bool { return false }
 func (raftexampleFormat) Encode(c Command) ([]byte, error) {
 	switch c.Op {
 	case OpPut:
+		if c.Lease != 0 {
+			// Its entries have no room for one, and its members would
+			// keep the key for ever.
+			return nil, fmt.Errorf("%w: raftexample has no leases", messages.ErrUnsupported)
+		}
+	case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
+		return nil, fmt.Errorf("%w: raftexample has no leases", messages.ErrUnsupported)
 	case OpDelete:
 		return nil, fmt.Errorf("%w: raftexample has no delete", messages.ErrUnsupported)
 	case OpTxn:

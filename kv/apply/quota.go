@@ -25,11 +25,13 @@ type quotaWriter struct {
 	quota uint64
 }
 
-func (q quotaWriter) put(key string, value []byte, rev uint64) error {
-	if err := q.fits([]messages.TxnOp{{Type: messages.OpPut, Key: key, Value: value}}); err != nil {
+// put counts a put with a lease as one without: its cost is its key and
+// value (store.Cost).
+func (q quotaWriter) put(key string, value []byte, lease int64, rev uint64) error {
+	if err := q.fits([]messages.TxnOp{{Type: messages.OpPut, Key: key, Value: value, Lease: lease}}); err != nil {
 		return err
 	}
-	return q.writer.put(key, value, rev)
+	return q.writer.put(key, value, lease, rev)
 }
 
 func (q quotaWriter) txn(t messages.Txn, rev uint64, results bool) (bool, []messages.OpResult, error) {

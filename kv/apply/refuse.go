@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -31,7 +32,25 @@ const (
 	// maxStoredValue is the longest value whose record (three revision
 	// varints and the value) bbolt stores.
 	maxStoredValue = bolt.MaxValueSize - 3*binary.MaxVarintLen64
+	// maxStoredLeasedKey is the longest key bbolt stores attached to a
+	// lease: the lease index's key is the lease id and the key. No older
+	// binary applied a put with a lease, so the lower limit changes no
+	// entry's fate.
+	maxStoredLeasedKey = maxStoredKey - store.LeaseIndexOverhead
+	// maxStoredLeasedValue is the longest value whose record with a lease
+	// (a marker byte, three revision varints, the lease and the value)
+	// bbolt stores.
+	maxStoredLeasedValue = maxStoredValue - 1 - binary.MaxVarintLen64
 )
+
+// putLimits are the longest key and value a put may store, with its lease
+// or without.
+func putLimits(lease int64) (key, value int) {
+	if lease != 0 {
+		return maxStoredLeasedKey, maxStoredLeasedValue
+	}
+	return maxStoredKey, maxStoredValue
+}
 
 // checkKey refuses a key the db cannot hold, or one over limit: the API's
 // limit before a write is proposed, the db's when it is applied.
@@ -50,10 +69,11 @@ func checkKey(key string, limit int) error {
 func checkStored(c Command) error {
 	switch c.Op {
 	case OpPut, OpDelete:
-		if err := checkKey(c.Key, maxStoredKey); err != nil {
+		keyLimit, valueLimit := putLimits(c.Lease)
+		if err := checkKey(c.Key, keyLimit); err != nil {
 			return err
 		}
-		if len(c.Value) > maxStoredValue {
+		if len(c.Value) > valueLimit {
 			return fmt.Errorf("%w: %d bytes", messages.ErrValueTooLarge, len(c.Value))
 		}
 	}
@@ -66,7 +86,7 @@ func checkProposed(c Command) error {
 	if err := checkKey(c.Key, messages.MaxKeyBytes); err != nil {
 		return err
 	}
-	if len(c.Value) > maxStoredValue {
+	if _, valueLimit := putLimits(c.Lease); len(c.Value) > valueLimit {
 		return fmt.Errorf("%w: %d bytes", messages.ErrValueTooLarge, len(c.Value))
 	}
 	return nil
@@ -95,8 +115,12 @@ func checkTxnKeys(t messages.Txn, limit int, writes bool) error {
 			keys := []string{op.Key, op.End}
 			switch {
 			case op.Type == messages.OpPut:
-				if len(op.Value) > maxStoredValue {
+				keyLimit, valueLimit := putLimits(op.Lease)
+				if len(op.Value) > valueLimit {
 					return fmt.Errorf("%w: operation %d: %d bytes", messages.ErrValueTooLarge, i, len(op.Value))
+				}
+				if writes && len(op.Key) > keyLimit {
+					return fmt.Errorf("%w: operation %d: key of %d bytes attached to a lease, at most %d", messages.ErrKeyTooLarge, i, len(op.Key), keyLimit)
 				}
 			case writes:
 				// A delete's key and end are only bounds of a cursor.

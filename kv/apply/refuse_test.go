@@ -47,9 +47,9 @@ func TestProposeChecks(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"put", second(ProposePut(huge, nil)), messages.ErrKeyTooLarge},
-		{"put of no key", second(ProposePut("", []byte("v"))), messages.ErrEmptyKey},
-		{"put of a value the db cannot hold", second(ProposePut("k", tooLong)), messages.ErrValueTooLarge},
+		{"put", second(ProposePut(huge, nil, 0)), messages.ErrKeyTooLarge},
+		{"put of no key", second(ProposePut("", []byte("v"), 0)), messages.ErrEmptyKey},
+		{"put of a value the db cannot hold", second(ProposePut("k", tooLong, 0)), messages.ErrValueTooLarge},
 		{"delete", second(ProposeDelete(huge)), messages.ErrKeyTooLarge},
 		{"delete of no key", second(ProposeDelete("")), messages.ErrEmptyKey},
 		{"txn put", txnErr(messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut(huge, "v")}}), messages.ErrKeyTooLarge},
@@ -65,7 +65,7 @@ func TestProposeChecks(t *testing.T) {
 		}
 	}
 
-	if c, err := ProposePut("k", []byte("v")); err != nil || c.Op != OpPut || c.Key != "k" || string(c.Value) != "v" {
+	if c, err := ProposePut("k", []byte("v"), 0); err != nil || c.Op != OpPut || c.Key != "k" || string(c.Value) != "v" {
 		t.Errorf("ProposePut = %+v, %v", c, err)
 	}
 	if c, err := ProposeDelete("k"); err != nil || c.Op != OpDelete || c.Key != "k" || c.Value != nil {

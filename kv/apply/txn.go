@@ -3,6 +3,7 @@ package apply
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/raftkv/node/kv/internal/wire"
 	"github.com/raftkv/node/kv/store"
@@ -59,6 +60,13 @@ func checkBranch(ops []messages.TxnOp) error {
 	type span struct{ start, end string }
 	var deleted []span
 	for i, op := range ops {
+		switch {
+		case op.Lease < 0:
+			// Never granted; and the encoding has no room for one.
+			return fmt.Errorf("%w: operation %d: lease %d", messages.ErrLeaseNotFound, i, op.Lease)
+		case op.Lease != 0 && op.Type != messages.OpPut:
+			return fmt.Errorf("%w: operation %d: only a put has a lease", messages.ErrInvalidTxn, i)
+		}
 		switch op.Type {
 		case messages.OpGet:
 			if op.Key == "" {
@@ -143,9 +151,12 @@ func txnKeys(t messages.Txn) (keys []string, all bool) {
 //
 //	compares (uvarint count) | each: target | op | key | value | number
 //	success ops | failure ops (uvarint count each) | each: type | key | end |
-//	  value | limit (uvarint) | flags (1 keys only, 2 count only)
+//	  value | limit (uvarint) | flags (1 keys only, 2 count only, 4 lease)
+//	  [| lease (uvarint), with flag 4]
 //
-// A range's bounds travel as the operation's key and end.
+// A range's bounds travel as the operation's key and end. Only a put with
+// a lease sets flag 4, so a transaction without leases is spelt as before
+// leases.
 func encodeTxn(t messages.Txn) []byte {
 	var b []byte
 	b = binary.AppendUvarint(b, uint64(len(t.Compares)))
@@ -169,6 +180,9 @@ func encodeTxn(t messages.Txn) []byte {
 					flags |= 2
 				}
 			}
+			if op.Type == messages.OpPut && op.Lease != 0 {
+				flags |= txnFlagLease
+			}
 			b = append(b, byte(op.Type))
 			b = wire.AppendBytes(b, []byte(key))
 			b = wire.AppendBytes(b, []byte(end))
@@ -177,10 +191,16 @@ func encodeTxn(t messages.Txn) []byte {
 			// (store.LimitOf), and decodeTxn refuses one.
 			b = binary.AppendUvarint(b, uint64(min(max(op.Range.Limit, 0), store.MaxRangeLimit)))
 			b = append(b, flags)
+			if flags&txnFlagLease != 0 {
+				b = binary.AppendUvarint(b, uint64(op.Lease))
+			}
 		}
 	}
 	return b
 }
+
+// txnFlagLease marks a put with a lease, which follows the flags.
+const txnFlagLease = 4
 
 // decodeTxn parses an OpTxn command's value and checks it as checkTxn does,
 // and its writes against the db's limits: an entry that fails is refused
@@ -222,6 +242,14 @@ func decodeTxn(b []byte) (messages.Txn, error) {
 			}
 			flags := r.B[0]
 			r.B = r.B[1:]
+			if flags&txnFlagLease != 0 {
+				lease, k, ok := minimalUvarint(r.B)
+				// One encoding: lease 0 is no flag, and only a put has one.
+				if !ok || lease == 0 || lease > math.MaxInt64 || op.Type != messages.OpPut {
+					return t, fmt.Errorf("%w: operation's lease", ErrBadCommand)
+				}
+				op.Lease, r.B = int64(lease), r.B[k:]
+			}
 			if op.Type == messages.OpRange {
 				op.Range = messages.Range{Start: op.Key, End: op.End, Limit: int(limit), KeysOnly: flags&1 != 0, CountOnly: flags&2 != 0}
 				op.Key, op.End = "", ""

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -359,6 +360,17 @@ func codecTxns() []messages.Txn {
 			Failure: []messages.TxnOp{kvtest.TxnGet("lock"), kvtest.TxnRange(messages.Range{Start: "\x00", End: "\xff"})},
 		},
 		{Failure: []messages.TxnOp{kvtest.TxnPut(strings.Repeat("k", 300), strings.Repeat("v", 70000))}},
+		// With leases (flag 4 and the lease after the flags).
+		{
+			Compares: []messages.Compare{kvtest.CmpValue("a", messages.CompareEqual, "1")},
+			Success: []messages.TxnOp{
+				{Type: messages.OpPut, Key: "a", Value: []byte("2"), Lease: 7},
+				kvtest.TxnGet("a"),
+				{Type: messages.OpPut, Key: "b", Lease: math.MaxInt64},
+				kvtest.TxnPut("c", "no lease"),
+			},
+			Failure: []messages.TxnOp{{Type: messages.OpPut, Key: "a", Value: []byte("3"), Lease: 1 << 40}, kvtest.TxnDel("b")},
+		},
 	}
 }
 

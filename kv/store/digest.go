@@ -10,17 +10,30 @@ import (
 
 // Digest hashes the key-value state in key order (the db's order), each key
 // and value with its length in front, so that no two states share a digest
-// by concatenation. The member list and the revisions are left out: they
-// are not key-value state, and in raftexample's format members need not
-// agree on URLs.
+// by concatenation. A key attached to a lease has a 0 and the lease in
+// front of that (no key's length is 0: the store holds no empty key), so
+// that members that disagree on an attachment differ, while a state
+// without leases hashes as it did before leases. The member list, the
+// revisions and the lease records are left out: they are not key-value
+// state (etcd's hash of the keys leaves the leases out too), and in
+// raftexample's format members need not agree on URLs.
 func (s *Store) Digest() (string, error) {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
-	err := ForEach(s.be.Tx(), func(k, v []byte) error {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
+	uvarint := func(v uint64) { h.Write(n[:binary.PutUvarint(n[:], v)]) }
+	err := s.be.Tx().Bucket(bucketKV).ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		if r.lease != 0 {
+			uvarint(0)
+			uvarint(uint64(r.lease))
+		}
+		uvarint(uint64(len(k)))
 		h.Write(k)
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-		h.Write(v)
+		uvarint(uint64(len(r.value)))
+		h.Write(r.value)
 		return nil
 	})
 	if err != nil {

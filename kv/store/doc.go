@@ -1,9 +1,10 @@
 // Package store owns the replicated state of one member, in the db of
 // package backend: each key's record with its revisions, the history of
 // recent changes, range reads (at the current or a past revision),
-// transactions, the member lists, the request ids applied lately (dedup.go)
-// and the applied index, term and ConfState, written in the same batch
-// transaction as the data they describe. It is etcd's mvcc store and
+// transactions, the member lists, the leases and the keys attached to each
+// (lease.go), the request ids applied lately (dedup.go) and the applied
+// index, term and ConfState, written in the same batch transaction as the
+// data they describe. It is etcd's mvcc store and
 // membership store in one, and, like them, knows nothing of raft entries,
 // actors or clients: the applier (package apply) turns entries into its
 // operations, and the kv actor (package kv) owns it.

@@ -77,9 +77,15 @@ func histRev(k []byte) uint64 { return binary.BigEndian.Uint64(k[:8]) }
 
 // encode writes the records in place, not through record.encode: every
 // put on every member pays for it, and the two copies were two of its
-// allocations.
+// allocations. A delete's record (only its mod revision) is kept in the
+// plain form whatever the key's lease was, as every layout kept it: its
+// create revision is 0, which in front of a record marks the extended
+// form.
 func (c change) encode() []byte {
 	cur := c.cur.size()
+	if c.typ == messages.EventDelete {
+		cur = c.cur.plainSize()
+	}
 	n := 2 + wire.UvarintLen(uint64(len(c.key))) + len(c.key) + wire.UvarintLen(uint64(cur)) + cur
 	if c.existed {
 		n += c.prev.size()
@@ -89,7 +95,11 @@ func (c change) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(len(c.key)))
 	b = append(b, c.key...)
 	b = binary.AppendUvarint(b, uint64(cur))
-	b = c.cur.appendTo(b)
+	if c.typ == messages.EventDelete {
+		b = c.cur.appendPlain(b)
+	} else {
+		b = c.cur.appendTo(b)
+	}
 	if c.existed {
 		b = append(b, 1)
 		return c.prev.appendTo(b)
@@ -114,7 +124,12 @@ func decodeChange(b []byte) (change, error) {
 		return change{}, bad
 	}
 	var err error
-	if c.cur, err = decodeRecord(cur); err != nil {
+	if c.typ == messages.EventDelete {
+		c.cur, err = decodePlainRecord(cur)
+	} else {
+		c.cur, err = decodeRecord(cur)
+	}
+	if err != nil {
 		return change{}, err
 	}
 	if c.existed = r.B[0] == 1; c.existed {

@@ -77,8 +77,8 @@ func TestHistoryRecordsChanges(t *testing.T) {
 	mustPut(t, s, "c", "1", 1)
 	// A batch entry at 3: several commands.
 	for i, op := range []func() error{
-		func() error { return s.Put("a", []byte("A"), 3) },
-		func() error { return s.Put("b", []byte("B"), 3) },
+		func() error { return s.Put("a", []byte("A"), 3, 0) },
+		func() error { return s.Put("b", []byte("B"), 3, 0) },
 		func() error { _, err := s.DeleteRange("c", "", 3); return err },
 		func() error { _, err := s.DeleteRange("absent", "", 3); return err }, // changes nothing: no event
 		func() error { return s.SetClients(1, []string{"http://x"}) },         // not a key: no event

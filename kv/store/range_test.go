@@ -100,7 +100,7 @@ func TestReadRange(t *testing.T) {
 func TestReadRangeLimits(t *testing.T) {
 	s := newTestStore(t)
 	for i := range MaxRangeLimit + 5 {
-		if err := s.Put(fmt.Sprintf("k%05d", i), nil, 1); err != nil {
+		if err := s.Put(fmt.Sprintf("k%05d", i), nil, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

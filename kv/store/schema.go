@@ -12,20 +12,26 @@ import (
 
 // The db's buckets:
 //
-//	kv       key → record (create revision | mod revision | version | value)
+//	kv       key → record (create revision | mod revision | version |
+//	         value; with the lease, if any: record.go)
 //	history  revision | sequence → event (history.go): the recent changes
 //	members  id (8 bytes, big-endian) → peer URL | client URLs
 //	removed  id → (empty): members removed from the cluster
 //	dedup    proposer → the request ids it had applied lately (dedup.go);
 //	         made with the first id in a db of an older build
+//	leases   id (8 bytes, big-endian) → lease record (lease.go)
+//	lease_keys  id (8 bytes, big-endian) | key → (empty): the keys
+//	         attached to each lease
 //	meta     layout, applied index and term, ConfState, key count, bytes
 //	         used, store revision, the history's extent
 var (
-	bucketKV      = []byte("kv")
-	bucketHistory = []byte("history")
-	bucketMembers = []byte("members")
-	bucketRemoved = []byte("removed")
-	bucketMeta    = []byte("meta")
+	bucketKV        = []byte("kv")
+	bucketHistory   = []byte("history")
+	bucketMembers   = []byte("members")
+	bucketRemoved   = []byte("removed")
+	bucketLeases    = []byte("leases")
+	bucketLeaseKeys = []byte("lease_keys")
+	bucketMeta      = []byte("meta")
 
 	metaLayout     = []byte("layout")
 	metaApplied    = []byte("applied_index")
@@ -40,10 +46,16 @@ var (
 )
 
 // layoutVersion is written in every db this package makes; a db of another
-// layout is refused, not misread, except layoutV1, which lacks only the
-// history and is upgraded when opened for writing.
+// layout is refused, not misread, except the two before it, which are
+// upgraded when opened for writing: layoutV2 lacks only the lease buckets
+// (its records are all of the plain form, which raftkv-3 reads unchanged),
+// layoutV1 the history too. A db once upgraded names raftkv-3, so that a
+// binary of an older layout refuses it rather than misread a record with a
+// lease. Read-only opens (a received snapshot's db, ReadEvents,
+// SnapshotReader) take all three as they are.
 const (
-	layoutVersion = "raftkv-2"
+	layoutVersion = "raftkv-3"
+	layoutV2      = "raftkv-2"
 	layoutV1      = "raftkv-1"
 )
 
@@ -75,7 +87,7 @@ func readMeta(tx *bolt.Tx, create bool) (meta, error) {
 		if !create {
 			return m, fmt.Errorf("%w: no meta bucket", ErrBadDB)
 		}
-		for _, name := range [][]byte{bucketKV, bucketHistory, bucketMembers, bucketRemoved, bucketMeta, bucketDedup} {
+		for _, name := range [][]byte{bucketKV, bucketHistory, bucketMembers, bucketRemoved, bucketLeases, bucketLeaseKeys, bucketMeta, bucketDedup} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return m, fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -87,10 +99,14 @@ func readMeta(tx *bolt.Tx, create bool) (meta, error) {
 		return m, nil
 	}
 	layout := string(mb.Get(metaLayout))
-	if layout != layoutVersion && layout != layoutV1 {
-		return m, fmt.Errorf("%w: layout %q, want %q", ErrBadDB, layout, layoutVersion)
+	if layout != layoutVersion && layout != layoutV2 && layout != layoutV1 {
+		return m, fmt.Errorf("%w: layout %q, want %q (or %q or %q, which are upgraded)", ErrBadDB, layout, layoutVersion, layoutV2, layoutV1)
 	}
-	for _, name := range [][]byte{bucketKV, bucketMembers, bucketRemoved} {
+	required := [][]byte{bucketKV, bucketMembers, bucketRemoved}
+	if layout == layoutVersion {
+		required = append(required, bucketLeases, bucketLeaseKeys)
+	}
+	for _, name := range required {
 		if tx.Bucket(name) == nil {
 			return m, fmt.Errorf("%w: no bucket %s", ErrBadDB, name)
 		}
@@ -107,9 +123,6 @@ func readMeta(tx *bolt.Tx, create bool) (meta, error) {
 			if _, err := tx.CreateBucket(bucketHistory); err != nil {
 				return m, fmt.Errorf("create bucket %s: %w", bucketHistory, err)
 			}
-			if err := mb.Put(metaLayout, []byte(layoutVersion)); err != nil {
-				return m, fmt.Errorf("write the layout: %w", err)
-			}
 		}
 	} else {
 		if tx.Bucket(bucketHistory) == nil {
@@ -120,6 +133,11 @@ func readMeta(tx *bolt.Tx, create bool) (meta, error) {
 		m.histEvents = u64(mb.Get(metaHistEvents))
 		m.histBytes = u64(mb.Get(metaHistBytes))
 	}
+	if layout != layoutVersion && create {
+		if err := upgradeLeases(tx); err != nil {
+			return m, err
+		}
+	}
 	m.confState = &raftpb.ConfState{}
 	if cs := mb.Get(metaConfState); len(cs) > 0 {
 		if err := proto.Unmarshal(cs, m.confState); err != nil {
@@ -127,6 +145,21 @@ func readMeta(tx *bolt.Tx, create bool) (meta, error) {
 		}
 	}
 	return m, nil
+}
+
+// upgradeLeases makes the lease buckets of a db of an older layout, and
+// names the layout raftkv-3: from then on it may hold records with a lease,
+// which an older binary must refuse rather than misread.
+func upgradeLeases(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketLeases, bucketLeaseKeys} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	if err := tx.Bucket(bucketMeta).Put(metaLayout, []byte(layoutVersion)); err != nil {
+		return fmt.Errorf("write the layout: %w", err)
+	}
+	return nil
 }
 
 // writeMeta writes m into tx, before the commit that makes the data it

@@ -166,6 +166,11 @@ func TestLayoutV1Upgrade(t *testing.T) {
 	if m := s.meta; m.revision != 11 || m.compacted != 10 || m.histEvents != 1 {
 		t.Fatalf("reopened after the upgrade: meta %+v", m)
 	}
+	// Straight to raftkv-3: the lease buckets too.
+	if err := s.GrantLease(1, 10); err != nil {
+		t.Fatalf("a grant after the upgrade: %v", err)
+	}
+	mustPutLease(t, s, "a", "leased", 12, 1)
 
 	// The received copy, installed in a member's store, is upgraded too.
 	member := newTestStore(t)

@@ -19,7 +19,7 @@ import (
 func TestSnapshotDBRoundTrip(t *testing.T) {
 	src := newTestStore(t)
 	for i := range 1000 {
-		if err := src.Put(fmt.Sprintf("key-%04d", i), bytes.Repeat([]byte{byte(i)}, 100), uint64(i+1)); err != nil {
+		if err := src.Put(fmt.Sprintf("key-%04d", i), bytes.Repeat([]byte{byte(i)}, 100), uint64(i+1), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -28,7 +28,7 @@ func TestSnapshotDBRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Written after the commit: not in the stream.
-	if err := src.Put("later", []byte("x"), 1001); err != nil {
+	if err := src.Put("later", []byte("x"), 1001, 0); err != nil {
 		t.Fatal(err)
 	}
 	src.SetApplied(1001, 3, nil)

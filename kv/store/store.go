@@ -189,10 +189,17 @@ func (s *Store) get(key string) (record, bool, error) {
 	return r, err == nil, err
 }
 
-// Put writes key at revision rev and records the change in the history.
-func (s *Store) Put(key string, value []byte, rev uint64) error {
+// Put writes key at revision rev, attached to lease (0: none), and records
+// the change in the history. A lease the state does not hold is
+// messages.ErrLeaseNotFound, and nothing is written. As in etcd, a put
+// with lease 0 detaches the key from the lease it had, and one with
+// another lease moves it there.
+func (s *Store) Put(key string, value []byte, rev uint64, lease int64) error {
+	if err := s.checkLease(lease); err != nil {
+		return err
+	}
 	bk := s.be.Tx().Bucket(bucketKV)
-	ch := change{typ: messages.EventPut, key: key, cur: record{createRev: rev, modRev: rev, version: 1, value: value}}
+	ch := change{typ: messages.EventPut, key: key, cur: record{createRev: rev, modRev: rev, version: 1, lease: lease, value: value}}
 	used := s.meta.used + Cost(key, value)
 	if old := bk.Get([]byte(key)); old != nil {
 		prev, err := decodeRecord(old)
@@ -207,6 +214,11 @@ func (s *Store) Put(key string, value []byte, rev uint64) error {
 	// aliases the page the put below may overwrite.
 	if err := s.recordChange(rev, ch); err != nil {
 		return err
+	}
+	if ch.prev.lease != lease {
+		if err := s.attach(key, ch.prev.lease, lease); err != nil {
+			return err
+		}
 	}
 	if err := bk.Put([]byte(key), ch.cur.encode()); err != nil {
 		return fmt.Errorf("put a key of %d bytes: %w", len(key), err)
@@ -277,6 +289,11 @@ func (s *Store) del(key string, rev uint64) (ok bool, err error) {
 	// The event is made before the delete: its previous value aliases the
 	// page the delete frees.
 	ev := ch.event()
+	if prev.lease != 0 {
+		if err := s.attach(key, prev.lease, 0); err != nil {
+			return false, err
+		}
+	}
 	if err := bk.Delete([]byte(key)); err != nil {
 		return false, fmt.Errorf("delete a key of %d bytes: %w", len(key), err)
 	}
@@ -289,7 +306,8 @@ func (s *Store) del(key string, rev uint64) (ok bool, err error) {
 
 // Load writes a key of a state restored whole (inline snapshot data) at
 // revision rev: no history, since nothing before rev is known, and no
-// quota, since the state was within it where it was made.
+// quota, since the state was within it where it was made. Inline snapshot
+// data (raftexample's, the previous layout's) knows no leases.
 func (s *Store) Load(key string, value []byte, rev uint64) error {
 	bk := s.be.Tx().Bucket(bucketKV)
 	if bk.Get([]byte(key)) != nil {
@@ -305,10 +323,10 @@ func (s *Store) Load(key string, value []byte, rev uint64) error {
 
 // Reset empties the whole state, for a restore from inline snapshot data
 // (raftexample's JSON, or a snapshot of the previous layout) at revision
-// rev: the history starts there.
+// rev: the history starts there. The leases go too: such data holds none.
 func (s *Store) Reset(rev uint64) error {
 	tx := s.be.Tx()
-	for _, name := range [][]byte{bucketKV, bucketHistory, bucketMembers, bucketRemoved} {
+	for _, name := range [][]byte{bucketKV, bucketHistory, bucketMembers, bucketRemoved, bucketLeases, bucketLeaseKeys} {
 		if err := tx.DeleteBucket(name); err != nil {
 			return fmt.Errorf("empty bucket %s: %w", name, err)
 		}

@@ -37,7 +37,7 @@ func openStore(t testing.TB, path string) *Store {
 
 func mustPut(t testing.TB, s *Store, key, value string, rev uint64) {
 	t.Helper()
-	if err := s.Put(key, []byte(value), rev); err != nil {
+	if err := s.Put(key, []byte(value), rev, 0); err != nil {
 		t.Fatalf("put %q at %d: %v", key, rev, err)
 	}
 }
@@ -118,7 +118,7 @@ func TestRevisions(t *testing.T) {
 			if err != nil || n != 1 {
 				t.Fatalf("%s: deleted %d, %v; want 1", st.op, n, err)
 			}
-		} else if err := s.Put("k", []byte(st.op[4:]), st.index); err != nil {
+		} else if err := s.Put("k", []byte(st.op[4:]), st.index, 0); err != nil {
 			t.Fatalf("%s: %v", st.op, err)
 		}
 		got, ok := mustGet(t, s, "k")
@@ -149,7 +149,7 @@ func TestCommitAndReopen(t *testing.T) {
 		t.Fatalf("Open: fresh %v, %v; want a fresh db", fresh, err)
 	}
 	cs := &raftpb.ConfState{Voters: []uint64{1, 2}, Learners: []uint64{3}}
-	if err := s.Put("a", []byte("1"), 3); err != nil {
+	if err := s.Put("a", []byte("1"), 3, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AddMember(2, "http://b:2"); err != nil {
@@ -165,7 +165,7 @@ func TestCommitAndReopen(t *testing.T) {
 	if err := s.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put("uncommitted", []byte("x"), 4); err != nil {
+	if err := s.Put("uncommitted", []byte("x"), 4, 0); err != nil {
 		t.Fatal(err)
 	}
 	s.SetApplied(4, 2, nil)

@@ -24,7 +24,10 @@ func (s *Store) Decide(t messages.Txn) (bool, error) {
 
 // Txn decides t and runs the branch chosen at revision rev, all of it in
 // the one entry. Only the member whose client waits reads (results); every
-// member writes. The caller checked t (package apply), and the quota.
+// member writes. The caller checked t (package apply), and the quota. A
+// put of the branch naming a lease the state does not hold fails the whole
+// transaction with messages.ErrLeaseNotFound before anything is written,
+// as in etcd.
 func (s *Store) Txn(t messages.Txn, rev uint64, results bool) (bool, []messages.OpResult, error) {
 	ok, err := s.Decide(t)
 	if err != nil {
@@ -33,6 +36,13 @@ func (s *Store) Txn(t messages.Txn, rev uint64, results bool) (bool, []messages.
 	ops := t.Success
 	if !ok {
 		ops = t.Failure
+	}
+	for _, op := range ops {
+		if op.Type == messages.OpPut {
+			if err := s.checkLease(op.Lease); err != nil {
+				return ok, nil, err
+			}
+		}
 	}
 	var out []messages.OpResult
 	if results {
@@ -60,7 +70,7 @@ func (s *Store) Txn(t messages.Txn, rev uint64, results bool) (bool, []messages.
 				return ok, nil, err
 			}
 		case messages.OpPut:
-			if err := s.Put(op.Key, op.Value, rev); err != nil {
+			if err := s.Put(op.Key, op.Value, rev, op.Lease); err != nil {
 				return ok, nil, err
 			}
 		case messages.OpDelete:

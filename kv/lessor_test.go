@@ -1,0 +1,194 @@
+package kv
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/raftkv/node/kv/apply"
+	"github.com/raftkv/node/messages"
+)
+
+// fakeClock is the lessor's clock in these tests: it moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// leaseFixture is a kv actor (member 1) on a fake clock, with an election
+// timeout of 1 s: the minimum TTL is 2 s and a new leader extends by 1 s.
+func leaseFixture(t *testing.T) (*fixture, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) {
+		c.now = clock.now
+		c.ElectionTimeout = time.Second
+	}})
+	return f, clock
+}
+
+// leaseEntry is the entry at idx of a lease command made by one of
+// apply's Propose functions.
+func leaseEntry(t *testing.T, idx uint64) func(apply.Command, error) *raftpb.Entry {
+	return func(c apply.Command, err error) *raftpb.Entry {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("lease command: %v", err)
+		}
+		return normalEntry(idx, encodeNative(c))
+	}
+}
+
+// lead tells the kv actor that member leader leads in term, and waits
+// until it has heard.
+func (f *fixture) lead(t *testing.T, leader, term uint64) {
+	t.Helper()
+	f.system.Root.Send(f.pid, messages.LeaderChanged{Leader: leader, Term: term})
+	f.sync(t)
+}
+
+// tickLeases has the lessor look at its deadlines now, and waits until it
+// has.
+func (f *fixture) tickLeases(t *testing.T) {
+	t.Helper()
+	f.system.Root.Send(f.pid, leaseTickMsg{})
+	f.sync(t)
+}
+
+// wantProposed takes the next proposal the kv actor made and checks that
+// it is want (apply's Propose of a lease command), under its own request id.
+func (f *fixture) wantProposed(t *testing.T) func(want apply.Command, err error) []byte {
+	return func(want apply.Command, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := recv[messages.Propose](t, f.raft.got, "a lease proposal")
+		want.ReqID = p.ID
+		if got := p.Data; string(got) != string(encodeNative(want)) {
+			c, err := decodeNative(got)
+			t.Fatalf("proposed %+v (%v), want %+v", c, err, want)
+		}
+		return p.Data
+	}
+}
+
+// Only the leader expires leases, through raft: a follower's lessor keeps
+// no deadlines however late it is; a new leader extends every lease by an
+// election timeout, then proposes the revocation of one past its deadline,
+// once, until it is applied.
+func TestLessorExpiresOnlyAsLeader(t *testing.T) {
+	f, clock := leaseFixture(t)
+	f.wantDelivery(t, f.apply(leaseEntry(t, 1)(apply.ProposeLeaseGrant(7, 5))))
+
+	clock.advance(time.Hour)
+	f.tickLeases(t)
+	f.raftQuiet(t) // a follower proposes nothing
+
+	f.lead(t, 1, 2)
+	clock.advance(5*time.Second + 900*time.Millisecond) // the TTL, and most of the extension
+	f.tickLeases(t)
+	f.raftQuiet(t)
+
+	clock.advance(200 * time.Millisecond)
+	f.tickLeases(t)
+	revoke := f.wantProposed(t)(apply.ProposeLeaseRevoke(7))
+	f.tickLeases(t)
+	f.raftQuiet(t) // proposed once while its answer may still come
+
+	// Applied: the keys went with it, and nothing more is due.
+	f.wantDelivery(t, f.apply(normalEntry(2, revoke)))
+	clock.advance(time.Hour)
+	f.tickLeases(t)
+	f.raftQuiet(t)
+
+	// Leadership lost: nothing is proposed, whatever is due.
+	f.wantDelivery(t, f.apply(leaseEntry(t, 3)(apply.ProposeLeaseGrant(8, 5))))
+	f.lead(t, 2, 3)
+	clock.advance(time.Hour)
+	f.tickLeases(t)
+	f.raftQuiet(t)
+}
+
+// A keep-alive is answered by the leader alone and moves the deadline to
+// now + TTL; a follower answers ErrNotLeader, and an unknown lease is
+// ErrLeaseNotFound.
+func TestLessorKeepAlive(t *testing.T) {
+	f, clock := leaseFixture(t)
+	f.wantDelivery(t, f.apply(leaseEntry(t, 1)(apply.ProposeLeaseGrant(7, 10))))
+	f.request(messages.LeaseKeepAlive{ID: 7}).wantErr(t, messages.ErrNotLeader)
+	f.request(messages.LeaseQuery{ID: 7}).wantErr(t, messages.ErrNotLeader)
+
+	f.lead(t, 1, 2)
+	f.request(messages.LeaseKeepAlive{ID: 9}).wantErr(t, messages.ErrLeaseNotFound)
+	clock.advance(10 * time.Second) // within TTL + extension
+	if r := f.request(messages.LeaseKeepAlive{ID: 7}).result(t); r.Err != nil || r.Lease == nil || r.Lease.Remaining != 10 {
+		t.Fatalf("keep-alive: %+v, want 10 s remaining", r)
+	}
+	clock.advance(9 * time.Second)
+	if r := f.request(messages.LeaseQuery{ID: 7, Keys: true}).result(t); r.Err != nil || r.Lease == nil || r.Lease.TTL != 10 || r.Lease.Remaining != 1 {
+		t.Fatalf("query: %+v, want TTL 10 and 1 s remaining", r.Lease)
+	}
+	f.tickLeases(t)
+	f.raftQuiet(t)
+	clock.advance(1100 * time.Millisecond)
+	f.tickLeases(t)
+	f.wantProposed(t)(apply.ProposeLeaseRevoke(7))
+}
+
+// A TTL under the minimum (1.5 election timeouts, rounded up) is raised
+// to it; an id of 0 gets one made by the member.
+func TestLessorGrantRaisesTTL(t *testing.T) {
+	f, _ := leaseFixture(t)
+	f.request(messages.LeaseGrant{TTL: 1})
+	p := recv[messages.Propose](t, f.raft.got, "the grant")
+	c, err := decodeNative(p.Data)
+	if err != nil || c.Op != apply.OpLeaseGrant || c.Lease <= 0 {
+		t.Fatalf("proposed %+v (%v), want a grant of an id > 0", c, err)
+	}
+	want, _ := apply.ProposeLeaseGrant(c.Lease, 2)
+	want.ReqID = p.ID
+	if string(p.Data) != string(encodeNative(want)) {
+		t.Fatalf("proposed %+v, want a TTL of 2 s (the minimum)", c)
+	}
+	f.request(messages.LeaseGrant{ID: 9, TTL: 60})
+	f.wantProposed(t)(apply.ProposeLeaseGrant(9, 60))
+}
+
+// Every leaseCheckpointEvery the leader proposes each lease's remaining
+// TTL; a new leader takes a checkpointed remaining TTL, not the TTL
+// granted, so that leadership churn does not keep a lease alive.
+func TestLessorCheckpoints(t *testing.T) {
+	f, clock := leaseFixture(t)
+	f.wantDelivery(t, f.apply(leaseEntry(t, 1)(apply.ProposeLeaseGrant(7, 1000))))
+	f.lead(t, 1, 2)
+	clock.advance(leaseCheckpointEvery)
+	f.tickLeases(t)
+	checkpoint := f.wantProposed(t)(apply.ProposeLeaseCheckpoint(7, int64(1000+1-leaseCheckpointEvery/time.Second)))
+
+	// Another member's checkpoint, applied after it, is what this member
+	// takes when it next becomes leader: 10 s (+1 s extension), not 1000.
+	f.wantDelivery(t, f.apply(normalEntry(2, checkpoint), leaseEntry(t, 3)(apply.ProposeLeaseCheckpoint(7, 10))))
+	f.lead(t, 2, 3)
+	f.lead(t, 1, 4)
+	clock.advance(10900 * time.Millisecond)
+	f.tickLeases(t)
+	f.raftQuiet(t)
+	clock.advance(200 * time.Millisecond)
+	f.tickLeases(t)
+	f.wantProposed(t)(apply.ProposeLeaseRevoke(7))
+}
