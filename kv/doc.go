@@ -5,13 +5,14 @@
 //	kv (this package)  the actor: batching proposals, the waiter registry,
 //	                   proposing again after a leader change, reads at a
 //	                   read index, member administration, publishing client
-//	                   URLs, the commit timer, snapshot scheduling; OpenState
+//	                   URLs, the lessor, the commit timer, snapshot
+//	                   scheduling; OpenState
 //	kv/apply           the applier: entry codecs and formats, the checks
 //	                   before proposing and when applying, committed entries
 //	                   into store operations, the quota as a wrapper
 //	kv/store           the replicated state: records with revisions, the
-//	                   history, ranges, transactions, member lists, dedup
-//	                   records, the applied index
+//	                   history, ranges, transactions, leases, member lists,
+//	                   dedup records, the applied index
 //	kv/backend         the bbolt file: batch transaction and commit policy,
 //	                   read transactions, streaming, replacing the file
 //	kv/reqid           the request ids every layer reads
@@ -25,6 +26,10 @@
 //     MembersRequest, each answered with a messages.Result once it is
 //     settled, and messages.DigestRequest, answered with a messages.Digest
 //     of the applied state;
+//   - the lease requests messages.LeaseGrant, LeaseRevoke, LeaseKeepAlive,
+//     LeaseQuery and LeaseList (lessor.go: only the leader keeps deadlines
+//     and answers keep-alives; it proposes the revocation of a lease past
+//     its deadline);
 //   - MsgStorageApply (*raftpb.Message) from the raft actor: committed entries
 //     to apply, strictly in index order;
 //   - messages.RestoreSnapshot from the wal actor;

@@ -101,10 +101,15 @@ func (a *Actor) leadershipForLeases(leader uint64) {
 // leasesApplied follows the grants and revocations an entry applied.
 func (a *Actor) leasesApplied(changes []apply.LeaseChange) {
 	l := &a.leases
-	if !l.primary {
-		return
-	}
 	for _, c := range changes {
+		if c.Revoked {
+			a.m.Lease.Revoked.Inc()
+		} else {
+			a.m.Lease.Granted.Inc()
+		}
+		if !l.primary {
+			continue
+		}
 		if c.Revoked {
 			delete(l.deadlines, c.ID)
 			delete(l.revoking, c.ID)
@@ -137,6 +142,10 @@ func (a *Actor) expireLeases(ctx actor.Context) {
 		c, err := apply.ProposeLeaseRevoke(id)
 		if err != nil {
 			continue
+		}
+		if _, again := l.revoking[id]; !again {
+			a.m.Lease.Expired.Inc()
+			a.m.Lease.ExpiryLag.Observe(now.Sub(l.deadlines[id]).Seconds())
 		}
 		l.revoking[id] = now
 		a.proposeInternal(ctx, c, true)
@@ -202,6 +211,7 @@ func (a *Actor) leaseKeepAlive(ctx actor.Context, m messages.LeaseKeepAlive) {
 		return
 	}
 	a.leases.deadlines[m.ID] = a.now().Add(time.Duration(rec.TTL) * time.Second)
+	a.m.Lease.KeepAlives.Inc()
 	ctx.Respond(messages.Result{Lease: &messages.Lease{ID: m.ID, TTL: rec.TTL, Remaining: rec.TTL}})
 }
 

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftkv/node/kv/apply"
@@ -51,6 +54,16 @@ func leaseEntry(t *testing.T, idx uint64) func(apply.Command, error) *raftpb.Ent
 		}
 		return normalEntry(idx, encodeNative(c))
 	}
+}
+
+// histogramCount is how many observations h holds.
+func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
 
 // lead tells the kv actor that member leader leads in term, and waits
@@ -112,6 +125,15 @@ func TestLessorExpiresOnlyAsLeader(t *testing.T) {
 
 	// Applied: the keys went with it, and nothing more is due.
 	f.wantDelivery(t, f.apply(normalEntry(2, revoke)))
+	m := f.act.m.Lease
+	for name, got := range map[string]float64{
+		"granted": promtest.ToFloat64(m.Granted), "revoked": promtest.ToFloat64(m.Revoked),
+		"expired": promtest.ToFloat64(m.Expired), "lag samples": float64(histogramCount(t, m.ExpiryLag)),
+	} {
+		if got != 1 {
+			t.Errorf("lease metric %s = %v, want 1", name, got)
+		}
+	}
 	clock.advance(time.Hour)
 	f.tickLeases(t)
 	f.raftQuiet(t)

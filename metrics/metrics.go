@@ -4,9 +4,9 @@
 // unregistered one (New(nil)), so tests need not build one.
 //
 // Names are raftkv_<subsystem>_<name>: raft (the raft actor), kv (the state
-// machine), wal, snapshot, actor (every actor's message handling), watch
-// (the watch hub and streams) and network (per peer and channel, read from
-// the transport at scrape time).
+// machine), lease (its lessor), wal, snapshot, actor (every actor's message
+// handling), watch (the watch hub and streams) and network (per peer and
+// channel, read from the transport at scrape time).
 package metrics
 
 import (
@@ -54,6 +54,9 @@ type Node struct {
 
 	// watch hub and streams (watch.go)
 	Watch Watch
+
+	// the kv actor's lessor (lease.go)
+	Lease Lease
 }
 
 // New returns a member's metrics registered with reg. A nil reg leaves them
@@ -89,6 +92,7 @@ func New(reg prometheus.Registerer) *Node {
 		MessageDuration: f.histogramVec("actor", "message_duration_seconds", "Time an actor spent handling one message.", durationBuckets, "actor"),
 
 		Watch: newWatch(f),
+		Lease: newLease(f),
 	}
 }
 

@@ -13,10 +13,10 @@ import (
 // by concatenation. A key attached to a lease has a 0 and the lease in
 // front of that (no key's length is 0: the store holds no empty key), so
 // that members that disagree on an attachment differ, while a state
-// without leases hashes as it did before leases. The member list, the
-// revisions and the lease records are left out: they are not key-value
-// state (etcd's hash of the keys leaves the leases out too), and in
-// raftexample's format members need not agree on URLs.
+// without leases hashes as it did before leases; the leases themselves
+// follow the keys. The member list and the revisions are left out: they
+// are not key-value state, and in raftexample's format members need not
+// agree on URLs.
 func (s *Store) Digest() (string, error) {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
@@ -34,6 +34,28 @@ func (s *Store) Digest() (string, error) {
 		h.Write(k)
 		uvarint(uint64(len(r.value)))
 		h.Write(r.value)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	// Then the leases, if any: after a 0, 0 (which no key's entry starts
+	// with), each id, TTL and remaining TTL checkpointed, in id order. A
+	// lease the members disagree on makes their digests differ.
+	first := true
+	err = s.be.Tx().Bucket(bucketLeases).ForEach(func(k, v []byte) error {
+		l, err := decodeLease(k, v)
+		if err != nil {
+			return err
+		}
+		if first {
+			uvarint(0)
+			uvarint(0)
+			first = false
+		}
+		uvarint(uint64(l.ID))
+		uvarint(uint64(l.TTL))
+		uvarint(uint64(l.Remaining))
 		return nil
 	})
 	if err != nil {

@@ -158,11 +158,14 @@ func TestLayoutV2Upgrade(t *testing.T) {
 	if err := member.Install(received); err != nil {
 		t.Fatal(err)
 	}
+	if d := digestOf(t, member); d != fixtureV2Digest {
+		t.Fatalf("the installed copy's digest %s", d)
+	}
 	if err := member.GrantLease(1, 5); err != nil {
 		t.Fatalf("a grant in an installed raftkv-2 db: %v", err)
 	}
-	if d := digestOf(t, member); d != fixtureV2Digest {
-		t.Fatalf("the installed copy's digest %s", d)
+	if d := digestOf(t, member); d == fixtureV2Digest {
+		t.Fatal("a lease held does not change the digest")
 	}
 }
 

@@ -485,33 +485,49 @@ func digestOf(t testing.TB, s *Store) string {
 	return d
 }
 
-// A state without leases hashes as before leases, leases held or not;
-// keys attached to leases change the digest, and so does which lease.
+// A state without leases hashes as before leases; the leases held, the
+// keys attached to them and which lease each is attached to all change the
+// digest.
 func TestDigestLeases(t *testing.T) {
-	build := func(attach map[string]int64) *Store {
+	build := func(grants map[int64]int64, attach map[string]int64) *Store {
 		s := newTestStore(t)
-		mustGrant(t, s, 1, 10)
-		mustGrant(t, s, 2, 10)
+		for _, id := range []int64{1, 2} {
+			if ttl, ok := grants[id]; ok {
+				mustGrant(t, s, id, ttl)
+			}
+		}
 		for i, k := range []string{"a", "b", strings.Repeat("c", 200)} {
 			mustPutLease(t, s, k, "v"+k, uint64(i+2), attach[k])
 		}
 		return s
 	}
-	plain := build(nil)
+	plain := build(nil, nil)
 	if d := digestOf(t, plain); d != oldDigest(t, plain) {
 		t.Fatalf("the digest of a state without leases changed: %s, want %s", d, oldDigest(t, plain))
 	}
+	both := map[int64]int64{1: 10, 2: 10}
 	digests := map[string]string{}
-	for name, attach := range map[string]map[string]int64{
-		"none": nil, "a to 1": {"a": 1}, "a to 2": {"a": 2}, "b to 1": {"b": 1}, "a and b to 1": {"a": 1, "b": 1},
+	for _, c := range []struct {
+		name   string
+		grants map[int64]int64
+		attach map[string]int64
+	}{
+		{"no leases", nil, nil},
+		{"leases held, none attached", both, nil},
+		{"lease 2 with another TTL", map[int64]int64{1: 10, 2: 11}, nil},
+		{"only lease 1", map[int64]int64{1: 10}, nil},
+		{"a to 1", both, map[string]int64{"a": 1}},
+		{"a to 2", both, map[string]int64{"a": 2}},
+		{"b to 1", both, map[string]int64{"b": 1}},
+		{"a and b to 1", both, map[string]int64{"a": 1, "b": 1}},
 	} {
-		d := digestOf(t, build(attach))
+		d := digestOf(t, build(c.grants, c.attach))
 		if other, ok := digests[d]; ok {
-			t.Fatalf("%s and %s share a digest", name, other)
+			t.Fatalf("%s and %s share a digest", c.name, other)
 		}
-		digests[d] = name
-		if again := digestOf(t, build(attach)); again != d {
-			t.Fatalf("%s: two stores of one state differ", name)
+		digests[d] = c.name
+		if again := digestOf(t, build(c.grants, c.attach)); again != d {
+			t.Fatalf("%s: two stores of one state differ", c.name)
 		}
 	}
 }
