@@ -436,7 +436,7 @@ func (a *Actor) read(ctx actor.Context, req any, serializable bool) {
 		return
 	}
 	if serializable {
-		ctx.Respond(a.answerRead(req))
+		ctx.Respond(a.answerRead(ctx, req))
 		return
 	}
 	id := a.ids.ID()
@@ -448,7 +448,7 @@ func (a *Actor) read(ctx actor.Context, req any, serializable bool) {
 
 // answerRead reads from the applied state. Values are copies: the store's
 // transaction reuses its memory once it commits.
-func (a *Actor) answerRead(req any) messages.Result {
+func (a *Actor) answerRead(ctx actor.Context, req any) messages.Result {
 	res := messages.Result{Index: a.applied, Revision: a.st.Revision()}
 	switch r := req.(type) {
 	case messages.Get:
@@ -475,6 +475,8 @@ func (a *Actor) answerRead(req any) messages.Result {
 		res.Results = []messages.OpResult{rr}
 	case messages.LeaseList:
 		return a.leaseList()
+	case messages.LeaseKeepAlive:
+		return a.renew(ctx, r)
 	default:
 		res.Err = fmt.Errorf("kv actor cannot read %T", req)
 	}
@@ -489,7 +491,7 @@ func (a *Actor) serveReads(ctx actor.Context) {
 			kept = append(kept, w)
 			continue
 		}
-		ctx.Send(w.reply, a.answerRead(w.req))
+		ctx.Send(w.reply, a.answerRead(ctx, w.req))
 	}
 	clear(a.readReady[len(kept):])
 	a.readReady = kept

@@ -139,7 +139,7 @@ func (a *Actor) expireLeases(ctx actor.Context) {
 	slices.Sort(due) // the same order on every run, for the tests and the logs
 	limit := int(leaseRevokeRate * leaseTick / time.Second)
 	for _, id := range due[:min(len(due), limit)] {
-		c, err := apply.ProposeLeaseRevoke(id)
+		c, err := apply.ProposeLeaseExpiry(id, a.leaderTerm)
 		if err != nil {
 			continue
 		}
@@ -165,7 +165,7 @@ func (a *Actor) expireLeases(ctx actor.Context) {
 			if left <= 0 {
 				continue // due: its revocation is on its way
 			}
-			if c, err := apply.ProposeLeaseCheckpoint(id, left); err == nil {
+			if c, err := apply.ProposeLeaseCheckpoint(id, left, a.leaderTerm); err == nil {
 				a.proposeInternal(ctx, c, false)
 			}
 		}
@@ -195,24 +195,46 @@ func (a *Actor) leaseGrant(ctx actor.Context, m messages.LeaseGrant) {
 	a.propose(ctx, c, nil, false, err)
 }
 
-// leaseKeepAlive renews a lease, on the leader (step 3).
+// leaseKeepAlive renews a lease, on the leader (step 3). Leadership is
+// confirmed first, by a read index, as etcd's lessor does before it
+// renews: a leader deposed without knowing it (paused, cut off) would
+// otherwise answer for deadlines the new leader does not keep. The
+// renewal itself is renew, once the read index is applied.
 func (a *Actor) leaseKeepAlive(ctx actor.Context, m messages.LeaseKeepAlive) {
 	if a.refuse(ctx) || a.notLeader(ctx) {
 		return
 	}
+	a.read(ctx, m, false)
+}
+
+// renew sets a lease's deadline to now + TTL, on the leader whose
+// leadership a read index just confirmed. A lease past its deadline is
+// gone already as far as its holder is told (its revocation is on its way,
+// or will be), as in etcd. Renewing a lease whose remaining TTL was
+// checkpointed clears the checkpoint, so that a new leader gives it its
+// whole TTL.
+func (a *Actor) renew(ctx actor.Context, m messages.LeaseKeepAlive) messages.Result {
+	l := &a.leases
+	if !l.primary {
+		return messages.Result{Err: messages.ErrNotLeader}
+	}
 	rec, ok, err := a.st.Lease(m.ID)
 	if err != nil {
 		a.fatal(err)
-		ctx.Respond(messages.Result{Err: err})
-		return
+		return messages.Result{Err: err}
 	}
-	if !ok {
-		ctx.Respond(messages.Result{Err: messages.ErrLeaseNotFound})
-		return
+	now := a.now()
+	if d, held := l.deadlines[m.ID]; !ok || (held && now.After(d)) {
+		return messages.Result{Err: messages.ErrLeaseNotFound}
 	}
-	a.leases.deadlines[m.ID] = a.now().Add(time.Duration(rec.TTL) * time.Second)
+	l.deadlines[m.ID] = now.Add(time.Duration(rec.TTL) * time.Second)
 	a.m.Lease.KeepAlives.Inc()
-	ctx.Respond(messages.Result{Lease: &messages.Lease{ID: m.ID, TTL: rec.TTL, Remaining: rec.TTL}})
+	if rec.Remaining > 0 {
+		if c, err := apply.ProposeLeaseCheckpoint(m.ID, 0, a.leaderTerm); err == nil {
+			a.proposeInternal(ctx, c, false)
+		}
+	}
+	return messages.Result{Lease: &messages.Lease{ID: m.ID, TTL: rec.TTL, Remaining: rec.TTL}}
 }
 
 // notLeader answers ErrNotLeader to a request only the leader can answer,

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -45,15 +46,22 @@ func leaseFixture(t *testing.T) (*fixture, *fakeClock) {
 }
 
 // leaseEntry is the entry at idx of a lease command made by one of
-// apply's Propose functions.
+// apply's Propose functions, in the term the command names (a lessor's
+// commands apply only from an entry of their term), else term 1.
 func leaseEntry(t *testing.T, idx uint64) func(apply.Command, error) *raftpb.Entry {
 	return func(c apply.Command, err error) *raftpb.Entry {
 		t.Helper()
 		if err != nil {
 			t.Fatalf("lease command: %v", err)
 		}
-		return normalEntry(idx, encodeNative(c))
+		return inTerm(max(c.Term, 1), normalEntry(idx, encodeNative(c)))
 	}
+}
+
+// inTerm sets e's term: the term of the leader that appended it.
+func inTerm(term uint64, e *raftpb.Entry) *raftpb.Entry {
+	e.Term = new(term)
+	return e
 }
 
 // histogramCount is how many observations h holds.
@@ -119,12 +127,12 @@ func TestLessorExpiresOnlyAsLeader(t *testing.T) {
 
 	clock.advance(200 * time.Millisecond)
 	f.tickLeases(t)
-	revoke := f.wantProposed(t)(apply.ProposeLeaseRevoke(7))
+	revoke := f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 2))
 	f.tickLeases(t)
 	f.raftQuiet(t) // proposed once while its answer may still come
 
 	// Applied: the keys went with it, and nothing more is due.
-	f.wantDelivery(t, f.apply(normalEntry(2, revoke)))
+	f.wantDelivery(t, f.apply(inTerm(2, normalEntry(2, revoke))))
 	m := f.act.m.Lease
 	for name, got := range map[string]float64{
 		"granted": promtest.ToFloat64(m.Granted), "revoked": promtest.ToFloat64(m.Revoked),
@@ -146,19 +154,46 @@ func TestLessorExpiresOnlyAsLeader(t *testing.T) {
 	f.raftQuiet(t)
 }
 
-// A keep-alive is answered by the leader alone and moves the deadline to
-// now + TTL; a follower answers ErrNotLeader, and an unknown lease is
-// ErrLeaseNotFound.
+// keepAlive sends a keep-alive of lease id and plays the raft actor's part:
+// the read index that confirms leadership is granted (ok) or fails.
+func (f *fixture) keepAlive(t *testing.T, id int64, ok bool) messages.Result {
+	t.Helper()
+	c := f.request(messages.LeaseKeepAlive{ID: id})
+	ri := recv[messages.ReadIndex](t, f.raft.got, "the read index that confirms leadership")
+	if ok {
+		f.system.Root.Send(f.pid, messages.ReadIndexReady{IDs: []uint64{ri.ID}, Index: f.act.applied})
+	} else {
+		f.system.Root.Send(f.pid, messages.ReadIndexFailed{IDs: []uint64{ri.ID}, Err: messages.ErrNoLeader})
+	}
+	return c.result(t)
+}
+
+// A keep-alive is answered by the leader alone, once a read index has
+// confirmed its leadership, and moves the deadline to now + TTL; a
+// follower answers ErrNotLeader (its API hands the request to the
+// leader), a leader whose read index fails renews nothing, an unknown or
+// expired lease is ErrLeaseNotFound, and renewing a lease whose remaining
+// TTL was checkpointed clears the checkpoint.
 func TestLessorKeepAlive(t *testing.T) {
 	f, clock := leaseFixture(t)
 	f.wantDelivery(t, f.apply(leaseEntry(t, 1)(apply.ProposeLeaseGrant(7, 10))))
 	f.request(messages.LeaseKeepAlive{ID: 7}).wantErr(t, messages.ErrNotLeader)
 	f.request(messages.LeaseQuery{ID: 7}).wantErr(t, messages.ErrNotLeader)
+	f.raftQuiet(t)
 
 	f.lead(t, 1, 2)
-	f.request(messages.LeaseKeepAlive{ID: 9}).wantErr(t, messages.ErrLeaseNotFound)
+	if r := f.keepAlive(t, 9, true); !errors.Is(r.Err, messages.ErrLeaseNotFound) {
+		t.Fatalf("keep-alive of an unknown lease: %+v", r)
+	}
 	clock.advance(10 * time.Second) // within TTL + extension
-	if r := f.request(messages.LeaseKeepAlive{ID: 7}).result(t); r.Err != nil || r.Lease == nil || r.Lease.Remaining != 10 {
+	if r := f.keepAlive(t, 7, false); !errors.Is(r.Err, messages.ErrNoLeader) {
+		t.Fatalf("keep-alive whose leadership is not confirmed: %+v", r)
+	}
+	clock.advance(900 * time.Millisecond) // the deadline left by the extension: 11 s
+	f.tickLeases(t)
+	f.raftQuiet(t)
+	clock.advance(-900 * time.Millisecond)
+	if r := f.keepAlive(t, 7, true); r.Err != nil || r.Lease == nil || r.Lease.Remaining != 10 {
 		t.Fatalf("keep-alive: %+v, want 10 s remaining", r)
 	}
 	clock.advance(9 * time.Second)
@@ -167,9 +202,22 @@ func TestLessorKeepAlive(t *testing.T) {
 	}
 	f.tickLeases(t)
 	f.raftQuiet(t)
-	clock.advance(1100 * time.Millisecond)
+
+	// A checkpoint applied: the next renewal clears it.
+	f.wantDelivery(t, f.apply(leaseEntry(t, 2)(apply.ProposeLeaseCheckpoint(7, 3, 2))))
+	if r := f.keepAlive(t, 7, true); r.Err != nil {
+		t.Fatalf("keep-alive: %+v", r)
+	}
+	f.wantProposed(t)(apply.ProposeLeaseCheckpoint(7, 0, 2))
+
+	// Past its deadline, a lease is gone to its holder before its
+	// revocation is applied.
+	clock.advance(10100 * time.Millisecond)
+	if r := f.keepAlive(t, 7, true); !errors.Is(r.Err, messages.ErrLeaseNotFound) {
+		t.Fatalf("keep-alive past the deadline: %+v", r)
+	}
 	f.tickLeases(t)
-	f.wantProposed(t)(apply.ProposeLeaseRevoke(7))
+	f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 2))
 }
 
 // A TTL under the minimum (1.5 election timeouts, rounded up) is raised
@@ -200,11 +248,11 @@ func TestLessorCheckpoints(t *testing.T) {
 	f.lead(t, 1, 2)
 	clock.advance(leaseCheckpointEvery)
 	f.tickLeases(t)
-	checkpoint := f.wantProposed(t)(apply.ProposeLeaseCheckpoint(7, int64(1000+1-leaseCheckpointEvery/time.Second)))
+	checkpoint := f.wantProposed(t)(apply.ProposeLeaseCheckpoint(7, int64(1000+1-leaseCheckpointEvery/time.Second), 2))
 
 	// Another member's checkpoint, applied after it, is what this member
 	// takes when it next becomes leader: 10 s (+1 s extension), not 1000.
-	f.wantDelivery(t, f.apply(normalEntry(2, checkpoint), leaseEntry(t, 3)(apply.ProposeLeaseCheckpoint(7, 10))))
+	f.wantDelivery(t, f.apply(inTerm(2, normalEntry(2, checkpoint)), leaseEntry(t, 3)(apply.ProposeLeaseCheckpoint(7, 10, 0))))
 	f.lead(t, 2, 3)
 	f.lead(t, 1, 4)
 	clock.advance(10900 * time.Millisecond)
@@ -212,5 +260,5 @@ func TestLessorCheckpoints(t *testing.T) {
 	f.raftQuiet(t)
 	clock.advance(200 * time.Millisecond)
 	f.tickLeases(t)
-	f.wantProposed(t)(apply.ProposeLeaseRevoke(7))
+	f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 4))
 }

@@ -58,6 +58,9 @@ type config struct {
 	watchGrace                   time.Duration    // watch: how long watchers may lag behind the last write
 	seed                         uint64           // of the clients' random choices; 0 picks one
 	tls                          *tlsfiles.Client // nil: https checked against the system's roots, no client certificate
+	leases                       int              // put: leases held during the run (lease.go)
+	leaseTTL                     time.Duration    // put: their TTL
+	leasesExpire                 bool             // put: let them expire in the timed phase
 }
 
 // parseArgs turns the command line (without the program name) into a
@@ -102,6 +105,10 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		fs.IntVar(&cfg.keys, "keys", 1000, "keys to preload with PUT before the timed phase")
 	}
 	switch cfg.command {
+	case cmdPut:
+		fs.IntVar(&cfg.leases, "leases", 0, "leases granted before the timed phase, a key on each, kept alive every TTL/3")
+		fs.DurationVar(&cfg.leaseTTL, "lease-ttl", 10*time.Second, "TTL of the --leases, whole seconds")
+		fs.BoolVar(&cfg.leasesExpire, "leases-expire", false, "keep the --leases alive no more once the timed phase starts")
 	case cmdMixed:
 		fs.Float64Var(&cfg.readRatio, "read-ratio", 0.9, "fraction of requests that are reads")
 	case cmdCAS:
@@ -164,6 +171,9 @@ func (cfg *config) check(tgt, consistency string, set map[string]bool) error {
 		{cfg.command == cmdRange && (cfg.rangeLimit < 1 || cfg.rangeLimit > 10000), "--range-limit must be from 1 to 10000"},
 		{cfg.command == cmdWatch && cfg.watchers < 1, "--watchers must be at least 1"},
 		{cfg.watchGrace < 0, "--watch-grace must not be negative"},
+		{cfg.leases < 0, "--leases must not be negative"},
+		{set["lease-ttl"] && (cfg.leaseTTL < time.Second || cfg.leaseTTL%time.Second != 0), "--lease-ttl must be whole seconds, at least 1s"},
+		{cfg.leasesExpire && (cfg.leases == 0 || set["total"] || cfg.duration <= cfg.leaseTTL), "--leases-expire needs --leases and a --duration longer than --lease-ttl"},
 		// The watchers match the keys of events byte for byte, without
 		// unescaping them: the prefix must be one the node does not escape.
 		{cfg.command == cmdWatch && !utf8.ValidString(cfg.keyPrefix), "--key-prefix: not valid UTF-8"},

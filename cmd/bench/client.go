@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,9 @@ type worker struct {
 	cmp   bool     // txn: guard by the first key's mod_revision
 	want  int      // range: the keys each answer must hold
 	acks  *ackLog  // watch: the revision and time of each acknowledged write
+
+	expiring *atomic.Bool // put --leases-expire: set while the leases expire
+	during   *opStats     // put --leases-expire: the requests that ended while it was set
 }
 
 // putPath is the path of the client's seq-th new key.
@@ -125,6 +129,14 @@ func (w *worker) send(req *http.Request) (a answer) {
 	a.err, a.end = err, time.Now()
 	a.lat = a.end.Sub(start)
 	return a
+}
+
+// failure is the error of an answer that is not a 2xx, nil for one that is.
+func (a answer) failure() error {
+	if a.err == nil && (a.status < 200 || a.status >= 300) {
+		return fmt.Errorf("%s: %s", a.statusLine, oneLine(a.body))
+	}
+	return a.err
 }
 
 // outcome classifies the answer: a 2xx is an operation only when valid

@@ -78,6 +78,8 @@ type fakeNode struct {
 	// progressEvery, when above 0, sends a progress mark after every that
 	// many events.
 	progressEvery int
+	// The leases (lease_test.go).
+	leases fakeLeases
 }
 
 func newFakeNode(t *testing.T, configure func(*fakeNode)) *fakeNode {
@@ -115,6 +117,9 @@ func startFakeNode(t *testing.T, configure func(*fakeNode), srvCfg *tls.Config) 
 }
 
 func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
+	if f.serveLeases(w, r) {
+		return
+	}
 	if r.URL.Path == "/v1/status" {
 		f.statuses.Add(1)
 		f.mu.Lock()

@@ -18,6 +18,10 @@
 // answer to the watcher's event, and counts what was missed, repeated or
 // out of order.
 //
+// put --leases N (not in "put -h", which its golden file pins) grants N
+// leases of --lease-ttl (10s) first, a key on each, and keeps them alive
+// during the run; --leases-expire lets them all expire in it (lease.go).
+//
 // The generator is built to cost the node's machine little: a shared
 // transport with pooled connections, a value generated once, keys built in
 // reused buffers, answers and watch events walked in place (jsonscan.go),

@@ -70,6 +70,8 @@ func writeJSON(out io.Writer, r *result) error {
 			field{"refused_share", ratio(r.refused.ok(), all.ok())})
 	case r.watch != nil:
 		rep = append(rep, field{"watch", jsonWatch(r.watch)})
+	case r.leases != nil:
+		rep = append(rep, field{"leases", jsonLeases(cfg, r.leases)})
 	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
@@ -205,6 +207,9 @@ func writeText(out io.Writer, r *result) error {
 	}
 	if r.watch != nil {
 		writeWatch(w, r.watch)
+	}
+	if r.leases != nil {
+		writeLeases(w, cfg, r.leases)
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("writing the report: %w", err)

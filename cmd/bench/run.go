@@ -27,6 +27,7 @@ type result struct {
 	writes    *opStats // nil when the command does not write
 	refused   *opStats // cas's 412s under --contention: completed, counted apart; else nil
 	watch     *watchStats
+	leases    *leaseRun // nil without --leases
 }
 
 // all is every operation of the run together.
@@ -63,7 +64,7 @@ func runBench(ctx context.Context, cfg config, lg *zap.Logger, progress io.Write
 	if err == nil && modes[cfg.command].preloads {
 		lg.Info("preloading the key space", zap.Int("keys", cfg.keys))
 		var index uint64
-		if index, err = preload(ctx, workers, uint64(cfg.keys)); err == nil && cfg.serializable && index > 0 {
+		if index, err = preload(ctx, workers, uint64(cfg.keys), nil); err == nil && cfg.serializable && index > 0 {
 			err = waitApplied(ctx, hc, endpoints, index, cfg.timeout)
 		}
 	}
@@ -75,11 +76,17 @@ func runBench(ctx context.Context, cfg config, lg *zap.Logger, progress io.Write
 			return nil
 		})
 	}
+	var leases *leaseRun
+	if err == nil && cfg.leases > 0 {
+		lg.Info("granting leases, a key on each", zap.Int("leases", cfg.leases), zap.Duration("ttl", cfg.leaseTTL))
+		leases, err = grantLeases(ctx, cfg, workers, endpoints)
+	}
 	if err != nil {
 		return nil, err
 	}
+	leases.start(ctx, cfg, workers)
 	res := timedPhase(ctx, cfg, workers, progress)
-	res.endpoints = endpoints
+	res.endpoints, res.leases = endpoints, leases.finish(workers)
 	if watches != nil {
 		res.watch = watches.finish(ctx, cfg.watchGrace, res.writes.ok())
 	}
@@ -220,6 +227,9 @@ func timedPhase(ctx context.Context, cfg config, workers []*worker, progress io.
 					break
 				}
 				s.add(o, status, lat)
+				if w.expiring != nil && w.expiring.Load() {
+					w.during.add(o, status, lat)
+				}
 				ctl.done(o)
 			}
 			return nil
@@ -273,18 +283,24 @@ func phase(ctx context.Context, workers []*worker, kind error, f func(context.Co
 // reads find them. The first failure stops it: a missing key would make
 // later reads fail for a reason the benchmark caused itself. It returns
 // the highest index the nodes reported for these writes, 0 when their
-// answers give none (the raftexample route answers 204).
-func preload(ctx context.Context, workers []*worker, keys uint64) (uint64, error) {
+// answers give none (the raftexample route answers 204). lease, when not
+// nil, is asked first for the query of key i's PUT (lease.go).
+func preload(ctx context.Context, workers []*worker, keys uint64, lease func(*worker, uint64) (string, error)) (uint64, error) {
 	var next atomic.Uint64
 	index := make([]uint64, len(workers))
 	err := phase(ctx, workers, errPreload, func(ctx context.Context, w *worker) error {
 		for i := next.Add(1) - 1; i < keys && ctx.Err() == nil; i = next.Add(1) - 1 {
-			a := w.send(w.newCall(http.MethodPut, w.spacePath(i), "", w.value, nil))
-			if a.err == nil && (a.status < 200 || a.status >= 300) {
-				a.err = fmt.Errorf("%s: %s", a.statusLine, oneLine(a.body))
+			query, err := "", error(nil)
+			if lease != nil {
+				query, err = lease(w, i)
 			}
-			if a.err != nil {
-				return fmt.Errorf("%w: key %d via %s: %w", errPreload, i, w.base, a.err)
+			var a answer
+			if err == nil {
+				a = w.send(w.newCall(http.MethodPut, w.spacePath(i), query, w.value, nil))
+				err = a.failure()
+			}
+			if err != nil {
+				return fmt.Errorf("%w: key %d via %s: %w", errPreload, i, w.base, err)
 			}
 			idx, _ := topUint(a.body, "index")
 			index[w.id] = max(index[w.id], idx)

@@ -122,7 +122,14 @@ func (ap *Applier) Apply(e *raftpb.Entry, waiting func(reqID uint64) bool) (Appl
 	if len(e.GetData()) == 0 {
 		return Applied{}, nil // a new leader's empty entry
 	}
-	res, err := ap.each(e, func(c Command) error { return ap.command(c, idx, waiting) })
+	res, err := ap.each(e, func(c Command) error {
+		if c.Term != 0 && c.Term != e.GetTerm() {
+			// A lessor's decision from a term it no longer leads (lease.go).
+			ap.lg.Debug("skipped a lease command of another term", zap.Uint64("index", idx), zap.Uint64("term", c.Term), zap.Uint64("entry_term", e.GetTerm()))
+			return nil
+		}
+		return ap.command(c, idx, waiting)
+	})
 	res.Outcomes = ap.out
 	if len(ap.leases) > 0 {
 		res.Leases = ap.leases
@@ -154,7 +161,7 @@ func (ap *Applier) Replay(e *raftpb.Entry) (Applied, error) {
 		case OpTxn, OpDelete, OpLeaseRevoke:
 			return nil
 		case OpLeaseGrant:
-			id, ttl, _ := decodeLeaseOp(c) // its errors were refused at decode
+			id, ttl, _, _ := decodeLeaseOp(c) // its errors were refused at decode
 			l, ok, err := ap.st.Lease(id)
 			if err != nil {
 				return err
@@ -255,7 +262,7 @@ func (ap *Applier) command(c Command, rev uint64, waiting func(uint64) bool) err
 			err = ap.st.SetClients(id, urls)
 		}
 	case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
-		id, n, lerr := decodeLeaseOp(c)
+		id, n, _, lerr := decodeLeaseOp(c)
 		if lerr != nil { // decodeCommand refused it already: never here
 			ap.refuse(rev, c.ReqID, lerr)
 			return nil

@@ -49,6 +49,9 @@ type Command struct {
 	// and by the constructors (propose.go), so that a reader of a command
 	// need not decode its value to know the lease.
 	Lease int64
+	// Term is a lessor's revocation's or checkpoint's fence (lease.go): 0
+	// for none.
+	Term uint64
 }
 
 func (c Command) encode() []byte {
@@ -118,11 +121,11 @@ func decodeCommand(data []byte) (Command, error) {
 			return Command{}, err
 		}
 	case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
-		id, _, err := decodeLeaseOp(c)
+		id, _, term, err := decodeLeaseOp(c)
 		if err != nil {
 			return Command{}, err
 		}
-		c.Lease = id
+		c.Lease, c.Term = id, term
 	}
 	return c, nil
 }

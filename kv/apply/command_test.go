@@ -105,11 +105,12 @@ func FuzzDecodeCommand(f *testing.F) {
 		{Op: OpDelete, ReqID: 300, Key: "key"},
 		{Op: OpPut, ReqID: 2, Key: "k", Value: []byte("v"), Lease: 7},
 		{Op: OpPut, ReqID: 3, Key: "k", Lease: math.MaxInt64},
-		leaseCommand(OpLeaseGrant, 1, 10),
-		leaseCommand(OpLeaseGrant, math.MaxInt64, messages.MaxLeaseTTL),
-		leaseCommand(OpLeaseRevoke, 300, 0),
-		leaseCommand(OpLeaseCheckpoint, 5, 0),
-		leaseCommand(OpLeaseCheckpoint, 5, 1<<20),
+		leaseCommand(OpLeaseGrant, 1, 10, 0),
+		leaseCommand(OpLeaseGrant, math.MaxInt64, messages.MaxLeaseTTL, 0),
+		leaseCommand(OpLeaseRevoke, 300, 0, 0),
+		leaseCommand(OpLeaseRevoke, 300, 0, 7),
+		leaseCommand(OpLeaseCheckpoint, 5, 0, 3),
+		leaseCommand(OpLeaseCheckpoint, 5, 1<<20, 0),
 	}
 	for _, c := range seeds {
 		f.Add(c.encode())
@@ -139,7 +140,7 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		switch c.Op {
 		case OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
-			if id, n, err := decodeLeaseOp(c); err != nil || id <= 0 || id != c.Lease || n < 0 || n > messages.MaxLeaseTTL {
+			if id, n, _, err := decodeLeaseOp(c); err != nil || id <= 0 || id != c.Lease || n < 0 || n > messages.MaxLeaseTTL {
 				t.Fatalf("decoded a lease operation %+v: %d, %d, %v", c, id, n, err)
 			}
 		case OpPut:

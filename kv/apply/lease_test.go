@@ -49,7 +49,7 @@ func revokeData(t testing.TB, reqID uint64, id int64) []byte {
 
 func checkpointData(t testing.TB, reqID uint64, id, remaining int64) []byte {
 	t.Helper()
-	c, err := ProposeLeaseCheckpoint(id, remaining)
+	c, err := ProposeLeaseCheckpoint(id, remaining, 0)
 	return leaseData(t, reqID, c, err)
 }
 
@@ -99,6 +99,7 @@ func TestLeaseCommandRoundTrip(t *testing.T) {
 		op   byte // the op byte in the entry
 		id   int64
 		n    int64
+		term uint64
 	}{
 		{name: "put with a lease", cmd: Command{Op: OpPut, ReqID: 5, Key: "k", Value: []byte("v"), Lease: 9}, op: byte(OpPutLease)},
 		{name: "put with the largest lease", cmd: Command{Op: OpPut, ReqID: math.MaxUint64, Key: "\x00\xff", Value: []byte{0}, Lease: math.MaxInt64}, op: byte(OpPutLease)},
@@ -107,8 +108,9 @@ func TestLeaseCommandRoundTrip(t *testing.T) {
 		{name: "grant", cmd: mustCmd(ProposeLeaseGrant(1, 1)), op: byte(OpLeaseGrant), id: 1, n: 1},
 		{name: "grant, largest", cmd: mustCmd(ProposeLeaseGrant(math.MaxInt64, messages.MaxLeaseTTL)), op: byte(OpLeaseGrant), id: math.MaxInt64, n: messages.MaxLeaseTTL},
 		{name: "revoke", cmd: mustCmd(ProposeLeaseRevoke(300)), op: byte(OpLeaseRevoke), id: 300},
-		{name: "checkpoint", cmd: mustCmd(ProposeLeaseCheckpoint(7, 42)), op: byte(OpLeaseCheckpoint), id: 7, n: 42},
-		{name: "checkpoint that clears", cmd: mustCmd(ProposeLeaseCheckpoint(7, 0)), op: byte(OpLeaseCheckpoint), id: 7},
+		{name: "expiry", cmd: mustCmd(ProposeLeaseExpiry(300, 12)), op: byte(OpLeaseRevoke), id: 300, term: 12},
+		{name: "checkpoint", cmd: mustCmd(ProposeLeaseCheckpoint(7, 42, 3)), op: byte(OpLeaseCheckpoint), id: 7, n: 42, term: 3},
+		{name: "checkpoint that clears", cmd: mustCmd(ProposeLeaseCheckpoint(7, 0, 1<<40)), op: byte(OpLeaseCheckpoint), id: 7, term: 1 << 40},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			data := c.cmd.encode()
@@ -126,9 +128,9 @@ func TestLeaseCommandRoundTrip(t *testing.T) {
 				t.Fatalf("re-encoding differs: %x, want %x", again, data)
 			}
 			if got.Op == OpLeaseGrant || got.Op == OpLeaseRevoke || got.Op == OpLeaseCheckpoint {
-				id, n, err := decodeLeaseOp(got)
-				if err != nil || id != c.id || n != c.n || got.Lease != c.id {
-					t.Fatalf("decodeLeaseOp = %d, %d, %v (Lease %d); want %d, %d", id, n, err, got.Lease, c.id, c.n)
+				id, n, term, err := decodeLeaseOp(got)
+				if err != nil || id != c.id || n != c.n || term != c.term || got.Lease != c.id || got.Term != c.term {
+					t.Fatalf("decodeLeaseOp = %d, %d, %d, %v (Lease %d, Term %d); want %d, %d, %d", id, n, term, err, got.Lease, got.Term, c.id, c.n, c.term)
 				}
 			}
 			if err := ValidEntry(nativeFormat{}, data); err != nil {
@@ -177,14 +179,16 @@ func TestDecodeLeaseCommandMalformed(t *testing.T) {
 		{"grant with an id spelt long", cmd(OpLeaseGrant, "", append([]byte{0x81, 0x00}, u(10)...))},
 		{"grant with a TTL spelt long", cmd(OpLeaseGrant, "", append(u(1), 0x8a, 0x00))},
 		{"grant without a value", cmd(OpLeaseGrant, "", nil)},
-		{"revoke with a key", cmd(OpLeaseRevoke, "k", u(1))},
-		{"revoke of id 0", cmd(OpLeaseRevoke, "", u(0))},
-		{"revoke with trailing bytes", cmd(OpLeaseRevoke, "", u(1, 0))},
+		{"revoke with a key", cmd(OpLeaseRevoke, "k", u(1, 0))},
+		{"revoke of id 0", cmd(OpLeaseRevoke, "", u(0, 0))},
+		{"revoke without a term", cmd(OpLeaseRevoke, "", u(1))},
+		{"revoke with trailing bytes", cmd(OpLeaseRevoke, "", u(1, 0, 0))},
 		{"revoke without an id", cmd(OpLeaseRevoke, "", nil)},
 		{"checkpoint without remaining", cmd(OpLeaseCheckpoint, "", u(1))},
-		{"checkpoint past the largest TTL", cmd(OpLeaseCheckpoint, "", u(1, messages.MaxLeaseTTL+1))},
-		{"checkpoint with trailing bytes", cmd(OpLeaseCheckpoint, "", u(1, 2, 3))},
-		{"checkpoint of id 0", cmd(OpLeaseCheckpoint, "", u(0, 2))},
+		{"checkpoint without a term", cmd(OpLeaseCheckpoint, "", u(1, 2))},
+		{"checkpoint past the largest TTL", cmd(OpLeaseCheckpoint, "", u(1, messages.MaxLeaseTTL+1, 0))},
+		{"checkpoint with trailing bytes", cmd(OpLeaseCheckpoint, "", u(1, 2, 3, 4))},
+		{"checkpoint of id 0", cmd(OpLeaseCheckpoint, "", u(0, 2, 0))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := decodeCommand(c.data)
@@ -257,9 +261,9 @@ func TestProposeLeaseChecks(t *testing.T) {
 		{"grant past the largest TTL", second(ProposeLeaseGrant(1, messages.MaxLeaseTTL+1)), messages.ErrLeaseTTLTooLarge},
 		{"revoke of id 0", second(ProposeLeaseRevoke(0)), messages.ErrLeaseNotFound},
 		{"revoke of a negative id", second(ProposeLeaseRevoke(-3)), messages.ErrLeaseNotFound},
-		{"checkpoint of id 0", second(ProposeLeaseCheckpoint(0, 1)), messages.ErrBadRequest},
-		{"negative checkpoint", second(ProposeLeaseCheckpoint(1, -1)), messages.ErrBadRequest},
-		{"checkpoint past the largest TTL", second(ProposeLeaseCheckpoint(1, messages.MaxLeaseTTL+1)), messages.ErrLeaseTTLTooLarge},
+		{"checkpoint of id 0", second(ProposeLeaseCheckpoint(0, 1, 0)), messages.ErrBadRequest},
+		{"negative checkpoint", second(ProposeLeaseCheckpoint(1, -1, 0)), messages.ErrBadRequest},
+		{"checkpoint past the largest TTL", second(ProposeLeaseCheckpoint(1, messages.MaxLeaseTTL+1, 0)), messages.ErrLeaseTTLTooLarge},
 		{"put with a negative lease", second(ProposePut("k", nil, -1)), messages.ErrLeaseNotFound},
 		{"txn put with a negative lease", txnErr(messages.Txn{Success: []messages.TxnOp{leased("k", "v", -1)}}), messages.ErrLeaseNotFound},
 		{"txn delete with a lease", txnErr(messages.Txn{Success: []messages.TxnOp{{Type: messages.OpDelete, Key: "k", Lease: 1}}}), messages.ErrInvalidTxn},
@@ -288,7 +292,7 @@ func TestProposeLeaseChecks(t *testing.T) {
 		{cmd: first(ProposePut("k", []byte("v"), 5)), op: OpPut, lease: 5},
 		{cmd: first(ProposeLeaseGrant(1, messages.MaxLeaseTTL)), op: OpLeaseGrant, lease: 1, id: 1, ttl: messages.MaxLeaseTTL},
 		{cmd: first(ProposeLeaseRevoke(math.MaxInt64)), op: OpLeaseRevoke, lease: math.MaxInt64, id: math.MaxInt64},
-		{cmd: first(ProposeLeaseCheckpoint(2, 0)), op: OpLeaseCheckpoint, lease: 2, id: 2},
+		{cmd: first(ProposeLeaseCheckpoint(2, 0, 0)), op: OpLeaseCheckpoint, lease: 2, id: 2},
 	} {
 		got, err := decodeCommand(c.cmd.encode())
 		if err != nil || got.Op != c.op || got.Lease != c.lease {
@@ -296,7 +300,7 @@ func TestProposeLeaseChecks(t *testing.T) {
 			continue
 		}
 		if c.op != OpPut {
-			if id, n, err := decodeLeaseOp(got); err != nil || id != c.id || n != c.ttl {
+			if id, n, _, err := decodeLeaseOp(got); err != nil || id != c.id || n != c.ttl {
 				t.Errorf("%+v: lease %d, %d, %v", c.cmd, id, n, err)
 			}
 		}
@@ -327,7 +331,7 @@ func TestRaftexampleRefusesLeases(t *testing.T) {
 		{"put with a lease", first(ProposePut("/k", []byte("v"), 3))},
 		{"grant", first(ProposeLeaseGrant(3, 10))},
 		{"revoke", first(ProposeLeaseRevoke(3))},
-		{"checkpoint", first(ProposeLeaseCheckpoint(3, 5))},
+		{"checkpoint", first(ProposeLeaseCheckpoint(3, 5, 0))},
 		{"transaction with a lease", Command{Op: OpTxn, Value: encodeTxn(messages.Txn{Success: []messages.TxnOp{leased("/k", "v", 3)}})}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

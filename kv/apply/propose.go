@@ -59,23 +59,29 @@ func ProposeLeaseGrant(id, ttl int64) (Command, error) {
 	case ttl <= 0:
 		return Command{}, fmt.Errorf("%w: lease TTL %d s: it must be > 0", messages.ErrBadRequest, ttl)
 	}
-	return leaseCommand(OpLeaseGrant, id, ttl), nil
+	return leaseCommand(OpLeaseGrant, id, ttl, 0), nil
 }
 
-// ProposeLeaseRevoke is the command of the revocation of lease id, which
-// deletes its keys. An id ≤ 0 is never granted: messages.ErrLeaseNotFound,
-// as applying it would answer.
-func ProposeLeaseRevoke(id int64) (Command, error) {
+// ProposeLeaseRevoke is a client's revocation of lease id, which deletes
+// its keys. An id ≤ 0 is never granted: messages.ErrLeaseNotFound, as
+// applying it would answer.
+func ProposeLeaseRevoke(id int64) (Command, error) { return ProposeLeaseExpiry(id, 0) }
+
+// ProposeLeaseExpiry is the leader's revocation of lease id, found past
+// its deadline while it led in term: applied only from an entry of that
+// term (lease.go).
+func ProposeLeaseExpiry(id int64, term uint64) (Command, error) {
 	if id <= 0 {
 		return Command{}, fmt.Errorf("%w: %d", messages.ErrLeaseNotFound, id)
 	}
-	return leaseCommand(OpLeaseRevoke, id, 0), nil
+	return leaseCommand(OpLeaseRevoke, id, 0, term), nil
 }
 
 // ProposeLeaseCheckpoint is the command that records remaining, the TTL
-// the leader's deadline leaves lease id, in seconds (0 clears it: the
-// lease was renewed whole).
-func ProposeLeaseCheckpoint(id, remaining int64) (Command, error) {
+// the deadline of the leader of term leaves lease id, in seconds (0 clears
+// it: the lease was renewed whole); applied only from an entry of that
+// term.
+func ProposeLeaseCheckpoint(id, remaining int64, term uint64) (Command, error) {
 	switch {
 	case id <= 0:
 		return Command{}, fmt.Errorf("%w: lease id %d: it must be > 0", messages.ErrBadRequest, id)
@@ -84,5 +90,5 @@ func ProposeLeaseCheckpoint(id, remaining int64) (Command, error) {
 	case remaining < 0:
 		return Command{}, fmt.Errorf("%w: remaining TTL %d s: it must be ≥ 0", messages.ErrBadRequest, remaining)
 	}
-	return leaseCommand(OpLeaseCheckpoint, id, remaining), nil
+	return leaseCommand(OpLeaseCheckpoint, id, remaining, term), nil
 }

@@ -50,10 +50,12 @@ func (v WatchViolation) String() string {
 //   - exactly once: no value appears at two revisions (the workers write
 //     each value once);
 //   - soundness: every event is a write of the history that may have
-//     happened: a put of a value some write of the key wrote, and not one
-//     recorded as failed or refused (an unknown one may appear, once); a
-//     delete at the revision of an acknowledged delete, or one of no more
-//     such events than there are unknown deletes of the key;
+//     happened: a put of a value some write of the key wrote, attached to
+//     the lease that write named, and not one recorded as failed or
+//     refused (an unknown one may appear, once); a delete at the revision
+//     of an acknowledged delete (a lease's revocation, OpRevoke, that
+//     deleted the key is one), or one of no more such events than there
+//     are unknown deletes of the key;
 //   - agreement: over the revisions every record covers, all records
 //     hold the same messages.
 //
@@ -329,6 +331,8 @@ func (h *watchHistory) checkSound(r WatchRecord) []WatchViolation {
 				bad(i, "%q=%q, whose write was refused: %s", e.Key, e.Value, describeWrite(op))
 			case op.Status == StatusOK && op.Output.Rev != m.Revision:
 				bad(i, "%q=%q at another revision than its write answered: %s", e.Key, e.Value, describeWrite(op))
+			case op.Input.Lease != e.Lease:
+				bad(i, "%q=%q attached to lease %d, its write named lease %d: %s", e.Key, e.Value, e.Lease, op.Input.Lease, describeWrite(op))
 			}
 		}
 	}

@@ -480,6 +480,9 @@ func request(ctx context.Context, endpoint string, in Input) (*http.Request, err
 		}
 		method, target, body = http.MethodPost, base+"/v1/txn", bytes.NewReader(b)
 	}
+	if in.Lease != 0 && (in.Kind == OpPut || in.Kind == OpCAS) {
+		target += "?lease=" + strconv.FormatInt(in.Lease, 10)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, err
@@ -495,11 +498,16 @@ func request(ctx context.Context, endpoint string, in Input) (*http.Request, err
 
 // do performs one request and says what its answer proves.
 func (c *kvClient) do(ctx context.Context, endpoint string, in Input) (Output, Status, error) {
+	return send(ctx, c.http, endpoint, in)
+}
+
+// send performs the request of in and says what its answer proves.
+func send(ctx context.Context, httpc *http.Client, endpoint string, in Input) (Output, Status, error) {
 	req, err := request(ctx, endpoint, in)
 	if err != nil {
 		return Output{}, StatusFailed, fmt.Errorf("building the request: %w", err)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := httpc.Do(req)
 	if err != nil {
 		st := failureStatus(in.Kind)
 		if neverSent(err) {
@@ -509,7 +517,21 @@ func (c *kvClient) do(ctx context.Context, endpoint string, in Input) (Output, S
 	}
 	defer resp.Body.Close()
 	payload, readErr := io.ReadAll(resp.Body)
+	if in.Lease != 0 && resp.StatusCode == http.StatusNotFound && readErr == nil {
+		return leaseNotFound(in, payload)
+	}
 	return classify(in.Kind, resp, payload, readErr)
+}
+
+// leaseNotFound reads a 404 to a put naming a lease: the lease does not
+// exist (any more), and nothing was written, which is as definite as a
+// 412 (Output.Refused). A 404 that does not say so breaks the contract.
+func leaseNotFound(in Input, payload []byte) (Output, Status, error) {
+	if !bytes.Contains(payload, []byte(messages.ErrLeaseNotFound.Error())) {
+		return Output{}, StatusUnknown, fmt.Errorf("%w: 404 to a %v naming lease %d, not saying the lease was not found: %s",
+			ErrMalformedAnswer, in.Kind, in.Lease, oneLine(payload))
+	}
+	return Output{Refused: true}, StatusOK, nil
 }
 
 // failureStatus is the status of an operation whose answer tells nothing:

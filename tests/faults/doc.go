@@ -21,6 +21,28 @@
 // Since those keys start with the round's prefix, a watcher that sees one
 // written fails the round too.
 //
+// Lease clients (lease.go) run beside the others through every fault: each
+// grants a lease of 3 to 5 s under an id of its own, attaches 1 to 3 keys
+// of its own to it (PUT ?lease=, keys under r<n>-L), keeps it alive every
+// TTL/3 (trying 503s, 504s and silence again; only a 404 means gone),
+// reads its keys every 300 ms with a range read, and after 1 to 3 TTLs
+// stops on purpose and starts over. After each round, once every member
+// has revoked the round's leases (settling: no member lists one, each
+// answers 404 for each, none holds a key of theirs), CheckLeases
+// (check_lease.go) holds what the clients and the watchers saw to the
+// lease contract: no lease went (a keep-alive or put answered 404, a
+// read without an acknowledged key, a watcher's delete) before its
+// holder's horizon, the send time of its last keep-alive answered in time
+// plus the TTL; a stopped lease went within its TTL, an election timeout,
+// the lessor's 500 ms tick and the part of the fault windows (injection
+// to recovery) after its holder stopped; its keys went at one revision,
+// the same on every member, none surviving it, and no range read saw
+// some of them without the others. The revocations then join the history
+// as OpRevoke operations, one per key, so that the model (model.go) knows
+// a leased key is absent once its lease's revocation applied, and a put
+// naming a revoked lease writes nothing; the digests every member must
+// agree on cover the keys with their leases and the lease table.
+//
 // Watchers follow each member's watch stream through the faults, resuming
 // after the last revision they received (watch.go, reading the stream with
 // internal/sse), and what they saw is checked against the history: every

@@ -27,6 +27,19 @@ const (
 	// OpTxnCAS is a POST /v1/txn comparing the key's value with Old: the
 	// success branch puts Value, the failure branch gets the key.
 	OpTxnCAS
+	// OpRangeGet is one key as a range read (GET /v1/kv/?prefix=...) of
+	// its lease's keys showed it: its value, mod_revision and lease when
+	// present, the store's revision of the read when absent. A range
+	// read of several keys is recorded as one OpRangeGet per key, each
+	// with the read's call and return: each is a read of its key.
+	OpRangeGet
+	// OpRevoke is the revocation of lease Input.Lease as it concerns the
+	// key: it deletes the key if the key is attached to the lease then,
+	// and after it no write may attach the key to the lease. The lease
+	// clients' expiries are recorded as such (LeaseRun.RevokeOps), one
+	// per key of the lease, from the grant's call to the first evidence
+	// that the lease was gone.
+	OpRevoke
 )
 
 func (k OpKind) String() string {
@@ -43,6 +56,10 @@ func (k OpKind) String() string {
 		return "cas-delete"
 	case OpTxnCAS:
 		return "txn-cas"
+	case OpRangeGet:
+		return "range-get"
+	case OpRevoke:
+		return "revoke"
 	}
 	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
@@ -50,7 +67,7 @@ func (k OpKind) String() string {
 // isWrite reports whether the operation may change the store, which decides
 // how a failure is recorded: a read that fails has no effect, a write that
 // fails may have one.
-func (k OpKind) isWrite() bool { return k != OpGet }
+func (k OpKind) isWrite() bool { return k != OpGet && k != OpRangeGet }
 
 // isConditional reports whether the node may refuse the operation for its
 // condition, with an answer that shows the key as it was.
@@ -63,13 +80,15 @@ func (k OpKind) leavesPresent() bool { return k == OpPut || k == OpCAS || k == O
 // Input is what a client asked. Value is the value a put-like operation
 // writes (OpPut, OpCAS, OpTxnCAS); Rev the mod_revision OpCAS and
 // OpCASDelete expect (0 for OpCAS: the key must be absent); Old the value
-// OpTxnCAS expects.
+// OpTxnCAS expects; Lease the lease an OpPut attaches the key to
+// (?lease=, 0 for none) or an OpRevoke revokes.
 type Input struct {
 	Kind  OpKind
 	Key   string
 	Value string
 	Rev   uint64
 	Old   string
+	Lease int64
 }
 
 // Output is what the answer of an operation showed. A revision of 0 means
@@ -85,6 +104,14 @@ type Input struct {
 //   - a conditional write that did not apply (a 412, a transaction whose
 //     failure branch ran): Refused, and the key as the answer shows it:
 //     Found and Rev (its mod_revision), and Value for OpTxnCAS.
+//   - an OpPut naming a lease that does not exist (404, nothing written):
+//     Refused, and nothing else.
+//   - OpRangeGet: Found, Value and Lease (the key's lease, 0 for none);
+//     Rev is the key's mod_revision when Found, else the store's revision
+//     of the read.
+//   - OpRevoke: Rev is the revision of the revocation's deletes (0: not
+//     known), Found that it deleted the key; Found is meaningful only
+//     with Rev.
 //
 // Unknown is set by Operations, never by a client: the outcome of the write
 // is unknown, so nothing else in the Output is meaningful.
@@ -94,6 +121,7 @@ type Output struct {
 	Rev     uint64
 	Refused bool
 	Unknown bool
+	Lease   int64
 }
 
 // Status is what a client learned about the effect of its operation.
@@ -154,6 +182,9 @@ func NewRecorder() *Recorder {
 
 // Now is the recorder's clock: the time since it was created.
 func (r *Recorder) Now() time.Duration { return time.Since(r.start) }
+
+// Since is t on the recorder's clock (negative before it was created).
+func (r *Recorder) Since(t time.Time) time.Duration { return t.Sub(r.start) }
 
 // Begin notes the invocation of an operation. The caller must take the
 // timestamp before sending the request, hence this call comes first and

@@ -72,6 +72,7 @@ func TestStatusAndKindNames(t *testing.T) {
 	}{
 		{OpGet.String(), "get"}, {OpPut.String(), "put"}, {OpDelete.String(), "delete"}, {OpKind(9).String(), "OpKind(9)"},
 		{OpCAS.String(), "cas"}, {OpCASDelete.String(), "cas-delete"}, {OpTxnCAS.String(), "txn-cas"},
+		{OpRangeGet.String(), "range-get"}, {OpRevoke.String(), "revoke"},
 		{StatusOK.String(), "ok"}, {StatusFailed.String(), "failed"}, {StatusUnknown.String(), "unknown"},
 		{Status(9).String(), "Status(9)"},
 	}

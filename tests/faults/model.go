@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"strconv"
+	"strings"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -22,11 +24,28 @@ import (
 // must leave room for it. This stays one state per order of operations,
 // as porcupine's search needs: a revision is either known (one value) or
 // bounded below, never a set of alternatives.
+//
+// Leases: Lease is the lease the present key is attached to (0: none), as
+// the put that wrote it named it (a put without one detaches the key, as
+// in etcd); Revoked lists the leases whose revocation (OpRevoke) has been
+// applied to this key's history, so that a put naming one of them cannot
+// write any more (the node answers 404, OpPut with Output.Refused). A
+// lease is known revoked only through the OpRevoke operations of the key:
+// a put may only name a lease that was granted, and every lease that
+// ends must have its OpRevoke on each key that named it, as the lease
+// clients record them.
 type keyState struct {
 	Value      string
 	Present    bool
 	Rev        uint64
 	RevUnknown bool
+	Lease      int64
+	Revoked    string // the revoked leases, each as ",<id>,", in order of revocation
+}
+
+// revoked says whether lease id's revocation is in the state.
+func (st keyState) revoked(id int64) bool {
+	return strings.Contains(st.Revoked, ","+strconv.FormatInt(id, 10)+",")
 }
 
 // nextRev is the smallest revision the key's next write can have: writes
@@ -51,12 +70,13 @@ func (st keyState) observe(rev uint64) (keyState, bool) {
 	return st, true
 }
 
-// write is the state after a write that leaves the key present with value,
-// or absent, answered with revision rev (0: its revision is unknown).
-func (st keyState) write(present bool, value string, rev uint64) (keyState, bool) {
-	next := keyState{Present: present}
+// write is the state after a write that leaves the key present with value
+// (attached to lease, 0 for none), or absent, answered with revision rev
+// (0: its revision is unknown).
+func (st keyState) write(present bool, value string, lease int64, rev uint64) (keyState, bool) {
+	next := keyState{Present: present, Revoked: st.Revoked}
 	if present {
-		next.Value = value
+		next.Value, next.Lease = value, lease
 	}
 	if rev == 0 {
 		next.Rev, next.RevUnknown = st.nextRev(), true
@@ -95,7 +115,12 @@ func (st keyState) condition(in Input) (holds, decided bool) {
 // KVModel is the sequential specification of the node's key-value map,
 // partitioned by key: operations on different keys never constrain each
 // other, so each key is checked on its own, which keeps checking tractable
-// for long histories. Inputs are Input and outputs Output.
+// for long histories. Inputs are Input and outputs Output. A lease's
+// revocation, which deletes several keys at one revision, is an OpRevoke
+// on each of them: the model checks each key's reads against it (absent
+// once it applied, at a store revision no lower than its), not that the
+// keys went together, which CheckLeases checks from the watchers' records
+// and the range reads.
 func KVModel() porcupine.Model {
 	return porcupine.Model{
 		Partition:                 partitionByKey,
@@ -121,6 +146,11 @@ func kvStep(state, input, output any) (bool, any) {
 }
 
 func step(st keyState, in Input, out Output) (keyState, bool) {
+	if in.Lease != 0 && in.Kind != OpPut && in.Kind != OpRevoke {
+		// Only a put names a lease here: a conditional write with one is
+		// not a history the model can judge.
+		return st, false
+	}
 	switch in.Kind {
 	case OpGet:
 		if out.Found != st.Present || (out.Found && out.Value != st.Value) {
@@ -130,15 +160,81 @@ func step(st keyState, in Input, out Output) (keyState, bool) {
 			return st, true
 		}
 		return st.observe(out.Rev)
+	case OpRangeGet:
+		return rangeGetStep(st, out)
 	case OpPut:
-		return st.write(true, in.Value, out.Rev)
+		return putStep(st, in, out)
 	case OpDelete:
 		return deleteStep(st, out)
 	case OpCAS, OpCASDelete, OpTxnCAS:
 		return conditionalStep(st, in, out)
+	case OpRevoke:
+		return revokeStep(st, in, out)
 	}
 	// An input the model does not know cannot be explained by any order.
 	return st, false
+}
+
+// putStep applies an unconditional put, with or without a lease. A put
+// naming a revoked lease writes nothing (404): answered so, it must come
+// after the revocation, and an unknown one can only have done nothing;
+// acknowledged, it cannot come after it. A 404 to a put naming a lease
+// not revoked yet, or to a put without a lease, is explained by no order.
+func putStep(st keyState, in Input, out Output) (keyState, bool) {
+	gone := in.Lease != 0 && st.revoked(in.Lease)
+	switch {
+	case out.Refused:
+		return st, gone
+	case gone && out.Unknown:
+		return st, true
+	case gone:
+		return st, false
+	}
+	return st.write(true, in.Value, in.Lease, out.Rev)
+}
+
+// rangeGetStep checks a key as a range read showed it: present with its
+// value, mod_revision and lease; or absent at a store revision no lower
+// than the revision of the key's last write.
+func rangeGetStep(st keyState, out Output) (keyState, bool) {
+	if out.Found != st.Present {
+		return st, false
+	}
+	if !out.Found {
+		return st, out.Rev == 0 || out.Rev >= st.Rev
+	}
+	if out.Value != st.Value || out.Lease != st.Lease {
+		return st, false
+	}
+	return st.observe(out.Rev)
+}
+
+// revokeStep applies the revocation of lease in.Lease to the key: it
+// deletes the key if the key is attached to the lease, and the lease is
+// revoked from then on (once: a lease is not revoked twice). With a
+// known revision R (out.Rev) the answer says whether it deleted the key
+// (out.Found), which must be so exactly when the key was attached, and
+// R is above the key's last write either way: the revocation is an
+// entry of its own, after it. Without one, an attached key is deleted
+// at a revision the model does not know.
+func revokeStep(st keyState, in Input, out Output) (keyState, bool) {
+	if in.Lease == 0 || st.revoked(in.Lease) {
+		return st, false
+	}
+	attached := st.Present && st.Lease == in.Lease
+	next := st
+	next.Revoked += "," + strconv.FormatInt(in.Lease, 10) + ","
+	switch {
+	case out.Rev == 0 && attached:
+		return next.write(false, "", 0, 0)
+	case out.Rev == 0:
+		return next, true
+	case out.Found != attached:
+		return st, false
+	case attached:
+		return next.write(false, "", 0, out.Rev)
+	}
+	return next, out.Rev >= st.nextRev()
 }
 
 // deleteStep applies an unconditional delete. Deleting an absent key writes
@@ -148,7 +244,7 @@ func deleteStep(st keyState, out Output) (keyState, bool) {
 		if !st.Present {
 			return st, true
 		}
-		return st.write(false, "", 0)
+		return st.write(false, "", 0, 0)
 	}
 	if !out.Found {
 		// "deleted":0: the key was absent, and the answer's revision is
@@ -158,7 +254,7 @@ func deleteStep(st keyState, out Output) (keyState, bool) {
 	if !st.Present {
 		return st, false
 	}
-	return st.write(false, "", out.Rev)
+	return st.write(false, "", 0, out.Rev)
 }
 
 // conditionalStep applies OpCAS, OpCASDelete or OpTxnCAS.
@@ -198,7 +294,7 @@ func conditionalStep(st keyState, in Input, out Output) (keyState, bool) {
 		if !holds {
 			return st, true
 		}
-		return st.write(in.Kind != OpCASDelete, in.Value, 0)
+		return st.write(in.Kind != OpCASDelete, in.Value, 0, 0)
 	}
 	// The write succeeded: its condition held.
 	if !decided {
@@ -209,7 +305,7 @@ func conditionalStep(st keyState, in Input, out Output) (keyState, bool) {
 	if !holds {
 		return st, false
 	}
-	return st.write(in.Kind != OpCASDelete, in.Value, out.Rev)
+	return st.write(in.Kind != OpCASDelete, in.Value, 0, out.Rev)
 }
 
 func kvHash(state any) uint64 {
@@ -226,6 +322,13 @@ func kvHash(state any) uint64 {
 	_, _ = h.Write(b[:])
 	if st.Present {
 		_, _ = h.Write([]byte(st.Value))
+	}
+	if st.Lease != 0 || st.Revoked != "" {
+		var l [9]byte
+		l[0] = 0xff // apart from any value's bytes
+		binary.LittleEndian.PutUint64(l[1:], uint64(st.Lease))
+		_, _ = h.Write(l[:])
+		_, _ = h.Write([]byte(st.Revoked))
 	}
 	return h.Sum64()
 }
@@ -272,6 +375,29 @@ func describeKVOperation(input, output any) string {
 	switch in.Kind {
 	case OpPut:
 		call = fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
+		if in.Lease != 0 {
+			call = fmt.Sprintf("put(%q, %q, lease %d)", in.Key, in.Value, in.Lease)
+		}
+		if out.Refused {
+			return call + " -> lease not found"
+		}
+	case OpRangeGet:
+		switch {
+		case !out.Found:
+			return fmt.Sprintf("range(%q) -> absent%s", in.Key, storeAt(out.Rev))
+		case out.Lease != 0:
+			return fmt.Sprintf("range(%q) -> %q%s, lease %d", in.Key, out.Value, atRev(out.Rev), out.Lease)
+		}
+		return fmt.Sprintf("range(%q) -> %q%s", in.Key, out.Value, atRev(out.Rev))
+	case OpRevoke:
+		call = fmt.Sprintf("revoke(lease %d: %q)", in.Lease, in.Key)
+		switch {
+		case out.Rev == 0:
+			return call
+		case out.Found:
+			return fmt.Sprintf("%s -> deleted @%d", call, out.Rev)
+		}
+		return fmt.Sprintf("%s -> not attached, revoked @%d", call, out.Rev)
 	case OpDelete:
 		call = fmt.Sprintf("delete(%q)", in.Key)
 	case OpGet:
@@ -307,6 +433,14 @@ func describeKVOperation(input, output any) string {
 	return call + atRev(out.Rev)
 }
 
+// storeAt shows the store's revision of a read, or nothing.
+func storeAt(rev uint64) string {
+	if rev == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", store at %d", rev)
+}
+
 // atRev shows a revision, or nothing when none was observed.
 func atRev(rev uint64) string {
 	if rev == 0 {
@@ -323,9 +457,16 @@ func describeKVState(state any) string {
 	}
 	switch {
 	case st.RevUnknown:
-		return fmt.Sprintf("%s @>=%d", s, st.Rev)
+		s = fmt.Sprintf("%s @>=%d", s, st.Rev)
 	case st.Rev != 0:
-		return fmt.Sprintf("%s @%d", s, st.Rev)
+		s = fmt.Sprintf("%s @%d", s, st.Rev)
+	}
+	if st.Present && st.Lease != 0 {
+		s += fmt.Sprintf(", lease %d", st.Lease)
+	}
+	if st.Revoked != "" {
+		ids := strings.Split(strings.Trim(strings.ReplaceAll(st.Revoked, ",,", ","), ","), ",")
+		s += fmt.Sprintf(", revoked lease %s", strings.Join(ids, ", "))
 	}
 	return s
 }

@@ -91,6 +91,41 @@ func refusedValue(value string, rev uint64) Output {
 	return Output{Refused: true, Found: true, Value: value, Rev: rev}
 }
 
+// Helpers for leased keys.
+
+// leasePut is a put of value attaching key to lease, answered with rev (0:
+// no revision), or 404 when gone.
+func leasePut(client int, key, value string, lease int64, rev uint64, call, ret int, st Status) Op {
+	return Op{Client: client, Input: Input{Kind: OpPut, Key: key, Value: value, Lease: lease},
+		Output: Output{Rev: rev}, Call: tick(call), Return: tick(ret), Status: st}
+}
+
+// leasePutGone is a put naming lease answered 404: the lease does not exist.
+func leasePutGone(client int, key, value string, lease int64, call, ret int) Op {
+	return Op{Client: client, Input: Input{Kind: OpPut, Key: key, Value: value, Lease: lease},
+		Output: Output{Refused: true}, Call: tick(call), Return: tick(ret), Status: StatusOK}
+}
+
+// rangeGet is key as a range read showed it: value at mod_revision rev,
+// attached to lease.
+func rangeGet(client int, key, value string, rev uint64, lease int64, call, ret int) Op {
+	return Op{Client: client, Input: Input{Kind: OpRangeGet, Key: key},
+		Output: Output{Found: true, Value: value, Rev: rev, Lease: lease}, Call: tick(call), Return: tick(ret), Status: StatusOK}
+}
+
+// rangeAbsent is a range read without key, at store revision rev.
+func rangeAbsent(client int, key string, rev uint64, call, ret int) Op {
+	return Op{Client: client, Input: Input{Kind: OpRangeGet, Key: key},
+		Output: Output{Rev: rev}, Call: tick(call), Return: tick(ret), Status: StatusOK}
+}
+
+// revoke is lease's revocation on key, at revision rev (0: not known),
+// deleting it or not.
+func revoke(client int, key string, lease int64, rev uint64, deleted bool, call, ret int) Op {
+	return Op{Client: client, Input: Input{Kind: OpRevoke, Key: key, Lease: lease},
+		Output: Output{Rev: rev, Found: deleted}, Call: tick(call), Return: tick(ret), Status: StatusOK}
+}
+
 // noAnswer is the output of an operation whose outcome is unknown.
 var noAnswer = Output{}
 
@@ -314,6 +349,85 @@ var modelCases = []struct {
 		putAt(0, "k", "a", 5, 0, 1), delAt(0, "k", true, 6, 2, 3), putAt(1, "k", "b", 6, 4, 5),
 	}, false},
 
+	// Leased keys (ids 7 and 8).
+	{"a leased key reads with its lease", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), rangeGet(1, "k", "a", 5, 7, 2, 3),
+	}, true},
+	{"a leased key reads with another lease", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), rangeGet(1, "k", "a", 5, 8, 2, 3),
+	}, false},
+	{"a key put without a lease reads with one", []Op{
+		putAt(0, "k", "a", 5, 0, 1), rangeGet(1, "k", "a", 5, 7, 2, 3),
+	}, false},
+	{"a put without a lease detaches the key", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), putAt(0, "k", "b", 6, 2, 3), rangeGet(1, "k", "b", 6, 0, 4, 5),
+		revoke(2, "k", 7, 9, false, 0, 7), rangeGet(1, "k", "b", 6, 0, 8, 9),
+	}, true},
+	{"the revocation deletes the key", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 0, 5), rangeAbsent(1, "k", 9, 6, 7), getAbsent(1, "k", 8, 9),
+	}, true},
+	{"a leased key read after its revocation", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 0, 5), rangeGet(1, "k", "a", 5, 7, 6, 7),
+	}, false},
+	{"a leased key read after its revocation by a plain GET", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 0, 5), get(1, "k", "a", 6, 7),
+	}, false},
+	{"a leased key absent, then present again", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 0, false, 0, 100),
+		rangeAbsent(1, "k", 9, 6, 7), rangeGet(1, "k", "a", 5, 7, 8, 9),
+	}, false},
+	{"a revocation of unknown revision, seen by a read", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 0, false, 0, 100),
+		rangeGet(1, "k", "a", 5, 7, 2, 3), rangeAbsent(1, "k", 9, 6, 7),
+	}, true},
+	{"the revocation said it did not delete an attached key", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, false, 2, 3),
+	}, false},
+	{"the revocation said it deleted a key attached to no lease", []Op{
+		putAt(0, "k", "a", 5, 0, 1), revoke(2, "k", 7, 9, true, 2, 3),
+	}, false},
+	{"the revocation's revision is not above the put's", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 5, true, 2, 3),
+	}, false},
+	{"a read absent at a store revision below its revocation's", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 0, 5), rangeAbsent(1, "k", 8, 6, 7),
+	}, false},
+	{"a lease revoked twice", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 2, 3), revoke(2, "k", 7, 0, false, 4, 5),
+	}, false},
+	{"a put with a revoked lease acknowledged", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 2, 3), leasePut(0, "k", "b", 7, 11, 4, 5, ok),
+	}, false},
+	{"a put with a revoked lease answered 404", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 2, 3), leasePutGone(0, "k", "b", 7, 4, 5),
+		rangeAbsent(1, "k", 9, 6, 7),
+	}, true},
+	{"a put answered 404 before its lease was revoked", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), leasePutGone(0, "k", "b", 7, 2, 3), revoke(2, "k", 7, 9, true, 4, 5),
+	}, false},
+	{"a put without a lease answered 404", []Op{
+		{Client: 0, Input: Input{Kind: OpPut, Key: "k", Value: "a"}, Output: Output{Refused: true}, Call: tick(0), Return: tick(1), Status: ok},
+	}, false},
+	{"an unknown put with a revoked lease cannot apply", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 2, 3), leasePut(0, "k", "b", 7, 0, 4, 5, unknown),
+		rangeGet(1, "k", "b", 11, 7, 6, 7),
+	}, false},
+	{"an unknown put applied before the revocation goes with it", []Op{
+		leasePut(0, "k", "b", 7, 0, 0, 1, unknown), rangeGet(1, "k", "b", 6, 7, 2, 3),
+		revoke(2, "k", 7, 9, true, 0, 5), rangeAbsent(1, "k", 9, 6, 7),
+	}, true},
+	{"an unknown put never applied, and the revocation deleted nothing", []Op{
+		leasePut(0, "k", "b", 7, 0, 0, 1, unknown), revoke(2, "k", 7, 9, false, 0, 5), rangeAbsent(1, "k", 9, 6, 7),
+	}, true},
+	{"a conditional write naming a lease", []Op{
+		{Client: 0, Input: Input{Kind: OpCAS, Key: "k", Value: "a", Lease: 7}, Output: wrote(5), Call: tick(0), Return: tick(1), Status: ok},
+	}, false},
+	{"a new lease after the revoked one", []Op{
+		leasePut(0, "k", "a", 7, 5, 0, 1, ok), revoke(2, "k", 7, 9, true, 0, 3), leasePut(0, "k", "b", 8, 11, 4, 5, ok),
+		rangeGet(1, "k", "b", 11, 8, 6, 7), revoke(2, "k", 8, 13, true, 4, 9), leasePutGone(0, "k", "c", 7, 10, 11),
+		rangeAbsent(1, "k", 13, 12, 13),
+	}, true},
+
 	{"failed reads are left out", []Op{
 		put(0, "k", "a", 0, 1, ok),
 		{Client: 1, Input: Input{Kind: OpGet, Key: "k"}, Output: Output{Value: "zzz", Found: true},
@@ -403,6 +517,14 @@ func TestModelDescriptions(t *testing.T) {
 		{Input{Kind: OpCASDelete, Key: "k", Rev: 3}, Output{Refused: true}, `delete("k") if @3 -> refused: absent`},
 		{Input{Kind: OpTxnCAS, Key: "k", Old: "a", Value: "b"}, Output{Refused: true, Found: true, Value: "c", Rev: 2},
 			`txn("k": "a" -> "b") -> refused: "c" @2`},
+		{Input{Kind: OpPut, Key: "k", Value: "v", Lease: 7}, Output{Rev: 4}, `put("k", "v", lease 7) @4`},
+		{Input{Kind: OpPut, Key: "k", Value: "v", Lease: 7}, Output{Refused: true}, `put("k", "v", lease 7) -> lease not found`},
+		{Input{Kind: OpRangeGet, Key: "k"}, Output{Found: true, Value: "v", Rev: 4, Lease: 7}, `range("k") -> "v" @4, lease 7`},
+		{Input{Kind: OpRangeGet, Key: "k"}, Output{Found: true, Value: "v", Rev: 4}, `range("k") -> "v" @4`},
+		{Input{Kind: OpRangeGet, Key: "k"}, Output{Rev: 9}, `range("k") -> absent, store at 9`},
+		{Input{Kind: OpRevoke, Key: "k", Lease: 7}, Output{Rev: 9, Found: true}, `revoke(lease 7: "k") -> deleted @9`},
+		{Input{Kind: OpRevoke, Key: "k", Lease: 7}, Output{Rev: 9}, `revoke(lease 7: "k") -> not attached, revoked @9`},
+		{Input{Kind: OpRevoke, Key: "k", Lease: 7}, Output{}, `revoke(lease 7: "k")`},
 	}
 	for _, tc := range ops {
 		if got := m.DescribeOperation(tc.in, tc.out); got != tc.want {
@@ -419,6 +541,8 @@ func TestModelDescriptions(t *testing.T) {
 		{keyState{Value: "v", Present: true, Rev: 4}, `"v" @4`},
 		{keyState{Value: "v", Present: true, Rev: 5, RevUnknown: true}, `"v" @>=5`},
 		{keyState{Rev: 6}, "absent @6"},
+		{keyState{Value: "v", Present: true, Rev: 4, Lease: 7}, `"v" @4, lease 7`},
+		{keyState{Rev: 9, Revoked: ",7,,8,"}, "absent @9, revoked lease 7, 8"},
 	}
 	for _, tc := range states {
 		if got := m.DescribeState(tc.st); got != tc.want {

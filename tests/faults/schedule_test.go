@@ -385,23 +385,35 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	deadline := time.Now().Add(*soak)
 	var slowest time.Duration
 	var total int
+	var leases LeaseStats
 	for round := 1; ; round++ {
-		ops, took := c.round(round)
+		ops, took, ls := c.round(round)
 		total += ops
 		slowest = max(slowest, took)
+		leases.Leases += ls.Leases
+		leases.Stopped += ls.Stopped
+		leases.Lost += ls.Lost
+		leases.KeepAlives += ls.KeepAlives
+		leases.Protected += ls.Protected
+		leases.Expiries = append(leases.Expiries, ls.Expiries...)
 		if time.Now().After(deadline) {
-			t.Logf("%d rounds of %d faults; %d operations checked; slowest recovery %v",
-				round, len(schedule()), total, slowest.Round(time.Millisecond))
+			t.Logf("%d rounds of %d faults; %d operations checked; slowest recovery %v; %d leases checked (%d kept alive past their TTL, %d lost to a 404, %d keep-alives); %v",
+				round, len(schedule()), total, slowest.Round(time.Millisecond), leases.Leases, leases.Protected, leases.Lost, leases.KeepAlives,
+				Summary(leases.Expiries))
 			break
 		}
 	}
 	c.converged()
 }
 
+// leaseClients is how many lease clients run beside the workers: each
+// holds one lease at a time, 3 to 15 s, and reads its keys every 300 ms.
+const leaseClients = 4
+
 // round runs the clients through every fault once and checks what they
 // saw. Each round has keys of its own, so its history stands alone: the
 // checker's work stays that of one round however long a soak runs.
-func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
+func (c *faultCluster) round(n int) (ops int, slowest time.Duration, leases LeaseStats) {
 	t := c.t
 	t.Helper()
 	rec := NewRecorder()
@@ -419,27 +431,42 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 	// carry, which must be refused (Workers.OddKeys).
 	w := Workers{Endpoints: c.endpoints(), Clients: 6, Keys: 64, Timeout: time.Second, Rec: rec,
 		Seed: c.rng.Uint64(), KeyPrefix: fmt.Sprintf("r%d-k", n), OddKeys: 4}
+	// Beside them, lease holders (LeaseClients), drawing from the
+	// workers' seed on streams of their own, with keys of their own
+	// (r<n>-L…, under the watched prefix).
+	leaseLog := &LeaseLog{}
+	lc := LeaseClients{Endpoints: c.endpoints(), Clients: leaseClients, Timeout: time.Second, Rec: rec, Log: leaseLog,
+		Seed: w.Seed, FirstClient: w.Clients, KeyPrefix: fmt.Sprintf("r%d-L", n)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var workersErr error
+	var workersErr, leasesErr error
 	wg.Go(func() { workersErr = w.Run(ctx) })
+	wg.Go(func() { leasesErr = lc.Run(ctx) })
 	stop := sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
 	})
 	defer stop()
 
+	// Each fault's window, from its injection until writes go through
+	// every member again: where leadership may move (CheckLeases).
+	var windows []FaultWindow
 	for _, f := range schedule() {
+		from := rec.Now()
 		heal := f.inject(c)
 		time.Sleep(held) // the fault lasts this long: it is not synchronization
 		heal()
 		took := c.recovered(f.name)
+		windows = append(windows, FaultWindow{Name: f.name, From: from, To: rec.Now()})
 		slowest = max(slowest, took)
 		t.Logf("round %d: %-32s healed; writes through every member again after %v", n, f.name, took.Round(time.Millisecond))
 	}
 	stop()
 	if workersErr != nil {
 		t.Fatal(workersErr)
+	}
+	if leasesErr != nil {
+		t.Fatal(leasesErr)
 	}
 
 	// An answer that breaks the API's contract was recorded as if none had
@@ -460,10 +487,20 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 		t.Fatalf("round %d: %d writes of keys no write may carry not refused cleanly, first: %s", n, refusals.Bad, refusals.FirstBad)
 	}
 
+	// Every lease of the round goes once its holder stops: wait until
+	// every member has revoked them all.
+	runs := leaseLog.Runs()
+	settled := c.settleLeases(n, runs, rec, lc.KeyPrefix)
+	var leaseKeys []string
+	for _, r := range runs {
+		leaseKeys = append(leaseKeys, r.Keys...)
+	}
+
 	// Final state, read linearizably through every member after healing,
-	// with the key's revision, which every member must agree on too.
+	// with the key's revision, which every member must agree on too; the
+	// leases' keys are absent.
 	final := make(map[string]FinalRead)
-	for _, key := range w.KeyNames() {
+	for _, key := range append(w.KeyNames(), leaseKeys...) {
 		for _, id := range c.voters {
 			got, err := c.finalRead(c.members[id].ClientURL + "/v1/kv/" + url.PathEscape(key))
 			if err != nil {
@@ -475,11 +512,38 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 			final[key] = got
 		}
 	}
+	for _, key := range leaseKeys {
+		if final[key].Found {
+			t.Fatalf("round %d: %q, a key of a lease every member has revoked, reads %v", n, key, final[key])
+		}
+	}
+	c.converged()
+	records, marker, watchStats := c.drainWatches(n)
+
+	// The leases, against what their holders and the watchers saw; their
+	// revocations join the history, for the model and the watch check.
+	leaseRep := CheckLeases(LeaseHistory{Runs: runs, Ops: rec.Ops(), Records: records, Since: rec.Since,
+		Windows: windows, Settled: settled, Bounds: DefaultLeaseBounds})
+	if vs := leaseRep.Violations; len(vs) > 0 {
+		var ws []string
+		for _, w := range windows {
+			ws = append(ws, fmt.Sprintf("%s %v-%v", w.Name, w.From.Round(time.Millisecond), w.To.Round(time.Millisecond)))
+		}
+		var eps []string
+		for _, id := range c.voters {
+			eps = append(eps, fmt.Sprintf("member %d %s", id, c.members[id].ClientURL))
+		}
+		t.Fatalf("round %d: %d lease violations, the first %d:\n%s\n(fault windows: %s; %s)", n, len(vs), min(len(vs), maxWatchViolations),
+			strings.Join(vs[:min(len(vs), maxWatchViolations)], "\n"), strings.Join(ws, ", "), strings.Join(eps, ", "))
+	}
+	for _, op := range leaseRep.Revokes {
+		rec.Record(op)
+	}
+
 	if lost := LostWrites(rec, final); len(lost) > 0 {
 		t.Fatalf("round %d: %d acknowledged writes lost, first: %v", n, len(lost), lost[0])
 	}
-	c.converged()
-	watched := c.checkWatches(n, rec.Ops())
+	watched := c.checkWatches(n, append(rec.Ops(), marker), records, watchStats)
 
 	// Outside t.TempDir, which goes with the test: the visualization of a
 	// violation is what one reads afterwards.
@@ -492,7 +556,88 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration) {
 	t.Logf("round %d: %d operations (%v) linearizable; checked in %v; conditional writes %v; odd keys: %d operations; keys no write may carry: %v; watch: %s",
 		n, res.Operations, rec.Counts(), time.Since(checkStart).Round(time.Millisecond), rec.ConditionalCounts(),
 		oddKeyOps(rec.Ops(), w.OddKeyNames()), refusals, watched)
-	return res.Operations, slowest
+	t.Logf("round %d: leases: %v; %d revocations in the history (%d operations on the leases' keys); gone on every member at %v, the last fault healed at %v",
+		n, leaseRep.Stats, len(leaseRep.Revokes), leaseKeyOps(rec.Ops(), lc.KeyPrefix), settled.Round(time.Millisecond), windows[len(windows)-1].To.Round(time.Millisecond))
+	return res.Operations, slowest, leaseRep.Stats
+}
+
+// leaseKeyOps counts the operations of ops on keys under prefix.
+func leaseKeyOps(ops []Op, prefix string) int {
+	n := 0
+	for _, op := range ops {
+		if strings.HasPrefix(op.Input.Key, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// settleLeases waits until every lease of round n that may exist (runs) is
+// gone on every voter: no voter's list (GET /v1/leases, a linearizable
+// read of its own applied state) holds one. It returns when that was
+// seen, on rec's clock, then checks that each voter answers 404 for each
+// of them (a follower asks the leader) and that no voter serves a key
+// under prefix from its own state (a serializable range read).
+func (c *faultCluster) settleLeases(n int, runs []LeaseRun, rec *Recorder, prefix string) time.Duration {
+	t := c.t
+	t.Helper()
+	ids := make(map[int64]bool)
+	for _, r := range runs {
+		if r.mayExist() {
+			ids[r.ID] = true
+		}
+	}
+	err := testutil.Poll(recoveryBound, 100*time.Millisecond, func() error {
+		for _, id := range c.voters {
+			code, body, err := c.call(http.MethodGet, c.members[id].ClientURL+"/v1/leases", "")
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("%d %s", code, body)
+			}
+			if err != nil {
+				return fmt.Errorf("member %d's lease list: %w", id, err)
+			}
+			var list struct {
+				Leases []struct {
+					ID string `json:"id"`
+				} `json:"leases"`
+			}
+			if err := json.Unmarshal([]byte(body), &list); err != nil {
+				t.Fatalf("round %d: member %d's lease list %s: %v", n, id, body, err)
+			}
+			for _, l := range list.Leases {
+				if v, err := strconv.ParseInt(l.ID, 10, 64); err == nil && ids[v] {
+					return fmt.Errorf("member %d still lists lease %d", id, v)
+				}
+			}
+		}
+		return nil
+	})
+	settled := rec.Now()
+	if err != nil {
+		t.Fatalf("round %d: the leases of the round not gone from every member within %v: %v", n, recoveryBound, err)
+	}
+	for _, id := range c.voters {
+		for lease := range ids {
+			path := fmt.Sprintf("/v1/leases/%d", lease)
+			testutil.Eventually(t, recoveryBound, fmt.Sprintf("GET %s through member %d", path, id), func() error {
+				code, body, err := c.call(http.MethodGet, c.members[id].ClientURL+path, "")
+				switch {
+				case err != nil:
+					return err
+				case code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
+					return fmt.Errorf("%d %s", code, body)
+				case code != http.StatusNotFound:
+					t.Fatalf("round %d: GET %s through member %d: %d %s, want 404: every member's list lacks it", n, path, id, code, body)
+				}
+				return nil
+			})
+		}
+		code, body, err := c.call(http.MethodGet, c.members[id].ClientURL+"/v1/kv/?consistency=serializable&prefix="+url.QueryEscape(prefix), "")
+		if err != nil || code != http.StatusOK || !strings.Contains(body, `"kvs":[]`) {
+			t.Fatalf("round %d: member %d's own state under %q: %d %s %v, want no key", n, id, prefix, code, body, err)
+		}
+	}
+	return settled
 }
 
 // converged waits until every voter reports the same digest at the same
@@ -571,20 +716,23 @@ func streamLifetime(rng *rand.Rand) time.Duration {
 // maxWatchViolations is how many violations a failed watch check shows.
 const maxWatchViolations = 10
 
-// checkWatches runs after round n's own checks, when every member applied
-// the same state: it writes the round's marker under the watched prefix
-// (after every write of the round, so that the watchers' events reach the
-// cluster's current revision; the probes, outside the prefix, would reach
-// them only with a progress event, every 10 s), waits until every watcher
-// has received through the cluster's current revision, and checks what
-// each received since the last check against the round's history ops
-// (CheckWatches). It returns the watchers' summary for the round's line.
-func (c *faultCluster) checkWatches(n int, ops []Op) string {
+// drainWatches runs after round n's own checks, when every member applied
+// the same state (the leases of the round revoked): it writes the round's
+// marker under the watched prefix (after every write of the round, so
+// that the watchers' events reach the cluster's current revision; the
+// probes, outside the prefix, would reach them only with a progress
+// event, every 10 s), waits until every watcher has received through the
+// cluster's current revision, and returns what each received since the
+// last check (with the marker's write, and the watchers' summaries).
+// checkWatches then checks the records against the round's history ops
+// (CheckWatches): the marker, and the leases' revocations, whose deletes
+// the records hold, among them. It returns the watchers' summary for the
+// round's line.
+func (c *faultCluster) drainWatches(n int) (records []WatchRecord, marker Op, summary []string) {
 	t := c.t
 	t.Helper()
 	deadline := time.Now().Add(recoveryBound)
-	marker := c.writeMarker(fmt.Sprintf("r%d-sync", n), deadline)
-	ops = append(ops, marker)
+	marker = c.writeMarker(fmt.Sprintf("r%d-sync", n), deadline)
 	target := c.currentRevision(marker.Input.Key, deadline)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -593,8 +741,6 @@ func (c *faultCluster) checkWatches(n int, ops []Op) string {
 			t.Fatalf("round %d: watch: %v", n, err)
 		}
 	}
-	var records []WatchRecord
-	var summary []string
 	for i, w := range c.watch.ws {
 		msgs, st := w.Drain(target)
 		records = append(records, WatchRecord{Member: w.Member, After: c.watch.checked[i], Through: target, Msgs: msgs})
@@ -606,6 +752,13 @@ func (c *faultCluster) checkWatches(n int, ops []Op) string {
 			t.Errorf("round %d: member %d's watch streams fell silent for %v %d times", n, w.Member, DefaultWatchIdle, st.Idle)
 		}
 	}
+	return records, marker, summary
+}
+
+func (c *faultCluster) checkWatches(n int, ops []Op, records []WatchRecord, summary []string) string {
+	t := c.t
+	t.Helper()
+	target := records[0].Through
 	if vs := CheckWatches(ops, records); len(vs) > 0 {
 		var b strings.Builder
 		for _, v := range vs[:min(len(vs), maxWatchViolations)] {

@@ -28,13 +28,18 @@ type WatchEvent struct {
 	CreateRevision uint64 // a put's
 	ModRevision    uint64
 	Version        uint64 // a put's
+	Lease          int64  // a put's: the lease the key is attached to, 0 for none
 }
 
 func (e WatchEvent) String() string {
 	if e.Type == "delete" {
 		return fmt.Sprintf("delete %q", e.Key)
 	}
-	return fmt.Sprintf("%s %q=%q (create %d, mod %d, version %d)", e.Type, e.Key, e.Value, e.CreateRevision, e.ModRevision, e.Version)
+	s := fmt.Sprintf("%s %q=%q (create %d, mod %d, version %d", e.Type, e.Key, e.Value, e.CreateRevision, e.ModRevision, e.Version)
+	if e.Lease != 0 {
+		s += fmt.Sprintf(", lease %d", e.Lease)
+	}
+	return s + ")"
 }
 
 // WatchMsg is one SSE message of events: what the watch takes of one
@@ -50,6 +55,10 @@ type WatchMsg struct {
 	// progress and end events said. A message at or below it breaks
 	// their word. It takes no part in comparisons; 0 is unknown.
 	Covered uint64
+	// At is when the watcher received it (the zero time: unknown), for
+	// the lease checks: the events it carries were applied by then. It
+	// takes no part in comparisons.
+	At time.Time
 }
 
 func (m WatchMsg) String() string {
@@ -85,6 +94,7 @@ type watchData struct {
 		CreateRevision uint64  `json:"create_revision"`
 		ModRevision    uint64  `json:"mod_revision"`
 		Version        uint64  `json:"version"`
+		Lease          *string `json:"lease"`
 	} `json:"events"`
 }
 
@@ -115,9 +125,17 @@ func parseWatchMsg(data string) (WatchMsg, error) {
 				return WatchMsg{}, fmt.Errorf("event %d: value: %w", i, err)
 			}
 			ev.CreateRevision, ev.Version = e.CreateRevision, e.Version
+			if e.Lease != nil {
+				// A JSON string of the id's digits; no lease, no field.
+				id, err := strconv.ParseInt(*e.Lease, 10, 64)
+				if err != nil || id <= 0 {
+					return WatchMsg{}, fmt.Errorf("event %d: lease %q", i, *e.Lease)
+				}
+				ev.Lease = id
+			}
 		case "delete":
-			if e.Value != nil || e.ValueB64 != nil {
-				return WatchMsg{}, fmt.Errorf("event %d: a delete with a value", i)
+			if e.Value != nil || e.ValueB64 != nil || e.Lease != nil {
+				return WatchMsg{}, fmt.Errorf("event %d: a delete with a value or a lease", i)
 			}
 		default:
 			return WatchMsg{}, fmt.Errorf("event %d: type %q", i, e.Type)
@@ -412,7 +430,7 @@ func (w *Watcher) take(ev sseEvent, conn int) (end bool, err error) {
 		if idErr != nil || id != m.Revision {
 			return false, fmt.Errorf("event of revision %d with id %q", m.Revision, ev.ID)
 		}
-		m.Conn, m.Covered = conn, w.through
+		m.Conn, m.Covered, m.At = conn, w.through, time.Now()
 		w.msgs = append(w.msgs, m)
 		w.through = max(w.through, m.Revision)
 		w.stats.Messages++

@@ -127,6 +127,13 @@ func TestWatcherResumes(t *testing.T) {
 		{Revision: 7, Conn: 1, Covered: 5, Events: []WatchEvent{{Type: "put", Key: "r-a", Value: "2", CreateRevision: 5, ModRevision: 7, Version: 2},
 			{Type: "delete", Key: "r-b", ModRevision: 7}}},
 	}
+	for i := range msgs {
+		// When it came: set, and not compared.
+		if msgs[i].At.IsZero() {
+			t.Errorf("message %v without the time it was received", msgs[i])
+		}
+		msgs[i].At = time.Time{}
+	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("drained %v\nwant %v", msgs, want)
 	}

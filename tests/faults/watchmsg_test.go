@@ -18,6 +18,8 @@ func TestParseWatchMsg(t *testing.T) {
 			WatchMsg{Revision: 9, Events: []WatchEvent{{Type: "put", Key: "\xff", Value: "\x00\x01", CreateRevision: 9, ModRevision: 9, Version: 1}}}},
 		{`{"revision":9,"events":[{"type":"put","key":"a","value":"","create_revision":9,"mod_revision":9,"version":1}]}`,
 			WatchMsg{Revision: 9, Events: []WatchEvent{{Type: "put", Key: "a", CreateRevision: 9, ModRevision: 9, Version: 1}}}},
+		{`{"revision":9,"events":[{"type":"put","key":"a","value":"1","create_revision":9,"mod_revision":9,"version":1,"lease":"7587868840428213761"}]}`,
+			WatchMsg{Revision: 9, Events: []WatchEvent{{Type: "put", Key: "a", Value: "1", CreateRevision: 9, ModRevision: 9, Version: 1, Lease: 7587868840428213761}}}},
 	}
 	for _, tc := range good {
 		got, err := parseWatchMsg(tc.data)
@@ -36,6 +38,10 @@ func TestParseWatchMsg(t *testing.T) {
 		`{"revision":5,"events":[{"type":"expire","key":"a"}]}`,                           // unknown type
 		`{"revision":5,"events":[{"type":"put","key":"a","value_b64":"!!"}]}`,             // bad base64
 		`{"revision":5,"events":[{"type":"put","key":"a","key_b64":"YQ==","value":"1"}]}`, // both
+		`{"revision":5,"events":[{"type":"put","key":"a","value":"1","lease":"x"}]}`,      // not a lease id
+		`{"revision":5,"events":[{"type":"put","key":"a","value":"1","lease":"0"}]}`,      // no lease is no field
+		`{"revision":5,"events":[{"type":"put","key":"a","value":"1","lease":7}]}`,        // a number
+		`{"revision":5,"events":[{"type":"delete","key":"a","lease":"7"}]}`,               // a delete with one
 	}
 	for _, data := range bad {
 		if got, err := parseWatchMsg(data); err == nil {
