@@ -299,7 +299,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.proposalFailed(ctx, m)
 	case messages.LeaderChanged:
 		a.leaderChanged(ctx, m)
-		a.leadershipForLeases(m.Leader)
+		a.leadershipForLeases(m.Leader, m.Term)
 		a.publish(ctx)
 	case messages.ReadIndexReady:
 		for _, id := range m.IDs {

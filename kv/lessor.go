@@ -52,6 +52,7 @@ type leaseTickMsg struct{}
 // actor's goroutine.
 type lessor struct {
 	primary   bool
+	term      uint64              // the term it was promoted in
 	deadlines map[int64]time.Time // while primary: every lease the state holds
 	revoking  map[int64]time.Time // revocations proposed, when
 	lastCheck time.Time           // the last checkpoint round
@@ -71,16 +72,21 @@ func (a *Actor) armLeaseTick(ctx actor.Context) {
 }
 
 // leadershipForLeases promotes or demotes the lessor on a change of leader
-// (step 2).
-func (a *Actor) leadershipForLeases(leader uint64) {
+// (step 2). A leadership of this member in another term than the one it
+// was promoted in is a new one, even if no other leader was named between
+// (it may have stepped down for lack of a quorum, and another led
+// meanwhile, renewing leases this lessor never saw): its deadlines are set
+// again.
+func (a *Actor) leadershipForLeases(leader, term uint64) {
 	l := &a.leases
 	if leader != a.cfg.ID {
 		l.primary, l.deadlines, l.revoking = false, nil, nil
 		return
 	}
-	if l.primary {
+	if l.primary && l.term == term {
 		return
 	}
+	l.term = term
 	recs, err := a.st.Leases()
 	if err != nil {
 		a.fatal(err)

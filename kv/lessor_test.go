@@ -262,3 +262,21 @@ func TestLessorCheckpoints(t *testing.T) {
 	f.tickLeases(t)
 	f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 4))
 }
+
+// Leading again in a later term, with no other leader named between (this
+// member stepped down for lack of a quorum, and another may have led and
+// renewed leases meanwhile), is a new leadership: every deadline is set
+// again from the state, and what it proposes names the new term.
+func TestLessorRepromotesInANewTerm(t *testing.T) {
+	f, clock := leaseFixture(t)
+	f.wantDelivery(t, f.apply(leaseEntry(t, 1)(apply.ProposeLeaseGrant(7, 5))))
+	f.lead(t, 1, 2) // deadline: 6 s from now
+	clock.advance(5500 * time.Millisecond)
+	f.lead(t, 1, 5) // deadline: 6 s from now again
+	clock.advance(600 * time.Millisecond)
+	f.tickLeases(t)
+	f.raftQuiet(t) // the first leadership's deadline has passed; it no longer counts
+	clock.advance(5500 * time.Millisecond)
+	f.tickLeases(t)
+	f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 5))
+}
