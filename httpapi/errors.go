@@ -92,7 +92,8 @@ func classify(err error, write bool) failure {
 		// The cluster's state forbids the change; the reason says which
 		// state, and whether waiting can help.
 		return failure{status: http.StatusConflict, reason: err.Error()}
-	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee), errors.Is(err, messages.ErrConfChangePending):
+	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee), errors.Is(err, messages.ErrConfChangePending),
+		errors.Is(err, messages.ErrLeaseExpiring):
 		return failure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
 	case errors.Is(err, messages.ErrUnsupported):
 		// The error says which operation the format lacks.

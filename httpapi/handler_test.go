@@ -494,6 +494,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: %w", messages.ErrEntryRefused, messages.ErrLeaseNotFound), 404, "refused when applied: requested lease not found", ""},
 		{fmt.Errorf("%w: %w", messages.ErrEntryRefused, messages.ErrLeaseExists), 409, "lease already exists", ""},
 		{messages.ErrLeaseTTLTooLarge, 400, "too large lease TTL", ""},
+		{messages.ErrLeaseExpiring, 503, "its revocation is being applied", "1"},
 	}
 	routes := []struct {
 		method, path string

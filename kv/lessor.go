@@ -215,10 +215,12 @@ func (a *Actor) leaseKeepAlive(ctx actor.Context, m messages.LeaseKeepAlive) {
 
 // renew sets a lease's deadline to now + TTL, on the leader whose
 // leadership a read index just confirmed. A lease past its deadline is
-// gone already as far as its holder is told (its revocation is on its way,
-// or will be), as in etcd. Renewing a lease whose remaining TTL was
-// checkpointed clears the checkpoint, so that a new leader gives it its
-// whole TTL.
+// not renewed: its revocation is on its way, and until it is applied the
+// holder hears ErrLeaseExpiring (retry), not "not found", since its keys
+// are still there for everyone to read; etcd's lessor likewise answers
+// only once the revocation is done. Renewing a lease whose remaining TTL
+// was checkpointed clears the checkpoint, so that a new leader gives it
+// its whole TTL.
 func (a *Actor) renew(ctx actor.Context, m messages.LeaseKeepAlive) messages.Result {
 	l := &a.leases
 	if !l.primary {
@@ -230,8 +232,11 @@ func (a *Actor) renew(ctx actor.Context, m messages.LeaseKeepAlive) messages.Res
 		return messages.Result{Err: err}
 	}
 	now := a.now()
-	if d, held := l.deadlines[m.ID]; !ok || (held && now.After(d)) {
+	if !ok {
 		return messages.Result{Err: messages.ErrLeaseNotFound}
+	}
+	if d, held := l.deadlines[m.ID]; held && now.After(d) {
+		return messages.Result{Err: messages.ErrLeaseExpiring}
 	}
 	l.deadlines[m.ID] = now.Add(time.Duration(rec.TTL) * time.Second)
 	a.m.Lease.KeepAlives.Inc()

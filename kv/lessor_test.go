@@ -171,9 +171,10 @@ func (f *fixture) keepAlive(t *testing.T, id int64, ok bool) messages.Result {
 // A keep-alive is answered by the leader alone, once a read index has
 // confirmed its leadership, and moves the deadline to now + TTL; a
 // follower answers ErrNotLeader (its API hands the request to the
-// leader), a leader whose read index fails renews nothing, an unknown or
-// expired lease is ErrLeaseNotFound, and renewing a lease whose remaining
-// TTL was checkpointed clears the checkpoint.
+// leader), a leader whose read index fails renews nothing, an unknown
+// lease is ErrLeaseNotFound, one past its deadline ErrLeaseExpiring until
+// its revocation is applied, and renewing a lease whose remaining TTL was
+// checkpointed clears the checkpoint.
 func TestLessorKeepAlive(t *testing.T) {
 	f, clock := leaseFixture(t)
 	f.wantDelivery(t, f.apply(leaseEntry(t, 1)(apply.ProposeLeaseGrant(7, 10))))
@@ -210,14 +211,19 @@ func TestLessorKeepAlive(t *testing.T) {
 	}
 	f.wantProposed(t)(apply.ProposeLeaseCheckpoint(7, 0, 2))
 
-	// Past its deadline, a lease is gone to its holder before its
-	// revocation is applied.
+	// Past its deadline, a lease is not renewed; until its revocation is
+	// applied (its keys are still there) the holder is told to retry, and
+	// then that it is gone.
 	clock.advance(10100 * time.Millisecond)
-	if r := f.keepAlive(t, 7, true); !errors.Is(r.Err, messages.ErrLeaseNotFound) {
+	if r := f.keepAlive(t, 7, true); !errors.Is(r.Err, messages.ErrLeaseExpiring) {
 		t.Fatalf("keep-alive past the deadline: %+v", r)
 	}
 	f.tickLeases(t)
-	f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 2))
+	revoke := f.wantProposed(t)(apply.ProposeLeaseExpiry(7, 2))
+	f.wantDelivery(t, f.apply(inTerm(2, normalEntry(3, revoke))))
+	if r := f.keepAlive(t, 7, true); !errors.Is(r.Err, messages.ErrLeaseNotFound) {
+		t.Fatalf("keep-alive after the revocation: %+v", r)
+	}
 }
 
 // A TTL under the minimum (1.5 election timeouts, rounded up) is raised

@@ -66,6 +66,14 @@ const (
 // nothing.
 var ErrLeaseNotFound = errors.New("requested lease not found")
 
+// ErrLeaseExpiring is the leader's answer to a keep-alive of a lease past
+// its deadline whose revocation is not applied yet: retry, and the lease
+// is either gone (ErrLeaseNotFound, once the revocation applied: its keys
+// are gone too) or, if the revocation was lost with a leader, renewed by
+// the next. Answering "not found" before the keys are deleted would tell a
+// holder it lost a lease that others still see held.
+var ErrLeaseExpiring = errors.New("lease expired; its revocation is being applied: retry")
+
 // ErrLeaseExists is returned for a grant of an id the state holds.
 var ErrLeaseExists = errors.New("lease already exists")
 
