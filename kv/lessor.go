@@ -145,7 +145,7 @@ func (a *Actor) expireLeases(ctx actor.Context) {
 	slices.Sort(due) // the same order on every run, for the tests and the logs
 	limit := int(leaseRevokeRate * leaseTick / time.Second)
 	for _, id := range due[:min(len(due), limit)] {
-		c, err := apply.ProposeLeaseExpiry(id, a.leaderTerm)
+		c, err := apply.ProposeLeaseExpiry(id, l.term)
 		if err != nil {
 			continue
 		}
@@ -171,7 +171,7 @@ func (a *Actor) expireLeases(ctx actor.Context) {
 			if left <= 0 {
 				continue // due: its revocation is on its way
 			}
-			if c, err := apply.ProposeLeaseCheckpoint(id, left, a.leaderTerm); err == nil {
+			if c, err := apply.ProposeLeaseCheckpoint(id, left, l.term); err == nil {
 				a.proposeInternal(ctx, c, false)
 			}
 		}
@@ -241,7 +241,7 @@ func (a *Actor) renew(ctx actor.Context, m messages.LeaseKeepAlive) messages.Res
 	l.deadlines[m.ID] = now.Add(time.Duration(rec.TTL) * time.Second)
 	a.m.Lease.KeepAlives.Inc()
 	if rec.Remaining > 0 {
-		if c, err := apply.ProposeLeaseCheckpoint(m.ID, 0, a.leaderTerm); err == nil {
+		if c, err := apply.ProposeLeaseCheckpoint(m.ID, 0, l.term); err == nil {
 			a.proposeInternal(ctx, c, false)
 		}
 	}
