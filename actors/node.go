@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -243,9 +244,19 @@ func (n *Node) start(rp *persistence.Replay) error {
 	n.watch = n.system.NewLocalPID("watch")
 
 	raftPID := n.raft
+	// The transport may take a peer's message before the raft actor is
+	// spawned (it listens first). protoactor registers a named process
+	// before its mailbox is set up, and a send in between races with the
+	// spawn (the race detector caught one), so the inbox drops what comes
+	// before every actor is up: raft retransmits, as after any loss.
+	var spawned atomic.Bool
 	env := TransportEnv{
-		System:    n.system,
-		Inbox:     func(m any) { root.Send(raftPID, m) },
+		System: n.system,
+		Inbox: func(m any) {
+			if spawned.Load() {
+				root.Send(raftPID, m)
+			}
+		},
 		ClusterID: cfg.ClusterID,
 	}
 	if cfg.Format == apply.FormatNative {
@@ -396,6 +407,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 			return fmt.Errorf("spawn %s actor: %w", a.name, err)
 		}
 	}
+	spawned.Store(true)
 	lg.Info("member started",
 		zap.String("data_dir", cfg.DataDir),
 		zap.Bool("fresh", rp.Fresh),
