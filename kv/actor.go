@@ -181,7 +181,8 @@ func NewActor(cfg Config) (*Actor, error) {
 		return nil, fmt.Errorf("kv actor: %w", err)
 	}
 	st := cfg.State.st
-	ap, err := apply.New(apply.Config{Store: st, Format: cfg.Format, Quota: cfg.Quota, Logger: cfg.Logger, Metrics: cfg.Metrics})
+	ap, err := apply.New(apply.Config{Store: st, Format: cfg.Format, Quota: cfg.Quota, Logger: cfg.Logger, Metrics: cfg.Metrics,
+		HistoryEvents: cfg.HistoryEvents, HistoryBytes: cfg.HistoryBytes})
 	if err != nil {
 		return nil, fmt.Errorf("kv actor: %w", err)
 	}
@@ -258,6 +259,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 	case messages.Txn:
 		c, keys, all, err := apply.ProposeTxn(m)
 		a.propose(ctx, c, keys, all, err)
+	case messages.Compact:
+		// It writes no key, so it may share an entry with any write.
+		c, err := apply.ProposeCompact(m.Revision, a.st.Compacted())
+		a.propose(ctx, c, nil, false, err)
 	case messages.LeaseGrant:
 		a.leaseGrant(ctx, m)
 	case messages.LeaseRevoke:
@@ -291,6 +296,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		ctx.Respond(messages.Digest{Index: a.applied, Keys: a.st.Keys(), Sum: sum})
 	case messages.MembersRequest:
 		ctx.Respond(messages.Result{Members: a.memberList(), Index: a.applied})
+	case messages.StoreStatusRequest:
+		ctx.Respond(a.storeStatus())
 
 	case flushProposals:
 		a.proposeQueued = false

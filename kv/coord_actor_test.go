@@ -529,6 +529,50 @@ func TestActorCompactsHistory(t *testing.T) {
 	}
 }
 
+// A compaction goes through raft: refused before it is proposed at or
+// below the compacted revision, answered once applied with the store's
+// revision, or with ErrFutureRevision when the store has not reached it;
+// reads below it are compacted after, at it are served. The hub hears of
+// nothing: a compaction changes no key.
+func TestActorCompact(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	w := f.watchProbe(t)
+	f.request(messages.Compact{}).wantErr(t, messages.ErrCompacted)
+	f.raftQuiet(t)
+	f.wantDelivery(t, f.apply(putEntry(1, "a", "1"), putEntry(2, "a", "2"), putEntry(3, "a", "3")))
+	watchEvents(t, w, "the puts")
+
+	if r := f.write(t, 4, messages.Compact{Revision: 9}); !errors.Is(r.Err, messages.ErrFutureRevision) || r.Index != 4 {
+		t.Fatalf("compaction past the store's revision answered %+v, want ErrFutureRevision at 4", r)
+	}
+	if r := f.write(t, 5, messages.Compact{Revision: 2}); r.Err != nil || r.Index != 5 || r.Revision != 3 {
+		t.Fatalf("compaction answered %+v, want success at 5 with revision 3", r)
+	}
+	f.request(messages.Range{Start: "a", Revision: 1, Serializable: true}).wantErr(t, messages.ErrCompacted)
+	if r := f.request(messages.Range{Start: "a", Revision: 2, Serializable: true}).result(t); r.Err != nil || string(r.Results[0].KVs[0].Value) != "2" {
+		t.Fatalf("range at the compacted revision: %+v", r)
+	}
+	// Compacted already: refused here, nothing proposed.
+	for _, rev := range []uint64{1, 2} {
+		f.request(messages.Compact{Revision: rev}).wantErr(t, messages.ErrCompacted)
+	}
+	f.raftQuiet(t)
+	// The next changes the hub hears of are the next put's (commits
+	// aside).
+	f.wantDelivery(t, f.apply(putEntry(6, "b", "1")))
+	for {
+		m := recv[any](t, w.got, "the put at 6")
+		if _, ok := m.(messages.WatchCommitted); ok {
+			continue
+		}
+		if ev, ok := m.(messages.WatchEvents); !ok || kvtest.EventNames(ev.Events) != "[b@6]" {
+			t.Fatalf("the hub heard %+v, want the put at 6", m)
+		}
+		break
+	}
+	f.noFatal(t)
+}
+
 // A restore replaces the state whole: the hub hears WatchReset with the new
 // revision and history, and no event of what came with it. Entries the db
 // already holds (replayed) send no events either.

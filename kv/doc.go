@@ -21,11 +21,11 @@
 //
 // The kv actor (Actor) takes:
 //
-//   - client requests from the HTTP API (package httpapi): messages.Put,
-//     Delete, Txn, Get, Range, AddMember, PromoteMember, RemoveMember and
-//     MembersRequest, each answered with a messages.Result once it is
-//     settled, and messages.DigestRequest, answered with a messages.Digest
-//     of the applied state;
+//   - client requests from the client APIs (packages httpapi and
+//     etcdapi): messages.Put, Delete, Txn, Compact, Get, Range, AddMember,
+//     PromoteMember, RemoveMember and MembersRequest, each answered with a
+//     messages.Result once it is settled, and messages.DigestRequest,
+//     answered with a messages.Digest of the applied state;
 //   - the lease requests messages.LeaseGrant, LeaseRevoke, LeaseKeepAlive,
 //     LeaseQuery and LeaseList (lessor.go: only the leader keeps deadlines
 //     and answers keep-alives; it proposes the revocation of a lease past

@@ -108,10 +108,13 @@ func TestActorFormatRefusals(t *testing.T) {
 		want   error // nil: proposed
 	}{
 		{"delete", apply.FormatRaftexample, messages.Delete{Key: "/k"}, messages.ErrUnsupported},
+		{"compact", apply.FormatRaftexample, messages.Compact{Revision: 1}, messages.ErrUnsupported},
+		{"nested transaction", apply.FormatRaftexample, messages.Txn{Success: []messages.TxnOp{{Type: messages.OpTxn, Txn: &messages.Txn{}}}}, messages.ErrUnsupported},
 		{"key not utf-8", apply.FormatRaftexample, messages.Put{Key: "/\xff", Value: []byte("v")}, apply.ErrInvalidUTF8},
 		{"value not utf-8", apply.FormatRaftexample, messages.Put{Key: "/k", Value: []byte("\xfe")}, apply.ErrInvalidUTF8},
 		{"valid put", apply.FormatRaftexample, messages.Put{Key: "/k", Value: []byte("é")}, nil},
 		{"native delete", apply.FormatNative, messages.Delete{Key: "/k"}, nil},
+		{"native compact", apply.FormatNative, messages.Compact{Revision: 1}, nil},
 		{"native binary key and value", apply.FormatNative, messages.Put{Key: "/\xff", Value: []byte("\xfe")}, nil},
 	}
 	for _, c := range cases {

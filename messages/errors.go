@@ -24,7 +24,10 @@ var ErrStopped = errors.New("node stopped")
 // ErrRemoved is the reason a node stops when it was removed from the cluster.
 var ErrRemoved = errors.New("this member was removed from the cluster")
 
-// ErrNotFound is returned by a read of a key that does not exist.
+// ErrNotFound is returned by a read of a key that does not exist, and for
+// a transaction with a put that keeps the value or lease of a key that
+// does not exist (TxnOp.IgnoreValue, IgnoreLease; etcd's ErrKeyNotFound):
+// decided when applied, the whole transaction writes nothing.
 var ErrNotFound = errors.New("key not found")
 
 // ErrUnknownMember is returned when removing a member the cluster does not have.
@@ -98,7 +101,8 @@ var ErrNoTransferee = errors.New("no other voter is up to take leadership")
 var ErrUnsupported = errors.New("operation not supported by the state machine format")
 
 // ErrCompacted is returned for a read or watch at a revision older than the
-// history this member keeps, wrapped in a *CompactedError that says which.
+// history this member keeps, and for a compaction (Compact) at or below the
+// revision compacted already, wrapped in a *CompactedError that says which.
 var ErrCompacted = errors.New("revision compacted")
 
 // CompactedError is ErrCompacted with the newest revision the history no
@@ -116,10 +120,14 @@ func (e *CompactedError) Error() string {
 // Is makes errors.Is(err, ErrCompacted) hold.
 func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
 
-// ErrFutureRevision is returned for a read at a revision past the store's.
+// ErrFutureRevision is returned for a read at a revision past the store's,
+// and for a compaction (Compact) past it, decided when it is applied.
 var ErrFutureRevision = errors.New("revision is in the future")
 
 // ErrInvalidTxn is returned for a transaction the state machine will not
-// propose: a key written twice in one branch, an operation with no key, a
-// compare of an unknown kind. Nothing was proposed.
+// propose: a key written twice in one branch (nested transactions'
+// branches included), an operation with no key, a compare of an unknown
+// kind, a field its operation does not take (PrevKV on a read,
+// IgnoreValue with a Value, IgnoreLease with a Lease), transactions nested
+// too deep or too many operations in all. Nothing was proposed.
 var ErrInvalidTxn = errors.New("invalid transaction")

@@ -22,14 +22,18 @@ type KV struct {
 // CompareTarget is what a Compare looks at.
 type CompareTarget uint8
 
-// The targets of a Compare: a key's value, or one of its counters. An
-// absent key has an empty value and counters of zero, as in etcd, so
-// "create_revision = 0" asks that a key be absent.
+// The targets of a Compare: a key's value, one of its counters, or the
+// lease it is attached to. An absent key has an empty value, counters of
+// zero and lease 0, as in etcd, so "create_revision = 0" asks that a key be
+// absent; a value compare on an absent key fails whatever its op.
 const (
 	CompareValue CompareTarget = iota + 1
 	CompareVersion
 	CompareCreateRevision
 	CompareModRevision
+	// CompareLease compares the key's lease id (0: none) with Number, as
+	// etcd's LEASE target does.
+	CompareLease
 )
 
 // CompareOp is how a Compare relates the target to its constant.
@@ -44,7 +48,7 @@ const (
 )
 
 // Compare is one condition of a Txn: Key's Target, Op, the constant (Value
-// for CompareValue, Number for the counters).
+// for CompareValue, Number for the counters and the lease id).
 type Compare struct {
 	Key    string
 	Target CompareTarget
@@ -62,11 +66,13 @@ const (
 	OpRange                    // read the keys of Range
 	OpPut                      // write Value under Key
 	OpDelete                   // remove Key, or with End the keys in [Key, End)
+	OpTxn                      // run the nested transaction Txn
 )
 
 // TxnOp is one operation of a Txn. End, for a delete, makes it remove the
 // keys in [Key, End) (an End of "\x00" meaning every key from Key on);
-// Range is the read of an OpRange.
+// Range is the read of an OpRange; Txn the transaction an OpTxn runs, which
+// names nothing else.
 type TxnOp struct {
 	Type  OpType
 	Key   string
@@ -74,10 +80,29 @@ type TxnOp struct {
 	Value []byte
 	Lease int64 // a put's lease (0: none)
 	Range Range
+	// PrevKV, for a put or a delete, asks for the key(s) as they were just
+	// before the write in OpResult.PrevKVs, as etcd's prev_kv does.
+	PrevKV bool
+	// IgnoreValue and IgnoreLease, for a put, keep the key's current
+	// value or lease, as etcd's ignore_value and ignore_lease do: the put
+	// then carries no Value, or no Lease. A put with either on an absent
+	// key fails the whole transaction with ErrNotFound, before anything
+	// is written.
+	IgnoreValue bool
+	IgnoreLease bool
+	Txn         *Txn
 }
 
 // Txn runs Success if every compare holds, else Failure, atomically at the
-// revision of its entry. No key may be written twice in a branch.
+// revision of its entry. No key may be written twice in a branch, nested
+// transactions' branches included (the two branches of one nested
+// transaction are alternatives: they may write the same key).
+//
+// A nested transaction (an OpTxn operation) runs at the same revision, and,
+// as in etcd, its compares are decided up front against the state before
+// the outer transaction, not after the outer branch's earlier writes. So
+// are the checks that fail a transaction whole (a missing lease, a missing
+// key under IgnoreValue or IgnoreLease), along the branches that run.
 type Txn struct {
 	Compares []Compare
 	Success  []TxnOp
@@ -105,9 +130,18 @@ type Range struct {
 // removed. Count is len(KVs), except for a CountOnly read, where it is the
 // number of keys in the range (counting costs a walk over all of them, so
 // pages do not pay for it).
+//
+// PrevKVs, for a put or delete with PrevKV, are the keys as they were just
+// before it: a put's previous record if the key existed, every key a
+// delete removed, in key order, with their values. Succeeded and Results
+// are a nested transaction's: whether its compares held, and one result
+// per operation of the branch that ran.
 type OpResult struct {
-	KVs     []KV
-	More    bool
-	Count   int
-	Deleted int
+	KVs       []KV
+	More      bool
+	Count     int
+	Deleted   int
+	PrevKVs   []KV
+	Succeeded bool
+	Results   []OpResult
 }

@@ -20,9 +20,16 @@ type Config struct {
 	// Quota bounds the bytes the data may use (store.Cost of each key):
 	// a write past it is refused with ErrNoSpace, on every member alike.
 	// Zero means none.
-	Quota   uint64
-	Logger  *zap.Logger
-	Metrics *metrics.Node // RefusedEntries is counted; nil makes an unregistered one
+	Quota uint64
+	// HistoryEvents and HistoryBytes are the bounds of the history the
+	// owner compacts the store to after each apply
+	// (store.Store.CompactHistory); zero means store.DefaultHistoryEvents
+	// and store.DefaultHistoryBytes. A compaction entry compacts to them
+	// first, so that it is decided from the log alone: the owner's own
+	// compactions fall between applies, which members group differently.
+	HistoryEvents, HistoryBytes uint64
+	Logger                      *zap.Logger
+	Metrics                     *metrics.Node // RefusedEntries is counted; nil makes an unregistered one
 }
 
 // Applier turns committed normal entries into store operations and says
@@ -37,6 +44,8 @@ type Applier struct {
 	m      *metrics.Node
 	out    []Outcome     // reused: an Applied's outcomes are valid until the next call
 	leases []LeaseChange // reused likewise
+	// histEvents and histBytes bound the history (Config.HistoryEvents).
+	histEvents, histBytes uint64
 }
 
 // Outcome is what one command's apply means for the request that proposed
@@ -79,11 +88,18 @@ func New(cfg Config) (*Applier, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New(nil)
 	}
+	if cfg.HistoryEvents == 0 {
+		cfg.HistoryEvents = store.DefaultHistoryEvents
+	}
+	if cfg.HistoryBytes == 0 {
+		cfg.HistoryBytes = store.DefaultHistoryBytes
+	}
 	var w writer = storeWriter{cfg.Store}
 	if cfg.Quota > 0 {
 		w = quotaWriter{writer: w, st: cfg.Store, quota: cfg.Quota}
 	}
-	return &Applier{st: cfg.Store, codec: codec, format: cfg.Format, w: w, lg: cfg.Logger, m: cfg.Metrics}, nil
+	return &Applier{st: cfg.Store, codec: codec, format: cfg.Format, w: w, lg: cfg.Logger, m: cfg.Metrics,
+		histEvents: cfg.HistoryEvents, histBytes: cfg.HistoryBytes}, nil
 }
 
 // writer is what a command does to the store: the store's own operations
@@ -145,8 +161,9 @@ func (ap *Applier) Apply(e *raftpb.Entry, waiting func(reqID uint64) bool) (Appl
 // if the lease the state holds was granted by that entry. A put the quota
 // refused or whose lease was missing, one overwritten since, a delete (how
 // many keys it removed), a transaction (which branch ran), a grant of an
-// id held already, or one revoked since, and a revocation (the lease may
-// have been absent) are not proven: the client times out, told the
+// id held already, or one revoked since, a revocation (the lease may
+// have been absent) and a compaction (it may have been refused as
+// compacted already) are not proven: the client times out, told the
 // outcome is unknown, as for any write whose answer was lost. Applied
 // lists no lease changes: the state holds them already, and a member that
 // becomes leader reads its leases from the state.
@@ -158,7 +175,7 @@ func (ap *Applier) Replay(e *raftpb.Entry) (Applied, error) {
 	idx := e.GetIndex()
 	res, err := ap.each(e, func(c Command) error {
 		switch c.Op {
-		case OpTxn, OpDelete, OpLeaseRevoke:
+		case OpTxn, OpDelete, OpLeaseRevoke, OpCompact:
 			return nil
 		case OpLeaseGrant:
 			id, ttl, _, _ := decodeLeaseOp(c) // its errors were refused at decode
@@ -268,9 +285,17 @@ func (ap *Applier) command(c Command, rev uint64, waiting func(uint64) bool) err
 			return nil
 		}
 		res, err = ap.lease(c.Op, id, n, rev)
+	case OpCompact:
+		crev, cerr := decodeCompact(c)
+		if cerr != nil { // decodeCommand refused it already: never here
+			ap.refuse(rev, c.ReqID, cerr)
+			return nil
+		}
+		err = ap.compact(crev)
 	}
 	switch {
-	case errors.Is(err, ErrNoSpace), errors.Is(err, messages.ErrLeaseNotFound), errors.Is(err, messages.ErrLeaseExists):
+	case errors.Is(err, ErrNoSpace), errors.Is(err, messages.ErrLeaseNotFound), errors.Is(err, messages.ErrLeaseExists),
+		errors.Is(err, messages.ErrNotFound), errors.Is(err, messages.ErrCompacted), errors.Is(err, messages.ErrFutureRevision):
 		// The client's failure, decided by the state alone, so alike on
 		// every member: nothing was written.
 		ap.answer(c.ReqID, messages.Result{}, err)
@@ -280,6 +305,20 @@ func (ap *Applier) command(c Command, rev uint64, waiting func(uint64) bool) err
 	}
 	ap.answer(c.ReqID, ap.result(res), nil)
 	return nil
+}
+
+// compact compacts the history through rev (compact.go). The owner's
+// compactions by size fall between applies, and members group entries
+// into applies differently: compacting by size first makes the compacted
+// revision here what it is after this entry's predecessor on every member
+// alike (dropping by size is monotone: whenever it runs, what it keeps
+// after a given entry is the same), so that whether rev is compacted
+// already is decided alike too.
+func (ap *Applier) compact(rev uint64) error {
+	if err := ap.st.CompactHistory(ap.histEvents, ap.histBytes); err != nil {
+		return err
+	}
+	return ap.st.Compact(rev)
 }
 
 // lease applies a lease operation on lease id at index rev (n is a

@@ -34,7 +34,8 @@ var ErrBadCommand = errors.New("malformed command")
 //
 // (a transaction, OpTxn in txn.go, has no key and its encoding as value;
 // a put with a lease is spelt OpPutLease, its lease after the key; the
-// lease operations, lease.go, have no key and their fields as value)
+// lease operations, lease.go, and a compaction, OpCompact in compact.go,
+// have no key and their fields as value)
 // A compact binary form keeps entries small (the WAL and every follower pay
 // for each byte) and decodes without reflection.
 type Command struct {
@@ -77,7 +78,7 @@ func decodeCommand(data []byte) (Command, error) {
 	}
 	c := Command{Op: Op(data[0])}
 	switch c.Op {
-	case OpPut, OpDelete, OpAttrs, OpTxn, OpPutLease, OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint:
+	case OpPut, OpDelete, OpAttrs, OpTxn, OpPutLease, OpLeaseGrant, OpLeaseRevoke, OpLeaseCheckpoint, OpCompact:
 	default:
 		return Command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, data[0])
 	}
@@ -108,8 +109,8 @@ func decodeCommand(data []byte) (Command, error) {
 	}
 	switch {
 	case keyless(c.Op) && c.Key != "":
-		// A transaction's keys are in its value; a lease operation names
-		// none.
+		// A transaction's keys are in its value; a lease operation and a
+		// compaction name none.
 		return Command{}, fmt.Errorf("%w: op %d with a key", ErrBadCommand, c.Op)
 	case c.Op != OpAttrs && !keyless(c.Op) && c.Key == "":
 		// The API refuses empty keys, and the db cannot hold one.
@@ -126,13 +127,17 @@ func decodeCommand(data []byte) (Command, error) {
 			return Command{}, err
 		}
 		c.Lease, c.Term = id, term
+	case OpCompact:
+		if _, err := decodeCompact(c); err != nil {
+			return Command{}, err
+		}
 	}
 	return c, nil
 }
 
 // keyless says whether an op's commands have an empty key.
 func keyless(op Op) bool {
-	return op == OpTxn || op == OpLeaseGrant || op == OpLeaseRevoke || op == OpLeaseCheckpoint
+	return op == OpTxn || op == OpLeaseGrant || op == OpLeaseRevoke || op == OpLeaseCheckpoint || op == OpCompact
 }
 
 // minimalUvarint reads a uvarint from the front of b, only in its

@@ -115,6 +115,9 @@ func FuzzDecodeCommand(f *testing.F) {
 	for _, c := range seeds {
 		f.Add(c.encode())
 	}
+	f.Add(compactData(7, 300))
+	f.Add(compactData(1, math.MaxUint64))
+	f.Add([]byte{byte(OpCompact), 1, 0, 0})                     // revision 0
 	f.Add([]byte{byte(OpPutLease), 1, 1, 'k', 0, 'v'})          // lease 0: spelt OpPut
 	f.Add([]byte{byte(OpPutLease), 1, 1, 'k', 0x81, 0x00, 'v'}) // lease 1 spelt in two bytes
 	f.Add([]byte{byte(OpLeaseGrant), 1, 0, 1, 0})               // TTL 0

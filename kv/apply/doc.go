@@ -4,7 +4,9 @@
 // (propose.go, refuse.go), and how a committed entry becomes operations on
 // the store (applier.go), as etcd's etcdserver/apply does. Leases
 // (lease.go) are granted, revoked and checkpointed by entries like any
-// write; their deadlines are the kv actor's.
+// write; their deadlines are the kv actor's. A compaction of the history
+// (compact.go) is an entry too, so that every member compacts at the same
+// point of the log.
 //
 // Applying is total: what an entry holds can make the applier refuse it,
 // never fail. An entry or command that does not decode, or that the db
@@ -28,8 +30,9 @@
 //     node can join a cluster of raftexample members: a gob key and value
 //     per entry plus our request id, which raftexample ignores; a snapshot
 //     that is the JSON of the key-value map, whose members come from its
-//     ConfState. There is no delete and no lease (messages.ErrUnsupported),
-//     and keys and values must be valid UTF-8 (ErrInvalidUTF8).
+//     ConfState. There is no delete, no lease, no transaction and no
+//     compaction (messages.ErrUnsupported), and keys and values must be
+//     valid UTF-8 (ErrInvalidUTF8).
 //
 // The package holds no state of its own between entries and sends no
 // messages: the kv actor owns an Applier and settles its requests with the

@@ -26,8 +26,8 @@ const (
 	// FormatRaftexample is the format of etcd's contrib/raftexample, so that
 	// the node can join a cluster of unmodified raftexample members: an entry
 	// is a gob-encoded key and value, a snapshot the JSON of the key-value
-	// map. It has no delete and no leases, and keys and values must be
-	// valid UTF-8.
+	// map. It has no delete, no leases, no transactions and no
+	// compaction, and keys and values must be valid UTF-8.
 	FormatRaftexample Format = 1
 )
 

@@ -61,6 +61,10 @@ func (raftexampleFormat) Encode(c Command) ([]byte, error) {
 		return nil, fmt.Errorf("%w: raftexample has no delete", messages.ErrUnsupported)
 	case OpTxn:
 		return nil, fmt.Errorf("%w: raftexample has no transactions or conditional writes", messages.ErrUnsupported)
+	case OpCompact:
+		// Its members keep no history, and would apply the entry as a
+		// key.
+		return nil, fmt.Errorf("%w: raftexample has no history to compact", messages.ErrUnsupported)
 	default:
 		// Its members would apply a publication of client URLs as a key.
 		return nil, fmt.Errorf("%w: raftexample entries carry only keys and values", messages.ErrUnsupported)

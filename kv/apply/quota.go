@@ -36,14 +36,11 @@ func (q quotaWriter) put(key string, value []byte, lease int64, rev uint64) erro
 
 func (q quotaWriter) txn(t messages.Txn, rev uint64, results bool) (bool, []messages.OpResult, error) {
 	if q.mayExceed(t.Success) || q.mayExceed(t.Failure) {
-		// Near the quota: which branch runs decides.
-		ok, err := q.st.Decide(t)
+		// Near the quota: which branches run, nested ones included,
+		// decides.
+		ok, ops, err := q.st.Branch(t)
 		if err != nil {
 			return false, nil, err
-		}
-		ops := t.Success
-		if !ok {
-			ops = t.Failure
 		}
 		if err := q.fits(ops); err != nil {
 			return ok, nil, err
@@ -52,21 +49,34 @@ func (q quotaWriter) txn(t messages.Txn, rev uint64, results bool) (bool, []mess
 	return q.writer.txn(t, rev, results)
 }
 
-// mayExceed says whether ops' puts could take the data past the quota,
-// from their sizes alone: if the data stays within it even were every put
-// a new key, the writes fit, and no record need be read.
+// mayExceed says whether ops' puts, in both branches of every nested
+// transaction too, could take the data past the quota, from their sizes
+// alone: if the data stays within it even were every put a new key, the
+// writes fit, and no record need be read. A put that keeps the key's
+// value grows nothing (its key exists, or the transaction fails), and
+// counts what its empty value costs, more than that.
 func (q quotaWriter) mayExceed(ops []messages.TxnOp) bool {
-	used := q.st.Used()
-	for _, op := range ops {
-		if op.Type == messages.OpPut {
-			used += store.Cost(op.Key, op.Value)
-		}
-	}
-	return used > q.quota
+	return q.st.Used()+putCosts(ops) > q.quota
 }
 
-// fits refuses ops (one branch) whose puts would take the used bytes past
-// the quota; deletes are never refused.
+// putCosts is what ops' puts would cost were each a new key.
+func putCosts(ops []messages.TxnOp) uint64 {
+	var n uint64
+	for _, op := range ops {
+		switch {
+		case op.Type == messages.OpPut:
+			n += store.Cost(op.Key, op.Value)
+		case op.Type == messages.OpTxn && op.Txn != nil:
+			n += putCosts(op.Txn.Success) + putCosts(op.Txn.Failure)
+		}
+	}
+	return n
+}
+
+// fits refuses ops (the operations that run: store.Store.Branch) whose
+// puts would take the used bytes past the quota; deletes are never
+// refused. A put that keeps the key's value (IgnoreValue) costs what the
+// key costs now: it grows nothing.
 func (q quotaWriter) fits(ops []messages.TxnOp) error {
 	if !q.mayExceed(ops) {
 		return nil
@@ -78,14 +88,19 @@ func (q quotaWriter) fits(ops []messages.TxnOp) error {
 		if op.Type != messages.OpPut {
 			continue
 		}
-		used += int64(store.Cost(op.Key, op.Value))
 		old, found, err := q.st.CostOf(op.Key)
 		if err != nil {
 			return err
 		}
-		if found {
+		switch {
+		case op.IgnoreValue:
+			// The key's value again; an absent key fails the
+			// transaction with messages.ErrNotFound (store's Txn).
+			continue
+		case found:
 			used -= int64(old)
 		}
+		used += int64(store.Cost(op.Key, op.Value))
 		grow = true
 	}
 	if grow && used > int64(q.quota) && used > int64(before) {

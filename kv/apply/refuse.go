@@ -95,7 +95,8 @@ func checkProposed(c Command) error {
 // checkTxnKeys refuses a transaction that names a key over limit. Before
 // it is proposed every key counts (limit messages.MaxKeyBytes, writes:
 // false); when it is applied only the keys it writes do (maxStoredKey,
-// writes: true), as they are all the db would refuse.
+// writes: true), as they are all the db would refuse. Nested
+// transactions' keys count alike.
 func checkTxnKeys(t messages.Txn, limit int, writes bool) error {
 	check := func(what string, i int, key string) error {
 		if len(key) > limit {
@@ -114,8 +115,22 @@ func checkTxnKeys(t messages.Txn, limit int, writes bool) error {
 		for i, op := range ops {
 			keys := []string{op.Key, op.End}
 			switch {
+			case op.Type == messages.OpTxn:
+				if op.Txn == nil {
+					continue // checkTxn refuses it
+				}
+				if err := checkTxnKeys(*op.Txn, limit, writes); err != nil {
+					return fmt.Errorf("operation %d: nested: %w", i, err)
+				}
+				continue
 			case op.Type == messages.OpPut:
-				keyLimit, valueLimit := putLimits(op.Lease)
+				lease := op.Lease
+				if op.IgnoreLease {
+					// It keeps the key's lease, if it has one: the
+					// limits of a key with a lease, whatever the state.
+					lease = 1
+				}
+				keyLimit, valueLimit := putLimits(lease)
 				if len(op.Value) > valueLimit {
 					return fmt.Errorf("%w: operation %d: %d bytes", messages.ErrValueTooLarge, i, len(op.Value))
 				}

@@ -253,11 +253,11 @@ func TestCheckTxnRefusals(t *testing.T) {
 		{"too many failure ops", messages.Txn{Failure: many(MaxTxnOps+1, kvtest.TxnPut("", "v"))}},
 		{"compare with no key", messages.Txn{Compares: []messages.Compare{kvtest.CmpNum("", messages.CompareVersion, messages.CompareEqual, 0)}}},
 		{"compare target 0", messages.Txn{Compares: []messages.Compare{{Key: "k", Op: messages.CompareEqual}}}},
-		{"compare target 5", messages.Txn{Compares: []messages.Compare{{Key: "k", Target: 5, Op: messages.CompareEqual}}}},
+		{"compare target 6", messages.Txn{Compares: []messages.Compare{{Key: "k", Target: 6, Op: messages.CompareEqual}}}},
 		{"compare op 0", messages.Txn{Compares: []messages.Compare{{Key: "k", Target: messages.CompareVersion}}}},
 		{"compare op 5", messages.Txn{Compares: []messages.Compare{{Key: "k", Target: messages.CompareVersion, Op: 5}}}},
 		{"op type 0", messages.Txn{Success: []messages.TxnOp{{Key: "k"}}}},
-		{"op type 5", messages.Txn{Failure: []messages.TxnOp{{Type: 5, Key: "k"}}}},
+		{"op type 6", messages.Txn{Failure: []messages.TxnOp{{Type: 6, Key: "k"}}}},
 		{"get with no key", messages.Txn{Success: []messages.TxnOp{kvtest.TxnGet("")}}},
 		{"put with no key", messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("", "v")}}},
 		{"delete with no key", messages.Txn{Success: []messages.TxnOp{kvtest.TxnDel("")}}},
@@ -307,27 +307,30 @@ func TestCheckTxnRefusals(t *testing.T) {
 }
 
 // sameTxn compares transactions as the encoding keeps them: an empty value
-// and none are alike.
-func sameTxn(a, b messages.Txn) bool {
-	norm := func(t messages.Txn) messages.Txn {
-		var out messages.Txn
-		for _, c := range t.Compares {
-			if len(c.Value) == 0 {
-				c.Value = nil
-			}
-			out.Compares = append(out.Compares, c)
+// and none are alike, in nested transactions too.
+func sameTxn(a, b messages.Txn) bool { return reflect.DeepEqual(normTxn(a), normTxn(b)) }
+
+func normTxn(t messages.Txn) messages.Txn {
+	var out messages.Txn
+	for _, c := range t.Compares {
+		if len(c.Value) == 0 {
+			c.Value = nil
 		}
-		for _, ops := range []struct{ in, out *[]messages.TxnOp }{{&t.Success, &out.Success}, {&t.Failure, &out.Failure}} {
-			for _, op := range *ops.in {
-				if len(op.Value) == 0 {
-					op.Value = nil
-				}
-				*ops.out = append(*ops.out, op)
-			}
-		}
-		return out
+		out.Compares = append(out.Compares, c)
 	}
-	return reflect.DeepEqual(norm(a), norm(b))
+	for _, ops := range []struct{ in, out *[]messages.TxnOp }{{&t.Success, &out.Success}, {&t.Failure, &out.Failure}} {
+		for _, op := range *ops.in {
+			if len(op.Value) == 0 {
+				op.Value = nil
+			}
+			if op.Txn != nil {
+				nested := normTxn(*op.Txn)
+				op.Txn = &nested
+			}
+			*ops.out = append(*ops.out, op)
+		}
+	}
+	return out
 }
 
 func codecTxns() []messages.Txn {
@@ -371,7 +374,72 @@ func codecTxns() []messages.Txn {
 			},
 			Failure: []messages.TxnOp{{Type: messages.OpPut, Key: "a", Value: []byte("3"), Lease: 1 << 40}, kvtest.TxnDel("b")},
 		},
+		// The etcd features below (flags 8, 16 and 32, compare target 5,
+		// operation type 5); those above are pinned byte for byte
+		// (TestEncodingsWithoutNewFeaturesUnchanged).
+		{
+			Compares: []messages.Compare{
+				kvtest.CmpNum("l", messages.CompareLease, messages.CompareEqual, 7),
+				kvtest.CmpNum("m", messages.CompareLease, messages.CompareGreater, math.MaxInt64),
+			},
+			Success: []messages.TxnOp{
+				prevKV(kvtest.TxnPut("a", "1")),
+				prevKV(leased("b", "2", 9)),
+				prevKV(kvtest.TxnDel("c")),
+				prevKV(kvtest.TxnDelRange("d", "e")),
+				keep(kvtest.TxnPut("f", ""), true, false),
+				keep(leased("g", "v", 3), true, false),
+				keep(kvtest.TxnPut("h", "v"), false, true),
+				prevKV(keep(kvtest.TxnPut("i", ""), true, true)),
+			},
+		},
+		{
+			Compares: []messages.Compare{kvtest.CmpValue("a", messages.CompareEqual, "1")},
+			Success: []messages.TxnOp{
+				kvtest.TxnPut("a", "2"),
+				nestedOp(messages.Txn{
+					Compares: []messages.Compare{kvtest.CmpNum("b", messages.CompareVersion, messages.CompareEqual, 0)},
+					Success:  []messages.TxnOp{kvtest.TxnPut("b", "1"), nestedOp(messages.Txn{Success: []messages.TxnOp{kvtest.TxnGet("a")}})},
+					Failure:  []messages.TxnOp{prevKV(kvtest.TxnPut("b", "2")), kvtest.TxnRange(messages.Range{Start: "a", End: store.RangeEndAll, Limit: 3, KeysOnly: true})},
+				}),
+				nestedOp(messages.Txn{}),
+			},
+			Failure: []messages.TxnOp{nestedOp(messages.Txn{Failure: []messages.TxnOp{kvtest.TxnDelRange("a", "b")}})},
+		},
+		{Success: []messages.TxnOp{deepTxn(MaxTxnDepth - 1)}},
 	}
+}
+
+// prevKV asks op for the keys as they were.
+func prevKV(op messages.TxnOp) messages.TxnOp {
+	op.PrevKV = true
+	return op
+}
+
+// keep makes a put keep the key's value (and drop its own), its lease
+// (and drop its own), or both.
+func keep(op messages.TxnOp, value, lease bool) messages.TxnOp {
+	if value {
+		op.IgnoreValue, op.Value = true, nil
+	}
+	if lease {
+		op.IgnoreLease, op.Lease = true, 0
+	}
+	return op
+}
+
+// nestedOp is an operation running t.
+func nestedOp(t messages.Txn) messages.TxnOp { return messages.TxnOp{Type: messages.OpTxn, Txn: &t} }
+
+// deepTxn is an operation running a transaction that holds levels of
+// transactions, each inside the one before: at depth d of its own, it
+// makes the whole levels+1 deep.
+func deepTxn(levels int) messages.TxnOp {
+	t := messages.Txn{Success: []messages.TxnOp{kvtest.TxnPut("deep", "v")}}
+	for range levels - 1 {
+		t = messages.Txn{Success: []messages.TxnOp{nestedOp(t)}}
+	}
+	return nestedOp(t)
 }
 
 func TestTxnCodecRoundTrip(t *testing.T) {

@@ -11,10 +11,11 @@
 //
 // The store's revision is the index of the last entry that changed a key;
 // each key carries its create and mod revisions and version. Every write
-// records its change in the history (history.go), bounded, which serves
-// watchers resuming (ReadEvents) and reads of a past revision, which undo
-// the changes made since (range.go). The changes made since the owner last
-// asked (TakeEvents) go to the watch hub.
+// records its change in the history (history.go), bounded by size and
+// by compaction entries (Compact); it serves watchers resuming
+// (ReadEvents) and reads of a past revision, which undo the changes made
+// since (range.go). The changes made since the owner last asked
+// (TakeEvents) go to the watch hub.
 //
 // A Store is used by one goroutine, its owner's, except SnapshotReader and
 // ReadEvents, which read the last commit in read transactions of their own.

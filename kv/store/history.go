@@ -181,6 +181,36 @@ func (s *Store) CompactHistory(maxEvents, maxBytes uint64) error {
 	return nil
 }
 
+// Compact drops the history through rev, as etcd's Compact does: a read at
+// rev or later is still served, one below it fails with a
+// *messages.CompactedError, and a watch can resume from rev+1. It comes
+// from a compaction entry (package apply), so every member compacts at the
+// same point of the log. A rev at or below the compacted revision is a
+// *messages.CompactedError, one past the store's revision
+// messages.ErrFutureRevision (etcd's ErrCompacted and ErrFutureRev), and
+// nothing changes. The history is bounded (CompactHistory), so what one
+// compaction drops is at most those bounds' worth.
+func (s *Store) Compact(rev uint64) error {
+	switch {
+	case rev <= s.meta.compacted:
+		return &messages.CompactedError{Revision: rev, Compacted: s.meta.compacted}
+	case rev > s.meta.revision:
+		return fmt.Errorf("%w: compaction at %d, the store is at %d", messages.ErrFutureRevision, rev, s.meta.revision)
+	}
+	c := s.be.Tx().Bucket(bucketHistory).Cursor()
+	// First after each Delete, as in CompactHistory: bbolt's Next skips an
+	// element after a Delete.
+	for k, v := c.First(); k != nil && histRev(k) <= rev; k, v = c.First() {
+		s.meta.histEvents--
+		s.meta.histBytes -= uint64(len(v))
+		if err := c.Delete(); err != nil {
+			return fmt.Errorf("compact the history: %w", err)
+		}
+	}
+	s.meta.compacted = rev
+	return nil
+}
+
 // readEvents calls fn for the events of tx's history with revision ≥ from,
 // whole revisions at a time, until at least maxEvents were passed. through
 // is the last revision covered; see Store.ReadEvents.

@@ -512,3 +512,98 @@ func TestEventsCarryPrev(t *testing.T) {
 		t.Fatalf("events read from the history\n%q\nwant\n%q", got, want)
 	}
 }
+
+// Compact drops the history through its revision, whole revisions,
+// durably; reads at or after it are served, below it compacted. At or
+// below the compacted revision, or past the store's revision, it is
+// refused and changes nothing.
+func TestCompact(t *testing.T) {
+	cases := []struct {
+		name       string
+		first      uint64 // a compaction before, 0 for none
+		rev        uint64
+		want       error
+		compacted  uint64
+		keptRevs   []uint64
+		keptEvents int
+	}{
+		{name: "the oldest revision", rev: 1, compacted: 1, keptRevs: []uint64{2, 3, 4, 5}, keptEvents: 8},
+		{name: "through a middle revision", rev: 3, compacted: 3, keptRevs: []uint64{4, 5}, keptEvents: 3},
+		{name: "through the store's revision", rev: 5, compacted: 5},
+		{name: "past the last one compacted", first: 2, rev: 4, compacted: 4, keptRevs: []uint64{5}, keptEvents: 2},
+		{name: "revision 0", rev: 0, want: messages.ErrCompacted, keptRevs: []uint64{1, 2, 3, 4, 5}, keptEvents: 9},
+		{name: "again", first: 3, rev: 3, want: messages.ErrCompacted, compacted: 3, keptRevs: []uint64{4, 5}, keptEvents: 3},
+		{name: "below the compacted revision", first: 3, rev: 2, want: messages.ErrCompacted, compacted: 3, keptRevs: []uint64{4, 5}, keptEvents: 3},
+		{name: "past the store's revision", rev: 6, want: messages.ErrFutureRevision, keptRevs: []uint64{1, 2, 3, 4, 5}, keptEvents: 9},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := historyFixture(t)
+			if c.first != 0 {
+				if err := s.Compact(c.first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := s.meta
+			err := s.Compact(c.rev)
+			if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Fatalf("Compact(%d) = %v, want %v", c.rev, err, c.want)
+			}
+			var ce *messages.CompactedError
+			if errors.As(err, &ce) && (ce.Revision != c.rev || ce.Compacted != before.compacted) {
+				t.Fatalf("Compact(%d) = %+v, want the revision asked for and %d", c.rev, ce, before.compacted)
+			}
+			if c.want != nil && s.meta != before {
+				t.Fatalf("a refused compaction changed the meta data: %+v, was %+v", s.meta, before)
+			}
+			h := historyOf(t, s.be.Tx())
+			var revs []uint64
+			for _, e := range h {
+				if len(revs) == 0 || revs[len(revs)-1] != e.rev {
+					revs = append(revs, e.rev)
+				}
+			}
+			if !slices.Equal(revs, c.keptRevs) || len(h) != c.keptEvents || s.Compacted() != c.compacted {
+				t.Fatalf("kept revisions %v (%d events), compacted %d; want %v (%d), %d", revs, len(h), s.Compacted(), c.keptRevs, c.keptEvents, c.compacted)
+			}
+			checkHistoryCounters(t, s)
+			if s.Revision() != 5 {
+				t.Fatalf("compaction moved the store revision to %d", s.Revision())
+			}
+			// Reads: below the compacted revision fails, at it works.
+			if s.Compacted() > 1 {
+				if _, err := s.Range(messages.Range{Start: "k", End: RangeEndAll, Revision: s.Compacted() - 1}); !errors.As(err, &ce) || ce.Compacted != s.Compacted() {
+					t.Fatalf("a read below the compacted revision: %v", err)
+				}
+			}
+			if s.Compacted() > 0 {
+				res, err := s.Range(messages.Range{Start: "k", End: RangeEndAll, Revision: s.Compacted()})
+				if err != nil {
+					t.Fatalf("a read at the compacted revision: %v", err)
+				}
+				n := 0
+				for rev := uint64(1); rev <= s.Compacted(); rev++ {
+					n += []int{1, 2, 3, 1, 2}[rev-1]
+				}
+				if len(res.KVs) != n {
+					t.Fatalf("a read at %d holds %d keys, want %d", s.Compacted(), len(res.KVs), n)
+				}
+			}
+			// Durable, and what watchers resuming read from the commit.
+			if err := s.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			m, err := committedMeta(s)
+			if err != nil || m.compacted != c.compacted || m.histEvents != uint64(c.keptEvents) {
+				t.Fatalf("committed meta %+v (%v), want compacted %d with %d events", m, err, c.compacted, c.keptEvents)
+			}
+			if _, err := s.ReadEvents(c.compacted, 100, func(messages.Event) {}); c.compacted > 0 && !errors.Is(err, messages.ErrCompacted) {
+				t.Fatalf("ReadEvents from the compacted revision: %v, want ErrCompacted", err)
+			}
+			var evs []messages.Event
+			if _, err := s.ReadEvents(c.compacted+1, 100, func(e messages.Event) { evs = append(evs, e) }); err != nil || len(evs) != c.keptEvents {
+				t.Fatalf("ReadEvents after the compacted revision: %d events, %v; want %d", len(evs), err, c.keptEvents)
+			}
+		})
+	}
+}

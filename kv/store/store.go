@@ -249,6 +249,13 @@ func (s *Store) CostOf(key string) (cost uint64, ok bool, err error) {
 // DeleteRange deletes key, or the keys in [key, end), at revision rev and
 // says how many there were.
 func (s *Store) DeleteRange(key, end string, rev uint64) (int, error) {
+	n, _, err := s.deleteRange(key, end, rev, false)
+	return n, err
+}
+
+// deleteRange is DeleteRange, which with prev also returns the keys it
+// removed as they were, in key order, values copied (etcd's prev_kv).
+func (s *Store) deleteRange(key, end string, rev uint64, prev bool) (int, []messages.KV, error) {
 	keys := []string{key}
 	if end != "" {
 		keys = keys[:0]
@@ -258,50 +265,54 @@ func (s *Store) DeleteRange(key, end string, rev uint64) (int, error) {
 		}
 	}
 	n := 0
+	var prevs []messages.KV
 	for _, k := range keys {
-		ok, err := s.del(k, rev)
+		was, err := s.del(k, rev)
 		if err != nil {
-			return n, err
+			return n, nil, err
 		}
-		if ok {
+		if was != nil {
 			n++
+			if prev {
+				prevs = append(prevs, *was)
+			}
 		}
 	}
-	return n, nil
+	return n, prevs, nil
 }
 
-// del removes key at revision rev; deleting an absent key changes nothing
-// (ok false).
-func (s *Store) del(key string, rev uint64) (ok bool, err error) {
+// del removes key at revision rev and returns the record it had, its value
+// a copy; deleting an absent key changes nothing (nil).
+func (s *Store) del(key string, rev uint64) (*messages.KV, error) {
 	bk := s.be.Tx().Bucket(bucketKV)
 	old := bk.Get([]byte(key))
 	if old == nil {
-		return false, nil
+		return nil, nil
 	}
 	prev, err := decodeRecord(old)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	ch := change{typ: messages.EventDelete, key: key, cur: record{modRev: rev}, prev: prev, existed: true}
 	if err := s.recordChange(rev, ch); err != nil {
-		return false, err
+		return nil, err
 	}
 	// The event is made before the delete: its previous value aliases the
-	// page the delete frees.
+	// page the delete frees (the event copies it).
 	ev := ch.event()
 	if prev.lease != 0 {
 		if err := s.attach(key, prev.lease, 0); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	if err := bk.Delete([]byte(key)); err != nil {
-		return false, fmt.Errorf("delete a key of %d bytes: %w", len(key), err)
+		return nil, fmt.Errorf("delete a key of %d bytes: %w", len(key), err)
 	}
 	s.meta.keys--
 	s.meta.used -= Cost(key, prev.value)
 	s.meta.revision = rev
 	s.events = append(s.events, ev)
-	return true, nil
+	return ev.Prev, nil
 }
 
 // Load writes a key of a state restored whole (inline snapshot data) at

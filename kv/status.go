@@ -1,0 +1,36 @@
+package kv
+
+import (
+	"io"
+
+	"github.com/raftkv/node/messages"
+)
+
+// noSpaceHeadroom is how near the quota the data may come before the
+// NOSPACE alarm shows: the largest request a client may send by default
+// (etcd's --max-request-bytes, 1.5 MiB) and its key; a write that size
+// might not fit any more.
+const noSpaceHeadroom = 3<<19 + messages.MaxKeyBytes
+
+// storeStatus answers messages.StoreStatusRequest from the state as
+// applied.
+func (a *Actor) storeStatus() messages.StoreStatus {
+	size, inUse := a.st.DBSize()
+	used := a.st.Used()
+	return messages.StoreStatus{
+		Revision:    a.st.Revision(),
+		Compacted:   a.st.Compacted(),
+		Applied:     a.applied,
+		DBSize:      size,
+		DBSizeInUse: inUse,
+		Used:        used,
+		NoSpace:     a.cfg.Quota > 0 && used+noSpaceHeadroom > a.cfg.Quota,
+	}
+}
+
+// Backup streams the db as of its last commit for a backup
+// (store.Store.Backup); any goroutine may call it, while the kv actor
+// applies.
+func (s *State) Backup() (rc io.ReadCloser, size int64, index uint64, err error) {
+	return s.st.Backup()
+}
