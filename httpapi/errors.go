@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/door"
 	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
@@ -30,7 +31,7 @@ type failure struct {
 // whether the request changes state, which matters only for a timeout: then
 // the client must learn that its write may still be applied.
 func classify(err error, write bool) failure {
-	var remote *remoteError
+	var remote *door.RemoteError
 	var compacted *messages.CompactedError
 	switch {
 	case errors.As(err, &compacted):
@@ -56,7 +57,7 @@ func classify(err error, write bool) failure {
 	case errors.Is(err, messages.ErrFutureRevision), errors.Is(err, messages.ErrInvalidTxn):
 		return failure{status: http.StatusBadRequest, reason: err.Error()}
 	case errors.As(err, &remote):
-		return failure{status: remote.status, reason: remote.body}
+		return failure{status: remote.Status, reason: remote.Body}
 	case errors.Is(err, messages.ErrTransferFailed):
 		return failure{status: http.StatusGatewayTimeout, reason: err.Error()}
 	case errors.Is(err, actor.ErrTimeout), errors.Is(err, messages.ErrTimeout):

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/door"
 	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/watch"
@@ -64,7 +66,7 @@ const (
 
 // errAPINotWired is the error of a request whose target actor was not given
 // to NewHandler; asking a nil PID would panic inside protoactor.
-var errAPINotWired = errors.New("http api: actor not configured")
+var errAPINotWired = door.ErrNotWired
 
 // handler serves the client API. It keeps no state of its own: every
 // request becomes one message to the kv or raft actor, so that the actors
@@ -301,77 +303,24 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 }
 
 // ask sends msg to pid and waits for the answer for at most the configured
-// timeout. An actor that answers with an error value fails the request.
+// timeout (door.Actors.Ask).
 func (h *handler) ask(pid *actor.PID, msg any) (any, error) {
-	if h.root == nil || pid == nil {
-		return nil, errAPINotWired
-	}
-	reply, err := h.root.RequestFuture(pid, msg, h.timeout).Result()
-	if err != nil {
-		return nil, h.askError(pid, err)
-	}
-	if e, ok := reply.(error); ok {
-		return nil, e
-	}
-	return reply, nil
+	return h.actors().Ask(context.Background(), pid, msg)
 }
 
-// askError says in an operator's words why an actor gave no answer; err
-// stays wrapped for classify.
-func (h *handler) askError(pid *actor.PID, err error) error {
-	who := "the raft actor"
-	if pid == h.kv {
-		who = "the state machine"
-	}
-	switch {
-	case errors.Is(err, actor.ErrTimeout):
-		return fmt.Errorf("%s did not answer within %v: %w", who, h.timeout, err)
-	case errors.Is(err, actor.ErrDeadLetter):
-		return fmt.Errorf("%s has stopped: %w", who, err)
-	}
-	return fmt.Errorf("asking %s: %w", who, err)
-}
-
-// askKV sends msg to the kv actor. The error is the transport's or the
-// Result's own, so a caller can only see success when Result.Err is nil.
+// askKV sends msg to the kv actor (door.Actors.AskKV).
 func (h *handler) askKV(msg any) (messages.Result, error) {
-	reply, err := h.ask(h.kv, msg)
-	if err != nil {
-		return messages.Result{}, err
-	}
-	var res messages.Result
-	switch v := reply.(type) {
-	case messages.Result:
-		res = v
-	case *messages.Result:
-		if v == nil {
-			return messages.Result{}, errors.New("the state machine answered with no result")
-		}
-		res = *v
-	default:
-		return messages.Result{}, fmt.Errorf("the state machine answered with an unexpected %T", reply)
-	}
-	if res.Err != nil {
-		return res, res.Err
-	}
-	return res, nil
+	return h.actors().AskKV(context.Background(), msg)
 }
 
 // askStatus asks the raft actor for its status.
 func (h *handler) askStatus() (messages.Status, error) {
-	reply, err := h.ask(h.raft, messages.StatusRequest{})
-	if err != nil {
-		return messages.Status{}, err
-	}
-	switch v := reply.(type) {
-	case messages.Status:
-		return v, nil
-	case *messages.Status:
-		if v != nil {
-			return *v, nil
-		}
-	}
-	return messages.Status{}, fmt.Errorf("the raft actor answered a status request with an unexpected %T", reply)
+	return h.actors().AskStatus(context.Background())
+}
+
+// actors is how the handler reaches the kv and raft actors.
+func (h *handler) actors() door.Actors {
+	return door.Actors{Root: h.root, KV: h.kv, Raft: h.raft, Timeout: h.timeout}
 }
 
 // readBody reads the whole request body, refusing more than the configured

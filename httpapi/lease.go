@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/raftkv/node/door"
 	"github.com/raftkv/node/messages"
 )
 
@@ -338,14 +339,14 @@ func (h *handler) queryLease(w http.ResponseWriter, r *http.Request, id int64, k
 // this member, a follower, cannot answer.
 func (h *handler) leaseAtLeader(w http.ResponseWriter, r *http.Request, what, method, target string) {
 	body, err := h.askLeader(r, what, method, target)
-	var remote *remoteError
-	if errors.As(err, &remote) && remote.status == http.StatusNotFound &&
-		!strings.Contains(remote.body, messages.ErrLeaseNotFound.Error()) {
+	var remote *door.RemoteError
+	if errors.As(err, &remote) && remote.Status == http.StatusNotFound &&
+		!strings.Contains(remote.Body, messages.ErrLeaseNotFound.Error()) {
 		// A leader whose peer port does not serve /leases/ (an older
 		// version, or a server that does not mount PeerPatterns) answers
 		// 404 too: passed on, the client would take its lease for gone.
-		err = &remoteError{status: http.StatusBadGateway,
-			body: "the leader does not serve leases on its peer port (it answered 404: " + cutText(remote.body) + ")"}
+		err = &door.RemoteError{Status: http.StatusBadGateway,
+			Body: "the leader does not serve leases on its peer port (it answered 404: " + cutText(remote.Body) + ")"}
 	}
 	if err != nil {
 		h.fail(w, r, err, false)

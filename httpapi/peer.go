@@ -1,10 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/door"
 	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/messages"
 )
@@ -38,10 +37,9 @@ import (
 // routes refuse a request that names another (412).
 const (
 	peerMembersPath  = "/members"
-	peerPromotePath  = "/members/promote/"
-	peerLeasesPrefix = "/leases/"
-	// hdrClusterID is rafthttp's cluster id header, used here alike.
-	hdrClusterID = "X-Etcd-Cluster-ID"
+	peerPromotePath  = door.PeerPromotePath
+	peerLeasesPrefix = door.PeerLeasesPrefix
+	hdrClusterID     = door.HeaderClusterID
 	// maxPeerAnswer bounds what is read of a peer's answer: a member list
 	// of thousands of members fits many times over.
 	maxPeerAnswer = 4 << 20
@@ -174,63 +172,12 @@ func FetchPeerMembers(ctx context.Context, client *http.Client, peerURL string) 
 	return PeerCluster{ID: id, Format: f, Members: pm.Members}, nil
 }
 
-// remoteError is the answer of the member a request was handed to: the
-// client gets it as it was given.
-type remoteError struct {
-	status int
-	body   string
-}
-
-func (e *remoteError) Error() string {
-	return fmt.Sprintf("the leader answered %d: %s", e.status, e.body)
-}
-
 // askLeader hands a request that only the leader can answer to the
-// leader's peer API (method and target, the path and query there) and
-// returns the body of its 200; another answer is a *remoteError, passed on
-// to the client as the leader gave it. what names the request in errors.
-// The peer API never hands a request on again (NewPeerHandler), so a
-// request makes one hop at most.
+// leader's peer API (door.Leader.Ask): a request makes one hop at most,
+// since the peer API never hands one on again.
 func (h *handler) askLeader(r *http.Request, what, method, target string) ([]byte, error) {
-	if h.peerClient == nil {
-		return nil, fmt.Errorf("%w; ask the leader", messages.ErrNotLeader)
-	}
-	st, err := h.askStatus()
-	if err != nil {
-		return nil, err
-	}
-	leaderURL := st.Members[st.Leader]
-	if st.Leader == 0 || leaderURL == "" {
-		return nil, messages.ErrNoLeader
-	}
-	if st.Leader == st.ID {
-		// Raft made this member leader and the kv actor has not heard yet:
-		// asking itself through the peer port would only be refused again.
-		return nil, fmt.Errorf("%w yet: it has just been elected; retry", messages.ErrNotLeader)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, leaderURL+target, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s at the leader: %w", what, err)
-	}
-	req.Header.Set(hdrClusterID, strconv.FormatUint(h.clusterID, 16))
-	resp, err := h.peerClient.Do(req)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%s at the leader: %w", what, messages.ErrTimeout)
-		}
-		return nil, fmt.Errorf("%w: could not reach the leader (%d): %w", messages.ErrNoLeader, st.Leader, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPeerAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("read the leader's answer: %w", err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		return body, nil
-	}
-	return nil, &remoteError{status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
+	l := door.Leader{Actors: h.actors(), Client: h.peerClient, ClusterID: h.clusterID}
+	return l.Ask(r.Context(), what, method, target)
 }
 
 // promoteAtLeader hands a promotion to the leader's peer API and returns
