@@ -514,6 +514,10 @@ func (n *Node) Watch() *actor.PID { return n.watch }
 // History is the db's history, which a watch from a past revision reads.
 func (n *Node) History() watch.History { return n.state }
 
+// State is the state machine's db, for what any goroutine may read of it
+// while the kv actor applies (a backup's stream).
+func (n *Node) State() *kv.State { return n.state }
+
 // StopWatches ends every open watch (reason "stopping") and refuses new
 // ones. A watch stream lasts as long as its client: call it before a
 // graceful shutdown of the client API, which would otherwise wait on the

@@ -29,10 +29,15 @@
 // revision and the live events from then on, in one step of its mailbox, so
 // that nothing is missed or sent twice. Every ProgressInterval the hub puts
 // a progress mark, its revision, in each live watcher's queue behind what
-// is already there.
+// is already there; Progress asks for one now (etcd's progress request).
+//
+// An item of events carries, beside their JSON, the events themselves
+// (Events), shared as the JSON is, so that another door (etcd's gRPC API)
+// encodes a revision once for all its watchers too (Events.Encoding).
 //
 // Files: hub.go (the actor), config.go, protocol.go (the messages between
 // streams and the hub), queue.go (a watcher's bounded queue), group.go
-// (revisions and their JSON), index.go (which watcher takes which key),
-// stream.go (Open, Next, Close), filter.go, history.go, item.go, errors.go.
+// (revisions and their JSON), events.go (a revision's events shared among
+// watchers), index.go (which watcher takes which key), stream.go (Open,
+// Next, Close, Progress), filter.go, history.go, item.go, errors.go.
 package watch

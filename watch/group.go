@@ -13,8 +13,16 @@ type group struct {
 	events []messages.Event
 	// full is the JSON of all the events, without and with their previous
 	// records (indexed by prevKV), each made at most once and shared by
-	// every watcher that takes all of them that way.
-	full [2][]byte
+	// every watcher that takes all of them that way; shared is the events
+	// themselves, as those watchers' items carry them.
+	full   [2][]byte
+	shared [2]*Events
+}
+
+// payload is what one watcher's item of a revision carries.
+type payload struct {
+	data []byte
+	evs  *Events
 }
 
 // encoding is what one watcher's JSON of a revision depends on: watchers
@@ -67,13 +75,34 @@ func (g *group) count(f Filter) int {
 	return n
 }
 
-// jsonFor is the JSON of what enc takes of the revision, n events: the
-// shared encoding when that is all of them.
-func (g *group) jsonFor(enc encoding, n int) []byte {
-	if n == len(g.events) {
-		return g.fullJSON(enc.prevKV)
+// fullEvents is the whole revision, as the items of watchers that take all
+// of it carry it.
+func (g *group) fullEvents(prevKV bool) *Events {
+	i := b2i(prevKV)
+	if g.shared[i] == nil {
+		g.shared[i] = &Events{Revision: g.rev, List: g.events, PrevKV: prevKV}
 	}
-	return encodeGroup(g.rev, g.events, enc)
+	return g.shared[i]
+}
+
+// payloadFor is what enc takes of the revision, n events: the shared
+// encoding when that is all of them.
+func (g *group) payloadFor(enc encoding, n int) payload {
+	if n == len(g.events) {
+		return payload{g.fullJSON(enc.prevKV), g.fullEvents(enc.prevKV)}
+	}
+	return payload{encodeGroup(g.rev, g.events, enc), filterEvents(g.rev, g.events, enc)}
+}
+
+// filterEvents is the events enc's filter takes.
+func filterEvents(rev uint64, events []messages.Event, enc encoding) *Events {
+	evs := &Events{Revision: rev, PrevKV: enc.prevKV}
+	for _, e := range events {
+		if enc.filter.Match(e.KV.Key) {
+			evs.List = append(evs.List, e)
+		}
+	}
+	return evs
 }
 
 // encodeGroup writes {"revision":R,"events":[...]} with the events enc's

@@ -35,7 +35,7 @@ type Hub struct {
 	// Scratch for one revision: the events each watcher takes, and the
 	// filtered copies made, shared by watchers of the same encoding.
 	counts   map[*watcher]int
-	filtered map[encoding][]byte
+	filtered map[encoding]payload
 }
 
 // watcher is the hub's side of one stream.
@@ -49,6 +49,9 @@ type watcher struct {
 	// hub's revision only for a watch that starts in the future (a client
 	// that read further on another member).
 	after uint64
+	// wantsProgress: a progress mark was asked for (Progress) while the
+	// watcher was catching up; it gets one when it goes live.
+	wantsProgress bool
 }
 
 func (w *watcher) encoding() encoding { return encoding{filter: w.filter, prevKV: w.prevKV} }
@@ -65,7 +68,7 @@ func NewHub(cfg HubConfig) *Hub {
 		watchers:  make(map[*queue]*watcher),
 		live:      newIndex(),
 		counts:    make(map[*watcher]int),
-		filtered:  make(map[encoding][]byte),
+		filtered:  make(map[encoding]payload),
 	}
 }
 
@@ -94,6 +97,8 @@ func (h *Hub) Receive(ctx actor.Context) {
 		if w := h.watchers[m.q]; w != nil {
 			h.remove(w)
 		}
+	case progressRequest:
+		ctx.Respond(h.progressNow(m))
 	case progressTick:
 		h.progress()
 		h.arm(ctx)
@@ -161,12 +166,17 @@ func (h *Hub) goLiveFrom(w *watcher, after uint64) {
 		if n == 0 {
 			continue
 		}
-		if !w.q.push(g.rev, g.jsonFor(w.encoding(), n)) {
+		p := g.payloadFor(w.encoding(), n)
+		if !w.q.push(g.rev, p.data, p.evs) {
 			h.overflow(w, g.rev)
 			return
 		}
 	}
 	h.live.add(w)
+	if w.wantsProgress {
+		w.wantsProgress = false
+		w.q.pushProgress(max(after, h.rev))
+	}
 }
 
 // apply hands each revision to the live watchers that take part of it. It
@@ -203,16 +213,16 @@ func (h *Hub) dispatch(g *group) {
 	}
 	clear(h.filtered)
 	for w, n := range h.counts {
-		var data []byte
+		var p payload
 		if n == len(g.events) {
-			data = g.fullJSON(w.prevKV)
-		} else if enc := w.encoding(); h.filtered[enc] != nil {
-			data = h.filtered[enc]
+			p = payload{g.fullJSON(w.prevKV), g.fullEvents(w.prevKV)}
+		} else if enc := w.encoding(); h.filtered[enc].evs != nil {
+			p = h.filtered[enc]
 		} else {
-			data = encodeGroup(g.rev, g.events, enc)
-			h.filtered[enc] = data
+			p = g.payloadFor(enc, n)
+			h.filtered[enc] = p
 		}
-		if !w.q.push(g.rev, data) {
+		if !w.q.push(g.rev, p.data, p.evs) {
 			h.overflow(w, g.rev)
 		}
 	}
@@ -260,6 +270,23 @@ func (h *Hub) progress() {
 			w.q.pushProgress(max(w.after, h.rev))
 		}
 	}
+}
+
+// progressNow gives each of the watchers a progress mark now, or, to one
+// catching up, when it goes live; it answers the hub's revision, which
+// each mark covers.
+func (h *Hub) progressNow(m progressRequest) uint64 {
+	for _, q := range m.qs {
+		w := h.watchers[q]
+		switch {
+		case w == nil:
+		case w.live:
+			w.q.pushProgress(max(w.after, h.rev))
+		default:
+			w.wantsProgress = true
+		}
+	}
+	return h.rev
 }
 
 // resume is the first revision w was not given; 0 for a watcher catching

@@ -3,14 +3,20 @@ package watch
 import "strings"
 
 // index finds the live watchers that take a key without looking at every
-// watcher: by the key itself, and by the prefixes watched.
+// watcher: by the key itself, and by the prefixes watched. The watchers of
+// other ranges (etcd's range_end, rare) are each looked at.
 type index struct {
 	keys     map[string]map[*watcher]struct{}
 	prefixes map[string]map[*watcher]struct{}
+	ranges   map[*watcher]struct{}
 }
 
 func newIndex() index {
-	return index{keys: make(map[string]map[*watcher]struct{}), prefixes: make(map[string]map[*watcher]struct{})}
+	return index{
+		keys:     make(map[string]map[*watcher]struct{}),
+		prefixes: make(map[string]map[*watcher]struct{}),
+		ranges:   make(map[*watcher]struct{}),
+	}
 }
 
 func (x index) bucket(f Filter) map[string]map[*watcher]struct{} {
@@ -21,6 +27,10 @@ func (x index) bucket(f Filter) map[string]map[*watcher]struct{} {
 }
 
 func (x index) add(w *watcher) {
+	if w.filter.isRange() {
+		x.ranges[w] = struct{}{}
+		return
+	}
 	m := x.bucket(w.filter)
 	set := m[w.filter.Key]
 	if set == nil {
@@ -31,6 +41,10 @@ func (x index) add(w *watcher) {
 }
 
 func (x index) remove(w *watcher) {
+	if w.filter.isRange() {
+		delete(x.ranges, w)
+		return
+	}
 	m := x.bucket(w.filter)
 	if set := m[w.filter.Key]; set != nil {
 		delete(set, w)
@@ -44,6 +58,11 @@ func (x index) remove(w *watcher) {
 func (x index) each(key string, fn func(*watcher)) {
 	for w := range x.keys[key] {
 		fn(w)
+	}
+	for w := range x.ranges {
+		if w.filter.Match(key) {
+			fn(w)
+		}
 	}
 	if len(x.prefixes) == 0 {
 		return

@@ -29,6 +29,9 @@ type Item struct {
 	Revision uint64
 	// Data is the JSON of a KindEvents item. It is shared with other
 	// watchers: read it, never change it.
-	Data   []byte
+	Data []byte
+	// Events is the events of a KindEvents item, the ones Data encodes,
+	// shared as Data is.
+	Events *Events
 	Reason string // of a KindEnd item
 }

@@ -52,6 +52,10 @@ type wentLive struct {
 // closeWatch tells the hub a stream is done (its client left, or it ended).
 type closeWatch struct{ q *queue }
 
+// progressRequest asks the hub for a progress mark in each queue's watcher
+// (Progress). Answered with the hub's revision (uint64).
+type progressRequest struct{ qs []*queue }
+
 // progressTick is the hub's timer: time to give each live watcher a
 // progress mark.
 type progressTick struct{}

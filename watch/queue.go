@@ -33,9 +33,9 @@ func (q *queue) signal() {
 	}
 }
 
-// push adds one revision's events, or reports false, adding nothing, when
-// they would take the queue past a bound.
-func (q *queue) push(rev uint64, data []byte) bool {
+// push adds one revision's events (their JSON and themselves), or reports
+// false, adding nothing, when they would take the queue past a bound.
+func (q *queue) push(rev uint64, data []byte, evs *Events) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.ended {
@@ -44,7 +44,7 @@ func (q *queue) push(rev uint64, data []byte) bool {
 	if q.events+1 > q.maxEvents || q.bytes+len(data) > q.maxBytes {
 		return false
 	}
-	q.items = append(q.items, Item{Kind: KindEvents, Revision: rev, Data: data})
+	q.items = append(q.items, Item{Kind: KindEvents, Revision: rev, Data: data, Events: evs})
 	q.events++
 	q.bytes += len(data)
 	q.signal()

@@ -15,7 +15,7 @@ func TestQueueCoalescesProgress(t *testing.T) {
 	q.maxEvents, q.maxBytes = 10, 1000
 	q.pushProgress(3)
 	q.pushProgress(4)
-	q.push(5, []byte("x"))
+	q.push(5, []byte("x"), nil)
 	q.pushProgress(5)
 	q.pushProgress(6)
 	got := q.take(nil)
@@ -31,22 +31,22 @@ func TestQueueBoundsAndEnd(t *testing.T) {
 	ends := 0
 	q := newQueue(func() { ends++ })
 	q.maxEvents, q.maxBytes = 2, 10
-	if !q.push(1, []byte("12345")) || !q.push(2, []byte("12345")) {
+	if !q.push(1, []byte("12345"), nil) || !q.push(2, []byte("12345"), nil) {
 		t.Fatal("pushes within the bounds refused")
 	}
-	if q.push(3, []byte("1")) {
+	if q.push(3, []byte("1"), nil) {
 		t.Fatal("a third event accepted over a bound of 2")
 	}
 	q.take(nil)
-	if !q.push(3, []byte("1234567890")) {
+	if !q.push(3, []byte("1234567890"), nil) {
 		t.Fatal("the queue did not free its room when taken")
 	}
-	if q.push(4, []byte("1")) {
+	if q.push(4, []byte("1"), nil) {
 		t.Fatal("a byte over the bound accepted")
 	}
 	q.end(ReasonOverflow, 4)
 	q.end(ReasonReset, 9)
-	q.push(5, []byte("1"))
+	q.push(5, []byte("1"), nil)
 	q.pushProgress(5)
 	got := q.take(nil)
 	if len(got) != 2 || got[1].Kind != KindEnd || got[1].Reason != ReasonOverflow || got[1].Revision != 4 {

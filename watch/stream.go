@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,6 +167,38 @@ func (s *Stream) Next(ctx context.Context, dst []Item) ([]Item, error) {
 	}
 }
 
+// Covered is the revision through which the stream returned every event
+// its filter takes: events and progress marks move it on, and so does
+// reading the history, even where it found nothing to return.
+func (s *Stream) Covered() uint64 { return s.next - 1 }
+
+// Progress asks the hub for a progress mark in each stream: a live one
+// gets it behind what its queue holds, one catching up once it goes live.
+// It returns the hub's revision, which each mark covers: once every
+// stream's Covered reached it, every stream returned all its events
+// through it. With no streams it only asks the revision.
+func Progress(root *actor.RootContext, hub *actor.PID, timeout time.Duration, streams ...*Stream) (uint64, error) {
+	if root == nil || hub == nil {
+		return 0, errors.New("watch: no hub")
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	qs := make([]*queue, len(streams))
+	for i, s := range streams {
+		qs[i] = s.q
+	}
+	reply, err := root.RequestFuture(hub, progressRequest{qs: qs}, timeout).Result()
+	if err != nil {
+		return 0, fmt.Errorf("watch progress: %w", err)
+	}
+	rev, ok := reply.(uint64)
+	if !ok {
+		return 0, fmt.Errorf("watch progress: the hub answered %T", reply)
+	}
+	return rev, nil
+}
+
 // Watchers is how many watches the member has open, this one included: a
 // server may pace a stream's writes by it.
 func (s *Stream) Watchers() int {
@@ -228,7 +261,9 @@ func (s *Stream) read(dst []Item) ([]Item, error) {
 	)
 	flush := func() {
 		if len(evs) > 0 {
-			dst = append(dst, Item{Kind: KindEvents, Revision: rev, Data: encodeGroup(rev, evs, encoding{filter: everything, prevKV: s.cfg.PrevKV})})
+			enc := encoding{filter: everything, prevKV: s.cfg.PrevKV}
+			dst = append(dst, Item{Kind: KindEvents, Revision: rev, Data: encodeGroup(rev, evs, enc),
+				Events: &Events{Revision: rev, List: slices.Clone(evs), PrevKV: s.cfg.PrevKV}})
 			evs = evs[:0]
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/raftkv/node/actors"
+	"github.com/raftkv/node/etcdapi"
 	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
@@ -80,7 +81,7 @@ func listenAll(us []*url.URL, tlsConfig *tls.Config) ([]net.Listener, error) {
 			return nil, fmt.Errorf("listen on %s: %w", u, err)
 		}
 		if u.Scheme == "https" {
-			ln = tls.NewListener(ln, tlsConfig)
+			ln = tlsListener{tls.NewListener(ln, tlsConfig)}
 		}
 		lns = append(lns, ln)
 	}
@@ -127,7 +128,7 @@ func run(o options, lg *zap.Logger) int {
 		return refuse("could not listen for peers: %v", err)
 	}
 	defer closeAll(peerLns)
-	clientLns, err := listenAll(o.listenClient, tc.client)
+	clientLns, err := listenAll(o.listenClient, withH2(tc.client))
 	if err != nil {
 		return refuse("could not listen for clients: %v", err)
 	}
@@ -217,8 +218,29 @@ func run(o options, lg *zap.Logger) int {
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Debug:           debug,
 	})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: serverErrorLog(lg.Named("client-server"))}
-	serveAll(srv, clientLns, serveErr)
+	v3 := etcdapi.New(etcdapi.Config{
+		Root:            node.Root(),
+		KV:              node.KV(),
+		Raft:            node.Raft(),
+		Watch:           node.Watch(),
+		History:         node.History(),
+		ClusterID:       cid,
+		MemberID:        o.id,
+		Format:          o.format,
+		PeerClient:      peerHTTP,
+		Snapshot:        node.State(),
+		Quota:           o.quota,
+		MaxRequestBytes: int(o.maxRequestBytes),
+		Logger:          lg.Named("etcdapi"),
+	})
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: serverErrorLog(lg.Named("client-server"))}
+	doors, err := newClientDoors(api, v3.NewGRPCServer(), srv)
+	if err != nil {
+		lg.Error("could not start etcd's JSON gateway", zap.Error(err))
+		_ = node.Stop()
+		return 1
+	}
+	doors.serve(clientLns, serveErr)
 	lg.Info("serving",
 		zap.Uint64("id", o.id),
 		zap.Strings("client_urls", o.advertiseClient),
@@ -263,7 +285,7 @@ func run(o options, lg *zap.Logger) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := doors.shutdown(ctx); err != nil {
 		lg.Warn("the client API did not shut down cleanly", zap.Error(err))
 	}
 	// Close, not Shutdown: a peer's stream is an endless response, and
