@@ -40,13 +40,12 @@ func TestAddedMemberReceivesAllData(t *testing.T) {
 	c.leader(c.members...)
 	waitApplied(t, added, c.members...)
 	for _, m := range c.members {
-		st, err := getStatus(m.base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(st.Members) != 4 || st.Members[m4.id] != m4.peerURL {
-			t.Errorf("%s knows members %v, want 4 with %d at %s", m.name(), st.Members, m4.id, m4.peerURL)
-		}
+		waitMembers(t, m, func(members map[uint64]string) error {
+			if len(members) != 4 || members[m4.id] != m4.peerURL {
+				return fmt.Errorf("%s knows members %v, want 4 with %d at %s", m.name(), members, m4.id, m4.peerURL)
+			}
+			return nil
+		})
 	}
 	mustWrite(t, m4.base, "/after-join", "written through the new member", http.StatusNoContent)
 	for _, m := range c.others(m4) {
@@ -88,13 +87,12 @@ func TestRemovedMemberExitsByItself(t *testing.T) {
 			c.leader(rest...)
 			waitApplied(t, removed, rest...)
 			for _, m := range rest {
-				st, err := getStatus(m.base)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ids := slices.Sorted(maps.Keys(st.Members)); slices.Contains(ids, target.id) || len(ids) != 2 {
-					t.Errorf("%s still knows members %v after removing %d", m.name(), ids, target.id)
-				}
+				waitMembers(t, m, func(members map[uint64]string) error {
+					if ids := slices.Sorted(maps.Keys(members)); slices.Contains(ids, target.id) || len(ids) != 2 {
+						return fmt.Errorf("%s still knows members %v after removing %d", m.name(), ids, target.id)
+					}
+					return nil
+				})
 			}
 			if r := call(http.MethodDelete, fmt.Sprintf("%s/%d", rest[0].base, target.id), ""); r.code != http.StatusNotFound {
 				t.Errorf("DELETE /%d a second time: %s, want 404", target.id, r)
@@ -121,6 +119,22 @@ func appliedIndex(t *testing.T, m *member) uint64 {
 		t.Fatal(err)
 	}
 	return st.Applied
+}
+
+// waitMembers polls m's member list (/v1/status) until ok accepts it. The
+// raft actor takes a conf change once the state machine applies it, and
+// the index /v1/status reports applied may run a step ahead of that: the
+// list is polled, not read once; a list that never comes right fails at
+// the deadline.
+func waitMembers(t *testing.T, m *member, ok func(map[uint64]string) error) {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, m.name()+"'s member list", func() error {
+		st, err := getStatus(m.base)
+		if err != nil {
+			return err
+		}
+		return ok(st.Members)
+	})
 }
 
 // waitApplied waits until each of ms has applied index. Only then does its

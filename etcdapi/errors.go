@@ -49,12 +49,11 @@ func toStatus(err error) error {
 		return rpctypes.ErrGRPCNoSpace
 	case errors.Is(err, messages.ErrNotFound):
 		return rpctypes.ErrGRPCKeyNotFound
-	case errors.Is(err, errTooManyOps):
+	case errors.Is(err, messages.ErrTooManyOps):
 		return rpctypes.ErrGRPCTooManyOps
+	case errors.Is(err, messages.ErrDuplicateKey):
+		return rpctypes.ErrGRPCDuplicateKey
 	case errors.Is(err, messages.ErrInvalidTxn):
-		if errors.Is(err, errDuplicateKey) {
-			return rpctypes.ErrGRPCDuplicateKey
-		}
 		return status.Error(codes.InvalidArgument, "etcdserver: "+err.Error())
 	case errors.Is(err, messages.ErrBadRequest), errors.Is(err, messages.ErrEntryRefused), errors.Is(err, apply.ErrInvalidUTF8):
 		return status.Error(codes.InvalidArgument, "etcdserver: "+err.Error())
@@ -116,16 +115,6 @@ func remoteStatus(r *door.RemoteError) error {
 	}
 	return status.Error(codes.Internal, "etcdserver: "+r.Error())
 }
-
-// Errors of requests the door refuses itself, before anything is asked of
-// an actor.
-var (
-	// errTooManyOps is a transaction past the state machine's bounds
-	// (apply.MaxTxnOps, apply.MaxTxnCompares).
-	errTooManyOps = errors.New("too many operations in txn request")
-	// errDuplicateKey marks a transaction that writes a key twice.
-	errDuplicateKey = errors.New("duplicate key given in txn request")
-)
 
 // unimplemented answers an RPC this member does not serve; the message says
 // what to use instead, as the README's compatibility table does.

@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/raftkv/node/etcdapi"
-	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/internal/watchtest"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
@@ -33,8 +32,6 @@ import (
 )
 
 // TestMain fails the run if any goroutine outlives the tests.
-func TestMain(m *testing.M) { testutil.Main(m) }
-
 // watchEnv is a watch hub fed by a watchtest.Store, served by etcd's Watch
 // service over an in-memory gRPC connection.
 type watchEnv struct {

@@ -131,3 +131,14 @@ var ErrFutureRevision = errors.New("revision is in the future")
 // IgnoreValue with a Value, IgnoreLease with a Lease), transactions nested
 // too deep or too many operations in all. Nothing was proposed.
 var ErrInvalidTxn = errors.New("invalid transaction")
+
+// ErrDuplicateKey is the ErrInvalidTxn of a transaction that writes a key
+// twice in one branch (a nested transaction's writes counting as its
+// branch's), which no mod_revision could tell apart: etcd's
+// "duplicate key given in txn request".
+var ErrDuplicateKey = fmt.Errorf("%w: a key is written twice", ErrInvalidTxn)
+
+// ErrTooManyOps is the ErrInvalidTxn of a transaction past the state
+// machine's bounds on operations and compares: etcd's "too many
+// operations in txn request".
+var ErrTooManyOps = fmt.Errorf("%w: too many operations", ErrInvalidTxn)

@@ -27,8 +27,10 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/raftkv/node/actors"
+	"github.com/raftkv/node/etcdapi"
 	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
@@ -58,6 +60,9 @@ type Config struct {
 	Logger *zap.Logger
 	// Tune, if set, changes a member's configuration before each start.
 	Tune func(*actors.NodeConfig)
+	// GRPC serves etcd's v3 API (package etcdapi) on a port of each
+	// member's own (Member.GRPCAddr), next to its HTTP API.
+	GRPC bool
 }
 
 // Defaults of Config.
@@ -95,10 +100,14 @@ type Member struct {
 	// Node is the member's actors in its current or last run; nil before
 	// its first start.
 	Node *actors.Node
+	// GRPCAddr is the host:port of etcd's v3 API with Config.GRPC.
+	GRPCAddr string
 
 	c      *Cluster
 	apiLn  net.Listener // taken when the member is named, until its first start
 	peerLn net.Listener // likewise, over HTTP only
+	grpcLn net.Listener // likewise, with Config.GRPC only
+	grpc   *grpc.Server
 	tr     *transport.HTTP
 	api    *http.Server
 	peer   *http.Server // over HTTP only
@@ -184,6 +193,13 @@ func (c *Cluster) NewMember() (*Member, error) {
 		return nil, err
 	}
 	m.URL = "http://" + m.apiLn.Addr().String()
+	if c.cfg.GRPC {
+		if m.grpcLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			_ = m.apiLn.Close()
+			return nil, err
+		}
+		m.GRPCAddr = m.grpcLn.Addr().String()
+	}
 	m.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", 10000+id)
 	if c.cfg.OverHTTP {
 		if m.peerLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -311,12 +327,35 @@ func (m *Member) Start(join bool) error {
 		History:    node.History(),
 		Logger:     lg.Named("http"),
 	})
+	if c.cfg.GRPC {
+		if err := m.serveGRPC(node, cfg, lg); err != nil {
+			_ = apiLn.Close()
+			return errors.Join(err, node.Stop())
+		}
+	}
 	m.api = &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
 	m.done = make(chan struct{})
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
 		_ = srv.Serve(apiLn) // ends when Stop closes the server
 	}(m.api, m.done)
+	return nil
+}
+
+// serveGRPC serves etcd's v3 API of node on m's gRPC port, as cmd/node
+// configures it.
+func (m *Member) serveGRPC(node *actors.Node, cfg actors.NodeConfig, lg *zap.Logger) error {
+	ln, err := listen(&m.grpcLn, "http://"+m.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("start member %d: gRPC port: %w", m.ID, err)
+	}
+	m.grpc = etcdapi.New(etcdapi.Config{
+		Root: node.Root(), KV: node.KV(), Raft: node.Raft(), Watch: node.Watch(), History: node.History(),
+		ClusterID: node.ClusterID(), MemberID: m.ID, Format: cfg.Format,
+		PeerClient: &http.Client{Timeout: m.c.cfg.RequestTimeout}, Snapshot: node.State(), Quota: cfg.Quota,
+		Timeout: m.c.cfg.RequestTimeout, Logger: lg.Named("etcdapi"),
+	}).NewGRPCServer()
+	go func(g *grpc.Server) { _ = g.Serve(ln) }(m.grpc) // ends when Stop stops it
 	return nil
 }
 
@@ -350,6 +389,10 @@ func (m *Member) Stop() error {
 		if err := m.Node.StopWatches(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.grpc != nil {
+		m.grpc.Stop() // ends the streams too, as Close below does for HTTP
+		m.grpc = nil
 	}
 	// Close, not Shutdown: the requests in flight end with the member,
 	// and a client's endless stream must not hold the stop.
@@ -389,12 +432,12 @@ func (c *Cluster) Stop() error {
 		if err := m.Stop(); err != nil {
 			errs = append(errs, err)
 		}
-		for _, ln := range []net.Listener{m.apiLn, m.peerLn} {
+		for _, ln := range []net.Listener{m.apiLn, m.peerLn, m.grpcLn} {
 			if ln != nil {
 				_ = ln.Close()
 			}
 		}
-		m.apiLn, m.peerLn = nil, nil
+		m.apiLn, m.peerLn, m.grpcLn = nil, nil, nil
 	}
 	c.client.CloseIdleConnections()
 	if c.tempDir {

@@ -71,7 +71,7 @@ func checkLevel(t messages.Txn, depth int, n *txnCount) (writeSet, error) {
 		return writeSet{}, fmt.Errorf("%w: transactions nested deeper than %d", messages.ErrInvalidTxn, MaxTxnDepth)
 	}
 	if n.compares += len(t.Compares); n.compares > MaxTxnCompares {
-		return writeSet{}, fmt.Errorf("%w: %d compares or more, at most %d", messages.ErrInvalidTxn, n.compares, MaxTxnCompares)
+		return writeSet{}, fmt.Errorf("%w: %d compares or more, at most %d", messages.ErrTooManyOps, n.compares, MaxTxnCompares)
 	}
 	for i, c := range t.Compares {
 		if c.Key == "" {
@@ -103,10 +103,10 @@ func checkLevel(t messages.Txn, depth int, n *txnCount) (writeSet, error) {
 // own; it returns what the branch may write.
 func checkBranch(ops []messages.TxnOp, depth int, n *txnCount) (writeSet, error) {
 	if len(ops) > MaxTxnOps {
-		return writeSet{}, fmt.Errorf("%w: %d operations, at most %d", messages.ErrInvalidTxn, len(ops), MaxTxnOps)
+		return writeSet{}, fmt.Errorf("%w: %d operations, at most %d", messages.ErrTooManyOps, len(ops), MaxTxnOps)
 	}
 	if n.ops += len(ops); n.ops > MaxTxnOpsTotal {
-		return writeSet{}, fmt.Errorf("%w: %d operations or more in all its branches, at most %d", messages.ErrInvalidTxn, n.ops, MaxTxnOpsTotal)
+		return writeSet{}, fmt.Errorf("%w: %d operations or more in all its branches, at most %d", messages.ErrTooManyOps, n.ops, MaxTxnOpsTotal)
 	}
 	// What each operation may write, by its position.
 	items := make([]writeSet, len(ops))
@@ -125,7 +125,7 @@ func checkBranch(ops []messages.TxnOp, depth int, n *txnCount) (writeSet, error)
 	for i, w := range items {
 		for _, k := range w.keys {
 			if j, ok := owner[k]; ok && j != i {
-				return writeSet{}, fmt.Errorf("%w: operation %d writes a key an earlier operation writes", messages.ErrInvalidTxn, i)
+				return writeSet{}, fmt.Errorf("%w: operation %d writes a key an earlier operation writes", messages.ErrDuplicateKey, i)
 			}
 			owner[k] = i
 		}
@@ -137,7 +137,7 @@ func checkBranch(ops []messages.TxnOp, depth int, n *txnCount) (writeSet, error)
 			}
 			for _, d := range w.spans {
 				if store.InRange(k, d.start, d.end) {
-					return writeSet{}, fmt.Errorf("%w: a key of %d bytes is written twice (a delete range covers it)", messages.ErrInvalidTxn, len(k))
+					return writeSet{}, fmt.Errorf("%w: a key of %d bytes (a delete range covers it)", messages.ErrDuplicateKey, len(k))
 				}
 			}
 		}
