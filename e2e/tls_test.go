@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -10,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"github.com/raftkv/node/internal/testcerts"
 	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/tlsfiles"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // peerCN is the common name of every member's peer certificate: members
@@ -144,4 +149,52 @@ func TestCertificateRotation(t *testing.T) {
 	if bytes.Contains([]byte(m.p.Output()), []byte(`"level":"error"`)) {
 		t.Errorf("errors logged around the rotation:\n%s", testutil.Tail(m.p.Output(), 20))
 	}
+}
+
+// etcd's gRPC API shares the client port and its TLS: a client with a
+// certificate of the CA is served over HTTP/2, one without is refused at
+// the handshake, and HTTP/1.1 clients of the same port are still served.
+func TestGRPCOverMutualTLS(t *testing.T) {
+	ca := testcerts.NewCA(t, "raftkv test CA")
+	clientCert, clientKey := ca.Issue(t, "client")
+	c := newClusterWith(t, 1, clusterOpts{
+		scheme: "https",
+		client: tlsClient(t, ca, clientCert, clientKey),
+		memberFlags: func(m *member) []string {
+			cert, key := ca.Issue(t, peerCN)
+			return []string{
+				"--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca.CertFile(),
+				"--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca.CertFile(), "--client-cert-auth",
+			}
+		},
+	})
+	m := c.leader(c.members...)
+	addr := strings.TrimPrefix(m.base, "https://")
+	dial := func(certFile, keyFile string) pb.MaintenanceClient {
+		cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+		if certFile != "" {
+			pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates = []tls.Certificate{pair}
+		}
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return pb.NewMaintenanceClient(conn)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := dial(clientCert, clientKey).Status(ctx, &pb.StatusRequest{})
+	if err != nil || st.Leader != m.id {
+		t.Fatalf("status over TLS: %v %v", st, err)
+	}
+	if _, err := dial("", "").Status(ctx, &pb.StatusRequest{}); err == nil {
+		t.Fatalf("a gRPC client without a certificate was served")
+	}
+	mustWrite(t, m.base, "/over-http1", "still served", http.StatusNoContent)
+	mustRead(t, m.base, "/over-http1", "still served")
 }

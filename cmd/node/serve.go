@@ -109,13 +109,13 @@ func (d *clientDoors) shutdown(ctx context.Context) error {
 // makes them), so that serve can tell it from a plain one.
 type tlsListener struct{ net.Listener }
 
-// withH2 is a client listener's TLS config offering HTTP/2 too: gRPC
-// clients require it (ALPN "h2"); HTTP/1 clients still get HTTP/1.1.
+// withH2 makes a client listener's TLS config offer HTTP/2 too: gRPC
+// clients require it (ALPN "h2"); HTTP/1 clients still get HTTP/1.1. It
+// changes c in place: tlsfiles' configs copy themselves for each handshake
+// (GetConfigForClient), so a copy made here would not be served.
 func withH2(c *tls.Config) *tls.Config {
-	if c == nil {
-		return nil
+	if c != nil {
+		c.NextProtos = []string{"h2", "http/1.1"}
 	}
-	c = c.Clone()
-	c.NextProtos = []string{"h2", "http/1.1"}
 	return c
 }
