@@ -434,3 +434,75 @@ func TestLeaseClusterMaintenance(t *testing.T) {
 		t.Fatalf("auth: %v, want Unimplemented", err)
 	}
 }
+
+// Defragment shrinks a member's db after deletes, while writes go on, and
+// loses none of them: the members still agree on every key.
+func TestDefragment(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := ctxT(t)
+	kv := e.kv(e.lead)
+	value := make([]byte, 2000)
+	for i := range 10 { // 1,000 keys, 100 a transaction
+		var ops []*pb.RequestOp
+		for j := range 100 {
+			ops = append(ops, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{
+				Key: fmt.Appendf(nil, "d/%05d", i*100+j), Value: value}}})
+		}
+		if _, err := kv.Txn(ctx, &pb.TxnRequest{Success: ops}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del, err := kv.DeleteRange(ctx, &pb.DeleteRangeRequest{Key: []byte("d/"), RangeEnd: []byte("d/00900")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The history keeps every value written and deleted until compacted.
+	if _, err := kv.Compact(ctx, &pb.CompactionRequest{Revision: del.Header.Revision}); err != nil {
+		t.Fatal(err)
+	}
+	// Writes during the defragmentation, to be applied again to the copy.
+	done := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			if _, err := kv.Put(ctx, &pb.PutRequest{Key: fmt.Appendf(nil, "during/%03d", i), Value: []byte("x")}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	mc := pb.NewMaintenanceClient(e.conns[e.lead])
+	before, err := mc.Status(ctx, &pb.StatusRequest{})
+	t.Logf("db before: %d bytes, %d in use", before.DbSize, before.DbSizeInUse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.Defragment(ctx, &pb.DefragmentRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after, err := mc.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.DbSize >= before.DbSize/2 {
+		t.Fatalf("db of %d bytes before, %d after: not shrunk", before.DbSize, after.DbSize)
+	}
+	if _, err := e.c.Converged(10 * time.Second); err != nil {
+		t.Fatalf("the members disagree after the defragmentation: %v", err)
+	}
+	r, err := kv.Range(ctx, &pb.RangeRequest{Key: []byte("during/"), RangeEnd: []byte("during0"), CountOnly: true})
+	if err != nil || r.Count != 200 {
+		t.Fatalf("writes made during the defragmentation: %v %v, want 200", r, err)
+	}
+	// The defragmented member restarts from its new file.
+	m := e.c.Member(uint64(e.lead + 1))
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Converged(20 * time.Second); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+}

@@ -88,7 +88,7 @@ func toStatus(err error) error {
 		return rpctypes.ErrGRPCNotLeader
 	case errors.Is(err, messages.ErrIsLearner), errors.Is(err, messages.ErrConfChangeDeclined):
 		return status.Error(codes.FailedPrecondition, "etcdserver: "+err.Error())
-	case errors.Is(err, messages.ErrConfChangePending), errors.Is(err, messages.ErrLeaseExpiring):
+	case errors.Is(err, messages.ErrConfChangePending), errors.Is(err, messages.ErrLeaseExpiring), errors.Is(err, messages.ErrDefragAborted):
 		return status.Error(codes.Unavailable, "etcdserver: "+err.Error())
 	case errors.Is(err, watch.ErrTooManyWatchers):
 		return rpctypes.ErrGRPCRequestTooManyRequests

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -196,8 +197,24 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 	return &pb.MoveLeaderResponse{Header: m.s.header(ctx, 0)}, nil
 }
 
-func (m *maintenanceServer) Defragment(context.Context, *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	return nil, unimplemented("Defragment (not yet: the db file does not shrink)")
+// defragTimeout bounds a defragmentation the client set no deadline for:
+// the copy of a large db takes minutes on a slow disk, and the member
+// serves meanwhile, so waiting is cheap.
+const defragTimeout = 10 * time.Minute
+
+// Defragment rewrites this member's db compactly, while it goes on serving
+// (messages.Defragment): etcdctl defrag asks each endpoint in turn.
+func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	a := m.s.actors
+	a.Timeout = defragTimeout
+	reply, err := a.Ask(ctx, m.s.cfg.KV, messages.Defragment{})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if _, ok := reply.(messages.Defragmented); !ok {
+		return nil, status.Errorf(codes.Internal, "etcdserver: the state machine answered a defragmentation with %T", reply)
+	}
+	return &pb.DefragmentResponse{Header: m.s.header(ctx, 0)}, nil
 }
 
 func (m *maintenanceServer) Hash(context.Context, *pb.HashRequest) (*pb.HashResponse, error) {

@@ -94,6 +94,8 @@ type Actor struct {
 	lastSnap  uint64            // index of the last snapshot taken or restored
 	logBytes  uint64            // bytes of the entries applied since then
 	encoder   *actor.PID        // the snapshot encoder, a child (raftexample's format)
+	copier    *actor.PID        // makes compact copies of the db, a child (defrag.go)
+	defrag    *defragRun        // the defragmentation in progress, if any
 	encoding  bool              // the encoder holds a read transaction
 	// encodingTx is that transaction, rolled back at stop if the encoder
 	// stopped before it took it (a second rollback is harmless).
@@ -223,6 +225,7 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.commitTimer = nil
 		a.commit()
 	case *actor.Stopping:
+		a.stopDefrag(ctx)
 		a.stop()
 	case *actor.Stopped:
 		// The encoder has stopped too; one that never took the read
@@ -231,6 +234,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		if a.encodingTx != nil {
 			_ = a.encodingTx.Rollback()
 			a.encodingTx = nil
+		}
+		if a.defrag != nil {
+			_ = a.defrag.tx.Rollback() // likewise the copier's
+			a.defrag = nil
 		}
 	case sweepTick:
 		a.expire(time.Now())
@@ -298,6 +305,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		ctx.Respond(messages.Result{Members: a.memberList(), Index: a.applied})
 	case messages.StoreStatusRequest:
 		ctx.Respond(a.storeStatus())
+	case messages.Defragment:
+		a.defragment(ctx)
+	case dbCopied:
+		a.dbCopied(ctx, m)
 
 	case flushProposals:
 		a.proposeQueued = false

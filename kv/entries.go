@@ -40,6 +40,7 @@ func (a *Actor) applyMsg(ctx actor.Context, m *raftpb.Message) {
 		}
 		a.logBytes += uint64(len(e.GetData()))
 	}
+	a.noteApplied(m.GetEntries())
 	if err := a.st.CompactHistory(a.cfg.HistoryEvents, a.cfg.HistoryBytes); err != nil {
 		a.sendAnswers(ctx)
 		a.fatal(err)

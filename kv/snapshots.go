@@ -26,6 +26,7 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 		return
 	}
 	cs := raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
+	a.abortDefrag(fmt.Errorf("%w: a snapshot from the leader replaced the state", messages.ErrDefragAborted))
 	var err error
 	if inlineSnapshot(a.cfg.Format, s) {
 		err = a.restoreInline(s.GetData(), idx, s.GetMetadata().GetTerm(), cs)
@@ -91,7 +92,9 @@ func (a *Actor) restoreDB(idx uint64) error {
 // carries the JSON of the map, which the encoder child builds from a read
 // transaction while applies go on. One snapshot is encoded at a time.
 func (a *Actor) maybeSnapshot(ctx actor.Context) {
-	if a.cfg.SnapshotCount == 0 || a.encoding || a.applied == a.lastSnap ||
+	// Not while a defragmentation copies the db: a crash after the copy
+	// replaced the file needs the log from the copy's index on.
+	if a.cfg.SnapshotCount == 0 || a.encoding || a.defrag != nil || a.applied == a.lastSnap ||
 		(a.applied-a.lastSnap < a.cfg.SnapshotCount && a.logBytes < a.cfg.SnapshotBytes) {
 		return
 	}
