@@ -452,6 +452,15 @@ func TestDefragment(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	mc := pb.NewMaintenanceClient(e.conns[e.lead])
+	var before *pb.StatusResponse
+	testutil.Eventually(t, 5*time.Second, "the db to commit the keys", func() (err error) {
+		// Status reports the db as of its last commit (every 100 ms).
+		if before, err = mc.Status(ctx, &pb.StatusRequest{}); err == nil && before.DbSize < 2<<20 {
+			err = fmt.Errorf("db of %d bytes", before.DbSize)
+		}
+		return err
+	})
 	del, err := kv.DeleteRange(ctx, &pb.DeleteRangeRequest{Key: []byte("d/"), RangeEnd: []byte("d/00900")})
 	if err != nil {
 		t.Fatal(err)
@@ -471,12 +480,6 @@ func TestDefragment(t *testing.T) {
 		}
 		done <- nil
 	}()
-	mc := pb.NewMaintenanceClient(e.conns[e.lead])
-	before, err := mc.Status(ctx, &pb.StatusRequest{})
-	t.Logf("db before: %d bytes, %d in use", before.DbSize, before.DbSizeInUse)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := mc.Defragment(ctx, &pb.DefragmentRequest{}); err != nil {
 		t.Fatal(err)
 	}

@@ -130,6 +130,11 @@ func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Co
 	return &pb.CompactionResponse{Header: k.s.header(ctx, res.Revision)}, nil
 }
 
+// RangeStream (etcd 3.7) is not served: clientv3's Get calls Range.
+func (k *kvServer) RangeStream(*pb.RangeRequest, pb.KV_RangeStreamServer) error {
+	return unimplemented("RangeStream (etcd 3.7's streamed range; Range serves the same read)")
+}
+
 // rangeQuery is a RangeRequest as the state machine reads it, and what is
 // left to do on the answer.
 type rangeQuery struct {

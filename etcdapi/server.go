@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -63,6 +64,10 @@ type Server struct {
 	termMu   sync.Mutex
 	term     uint64
 	termTime time.Time
+	// revision is the newest store revision an answer has carried: the
+	// header of an answer that reads no revision of its own (a
+	// keep-alive, a member change) gives it.
+	revision atomic.Uint64
 }
 
 // termTTL is how stale a header's raft term may be. A client reads the term
@@ -127,8 +132,14 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 	pb.RegisterAuthServer(r, authServer{})
 }
 
-// header is a response's header at store revision rev.
+// header is a response's header at store revision rev; 0 is the newest
+// revision this door has seen.
 func (s *Server) header(ctx context.Context, rev uint64) *pb.ResponseHeader {
+	if rev == 0 {
+		rev = s.revision.Load()
+	} else if seen := s.revision.Load(); rev > seen {
+		s.revision.CompareAndSwap(seen, rev) // a lost race leaves a newer one
+	}
 	return &pb.ResponseHeader{
 		ClusterId: s.cfg.ClusterID,
 		MemberId:  s.cfg.MemberID,

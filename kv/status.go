@@ -3,6 +3,8 @@ package kv
 import (
 	"io"
 
+	"go.uber.org/zap"
+
 	"github.com/raftkv/node/messages"
 )
 
@@ -15,7 +17,10 @@ const noSpaceHeadroom = 3<<19 + messages.MaxKeyBytes
 // storeStatus answers messages.StoreStatusRequest from the state as
 // applied.
 func (a *Actor) storeStatus() messages.StoreStatus {
-	size, inUse := a.st.DBSize()
+	size, inUse, err := a.st.DBSize()
+	if err != nil {
+		a.cfg.Logger.Warn("could not read the db's size", zap.Error(err))
+	}
 	used := a.st.Used()
 	return messages.StoreStatus{
 		Revision:    a.st.Revision(),

@@ -340,7 +340,7 @@ func TestApplierPublishesClientURLs(t *testing.T) {
 	if _, ok := st.Member(2); ok || st.Clients(2) != nil {
 		t.Fatalf("a publication made member 2 (%q)", st.Clients(2))
 	}
-	if st.Revision() != 0 || st.Keys() != 0 {
+	if st.Revision() != store.FirstRevision || st.Keys() != 0 {
 		t.Fatalf("a publication wrote keys: revision %d, %d keys", st.Revision(), st.Keys())
 	}
 }

@@ -363,7 +363,7 @@ func TestApplierLeases(t *testing.T) {
 	}
 
 	o, res := step(grantData(t, 1, 10, 60), 1)
-	if o.Err != nil || !isLease(o.Result.Lease, 10, 60) || o.Result.Index != 1 || o.Result.Revision != 0 {
+	if o.Err != nil || !isLease(o.Result.Lease, 10, 60) || o.Result.Index != 1 || o.Result.Revision != store.FirstRevision {
 		t.Fatalf("grant answered %+v (%+v)", o, o.Result.Lease)
 	}
 	if !slices.Equal(res.Leases, []LeaseChange{{ID: 10, TTL: 60}}) {

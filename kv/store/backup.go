@@ -22,6 +22,6 @@ func (s *Store) Backup() (rc io.ReadCloser, size int64, index uint64, err error)
 	return backend.Stream(tx), tx.Size(), m.applied, nil
 }
 
-// DBSize is the db file's size and the part of it in use
-// (backend.Backend.Size); the kv actor calls it.
-func (s *Store) DBSize() (size, inUse int64) { return s.be.Size() }
+// DBSize is the db's size as of its last commit and the part of it in use
+// (backend.Backend.Size).
+func (s *Store) DBSize() (size, inUse int64, err error) { return s.be.Size() }

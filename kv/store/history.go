@@ -197,8 +197,8 @@ func (s *Store) Compact(rev uint64) error {
 	switch {
 	case rev <= s.meta.compacted:
 		return &messages.CompactedError{Revision: rev, Compacted: s.meta.compacted}
-	case rev > s.meta.revision:
-		return fmt.Errorf("%w: compaction at %d, the store is at %d", messages.ErrFutureRevision, rev, s.meta.revision)
+	case rev > s.Revision():
+		return fmt.Errorf("%w: compaction at %d, the store is at %d", messages.ErrFutureRevision, rev, s.Revision())
 	}
 	s.meta.compacted = rev
 	return s.trimCompacted()

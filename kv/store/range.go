@@ -62,8 +62,8 @@ func (s *Store) Range(r messages.Range) (messages.OpResult, error) {
 	if err := CheckRange(r.Start, r.End); err != nil {
 		return messages.OpResult{}, err
 	}
-	if r.Revision > s.meta.revision {
-		return messages.OpResult{}, fmt.Errorf("%w: %d, the store is at %d", messages.ErrFutureRevision, r.Revision, s.meta.revision)
+	if r.Revision > s.Revision() {
+		return messages.OpResult{}, fmt.Errorf("%w: %d, the store is at %d", messages.ErrFutureRevision, r.Revision, s.Revision())
 	}
 	var undo map[string]*record
 	if r.Revision != 0 && r.Revision < s.meta.revision {

@@ -245,8 +245,8 @@ func TestReadRangePastRevisions(t *testing.T) {
 			rev = idx
 		}
 		snapshots[idx] = maps.Clone(model)
-		if s.Revision() != rev {
-			t.Fatalf("after entry %d: store revision %d, want %d", idx, s.Revision(), rev)
+		if want := max(rev, FirstRevision); s.Revision() != want {
+			t.Fatalf("after entry %d: store revision %d, want %d", idx, s.Revision(), want)
 		}
 		if idx%50 == 0 {
 			if err := s.Commit(); err != nil {

@@ -107,8 +107,16 @@ func (s *Store) ConfState() *raftpb.ConfState {
 }
 
 // Revision is the store's revision: the index of the last entry that
-// changed a key.
-func (s *Store) Revision() uint64 { return s.meta.revision }
+// changed a key, and 1 for a store no key was ever written to, as etcd's
+// store starts at revision 1. No write has revision 1: raft's first entry
+// is a conf change (a new cluster's first member) or a snapshot's, never
+// a write. A client that reads the empty store's revision and watches from
+// it (a lock's or an election's observer) so misses no write; with 0 it
+// would watch "from now on".
+func (s *Store) Revision() uint64 { return max(s.meta.revision, FirstRevision) }
+
+// FirstRevision is the revision of a store no key was written to.
+const FirstRevision = 1
 
 // Compacted is the newest revision the history no longer holds.
 func (s *Store) Compacted() uint64 { return s.meta.compacted }
