@@ -243,7 +243,7 @@ func readEvents(tx *bolt.Tx, m meta, from uint64, maxEvents int, fn func(message
 	if bk == nil {
 		// A db of layout raftkv-1 not yet upgraded: no history, its
 		// revision is its compacted one, so there is nothing after it.
-		return max(from-1, m.revision), nil
+		return max(from-1, m.revision, FirstRevision), nil
 	}
 	through = from - 1
 	n := 0
@@ -265,7 +265,7 @@ func readEvents(tx *bolt.Tx, m meta, from uint64, maxEvents int, fn func(message
 	}
 	// Read to the end: every revision up to the db's is covered, those
 	// without an event included.
-	return max(through, m.revision), nil
+	return max(through, m.revision, FirstRevision), nil
 }
 
 // undoSince returns, for each key in [start, end) changed after revision
