@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	testutil.Main(m,
 		func() { <-raftexample.done; _ = os.RemoveAll(raftexample.dir) },
 		nodeproc.Cleanup,
+		etcdctlCleanup,
 		// The shared client's keep-alive connections would count as
 		// goroutines left behind.
 		httpClient.CloseIdleConnections)
