@@ -13,6 +13,7 @@ import (
 // an event, a progress or an end).
 type WatchRecord struct {
 	Member  uint64
+	Door    string // the watcher's API, "SSE" or "gRPC", for reports ("": not said)
 	After   uint64
 	Through uint64
 	Msgs    []WatchMsg
@@ -21,6 +22,7 @@ type WatchRecord struct {
 // WatchViolation is one way a watcher's record breaks the watch contract.
 type WatchViolation struct {
 	Member   uint64 // whose record; for a divergence, the first of the two
+	Door     string // the record's watcher's API ("": not said)
 	Revision uint64
 	What     string
 	// Context shows the neighbouring messages of the record(s) concerned.
@@ -28,7 +30,15 @@ type WatchViolation struct {
 }
 
 func (v WatchViolation) String() string {
-	return fmt.Sprintf("member %d, revision %d: %s\n%s", v.Member, v.Revision, v.What, v.Context)
+	return fmt.Sprintf("%s, revision %d: %s\n%s", watcherName(v.Member, v.Door), v.Revision, v.What, v.Context)
+}
+
+// watcherName names a record's watcher: its member, and its API if said.
+func watcherName(member uint64, door string) string {
+	if door == "" {
+		return fmt.Sprintf("member %d", member)
+	}
+	return fmt.Sprintf("member %d (%s)", member, door)
 }
 
 // CheckWatches checks the watchers' records of one span of revisions
@@ -183,7 +193,7 @@ type keyStory struct {
 func checkOrder(r WatchRecord) []WatchViolation {
 	var vs []WatchViolation
 	bad := func(i int, what string, args ...any) {
-		vs = append(vs, WatchViolation{Member: r.Member, Revision: r.Msgs[i].Revision,
+		vs = append(vs, WatchViolation{Member: r.Member, Door: r.Door, Revision: r.Msgs[i].Revision,
 			What: fmt.Sprintf(what, args...), Context: around(r.Msgs, i)})
 	}
 	prev := r.After
@@ -266,7 +276,7 @@ func (h *watchHistory) checkComplete(r WatchRecord) []WatchViolation {
 	for _, op := range h.acked {
 		rev, key := op.Output.Rev, op.Input.Key
 		miss := func(what string, args ...any) {
-			vs = append(vs, WatchViolation{Member: r.Member, Revision: rev,
+			vs = append(vs, WatchViolation{Member: r.Member, Door: r.Door, Revision: rev,
 				What:    fmt.Sprintf(what, args...) + ": " + describeWrite(op),
 				Context: aroundRev(r.Msgs, rev)})
 		}
@@ -297,7 +307,7 @@ func (h *watchHistory) checkComplete(r WatchRecord) []WatchViolation {
 func (h *watchHistory) checkSound(r WatchRecord) []WatchViolation {
 	var vs []WatchViolation
 	bad := func(i int, what string, args ...any) {
-		vs = append(vs, WatchViolation{Member: r.Member, Revision: r.Msgs[i].Revision,
+		vs = append(vs, WatchViolation{Member: r.Member, Door: r.Door, Revision: r.Msgs[i].Revision,
 			What: fmt.Sprintf(what, args...), Context: around(r.Msgs, i)})
 	}
 	seenAt := make(map[keyValue]uint64)
@@ -375,18 +385,22 @@ func checkAgreement(records []WatchRecord) []WatchViolation {
 		switch {
 		case i == len(other) || (i < len(base) && base[i].Revision < other[i].Revision):
 			rev = base[i].Revision
-			what = fmt.Sprintf("member %d has revision %d, member %d has not", records[0].Member, rev, r.Member)
+			what = fmt.Sprintf("%s has revision %d, %s has not", watcherName(records[0].Member, records[0].Door), rev, watcherName(r.Member, r.Door))
 		case i == len(base) || base[i].Revision > other[i].Revision:
 			rev = other[i].Revision
-			what = fmt.Sprintf("member %d has revision %d, member %d has not", r.Member, rev, records[0].Member)
+			what = fmt.Sprintf("%s has revision %d, %s has not", watcherName(r.Member, r.Door), rev, watcherName(records[0].Member, records[0].Door))
 		default:
 			rev = base[i].Revision
-			what = fmt.Sprintf("members %d and %d diverge at revision %d: %v against %v", records[0].Member, r.Member, rev, base[i], other[i])
+			pair := fmt.Sprintf("members %d and %d", records[0].Member, r.Member)
+			if records[0].Door != "" || r.Door != "" {
+				pair = watcherName(records[0].Member, records[0].Door) + " and " + watcherName(r.Member, r.Door)
+			}
+			what = fmt.Sprintf("%s diverge at revision %d: %v against %v", pair, rev, base[i], other[i])
 		}
-		vs = append(vs, WatchViolation{Member: records[0].Member, Revision: rev,
+		vs = append(vs, WatchViolation{Member: records[0].Member, Door: records[0].Door, Revision: rev,
 			What: fmt.Sprintf("over revisions (%d, %d] the watchers disagree: %s", lo, hi, what),
-			Context: fmt.Sprintf("member %d:\n%smember %d:\n%s", records[0].Member, around(base, min(i, len(base)-1)),
-				r.Member, around(other, min(i, len(other)-1)))})
+			Context: fmt.Sprintf("%s:\n%s%s:\n%s", watcherName(records[0].Member, records[0].Door), around(base, min(i, len(base)-1)),
+				watcherName(r.Member, r.Door), around(other, min(i, len(other)-1)))})
 	}
 	return vs
 }

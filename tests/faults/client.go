@@ -71,6 +71,10 @@ type Workers struct {
 	// OddKeys is the chance, in percent, that an operation goes to an odd
 	// key (see above); 0, the default, sends none.
 	OddKeys int
+	// GRPC is how many of the Clients (the last ones) do their operations
+	// through etcd's v3 gRPC API on the same Endpoints instead of the
+	// HTTP API, recorded alike (grpc_client.go); 0, the default, none.
+	GRPC int
 }
 
 // Run blocks until ctx ends (or every client did OpsPerClient operations)
@@ -85,6 +89,9 @@ func (w Workers) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: no recorder", ErrWorkersConfig)
 	}
 	w = w.withDefaults()
+	if w.GRPC < 0 || w.GRPC > w.Clients {
+		return fmt.Errorf("%w: %d gRPC clients of %d", ErrWorkersConfig, w.GRPC, w.Clients)
+	}
 	// No keep-alive: a connection per request, so a member that was killed
 	// or partitioned is dialed afresh and no idle connection outlives Run.
 	transport := &http.Transport{DisableKeepAlives: true}
@@ -97,6 +104,7 @@ func (w Workers) Run(ctx context.Context) error {
 			id:   w.FirstClient + i,
 			cfg:  &w,
 			http: httpc,
+			grpc: i >= w.Clients-w.GRPC,
 			rng:  rand.New(rand.NewPCG(w.Seed, uint64(i))),
 		}
 		wg.Go(func() { c.loop(ctx) })
@@ -180,6 +188,8 @@ type kvClient struct {
 	id   int
 	cfg  *Workers
 	http *http.Client
+	// grpc says the client speaks etcd's gRPC API (Workers.GRPC).
+	grpc bool
 	rng  *rand.Rand
 	seq  int
 	// views holds, per key, what this client's last definite answer for
@@ -311,6 +321,9 @@ func (c *kvClient) probeRefused(ctx context.Context, endpoint, key string, p int
 // sendRefused sends in, whose key no write may carry, and says how the
 // node answered (never nil: the operation is recorded as failed).
 func (c *kvClient) sendRefused(ctx context.Context, endpoint string, in Input) error {
+	if c.grpc {
+		return sendRefusedGRPC(ctx, endpoint, c.cfg.Timeout, in)
+	}
 	req, err := request(ctx, endpoint, in)
 	if err != nil {
 		return fmt.Errorf("building the request: %w", err)
@@ -498,6 +511,9 @@ func request(ctx context.Context, endpoint string, in Input) (*http.Request, err
 
 // do performs one request and says what its answer proves.
 func (c *kvClient) do(ctx context.Context, endpoint string, in Input) (Output, Status, error) {
+	if c.grpc {
+		return sendGRPC(ctx, endpoint, c.cfg.Timeout, in)
+	}
 	return send(ctx, c.http, endpoint, in)
 }
 

@@ -4,7 +4,11 @@
 // (kill, pause, network partitions through a proxy in front of each
 // member's peer port, a torn WAL tail), drives concurrent clients against
 // the cluster, records their history and checks it for linearizability
-// with porcupine. The clients also write conditionally (If-Match,
+// with porcupine. Some clients (Workers.GRPC) speak etcd's v3 gRPC API on
+// the same client URLs instead (grpc_client.go: KV.Range, Put,
+// DeleteRange, and Txn for the conditional writes), recorded as the same
+// operations, so that one model checks both doors together. The clients
+// also write conditionally (If-Match,
 // If-None-Match: *, value compares through /v1/txn), and the model checks
 // the revisions the node answers (model.go). A few of their operations
 // (Workers.OddKeys; one in 25 in the fault schedule) go to odd keys: keys
@@ -45,11 +49,14 @@
 //
 // Watchers follow each member's watch stream through the faults, resuming
 // after the last revision they received (watch.go, reading the stream with
-// internal/sse), and what they saw is checked against the history: every
-// acknowledged write once, in order, the same on every member
-// (check_watch.go). It sends and receives no actor messages; it speaks
-// HTTP to the members like any client. Its non-test files are the suite's
-// support (Member, Net, Workers, Recorder, Watcher, the checks), each
-// tested by its own _test file; schedule_test.go runs the suite. Nothing
-// else imports it.
+// internal/sse; grpc_watch.go, etcd's gRPC Watch with start_revision the
+// next revision; a compacted answer, a 410 or compact_revision, fails the
+// round), and what they saw is checked against the history: every
+// acknowledged write once, in order, the same on every member and through
+// either door (check_watch.go). It sends and receives no actor
+// messages; it speaks HTTP and gRPC to the members like any client. Its
+// non-test files are the suite's support (Member, Net, Workers, Recorder,
+// Watcher, GRPCWatcher, the checks), each tested by its own _test file
+// (grpc_member_test.go runs both doors against a real member);
+// schedule_test.go runs the suite. Nothing else imports it.
 package faults

@@ -369,11 +369,13 @@ func schedule() []fault {
 
 // TestLinearizableUnderFaults runs clients against a three-member cluster
 // while every kind of fault is injected and healed in turn, then checks:
-// the history is linearizable (porcupine), no acknowledged write is lost,
-// every member converges to the same state, the cluster serves writes
-// again within recoveryBound of each heal, and a watcher on each founding
-// member, cut and resumed again and again, saw every acknowledged write
-// once, in order, as the other members' watchers did (checkWatches).
+// the history, of HTTP and gRPC clients together, is linearizable
+// (porcupine), no acknowledged write is lost, every member converges to
+// the same state, the cluster serves writes again within recoveryBound of
+// each heal, and two watchers on each founding member (the HTTP API's SSE
+// and etcd's gRPC Watch), cut and resumed again and again, saw every
+// acknowledged write once, in order, as the other watchers did
+// (checkWatches).
 func TestLinearizableUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the fault schedule runs real processes for about a minute")
@@ -429,7 +431,11 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration, leases Leas
 	// One operation in 25 goes to an odd key: half of those to the 8 keys
 	// of odd shapes, checked like the others, half to keys no write may
 	// carry, which must be refused (Workers.OddKeys).
-	w := Workers{Endpoints: c.endpoints(), Clients: 6, Keys: 64, Timeout: time.Second, Rec: rec,
+	//
+	// Three of the eight clients speak etcd's gRPC API on the same client
+	// URLs (Workers.GRPC), into the same history: the model checks both
+	// doors together.
+	w := Workers{Endpoints: c.endpoints(), Clients: 8, GRPC: 3, Keys: 64, Timeout: time.Second, Rec: rec,
 		Seed: c.rng.Uint64(), KeyPrefix: fmt.Sprintf("r%d-k", n), OddKeys: 4}
 	// Beside them, lease holders (LeaseClients), drawing from the
 	// workers' seed on streams of their own, with keys of their own
@@ -553,9 +559,9 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration, leases Leas
 	if err != nil {
 		t.Fatalf("round %d: linearizability: %v", n, err)
 	}
-	t.Logf("round %d: %d operations (%v) linearizable; checked in %v; conditional writes %v; odd keys: %d operations; keys no write may carry: %v; watch: %s",
+	t.Logf("round %d: %d operations (%v) linearizable; checked in %v; conditional writes %v; through gRPC %s; odd keys: %d operations; keys no write may carry: %v; watch: %s",
 		n, res.Operations, rec.Counts(), time.Since(checkStart).Round(time.Millisecond), rec.ConditionalCounts(),
-		oddKeyOps(rec.Ops(), w.OddKeyNames()), refusals, watched)
+		grpcOps(rec.Ops(), w), oddKeyOps(rec.Ops(), w.OddKeyNames()), refusals, watched)
 	t.Logf("round %d: leases: %v; %d revocations in the history (%d operations on the leases' keys); gone on every member at %v, the last fault healed at %v",
 		n, leaseRep.Stats, len(leaseRep.Revokes), leaseKeyOps(rec.Ops(), lc.KeyPrefix), settled.Round(time.Millisecond), windows[len(windows)-1].To.Round(time.Millisecond))
 	return res.Operations, slowest, leaseRep.Stats
@@ -667,15 +673,19 @@ func (c *faultCluster) converged() {
 // and its marker (r<n>-sync) start with it; the probes (probe-<id>) do not.
 const watchedPrefix = "r"
 
-// watchSet is a watcher on each founding member, for the whole test, and
-// for each the revision through which its record was checked.
+// watchSet is two watchers on each founding member, one of each door (the
+// HTTP API's SSE, etcd's gRPC Watch), for the whole test, and for each
+// the revision through which its record was checked.
 type watchSet struct {
-	ws      []*Watcher
+	ws      []MemberWatcher
 	checked []uint64
 }
 
-// startWatchers starts a watcher of watchedPrefix on each founding member
-// (ids 1 to 3), from revision 1, straight to its client URL (the proxies
+// startWatchers starts two watchers of watchedPrefix on each founding
+// member (ids 1 to 3), one through the HTTP API's SSE (Watcher), one
+// through etcd's gRPC Watch (GRPCWatcher), each drawing its streams'
+// lifetimes from a stream of the seed of its own, from revision 1,
+// straight to its client URL (the proxies
 // carry peer traffic only, as the clients' requests go straight to the
 // members too). The joiners of "add and remove a member" get none: each
 // lives for one fault, and the founders' watchers already see every write
@@ -690,10 +700,15 @@ func (c *faultCluster) startWatchers() {
 		rng := rand.New(rand.NewPCG(c.seed, 1000+id))
 		w := &Watcher{Member: id, URL: c.members[id].ClientURL, Prefix: watchedPrefix, Start: 1,
 			Lifetime: func() time.Duration { return streamLifetime(rng) }}
-		c.watch.ws = append(c.watch.ws, w)
-		c.watch.checked = append(c.watch.checked, 0)
-		// Its error stays in w.Err, which WaitThrough returns.
-		wg.Go(func() { _ = w.Run(ctx) })
+		grng := rand.New(rand.NewPCG(c.seed, 2000+id))
+		g := &GRPCWatcher{Watcher{Member: id, URL: c.members[id].ClientURL, Prefix: watchedPrefix, Start: 1,
+			Lifetime: func() time.Duration { return streamLifetime(grng) }}}
+		for _, w := range []MemberWatcher{w, g} {
+			c.watch.ws = append(c.watch.ws, w)
+			c.watch.checked = append(c.watch.checked, 0)
+			// Its error stays in w.Err, which WaitThrough returns.
+			wg.Go(func() { _ = w.Run(ctx) })
+		}
 	}
 	c.t.Cleanup(func() {
 		cancel()
@@ -743,13 +758,13 @@ func (c *faultCluster) drainWatches(n int) (records []WatchRecord, marker Op, su
 	}
 	for i, w := range c.watch.ws {
 		msgs, st := w.Drain(target)
-		records = append(records, WatchRecord{Member: w.Member, After: c.watch.checked[i], Through: target, Msgs: msgs})
+		records = append(records, WatchRecord{Member: w.memberID(), Door: w.door(), After: c.watch.checked[i], Through: target, Msgs: msgs})
 		c.watch.checked[i] = target
-		summary = append(summary, fmt.Sprintf("member %d: %v", w.Member, st))
+		summary = append(summary, fmt.Sprintf("%s: %v", watcherName(w.memberID(), w.door()), st))
 		if st.Idle > 0 {
 			// Every open stream brings a progress event every 10 s, and
 			// no fault stops a member for long: silence is the node's.
-			t.Errorf("round %d: member %d's watch streams fell silent for %v %d times", n, w.Member, DefaultWatchIdle, st.Idle)
+			t.Errorf("round %d: %s's watch streams fell silent for %v %d times", n, watcherName(w.memberID(), w.door()), DefaultWatchIdle, st.Idle)
 		}
 	}
 	return records, marker, summary
@@ -830,6 +845,38 @@ func (c *faultCluster) revisionOf(url string) (uint64, error) {
 		return 0, fmt.Errorf("GET %s: %d, Raftkv-Revision %q", url, resp.StatusCode, h)
 	}
 	return strconv.ParseUint(h, 10, 64)
+}
+
+// grpcOps says how many of the workers' operations in ops went through
+// etcd's gRPC API (Workers.GRPC, the last clients of w), by status.
+func grpcOps(ops []Op, w Workers) string {
+	first := w.FirstClient + w.Clients - w.GRPC
+	n := make(map[Status]int)
+	causes := make(map[string]int) // of the writes not ok: status and error
+	total := 0
+	for _, op := range ops {
+		if op.Client >= first && op.Client < w.FirstClient+w.Clients {
+			n[op.Status]++
+			total++
+			if op.Status != StatusOK && op.Input.Kind.isWrite() && !refusedKey(op.Input.Key) {
+				causes[op.Status.String()+" "+grpcCauseKind(op.Cause)]++
+			}
+		}
+	}
+	return fmt.Sprintf("%d operations by %d clients (%v; writes not ok: %v)", total, w.GRPC, n, causes)
+}
+
+// grpcCauseKind shortens a gRPC operation's cause to its code and
+// message, without the operation and the member.
+func grpcCauseKind(cause string) string {
+	if i := strings.Index(cause, "code = "); i >= 0 {
+		cause = cause[i+len("code = "):]
+	}
+	cause = strings.Replace(cause, " desc = ", ": ", 1)
+	if len(cause) > 60 {
+		cause = cause[:60]
+	}
+	return cause
 }
 
 // oddKeyOps counts the operations of ops on the keys named.

@@ -287,6 +287,20 @@ func (w *Watcher) notifyLocked() {
 // Run follows the watch until ctx ends or a fatal error, which it returns
 // (nil when ctx ended).
 func (w *Watcher) Run(ctx context.Context) error {
+	// A connection per stream: one to a member that was killed is not
+	// reused, and none outlives Run.
+	transport := &http.Transport{DisableKeepAlives: true}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport} // no timeout: a stream lasts
+	return w.loop(ctx, func(ctx context.Context, idle time.Duration) (bool, error) {
+		return w.follow(ctx, client, idle)
+	})
+}
+
+// loop makes attempts with follow until ctx ends or one fails fatally:
+// follow opens a stream and reads it until it ends or breaks (opened says
+// it opened one; err is fatal), cutting it after idle of silence.
+func (w *Watcher) loop(ctx context.Context, follow func(ctx context.Context, idle time.Duration) (opened bool, err error)) error {
 	if w.Start == 0 {
 		return errors.New("watcher: Start must be a revision, 1 or more")
 	}
@@ -301,14 +315,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if maxBackoff <= 0 {
 		maxBackoff = DefaultWatchMaxBackoff
 	}
-	// A connection per stream: one to a member that was killed is not
-	// reused, and none outlives Run.
-	transport := &http.Transport{DisableKeepAlives: true}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport} // no timeout: a stream lasts
 	pause := backoff
 	for {
-		opened, err := w.follow(ctx, client, idle)
+		opened, err := follow(ctx, idle)
 		if ctx.Err() != nil {
 			return nil
 		}
