@@ -109,17 +109,20 @@ const (
 
 // Node is one running member.
 type Node struct {
-	cfg    NodeConfig
-	lg     *zap.Logger
-	lock   io.Closer // of the data dir, released by Stop
-	state  *kv.State // the state machine's db, closed by Stop
-	system *actor.ActorSystem
-	tr     transport.Transport
-	raft   *actor.PID
-	wal    *actor.PID
-	snap   *actor.PID
-	kv     *actor.PID
-	watch  *actor.PID
+	cfg   NodeConfig
+	lg    *zap.Logger
+	lock  io.Closer // of the data dir, released by Stop
+	state *kv.State // the state machine's db, closed by Stop
+	// history is the db's history with the chunks watchers read last
+	// kept in memory, shared by the client APIs' watch streams.
+	history *watch.SharedHistory
+	system  *actor.ActorSystem
+	tr      transport.Transport
+	raft    *actor.PID
+	wal     *actor.PID
+	snap    *actor.PID
+	kv      *actor.PID
+	watch   *actor.PID
 
 	failOnce sync.Once
 	done     chan struct{} // closed when the member stopped by itself
@@ -389,8 +392,10 @@ func (n *Node) start(rp *persistence.Replay) error {
 
 	// The state's revision is read before the kv actor takes the state
 	// over: the hub starts there, and the kv actor's events follow it.
+	n.history = watch.NewSharedHistory(n.state)
 	hub := watch.NewHub(watch.HubConfig{
 		Revision: n.state.Revision(),
+		History:  n.history,
 		Logger:   lg.Named("watch"),
 		Metrics:  cfg.Metrics,
 	})
@@ -511,8 +516,9 @@ func (n *Node) Raft() *actor.PID { return n.raft }
 // Watch is the watch hub (package watch).
 func (n *Node) Watch() *actor.PID { return n.watch }
 
-// History is the db's history, which a watch from a past revision reads.
-func (n *Node) History() watch.History { return n.state }
+// History is the db's history, which a watch from a past revision reads,
+// shared by every watch stream of the member (watch.SharedHistory).
+func (n *Node) History() watch.History { return n.history }
 
 // State is the state machine's db, for what any goroutine may read of it
 // while the kv actor applies (a backup's stream).

@@ -52,7 +52,7 @@ func readItems(t *testing.T, s *watch.Stream, n int) []string {
 		for _, it := range items {
 			switch it.Kind {
 			case watch.KindEvents:
-				got = append(got, fmt.Sprintf("%d:%s", it.Revision, it.Data))
+				got = append(got, fmt.Sprintf("%d:%s", it.Revision, it.JSON()))
 			case watch.KindEnd:
 				return append(got, fmt.Sprintf("end:%s:%d", it.Reason, it.Revision))
 			}

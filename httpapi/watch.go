@@ -186,7 +186,7 @@ func appendSSE(b []byte, it watch.Item) []byte {
 		b = append(b, "id: "...)
 		b = strconv.AppendUint(b, it.Revision, 10)
 		b = append(b, "\ndata: "...)
-		b = append(b, it.Data...)
+		b = append(b, it.JSON()...)
 	case watch.KindProgress:
 		b = append(b, "event: progress\nid: "...)
 		b = strconv.AppendUint(b, it.Revision, 10)

@@ -81,7 +81,7 @@ func (a *Actor) commit() {
 		return
 	}
 	if a.cfg.Watch != nil && a.root != nil {
-		a.root.Send(a.cfg.Watch, messages.WatchCommitted{Revision: a.st.Revision()})
+		a.root.Send(a.cfg.Watch, messages.WatchCommitted{Revision: a.st.Revision(), Compacted: a.st.Compacted()})
 	}
 }
 

@@ -49,6 +49,10 @@ type WatchEvents struct {
 // Sender: kv actor, after each db commit. Receiver: watch hub.
 type WatchCommitted struct {
 	Revision uint64
+	// Compacted is the newest revision the history no longer holds: the
+	// hub's shared history (watch.SharedHistory) serves nothing at or
+	// below it from memory.
+	Compacted uint64
 }
 
 // WatchReset tells the hub the state was replaced whole (a snapshot from the

@@ -24,8 +24,11 @@ type HubConfig struct {
 	// MaxWatchers bounds the watches open at once, zero meaning
 	// DefaultMaxWatchers: every apply costs the hub work for each.
 	MaxWatchers int
-	Logger      *zap.Logger   // nil: no logging
-	Metrics     *metrics.Node // nil makes an unregistered one
+	// History, if set, is the member's shared history, which the hub
+	// tells of compactions and of the state being replaced.
+	History *SharedHistory
+	Logger  *zap.Logger   // nil: no logging
+	Metrics *metrics.Node // nil makes an unregistered one
 }
 
 // Defaults of HubConfig. The queue bounds are docs/api.md's: a client that

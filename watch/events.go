@@ -26,9 +26,10 @@ type Events struct {
 }
 
 // The slots of Events.Encoding, one per door that encodes events its own
-// way (the HTTP API uses the JSON the hub makes).
+// way. Nothing is encoded for a door that has no watcher of the events.
 const (
 	EncodingGRPC = iota // etcd's v3 API (package etcdapi)
+	EncodingJSON        // the HTTP API's Server-Sent Events (JSON)
 	MaxEncodings
 )
 
@@ -40,4 +41,25 @@ func (e *Events) Encoding(slot int, encode func(*Events) any) any {
 	s := &e.enc[slot]
 	s.once.Do(func() { s.v = encode(e) })
 	return s.v
+}
+
+// JSON is the events as the HTTP API sends them,
+// {"revision":R,"events":[...]}, made once and shared.
+func (e *Events) JSON() []byte {
+	return e.Encoding(EncodingJSON, func(e *Events) any {
+		return encodeGroup(e.Revision, e.List, encoding{filter: everything, prevKV: e.PrevKV})
+	}).([]byte)
+}
+
+// Size is about what the events take in a watcher's queue: their keys and
+// values, and a field's worth for each counter.
+func (e *Events) Size() int {
+	n := 32
+	for _, ev := range e.List {
+		n += 96 + len(ev.KV.Key) + len(ev.KV.Value)
+		if e.PrevKV && ev.Prev != nil {
+			n += 96 + len(ev.Prev.Key) + len(ev.Prev.Value)
+		}
+	}
+	return n
 }

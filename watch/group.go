@@ -11,18 +11,12 @@ import (
 type group struct {
 	rev    uint64
 	events []messages.Event
-	// full is the JSON of all the events, without and with their previous
-	// records (indexed by prevKV), each made at most once and shared by
-	// every watcher that takes all of them that way; shared is the events
-	// themselves, as those watchers' items carry them.
-	full   [2][]byte
 	shared [2]*Events
 }
 
 // payload is what one watcher's item of a revision carries.
 type payload struct {
-	data []byte
-	evs  *Events
+	evs *Events
 }
 
 // encoding is what one watcher's JSON of a revision depends on: watchers
@@ -46,15 +40,6 @@ func groupByRevision(events []messages.Event) []*group {
 		i = j
 	}
 	return gs
-}
-
-// fullJSON is the JSON of the whole revision.
-func (g *group) fullJSON(prevKV bool) []byte {
-	i := b2i(prevKV)
-	if g.full[i] == nil {
-		g.full[i] = encodeGroup(g.rev, g.events, encoding{filter: everything, prevKV: prevKV})
-	}
-	return g.full[i]
 }
 
 func b2i(b bool) int {
@@ -89,9 +74,9 @@ func (g *group) fullEvents(prevKV bool) *Events {
 // encoding when that is all of them.
 func (g *group) payloadFor(enc encoding, n int) payload {
 	if n == len(g.events) {
-		return payload{g.fullJSON(enc.prevKV), g.fullEvents(enc.prevKV)}
+		return payload{g.fullEvents(enc.prevKV)}
 	}
-	return payload{encodeGroup(g.rev, g.events, enc), filterEvents(g.rev, g.events, enc)}
+	return payload{filterEvents(g.rev, g.events, enc)}
 }
 
 // filterEvents is the events enc's filter takes.

@@ -29,6 +29,13 @@ type env struct {
 
 func newEnv(t *testing.T, cfg watch.HubConfig) *env {
 	t.Helper()
+	return newEnvHook(t, cfg, nil)
+}
+
+// newEnvHook is newEnv with hook run on the hub's config once the store
+// exists, before the hub is made.
+func newEnvHook(t *testing.T, cfg watch.HubConfig, hook func(*watchtest.Store, *watch.HubConfig)) *env {
+	t.Helper()
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
@@ -42,6 +49,9 @@ func newEnv(t *testing.T, cfg watch.HubConfig) *env {
 	}
 	e.store.Commit()
 	cfg.Metrics = e.m
+	if hook != nil {
+		hook(e.store, &cfg)
+	}
 	hub := watch.NewHub(cfg)
 	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return hub }), "watch")
 	if err != nil {
@@ -177,13 +187,17 @@ func wantJSON(rev uint64, evs []messages.Event) string {
 func checkExact(t *testing.T, st *watchtest.Store, items []watch.Item, f watch.Filter, from, to uint64) {
 	t.Helper()
 	evs := st.Events(from, to, f.Match)
-	var want []watch.Item
+	type wantItem struct {
+		Revision uint64
+		JSON     string
+	}
+	var want []wantItem
 	for i := 0; i < len(evs); {
 		j := i
 		for j < len(evs) && evs[j].Revision() == evs[i].Revision() {
 			j++
 		}
-		want = append(want, watch.Item{Kind: watch.KindEvents, Revision: evs[i].Revision(), Data: []byte(wantJSON(evs[i].Revision(), evs[i:j]))})
+		want = append(want, wantItem{evs[i].Revision(), wantJSON(evs[i].Revision(), evs[i:j])})
 		i = j
 	}
 	var got []watch.Item
@@ -193,11 +207,15 @@ func checkExact(t *testing.T, st *watchtest.Store, items []watch.Item, f watch.F
 		}
 	}
 	if len(got) != len(want) {
-		t.Fatalf("%+v from %d to %d: got revisions %s, want %s", f, from, to, revs(got), revs(want))
+		var w []watch.Item
+		for _, it := range want {
+			w = append(w, watch.Item{Kind: watch.KindEvents, Revision: it.Revision})
+		}
+		t.Fatalf("%+v from %d to %d: got revisions %s, want %s", f, from, to, revs(got), revs(w))
 	}
 	for i := range want {
-		if got[i].Revision != want[i].Revision || string(got[i].Data) != string(want[i].Data) {
-			t.Fatalf("%+v: item %d is %d %s, want %d %s", f, i, got[i].Revision, got[i].Data, want[i].Revision, want[i].Data)
+		if got[i].Revision != want[i].Revision || string(got[i].JSON()) != want[i].JSON {
+			t.Fatalf("%+v: item %d is %d %s, want %d %s", f, i, got[i].Revision, got[i].JSON(), want[i].Revision, want[i].JSON)
 		}
 	}
 }

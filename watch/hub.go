@@ -87,6 +87,9 @@ func (h *Hub) Receive(ctx actor.Context) {
 		h.apply(m)
 	case messages.WatchCommitted:
 		h.commit(m.Revision)
+		if h.cfg.History != nil {
+			h.cfg.History.compactedTo(m.Compacted)
+		}
 	case messages.WatchReset:
 		h.reset(m)
 	case openWatch:
@@ -167,7 +170,7 @@ func (h *Hub) goLiveFrom(w *watcher, after uint64) {
 			continue
 		}
 		p := g.payloadFor(w.encoding(), n)
-		if !w.q.push(g.rev, p.data, p.evs) {
+		if !w.q.push(g.rev, p.evs.Size(), p.evs) {
 			h.overflow(w, g.rev)
 			return
 		}
@@ -215,14 +218,14 @@ func (h *Hub) dispatch(g *group) {
 	for w, n := range h.counts {
 		var p payload
 		if n == len(g.events) {
-			p = payload{g.fullJSON(w.prevKV), g.fullEvents(w.prevKV)}
+			p = payload{g.fullEvents(w.prevKV)}
 		} else if enc := w.encoding(); h.filtered[enc].evs != nil {
 			p = h.filtered[enc]
 		} else {
 			p = g.payloadFor(enc, n)
 			h.filtered[enc] = p
 		}
-		if !w.q.push(g.rev, p.data, p.evs) {
+		if !w.q.push(g.rev, p.evs.Size(), p.evs) {
 			h.overflow(w, g.rev)
 		}
 	}
@@ -253,6 +256,9 @@ func (h *Hub) reset(m messages.WatchReset) {
 		zap.Uint64("revision", m.Revision), zap.Uint64("compacted", m.Compacted))
 	h.rev, h.committed = m.Revision, m.Revision
 	h.tail = nil
+	if h.cfg.History != nil {
+		h.cfg.History.reset(m.Compacted)
+	}
 }
 
 func (h *Hub) stopAll() {

@@ -32,11 +32,11 @@ func TestHubFiltersAndSharesEncoding(t *testing.T) {
 	// The first thing the zzz watcher gets is revision 3: nothing of 1 or 2.
 	checkExact(t, e.store, events(t, none, 1), key("zzz"), 1, r3)
 
-	if &got1[0].Data[0] != &got2[0].Data[0] {
+	if &got1[0].JSON()[0] != &got2[0].JSON()[0] {
 		t.Error("two watchers of every key got separate encodings of revision 1")
 	}
 	// Revision 2 is one delete of a: the watcher of a takes all of it.
-	if ka2 := events(t, e.open(t, key("a"), r2), 1); &ka2[0].Data[0] != &got1[1].Data[0] {
+	if ka2 := events(t, e.open(t, key("a"), r2), 1); &ka2[0].JSON()[0] != &got1[1].JSON()[0] {
 		t.Error("the watcher of a did not share the encoding of revision 2")
 	}
 	if r1 != 1 {

@@ -5,8 +5,8 @@ type Kind uint8
 
 // The kinds of Item.
 const (
-	// KindEvents is one revision's events that the filter takes: Data is
-	// {"revision":R,"events":[...]}.
+	// KindEvents is one revision's events that the filter takes: Events,
+	// and their JSON, {"revision":R,"events":[...]}.
 	KindEvents Kind = iota + 1
 	// KindProgress says every event the filter takes up to Revision was
 	// sent: resuming after Revision is exact.
@@ -27,11 +27,12 @@ const (
 type Item struct {
 	Kind     Kind
 	Revision uint64
-	// Data is the JSON of a KindEvents item. It is shared with other
+	// Events is the events of a KindEvents item. It is shared with other
 	// watchers: read it, never change it.
-	Data []byte
-	// Events is the events of a KindEvents item, the ones Data encodes,
-	// shared as Data is.
 	Events *Events
 	Reason string // of a KindEnd item
 }
+
+// JSON is a KindEvents item's JSON, encoded once for every watcher that
+// shares its Events, and only if a watcher asks.
+func (it Item) JSON() []byte { return it.Events.JSON() }

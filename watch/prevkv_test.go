@@ -193,18 +193,18 @@ func TestPrevKV(t *testing.T) {
 	for i, st := range streams {
 		got[i] = events(t, st.s, st.count)
 		for j, it := range got[i] {
-			if w := want[st.name][st.from+j]; string(it.Data) != w {
-				t.Errorf("stream %d (%s), item %d:\n got %s\nwant %s", i, st.name, j, it.Data, w)
+			if w := want[st.name][st.from+j]; string(it.JSON()) != w {
+				t.Errorf("stream %d (%s), item %d:\n got %s\nwant %s", i, st.name, j, it.JSON(), w)
 			}
 		}
 	}
 	// The watchers of every key share one encoding of revision 4 with
 	// prev_kv, and one without; the live watchers of a with prev_kv share
 	// one filtered copy of it.
-	if &got[2][0].Data[0] != &got[0][3].Data[0] || &got[9][0].Data[0] == &got[2][0].Data[0] {
+	if &got[2][0].JSON()[0] != &got[0][3].JSON()[0] || &got[9][0].JSON()[0] == &got[2][0].JSON()[0] {
 		t.Error("revision 4 is not one encoding per prev_kv for the watchers of every key")
 	}
-	if &got[4][0].Data[0] != &got[8][0].Data[0] {
+	if &got[4][0].JSON()[0] != &got[8][0].JSON()[0] {
 		t.Error("the watchers of a with prev_kv got separate copies of revision 4")
 	}
 
@@ -213,8 +213,8 @@ func TestPrevKV(t *testing.T) {
 	e.sync(t)
 	all := events(t, e.openPrev(t, prefix(""), 1, true), 5)
 	for j, it := range all {
-		if w := want["every key"][j]; string(it.Data) != w {
-			t.Errorf("from the history, item %d:\n got %s\nwant %s", j, it.Data, w)
+		if w := want["every key"][j]; string(it.JSON()) != w {
+			t.Errorf("from the history, item %d:\n got %s\nwant %s", j, it.JSON(), w)
 		}
 	}
 }

@@ -10,7 +10,7 @@ type queue struct {
 	mu     sync.Mutex
 	items  []Item
 	events int // KindEvents items in items
-	bytes  int // their Data
+	bytes  int // their Events.Size
 	// Bounds, set by the hub before its first push.
 	maxEvents, maxBytes int
 	ended               bool // a KindEnd item was pushed: nothing follows it
@@ -33,20 +33,20 @@ func (q *queue) signal() {
 	}
 }
 
-// push adds one revision's events (their JSON and themselves), or reports
+// push adds one revision's events, of size bytes (Events.Size), or reports
 // false, adding nothing, when they would take the queue past a bound.
-func (q *queue) push(rev uint64, data []byte, evs *Events) bool {
+func (q *queue) push(rev uint64, size int, evs *Events) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.ended {
 		return true // dropped: the stream already has its end
 	}
-	if q.events+1 > q.maxEvents || q.bytes+len(data) > q.maxBytes {
+	if q.events+1 > q.maxEvents || q.bytes+size > q.maxBytes {
 		return false
 	}
-	q.items = append(q.items, Item{Kind: KindEvents, Revision: rev, Data: data, Events: evs})
+	q.items = append(q.items, Item{Kind: KindEvents, Revision: rev, Events: evs})
 	q.events++
-	q.bytes += len(data)
+	q.bytes += size
 	q.signal()
 	return true
 }

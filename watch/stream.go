@@ -254,32 +254,47 @@ func (s *Stream) read(dst []Item) ([]Item, error) {
 		return dst, &messages.CompactedError{Revision: s.next, Compacted: s.target}
 	}
 	s.m.CatchUpReads.Inc()
-	var (
-		rev  uint64
-		evs  []messages.Event
-		from = s.next
-	)
-	flush := func() {
-		if len(evs) > 0 {
-			enc := encoding{filter: everything, prevKV: s.cfg.PrevKV}
-			dst = append(dst, Item{Kind: KindEvents, Revision: rev, Data: encodeGroup(rev, evs, enc),
-				Events: &Events{Revision: rev, List: slices.Clone(evs), PrevKV: s.cfg.PrevKV}})
-			evs = evs[:0]
+	from := s.next
+	var through uint64
+	if sh, ok := s.cfg.History.(*SharedHistory); ok {
+		gs, t, err := sh.groups(from)
+		if err != nil {
+			return dst, fmt.Errorf("read the history from revision %d: %w", from, err)
 		}
+		through = t
+		enc := encoding{filter: s.cfg.Filter, prevKV: s.cfg.PrevKV}
+		for _, g := range gs {
+			if n := g.count(s.cfg.Filter); n > 0 {
+				dst = append(dst, Item{Kind: KindEvents, Revision: g.rev, Events: g.payloadFor(enc, n).evs})
+			}
+		}
+	} else {
+		var (
+			rev uint64
+			evs []messages.Event
+			err error
+		)
+		flush := func() {
+			if len(evs) > 0 {
+				dst = append(dst, Item{Kind: KindEvents, Revision: rev,
+					Events: &Events{Revision: rev, List: slices.Clone(evs), PrevKV: s.cfg.PrevKV}})
+				evs = evs[:0]
+			}
+		}
+		through, err = s.cfg.History.ReadEvents(from, catchUpEvents, func(e messages.Event) {
+			if e.Revision() != rev {
+				flush()
+				rev = e.Revision()
+			}
+			if s.cfg.Filter.Match(e.KV.Key) {
+				evs = append(evs, e)
+			}
+		})
+		if err != nil {
+			return dst, fmt.Errorf("read the history from revision %d: %w", from, err)
+		}
+		flush()
 	}
-	through, err := s.cfg.History.ReadEvents(from, catchUpEvents, func(e messages.Event) {
-		if e.Revision() != rev {
-			flush()
-			rev = e.Revision()
-		}
-		if s.cfg.Filter.Match(e.KV.Key) {
-			evs = append(evs, e)
-		}
-	})
-	if err != nil {
-		return dst, fmt.Errorf("read the history from revision %d: %w", from, err)
-	}
-	flush()
 	if through < from && from <= s.target {
 		// The db ends before the revision the hub saw it commit: only a
 		// state being replaced does that, and the hub ends the watch.

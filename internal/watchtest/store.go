@@ -115,7 +115,7 @@ func (s *Store) Commit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.committed = s.rev
-	s.send(messages.WatchCommitted{Revision: s.rev})
+	s.send(messages.WatchCommitted{Revision: s.rev, Compacted: s.compacted})
 }
 
 // Compact drops the history through rev.

