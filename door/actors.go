@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -114,4 +115,27 @@ func (a Actors) AskStatus(ctx context.Context) (messages.Status, error) {
 		}
 	}
 	return messages.Status{}, fmt.Errorf("the raft actor answered a status request with an unexpected %T", reply)
+}
+
+// BackupSource streams a consistent copy of the member's db: a read
+// transaction's view, so that writers go on while it is read. size is the
+// number of bytes the stream holds; info what the copy holds. kv.State is
+// one. Both doors serve it: etcd's Maintenance.Snapshot and the HTTP API's
+// GET /v1/snapshot, each ending the stream with the SHA-256 of the db.
+type BackupSource interface {
+	Backup() (rc io.ReadCloser, size int64, info messages.BackupInfo, err error)
+}
+
+// Backup opens a backup of src once the kv actor has committed what it
+// applied (messages.CommitRequest), so that it holds every write the
+// member acknowledged before the call. The stream is the caller's to read
+// and close.
+func (a Actors) Backup(ctx context.Context, src BackupSource) (io.ReadCloser, int64, messages.BackupInfo, error) {
+	if src == nil {
+		return nil, 0, messages.BackupInfo{}, ErrNotWired
+	}
+	if _, err := a.Ask(ctx, a.KV, messages.CommitRequest{}); err != nil {
+		return nil, 0, messages.BackupInfo{}, err
+	}
+	return src.Backup()
 }

@@ -14,15 +14,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/raftkv/node/door"
 	"github.com/raftkv/node/messages"
 )
 
-// SnapshotSource streams a consistent copy of the member's db: a read
-// transaction's view, so that writers go on while it is read. size is the
-// number of bytes the stream holds; index the raft index the copy is of.
-type SnapshotSource interface {
-	Backup() (rc io.ReadCloser, size int64, index uint64, err error)
-}
+// SnapshotSource streams a consistent copy of the member's db
+// (door.BackupSource).
+type SnapshotSource = door.BackupSource
 
 // maintenanceServer is etcd's Maintenance service: status, hashes,
 // alarms, backups and leadership moves.
@@ -133,13 +131,14 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 // flight.
 const snapshotChunk = 32 * 1024
 
-// Snapshot streams the db as of its last commit, then, as etcd's last
+// Snapshot streams the db once the kv actor committed what it applied (a
+// backup holds every write this member acknowledged), then, as etcd's last
 // message, the SHA-256 of all of it, which etcdutl checks on restore.
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
 	if m.s.cfg.Snapshot == nil {
 		return status.Error(codes.Unavailable, "etcdserver: this member serves no snapshots")
 	}
-	rc, size, _, err := m.s.cfg.Snapshot.Backup()
+	rc, size, _, err := m.s.actors.Backup(stream.Context(), m.s.cfg.Snapshot)
 	if err != nil {
 		return toStatus(err)
 	}

@@ -46,6 +46,9 @@ type HandlerConfig struct {
 	// /v1/kv/a, and a client that follows it writes another key.
 	Metrics http.Handler
 	Debug   http.Handler
+	// Backups streams the db for GET /v1/snapshot (kv.State); nil
+	// answers it 503.
+	Backups door.BackupSource
 }
 
 const (
@@ -89,6 +92,7 @@ type handler struct {
 	// their paths to the routes below.
 	metrics http.Handler
 	debug   http.Handler
+	backups door.BackupSource
 	// broken, when set, is why every request fails: a handler guessing at
 	// an unknown format could store keys no other member would find.
 	broken error
@@ -117,6 +121,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 
 		metrics: cfg.Metrics,
 		debug:   cfg.Debug,
+		backups: cfg.Backups,
 	}
 	if h.timeout <= 0 {
 		h.timeout = defaultTimeout
@@ -156,6 +161,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStatus(w, r)
 	case p == "/v1/digest":
 		h.serveDigest(w, r)
+	case p == snapshotPath:
+		h.serveSnapshot(w, r)
 	case p == txnPath:
 		h.serveTxn(w, r)
 	case strings.HasPrefix(p, kvPrefix):
@@ -177,7 +184,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	if jsonErrors(r) {
 		reason = "no route: the /v1 routes are /v1/kv/<key>, /v1/txn, /v1/watch/<key>, " +
 			"/v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leases, /v1/leases/<id>, /v1/leases/<id>/keepalive, " +
-			"/v1/leader, /v1/status and /v1/digest"
+			"/v1/leader, /v1/status, /v1/digest and /v1/snapshot"
 	}
 	refuse(w, r, http.StatusNotFound, reason)
 }

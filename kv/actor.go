@@ -305,6 +305,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		ctx.Respond(messages.Result{Members: a.memberList(), Index: a.applied})
 	case messages.StoreStatusRequest:
 		ctx.Respond(a.storeStatus())
+	case messages.CommitRequest:
+		ctx.Respond(a.commitNow())
 	case messages.Defragment:
 		a.defragment(ctx)
 	case dbCopied:

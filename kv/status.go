@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/kv/store"
 	"github.com/raftkv/node/messages"
 )
 
@@ -33,9 +34,18 @@ func (a *Actor) storeStatus() messages.StoreStatus {
 	}
 }
 
-// Backup streams the db as of its last commit for a backup
-// (store.Store.Backup); any goroutine may call it, while the kv actor
-// applies.
-func (s *State) Backup() (rc io.ReadCloser, size int64, index uint64, err error) {
+// commitNow answers messages.CommitRequest.
+func (a *Actor) commitNow() any {
+	a.commit()
+	if a.failed {
+		return messages.ErrStopped
+	}
+	return messages.Committed{Index: a.applied}
+}
+
+// Backup streams the db as of its last commit (store.Store.Backup); any
+// goroutine may call it while the kv actor applies. Ask the kv actor to
+// commit first (messages.CommitRequest) for a backup of all it applied.
+func (s *State) Backup() (rc io.ReadCloser, size int64, info store.Info, err error) {
 	return s.st.Backup()
 }

@@ -10,6 +10,9 @@
 // --initial-cluster-token, ...). With --format raftexample it can join a
 // cluster of raftexample nodes.
 //
+// `node snapshot save` takes a backup of a member's db into a file, and
+// `node snapshot status` checks one (package backup).
+//
 // Exit status: 0 after SIGINT/SIGTERM or removal from the cluster; 1 when
 // the member could not start (its data dir belongs to another cluster or
 // process, a port is taken, ...) or stopped on a fatal error (such as a
@@ -27,6 +30,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "snapshot" {
+		os.Exit(runSnapshot(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, errHelp) {
 		usage(os.Stdout)

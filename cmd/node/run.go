@@ -217,6 +217,7 @@ func run(o options, lg *zap.Logger) int {
 		Logger:          lg.Named("http"),
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Debug:           debug,
+		Backups:         node.State(),
 	})
 	v3 := etcdapi.New(etcdapi.Config{
 		Root:            node.Root(),
