@@ -363,9 +363,6 @@ func TestLeaseClusterMaintenance(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := cc.MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1}); status.Code(err) != codes.Unimplemented {
-		t.Errorf("member update: %v, want Unimplemented", err)
-	}
 
 	// Status, HashKV alike on every member once they converge, and a
 	// snapshot whose last message is the SHA-256 of the rest.
@@ -432,6 +429,39 @@ func TestLeaseClusterMaintenance(t *testing.T) {
 	})
 	if _, err := pb.NewAuthClient(e.conns[0]).AuthEnable(ctx, &pb.AuthEnableRequest{}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("auth: %v, want Unimplemented", err)
+	}
+
+	// Last, as it cuts member 3 off: its peer URL moves where nothing
+	// listens, and every member lists it there.
+	for _, tc := range []struct {
+		req  *pb.MemberUpdateRequest
+		want error
+	}{
+		{&pb.MemberUpdateRequest{ID: 99, PeerURLs: []string{"http://127.0.0.1:1"}}, rpctypes.ErrGRPCMemberNotFound},
+		{&pb.MemberUpdateRequest{ID: 3, PeerURLs: ml.Members[0].PeerURLs}, rpctypes.ErrGRPCPeerURLExist},
+		{&pb.MemberUpdateRequest{ID: 3, PeerURLs: []string{"ftp://x"}}, rpctypes.ErrGRPCMemberBadURLs},
+	} {
+		if _, err := cc.MemberUpdate(ctx, tc.req); !sameError(err, tc.want) {
+			t.Errorf("member update %v: %v, want %v", tc.req, err, tc.want)
+		}
+	}
+	moved := "http://127.0.0.1:1"
+	if _, err := pb.NewClusterClient(e.conns[e.lead]).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 3, PeerURLs: []string{moved}}); err != nil {
+		t.Fatalf("member update: %v", err)
+	}
+	for i := range 2 {
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("member %d to list member 3 at its new URL", i+1), func() error {
+			l, err := pb.NewClusterClient(e.conns[i]).MemberList(ctx, &pb.MemberListRequest{})
+			if err != nil {
+				return err
+			}
+			for _, m := range l.Members {
+				if m.ID == 3 && (len(m.PeerURLs) != 1 || m.PeerURLs[0] != moved) {
+					return fmt.Errorf("member 3 at %v", m.PeerURLs)
+				}
+			}
+			return nil
+		})
 	}
 }
 

@@ -94,10 +94,25 @@ func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 	return &pb.MemberRemoveResponse{Header: c.s.header(ctx, rev), Members: members}, nil
 }
 
-// MemberUpdate is not served: a member's peer URL is part of its identity
-// here; remove it and add it again under a new id.
-func (c *clusterServer) MemberUpdate(context.Context, *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
-	return nil, unimplemented("MemberUpdate (a member's peer URL cannot change: remove the member and add it under a new id)")
+// MemberUpdate moves a member to another peer URL (raft's UpdateNode): the
+// others dial it there once the change is applied. The member itself must
+// be restarted listening there, with the new URL in its --cluster.
+func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	if len(r.PeerURLs) != 1 {
+		return nil, rpctypes.ErrGRPCMemberBadURLs
+	}
+	peerURL, err := membership.PeerURL(r.PeerURLs[0])
+	if err != nil {
+		return nil, rpctypes.ErrGRPCMemberBadURLs
+	}
+	if _, err := c.s.actors.AskKV(ctx, messages.UpdateMember{ID: r.ID, PeerURL: peerURL}); err != nil {
+		return nil, toStatus(err)
+	}
+	members, rev, err := c.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.MemberUpdateResponse{Header: c.s.header(ctx, rev), Members: members}, nil
 }
 
 func (c *clusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequest) (*pb.MemberListResponse, error) {

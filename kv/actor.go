@@ -293,6 +293,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.promoteMember(ctx, m)
 	case messages.RemoveMember:
 		a.removeMember(ctx, m)
+	case messages.UpdateMember:
+		a.updateMember(ctx, m)
 	case messages.DigestRequest:
 		sum, err := a.st.Digest()
 		if err != nil {
@@ -614,6 +616,21 @@ func (a *Actor) removeMember(ctx actor.Context, m messages.RemoveMember) {
 	a.proposeConfChange(ctx, &raftpb.ConfChange{
 		Type:   raftpb.ConfChangeRemoveNode.Enum(),
 		NodeId: new(m.ID),
+	})
+}
+
+func (a *Actor) updateMember(ctx actor.Context, m messages.UpdateMember) {
+	if a.refuse(ctx) {
+		return
+	}
+	if err := a.st.CheckUpdate(m.ID, m.PeerURL); err != nil {
+		ctx.Respond(messages.Result{Err: err})
+		return
+	}
+	a.proposeConfChange(ctx, &raftpb.ConfChange{
+		Type:    raftpb.ConfChangeUpdateNode.Enum(),
+		NodeId:  new(m.ID),
+		Context: []byte(m.PeerURL),
 	})
 }
 

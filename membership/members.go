@@ -109,6 +109,20 @@ func CheckRemove(members map[uint64]string, id uint64) error {
 	return nil
 }
 
+// CheckUpdate refuses moving member id to peerURL unless it is a member
+// and no other member has that URL (ErrPeerURLExists, as CheckAdd).
+func CheckUpdate(members map[uint64]string, id uint64, peerURL string) error {
+	if _, ok := members[id]; !ok {
+		return fmt.Errorf("%w: %d", messages.ErrUnknownMember, id)
+	}
+	for _, m := range slices.Sorted(maps.Keys(members)) {
+		if u := members[m]; m != id && u != "" && SameURL(u, peerURL) {
+			return fmt.Errorf("%w: %s is member %d's", messages.ErrPeerURLExists, u, m)
+		}
+	}
+	return nil
+}
+
 // CheckJoined is what a member that joins checks of the member list a peer
 // of cluster cid gave it: that it was added, under id, at the peer URL it
 // starts with (compared with SameURL). A member nobody added would only

@@ -47,6 +47,14 @@ type RemoveMember struct {
 	ID uint64
 }
 
+// UpdateMember proposes moving member ID to PeerURL (raft's UpdateNode):
+// the other members dial it there from then on. The member itself must be
+// restarted listening at the new URL.
+type UpdateMember struct {
+	ID      uint64
+	PeerURL string
+}
+
 // MembersRequest asks for the current member list, as applied.
 type MembersRequest struct{}
 

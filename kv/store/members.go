@@ -169,6 +169,11 @@ func (s *Store) CheckAdd(id uint64, peerURL string, sharesPrefix membership.IDCo
 	return membership.CheckAdd(s.members, s.removed, id, peerURL, sharesPrefix)
 }
 
+// CheckUpdate: see CheckAdd.
+func (s *Store) CheckUpdate(id uint64, peerURL string) error {
+	return membership.CheckUpdate(s.members, id, peerURL)
+}
+
 // CheckPromote: see CheckAdd.
 func (s *Store) CheckPromote(learners []uint64, id uint64) error {
 	return membership.CheckPromote(s.members, learners, id)
