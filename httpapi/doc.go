@@ -14,6 +14,7 @@
 //   - /v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leader,
 //     /v1/status, /healthz (members.go); /v1/digest (digest.go);
 //   - /v1/snapshot: GET, a backup of the db (snapshot.go);
+//     /v1/maintenance/defragment: POST (maintenance.go);
 //   - raftexample's /<key> (GET, PUT) and /<id> (POST, DELETE).
 //
 // Which key a request names depends on the state machine's format: the

@@ -94,7 +94,7 @@ func classify(err error, write bool) failure {
 		// state, and whether waiting can help.
 		return failure{status: http.StatusConflict, reason: err.Error()}
 	case errors.Is(err, messages.ErrNotLeader), errors.Is(err, messages.ErrNoTransferee), errors.Is(err, messages.ErrConfChangePending),
-		errors.Is(err, messages.ErrLeaseExpiring):
+		errors.Is(err, messages.ErrLeaseExpiring), errors.Is(err, messages.ErrDefragAborted):
 		return failure{status: http.StatusServiceUnavailable, reason: err.Error(), retryAfter: true}
 	case errors.Is(err, messages.ErrUnsupported):
 		// The error says which operation the format lacks.

@@ -163,6 +163,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveDigest(w, r)
 	case p == snapshotPath:
 		h.serveSnapshot(w, r)
+	case p == defragmentPath:
+		h.serveDefragment(w, r)
 	case p == txnPath:
 		h.serveTxn(w, r)
 	case strings.HasPrefix(p, kvPrefix):
@@ -184,7 +186,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	if jsonErrors(r) {
 		reason = "no route: the /v1 routes are /v1/kv/<key>, /v1/txn, /v1/watch/<key>, " +
 			"/v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leases, /v1/leases/<id>, /v1/leases/<id>/keepalive, " +
-			"/v1/leader, /v1/status, /v1/digest and /v1/snapshot"
+			"/v1/leader, /v1/status, /v1/digest, /v1/snapshot and /v1/maintenance/defragment"
 	}
 	refuse(w, r, http.StatusNotFound, reason)
 }
