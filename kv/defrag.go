@@ -97,7 +97,7 @@ func (a *Actor) defragment(ctx actor.Context) {
 	}
 	d := &defragRun{
 		tx: tx, from: a.applied, path: be.Path() + ".defrag", cancel: new(atomic.Bool),
-		waiters: []*actor.PID{ctx.Sender()}, started: time.Now(), before: be.FileSize(),
+		waiters: []*actor.PID{ctx.Sender()}, started: time.Now(), before: dbSize(be),
 	}
 	a.defrag = d
 	ctx.Send(a.copier, copyDB{tx: tx, path: d.path, cancel: d.cancel})
@@ -229,5 +229,15 @@ func (a *Actor) installCopy(d *defragRun, m dbCopied) (messages.Defragmented, er
 	if a.failed {
 		return messages.Defragmented{}, messages.ErrStopped
 	}
-	return messages.Defragmented{SizeBefore: d.before, SizeAfter: a.st.Backend().FileSize()}, nil
+	return messages.Defragmented{SizeBefore: d.before, SizeAfter: dbSize(a.st.Backend())}, nil
+}
+
+// dbSize is the db's size as its last commit left it (what Status
+// reports), not the file's: bbolt grows the file 16 MiB at a time.
+func dbSize(be *backend.Backend) int64 {
+	size, _, err := be.Size()
+	if err != nil {
+		return be.FileSize()
+	}
+	return size
 }

@@ -12,7 +12,9 @@ import "errors"
 // error.
 type Defragment struct{}
 
-// Defragmented answers Defragment: the db file's size before and after.
+// Defragmented answers Defragment: the db's size before and after, as
+// Status reports it (bbolt grows the file itself 16 MiB at a time, its
+// AllocSize, so a small db's file does not shrink below that).
 type Defragmented struct {
 	SizeBefore, SizeAfter int64
 }
