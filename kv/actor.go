@@ -264,8 +264,16 @@ func (a *Actor) Receive(ctx actor.Context) {
 		c, err := apply.ProposeDelete(m.Key)
 		a.propose(ctx, c, []string{m.Key}, false, err)
 	case messages.Txn:
+		// A transaction that may write is an entry of its own: the keys
+		// two transactions create in one entry would share a
+		// create_revision, and etcd's locks and elections (clientv3's
+		// concurrency, whose owner is the lowest create_revision under a
+		// prefix) would then see two owners, as
+		// interop/etcd/TestMutexUnderLeaderKill did. Plain puts still
+		// batch: keys written by one entry share its revision, as the
+		// keys of one etcd transaction do.
 		c, keys, all, err := apply.ProposeTxn(m)
-		a.propose(ctx, c, keys, all, err)
+		a.propose(ctx, c, nil, all || len(keys) > 0, err)
 	case messages.Compact:
 		// It writes no key, so it may share an entry with any write.
 		c, err := apply.ProposeCompact(m.Revision, a.st.Compacted())
