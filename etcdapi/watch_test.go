@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"strings"
 	"sync"
@@ -26,7 +25,6 @@ import (
 
 	"github.com/raftkv/node/etcdapi"
 	"github.com/raftkv/node/internal/watchtest"
-	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/metrics"
 	"github.com/raftkv/node/watch"
 )
@@ -60,7 +58,7 @@ func newWatchEnv(t testing.TB, o envOptions) *watchEnv {
 	t.Cleanup(system.Shutdown)
 	e := &watchEnv{system: system, m: metrics.New(prometheus.NewRegistry())}
 	e.store = watchtest.NewStore(system.Root, nil)
-	cfg := etcdapi.Config{Root: system.Root, History: prevHistory{e.store}, ClusterID: 0x1234, MemberID: 0x99,
+	cfg := etcdapi.Config{Root: system.Root, History: watchtest.PrevHistory{Store: e.store}, ClusterID: 0x1234, MemberID: 0x99,
 		MaxRequestBytes: o.maxRequestBytes, Timeout: 5 * time.Second}
 	if !o.noHub {
 		o.hub.Metrics = e.m
@@ -71,7 +69,7 @@ func newWatchEnv(t testing.TB, o envOptions) *watchEnv {
 		}
 		e.hub = pid
 		relay, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-			return &prevRelay{hub: pid, prev: prevTracker{}}
+			return watchtest.NewPrevRelay(pid)
 		}), "prev-relay")
 		if err != nil {
 			t.Fatal(err)
@@ -108,72 +106,13 @@ func newWatchEnv(t testing.TB, o envOptions) *watchEnv {
 	return e
 }
 
-// prevTracker gives events, taken in order, the key's record before each,
-// as the kv actor does: watchtest.Store's events lack them.
-type prevTracker map[string]messages.KV
-
-func (p prevTracker) add(e messages.Event) messages.Event {
-	if kv, ok := p[e.KV.Key]; ok {
-		e.Prev = &kv
-	}
-	if e.Type == messages.EventDelete {
-		delete(p, e.KV.Key)
-	} else {
-		p[e.KV.Key] = e.KV
-	}
-	return e
-}
-
-// prevRelay stands between the store and the hub, giving the events their
-// Prev on the way.
-type prevRelay struct {
-	hub  *actor.PID
-	prev prevTracker
-}
-
-func (r *prevRelay) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case messages.WatchEvents:
-		evs := make([]messages.Event, len(m.Events))
-		for i, e := range m.Events {
-			evs[i] = r.prev.add(e)
-		}
-		ctx.Send(r.hub, messages.WatchEvents{Events: evs, Revision: m.Revision})
-	case messages.WatchReset:
-		clear(r.prev)
-		ctx.Send(r.hub, m)
-	case messages.WatchCommitted:
-		ctx.Send(r.hub, m)
-	case relaySync:
-		ctx.Respond(m) // after what came before it was passed on
-	}
-}
-
-type relaySync struct{}
-
 // sync returns once what the store sent before is in the hub's mailbox:
 // a request to the hub made after it sees it.
 func (e *watchEnv) sync(t testing.TB) {
 	t.Helper()
-	if _, err := e.system.Root.RequestFuture(e.relay, relaySync{}, 5*time.Second).Result(); err != nil {
+	if _, err := e.system.Root.RequestFuture(e.relay, watchtest.RelaySync{}, 5*time.Second).Result(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// prevHistory is the store's history with each event's Prev, as the kv
-// actor's db serves it.
-type prevHistory struct{ store *watchtest.Store }
-
-func (h prevHistory) ReadEvents(from uint64, maxEvents int, fn func(messages.Event)) (uint64, error) {
-	prev := prevTracker{}
-	byRev := make(map[string]*messages.KV) // key@revision: its Prev
-	for _, e := range h.store.Events(1, math.MaxUint64, func(string) bool { return true }) {
-		byRev[fmt.Sprintf("%s@%d", e.KV.Key, e.Revision())] = prev.add(e).Prev
-	}
-	return h.store.ReadEvents(from, maxEvents, func(e messages.Event) {
-		e.Prev = byRev[fmt.Sprintf("%s@%d", e.KV.Key, e.Revision())]
-		fn(e)
-	})
 }
 
 // wstream is one client stream; a goroutine reads it and hands each

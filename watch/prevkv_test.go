@@ -1,91 +1,15 @@
 package watch_test
 
 import (
-	"cmp"
 	"fmt"
-	"math"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/raftkv/node/internal/watchtest"
-	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/watch"
 )
-
-// prevTracker gives events, taken in order from revision 1 on, the key's
-// record before each, as the kv actor does: watchtest.Store's events lack
-// them.
-type prevTracker map[string]messages.KV
-
-func (p prevTracker) add(e messages.Event) messages.Event {
-	if kv, ok := p[e.KV.Key]; ok {
-		e.Prev = &kv
-	}
-	if e.Type == messages.EventDelete {
-		delete(p, e.KV.Key)
-	} else {
-		p[e.KV.Key] = e.KV
-	}
-	return e
-}
-
-// prevRelay stands between a watchtest.Store and the hub, giving the events
-// their Prev on the way, in the order the store sent them.
-type prevRelay struct {
-	hub  *actor.PID
-	prev prevTracker
-}
-
-func (r *prevRelay) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case messages.WatchEvents:
-		evs := make([]messages.Event, len(m.Events))
-		for i, e := range m.Events {
-			evs[i] = r.prev.add(e)
-		}
-		ctx.Send(r.hub, messages.WatchEvents{Events: evs, Revision: m.Revision})
-	case messages.WatchCommitted, messages.WatchReset:
-		ctx.Send(r.hub, m)
-	case relaySync:
-		ctx.Respond(m) // after what came before it was passed on
-	}
-}
-
-type relaySync struct{}
-
-// prevHistory is the store's history with each event's Prev, as the kv
-// actor's db serves it.
-type prevHistory struct{ store *watchtest.Store }
-
-func (h prevHistory) ReadEvents(from uint64, maxEvents int, fn func(messages.Event)) (uint64, error) {
-	prev := prevTracker{}
-	var all []messages.Event
-	for _, e := range h.store.Events(1, math.MaxUint64, func(string) bool { return true }) {
-		all = append(all, prev.add(e))
-	}
-	// The store passes a run of its events in order, from the first at
-	// or after from.
-	i, _ := slices.BinarySearchFunc(all, from, func(e messages.Event, rev uint64) int {
-		return cmp.Compare(e.Revision(), rev)
-	})
-	var mismatch error
-	through, err := h.store.ReadEvents(from, maxEvents, func(e messages.Event) {
-		if i >= len(all) || all[i].KV.Key != e.KV.Key || all[i].Revision() != e.Revision() {
-			mismatch = fmt.Errorf("event %s@%d is not the store's %d-th", e.KV.Key, e.Revision(), i)
-			return
-		}
-		e.Prev = all[i].Prev
-		i++
-		fn(e)
-	})
-	if mismatch != nil {
-		return 0, mismatch
-	}
-	return through, err
-}
 
 // prevEnv is an env whose hub gets the events with their Prev.
 type prevEnv struct {
@@ -98,7 +22,7 @@ func newPrevEnv(t *testing.T) *prevEnv {
 	e := &prevEnv{env: newEnv(t, watch.HubConfig{})}
 	var err error
 	e.relay, err = e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &prevRelay{hub: e.hub, prev: prevTracker{}}
+		return watchtest.NewPrevRelay(e.hub)
 	}), "prev-relay")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +34,7 @@ func newPrevEnv(t *testing.T) *prevEnv {
 // sync returns once the hub handled everything the store sent before.
 func (e *prevEnv) sync(t *testing.T) {
 	t.Helper()
-	if _, err := e.system.Root.RequestFuture(e.relay, relaySync{}, 5*time.Second).Result(); err != nil {
+	if _, err := e.system.Root.RequestFuture(e.relay, watchtest.RelaySync{}, 5*time.Second).Result(); err != nil {
 		t.Fatal(err)
 	}
 	e.barrier(t)
@@ -118,7 +42,7 @@ func (e *prevEnv) sync(t *testing.T) {
 
 func (e *prevEnv) openPrev(t *testing.T, f watch.Filter, start uint64, prevKV bool) *watch.Stream {
 	t.Helper()
-	s, err := watch.Open(watch.StreamConfig{Root: e.system.Root, Hub: e.hub, History: prevHistory{e.store}, Filter: f, Start: start, PrevKV: prevKV})
+	s, err := watch.Open(watch.StreamConfig{Root: e.system.Root, Hub: e.hub, History: watchtest.PrevHistory{Store: e.store}, Filter: f, Start: start, PrevKV: prevKV})
 	if err != nil {
 		t.Fatalf("open %+v from %d: %v", f, start, err)
 	}

@@ -79,7 +79,7 @@ func (d *clientDoors) serve(lns []net.Listener, errc chan<- error) {
 		}()
 		serveAll(d.http, []net.Listener{httpL}, errc)
 		go func() {
-			if err := m.Serve(); err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "use of closed network connection") {
+			if err := m.Serve(); err != nil && !errors.Is(err, net.ErrClosed) {
 				report(err)
 			}
 		}()

@@ -1,5 +1,6 @@
-// Package watchtest holds what tests of the watch hub and of the HTTP watch
-// endpoint share: a Store that plays the kv actor and its db's history.
+// Package watchtest holds what tests of the watch hub and of the two client
+// doors' watch endpoints share: a Store that plays the kv actor and its db's
+// history, and what gives its events their previous records (prev.go).
 // Only tests import it.
 package watchtest
 
