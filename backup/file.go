@@ -61,10 +61,7 @@ func WriteTo(r io.Reader, path string) (Info, error) {
 		return Info{}, fmt.Errorf("rename the backup into place: %w", err)
 	}
 	done = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
+	syncDir(dir)
 	return info, nil
 }
 
@@ -81,18 +78,8 @@ func Status(path string) (Info, error) {
 		return Info{}, err
 	}
 	info := Info{Size: st.Size()}
-	if info.Size <= SumSize {
-		return Info{}, fmt.Errorf("%w: %s holds %d bytes, too few for a db and its checksum", ErrCorrupt, path, info.Size)
-	}
-	h := sha256.New()
-	if _, err := io.CopyN(h, f, info.Size-SumSize); err != nil {
-		return Info{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	if _, err := io.ReadFull(f, info.Sum[:]); err != nil {
-		return Info{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	if !bytes.Equal(h.Sum(nil), info.Sum[:]) {
-		return Info{}, fmt.Errorf("%w: %s does not match its checksum (cut short, or changed)", ErrCorrupt, path)
+	if info.Sum, err = verify(f, info.Size, path, io.Discard); err != nil {
+		return Info{}, err
 	}
 	// bbolt reads the db by its pages: the checksum after them is never
 	// read as one.
@@ -100,4 +87,23 @@ func Status(path string) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return info, nil
+}
+
+// verify reads a backup of size bytes from r, the db into w, and checks
+// the checksum that follows it; path names the backup in errors.
+func verify(r io.Reader, size int64, path string, w io.Writer) (sum [SumSize]byte, err error) {
+	if size <= SumSize {
+		return sum, fmt.Errorf("%w: %s holds %d bytes, too few for a db and its checksum", ErrCorrupt, path, size)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(w, h), r, size-SumSize); err != nil {
+		return sum, fmt.Errorf("read %s: %w", path, err)
+	}
+	if _, err := io.ReadFull(r, sum[:]); err != nil {
+		return sum, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) {
+		return sum, fmt.Errorf("%w: %s does not match its checksum (cut short, or changed)", ErrCorrupt, path)
+	}
+	return sum, nil
 }

@@ -60,6 +60,17 @@ func newCluster(t *testing.T, n int, flags ...string) *cluster {
 // newClusterWith is newCluster with options.
 func newClusterWith(t *testing.T, n int, opts clusterOpts, flags ...string) *cluster {
 	t.Helper()
+	c := newStoppedCluster(t, n, opts, flags...)
+	for _, m := range c.members {
+		c.start(m, false)
+	}
+	c.leader(c.members...)
+	return c
+}
+
+// newStoppedCluster is the cluster of newClusterWith before any member
+// starts: ports and data dirs are set, nothing runs.
+func newStoppedCluster(t *testing.T, n int, opts clusterOpts, flags ...string) *cluster {
 	if opts.scheme == "" {
 		opts.scheme = "http"
 	}
@@ -67,10 +78,6 @@ func newClusterWith(t *testing.T, n int, opts clusterOpts, flags ...string) *clu
 	for range n {
 		c.newMember()
 	}
-	for _, m := range c.members {
-		c.start(m, false)
-	}
-	c.leader(c.members...)
 	return c
 }
 

@@ -27,6 +27,11 @@ const snapshotUsage = `Usage:
       from the first endpoint that serves one, and prints what it holds
   node snapshot status FILE
       checks a backup's checksum and prints what it holds
+  node snapshot restore FILE --id ID --cluster URLS --initial-cluster-token NAME [--data-dir DIR]
+      makes member ID's data dir for a new cluster from a backup; run it for
+      every member with the same --cluster and token, then start each with
+      the usual command (the same --id, --cluster, --initial-cluster-token
+      and --data-dir)
 `
 
 // runSnapshot runs `node snapshot ...` and returns the exit status: 0 done,
@@ -41,11 +46,13 @@ func runSnapshot(args []string, stdout, stderr io.Writer) int {
 		return snapshotSave(args[1:], stdout, stderr)
 	case "status":
 		return snapshotStatus(args[1:], stdout, stderr)
+	case "restore":
+		return snapshotRestore(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, snapshotUsage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "node snapshot: unknown command %q: save or status\n", args[0])
+	fmt.Fprintf(stderr, "node snapshot: unknown command %q: save, status or restore\n", args[0])
 	return 2
 }
 
