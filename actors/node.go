@@ -44,8 +44,12 @@ type NodeConfig struct {
 	Peers map[uint64]string
 	// Join starts a member that was added to a running cluster: it does not
 	// bootstrap a configuration of its own.
-	Join    bool
-	DataDir string
+	Join bool
+	// ForceNewCluster restarts the member as the only voter of its
+	// cluster, keeping its data, for a cluster that lost its majority for
+	// good (forceNewCluster).
+	ForceNewCluster bool
+	DataDir         string
 	// Format is the state machine's format; every member of a cluster must
 	// use the same one.
 	Format apply.Format
@@ -170,6 +174,13 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	})
 	if err == nil {
 		err = checkStateAgainstLog(rp, state)
+		if err == nil && cfg.ForceNewCluster {
+			if rp.Fresh {
+				err = fmt.Errorf("%w: the data dir has no log to keep", ErrCannotForce)
+			} else {
+				err = forceNewCluster(lg, cfg.ID, rp, state)
+			}
+		}
 		if err != nil {
 			_ = state.Close()
 		}
@@ -268,7 +279,10 @@ func (n *Node) start(rp *persistence.Replay) error {
 		// receiver before raft sees the snapshot.
 		state, snapDir := n.state, persistence.SnapDir(cfg.DataDir)
 		env.SnapshotSource = func(*raftpb.Message) (io.ReadCloser, error) { return state.SnapshotReader() }
+		inProgress := cfg.Metrics.Health.SnapshotInProgress
 		env.SnapshotSink = func(m *raftpb.Message, r io.Reader) error {
+			inProgress.Inc()
+			defer inProgress.Dec()
 			index := m.GetSnapshot().GetMetadata().GetIndex()
 			return store.ReceiveSnapshotDB(persistence.SnapDBPath(snapDir, index), index, r)
 		}

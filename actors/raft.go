@@ -205,6 +205,7 @@ func (r *Raft) Receive(ctx actor.Context) {
 		for _, id := range r.cfg.RemovedIDs {
 			r.cfg.Transport.RemovePeer(id)
 		}
+		r.m.Health.CommittedIndex.Set(float64(r.rn.BasicStatus().GetCommit()))
 		r.armTick(ctx)
 		r.campaignIfAlone()
 	case *actor.Stopping:
@@ -351,6 +352,9 @@ func (r *Raft) ready(ctx actor.Context) {
 		r.m.ReadyEntries.Observe(float64(len(rd.Entries)))
 		r.m.ReadyMessages.Observe(float64(len(rd.Messages)))
 		r.m.CommittedEntries.Add(float64(len(rd.CommittedEntries)))
+		if rd.HardState != nil { // nil when unchanged
+			r.m.Health.CommittedIndex.Set(float64(rd.HardState.GetCommit()))
+		}
 		newLead := raft.None // a leader named by this Ready, to tell the kv actor
 		if rd.SoftState != nil && rd.SoftState.Lead != r.lead {
 			r.leaderChanged(ctx, rd.SoftState.Lead)
@@ -412,6 +416,11 @@ func (r *Raft) leaderChanged(ctx actor.Context, lead uint64) {
 		r.m.IsLeader.Set(1)
 	} else {
 		r.m.IsLeader.Set(0)
+	}
+	if lead != raft.None {
+		r.m.Health.HasLeader.Set(1)
+	} else {
+		r.m.Health.HasLeader.Set(0)
 	}
 	// raft forgets pending read-index rounds when leadership moves; fail them
 	// now so their clients can retry at once.

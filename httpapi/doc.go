@@ -12,7 +12,10 @@
 //     watch.Stream of the watch hub (watch.go);
 //   - /v1/leases, /v1/leases/<id>, /v1/leases/<id>/keepalive (lease.go);
 //   - /v1/members, /v1/members/<id>, /v1/members/<id>/promote, /v1/leader,
-//     /v1/status, /healthz (members.go); /v1/digest (digest.go);
+//     /v1/status (members.go); /v1/digest (digest.go);
+//   - /healthz, /livez, /readyz and /livez/<check>, /readyz/<check>: GET,
+//     the health checks (health.go);
+//   - /version: GET, this member's versions and the cluster's (version.go);
 //   - /v1/snapshot: GET, a backup of the db (snapshot.go);
 //     /v1/maintenance/defragment: POST (maintenance.go);
 //   - raftexample's /<key> (GET, PUT) and /<id> (POST, DELETE).
@@ -31,10 +34,17 @@
 // (writeError): JSON {"error":{"code":N,"message":"..."}} under /v1, one
 // line of text on raftexample's routes, as raftexample's clients expect.
 //
+// The metrics listener (NewHealthHandler, health.go) serves /metrics and
+// the same health endpoints, from the same code, on a plain port of its
+// own (--listen-metrics-urls), and nothing else: probes and Prometheus
+// need no client certificate, and reach no data there.
+//
 // The peer API (NewPeerHandler, peer.go) runs on the peer port: GET
 // /members (a joining member learns the cluster it joins), POST
 // /members/promote/<id> (a follower hands a promotion to the leader), and
 // POST /leases/<id>/keepalive and GET /leases/<id> (a follower hands what
 // only the leader's deadlines can answer to the leader). A request handed
-// to the leader is never handed on again.
+// to the leader is never handed on again. NewPeerVersionHandler serves
+// GET /version there, which the other members ask for the cluster's
+// version (version.go).
 package httpapi

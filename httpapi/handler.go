@@ -151,6 +151,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.debug.ServeHTTP(w, r)
 	case p == "/healthz":
 		h.serveHealth(w, r)
+	case probePath(p):
+		h.serveProbe(w, r)
+	case p == versionPath:
+		h.serveVersion(w, r)
 	case p == "/v1/members":
 		h.serveMembers(w, r)
 	case strings.HasPrefix(p, membersPrefix):
@@ -197,7 +201,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 func reservedPath(p string) bool {
 	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
 	switch first {
-	case "v1", "healthz", "metrics":
+	case "v1", "healthz", "metrics", "livez", "readyz", "version":
 		return true
 	}
 	return false

@@ -22,6 +22,7 @@ import (
 	"github.com/raftkv/node/httpapi"
 	"github.com/raftkv/node/internal/testutil"
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/version"
 )
 
 // silent marks a fake actor that never answers, so the handler's future
@@ -429,7 +430,8 @@ func TestClusterRoutes(t *testing.T) {
 			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET"}},
 		{name: "status", method: "GET", path: "/v1/status", raftReply: status, wantStatus: 200,
 			wantBody: ptr(`{"id":1,"leader":2,"term":3,"raft_state":"StateFollower","commit_index":5,` +
-				`"applied_index":4,"members":{"1":"http://a:1","2":"http://b:2"},"learners":[3]}` + "\n"),
+				`"applied_index":4,"members":{"1":"http://a:1","2":"http://b:2"},"learners":[3],` +
+				`"version":"` + version.Version + `","data_format":"` + version.DataFormat + `"}` + "\n"),
 			wantHeader: map[string]string{"Content-Type": "application/json"},
 			wantRaft:   msgs(messages.StatusRequest{})},
 		{name: "status answered by pointer", method: "GET", path: "/v1/status", raftReply: &status,

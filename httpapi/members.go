@@ -10,11 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"go.uber.org/zap"
-
-	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/membership"
 	"github.com/raftkv/node/messages"
+	"github.com/raftkv/node/version"
 )
 
 const membersPrefix = "/v1/members/"
@@ -126,37 +124,19 @@ func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err, false)
 		return
 	}
-	h.writeJSON(w, r, st)
+	h.writeJSON(w, r, statusBody{Status: st, Version: version.Version, DataFormat: version.DataFormat})
 }
 
-// serveHealth reports healthy only when the raft actor answers and knows a
-// leader: a node without one can serve no write and no linearizable read.
-func (h *handler) serveHealth(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		refuseMethod(w, r, getOnly)
-		return
-	}
-	st, err := h.askStatus()
-	if err != nil {
-		h.unhealthy(w, r, fmt.Errorf("raft actor did not report its status: %w", err))
-		return
-	}
-	if st.Leader == 0 {
-		h.unhealthy(w, r, messages.ErrNoLeader)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("ok\n"))
+// statusBody is the answer to GET /v1/status: the raft actor's status and
+// what this member runs (package version; GET /version has the cluster's).
+type statusBody struct {
+	messages.Status
+	Version    string `json:"version"`
+	DataFormat string `json:"data_format"`
 }
 
-// unhealthy answers 503 whatever the cause, since a health checker needs only
-// "take this node out of rotation"; the body says why. It logs at debug only:
-// checkers poll, and a leaderless member already says so in raft's own log.
-func (h *handler) unhealthy(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.Debug("unhealthy", zap.String("path", r.URL.Path), redact.Error(err))
-	refuse(w, r, http.StatusServiceUnavailable, "unhealthy: "+err.Error())
-}
+// serveHealth serves /healthz, as the metrics listener does (health.go).
+func (h *handler) serveHealth(w http.ResponseWriter, r *http.Request) { h.health().serveHealthz(w, r) }
 
 // addMember serves raftexample's POST /<id>, whose body is the peer URL (a
 // voter, answered 204), and POST /v1/members/<id>, whose body is JSON

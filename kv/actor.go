@@ -221,6 +221,8 @@ func (a *Actor) Receive(ctx actor.Context) {
 		// actor is spawned after this one, and nothing commits before.
 		a.armSweep(ctx)
 		a.armLeaseTick(ctx)
+		a.m.Health.Quota.Set(float64(a.cfg.Quota))
+		a.noteState()
 	case commitTick:
 		a.commitTimer = nil
 		a.commit()

@@ -171,6 +171,7 @@ func (a *Actor) dbCopied(ctx actor.Context, m dbCopied) {
 			a.cfg.Logger.Warn("defragmentation did not complete", zap.Error(err))
 		}
 	} else {
+		a.noteState()
 		a.cfg.Logger.Info("defragmented the db", zap.Int64("size_before", res.SizeBefore), zap.Int64("size_after", res.SizeAfter),
 			zap.Int("entries_replayed", len(d.entries)), zap.Duration("took", time.Since(d.started)))
 	}

@@ -80,6 +80,7 @@ func (a *Actor) commit() {
 		a.fatal(err)
 		return
 	}
+	a.noteState()
 	if a.cfg.Watch != nil && a.root != nil {
 		a.root.Send(a.cfg.Watch, messages.WatchCommitted{Revision: a.st.Revision(), Compacted: a.st.Compacted()})
 	}

@@ -27,16 +27,19 @@ func (a *Actor) restore(ctx actor.Context, s *raftpb.Snapshot) {
 	}
 	cs := raftpb.EnsureConfState(proto.Clone(s.GetMetadata().GetConfState()).(*raftpb.ConfState))
 	a.abortDefrag(fmt.Errorf("%w: a snapshot from the leader replaced the state", messages.ErrDefragAborted))
+	a.m.Health.SnapshotInProgress.Inc()
 	var err error
 	if inlineSnapshot(a.cfg.Format, s) {
 		err = a.restoreInline(s.GetData(), idx, s.GetMetadata().GetTerm(), cs)
 	} else {
 		err = a.restoreDB(idx)
 	}
+	a.m.Health.SnapshotInProgress.Dec()
 	if err != nil {
 		a.fatal(fmt.Errorf("restore snapshot at index %d: %w", idx, err))
 		return
 	}
+	a.noteState()
 	a.lastSnap, a.logBytes = a.applied, 0
 	a.st.TakeEvents() // the watch hub hears of a reset, not of these
 	if a.cfg.Watch != nil {

@@ -34,6 +34,21 @@ func (a *Actor) storeStatus() messages.StoreStatus {
 	}
 }
 
+// noteState sets the gauges that follow the db as a whole: its sizes,
+// which change only when a commit, a restore or a defragmentation writes
+// the file, and the applied index, which a restore moves without an
+// apply. Each of those calls it: a write pays nothing for them, and a
+// commit one read transaction's start.
+func (a *Actor) noteState() {
+	a.m.AppliedIndex.Set(float64(a.applied))
+	size, inUse, err := a.st.DBSize()
+	if err != nil {
+		return // storeStatus logs the same failure when asked
+	}
+	a.m.Health.DBSize.Set(float64(size))
+	a.m.Health.DBSizeInUse.Set(float64(inUse))
+}
+
 // commitNow answers messages.CommitRequest.
 func (a *Actor) commitNow() any {
 	a.commit()

@@ -6,7 +6,8 @@
 // Names are raftkv_<subsystem>_<name>: raft (the raft actor), kv (the state
 // machine), lease (its lessor), wal, snapshot, actor (every actor's message
 // handling), watch (the watch hub and streams) and network (per peer and
-// channel, read from the transport at scrape time).
+// channel, read from the transport at scrape time); raftkv_build_info says
+// which version runs (build.go).
 package metrics
 
 import (
@@ -57,6 +58,13 @@ type Node struct {
 
 	// the kv actor's lessor (lease.go)
 	Lease Lease
+
+	// what dashboards and alerts read first, as etcd's server gauges
+	// (health.go)
+	Health Health
+
+	// BuildInfo is raftkv_build_info, always 1 (build.go).
+	BuildInfo prometheus.Gauge
 }
 
 // New returns a member's metrics registered with reg. A nil reg leaves them
@@ -91,8 +99,11 @@ func New(reg prometheus.Registerer) *Node {
 
 		MessageDuration: f.histogramVec("actor", "message_duration_seconds", "Time an actor spent handling one message.", durationBuckets, "actor"),
 
-		Watch: newWatch(f),
-		Lease: newLease(f),
+		Watch:  newWatch(f),
+		Lease:  newLease(f),
+		Health: newHealth(f),
+
+		BuildInfo: newBuildInfo(f),
 	}
 }
 

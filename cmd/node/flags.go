@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,7 @@ type options struct {
 	id        uint64
 	peers     map[uint64]string // --cluster: id → peer URL (membership.ParseCluster)
 	join      bool
+	force     bool // --force-new-cluster
 	dataDir   string
 	format    apply.Format
 	clusterID uint64 // --cluster-id; 0 when not given
@@ -34,6 +37,7 @@ type options struct {
 	listenClient    []*url.URL
 	advertiseClient []string
 	listenPeer      []*url.URL
+	listenMetrics   []*url.URL // --listen-metrics-urls; none when not given
 	clientTLS       tlsfiles.Files
 	peerTLS         tlsfiles.Files
 
@@ -61,6 +65,7 @@ func newFlagSet(raw *rawFlags) *flag.FlagSet {
 	fs.StringVar(&raw.cluster, "cluster", "http://127.0.0.1:12379", "comma-separated peer URLs of the cluster's members, in id order (ids 1..N), or as id=URL")
 	fs.IntVar(&raw.port, "port", 12380, "client port on 127.0.0.1; short for --listen-client-urls http://127.0.0.1:<port>")
 	fs.BoolVar(&raw.join, "join", false, "join a running cluster that this member was added to (POST /v1/members/<id>)")
+	fs.BoolVar(&raw.force, "force-new-cluster", false, "restart this member as the only voter of its cluster, keeping its data, after the cluster lost its majority for good; remove the flag once it runs")
 	fs.StringVar(&raw.dataDir, "data-dir", "", "data directory (default ./node-<id>)")
 	fs.StringVar(&raw.format, "format", "native", "state machine format: native, or raftexample to join a cluster of etcd raftexample nodes")
 	fs.StringVar(&raw.clusterID, "cluster-id", "", "cluster id in hex (default: derived from --cluster and --initial-cluster-token; 1000 for --format raftexample)")
@@ -68,6 +73,7 @@ func newFlagSet(raw *rawFlags) *flag.FlagSet {
 	fs.StringVar(&raw.listenClient, "listen-client-urls", "", "comma-separated http:// or https:// URLs to serve clients on (default http://127.0.0.1:<--port>; 0.0.0.0 serves every interface)")
 	fs.StringVar(&raw.advertiseClient, "advertise-client-urls", "", "comma-separated client URLs to tell the cluster (default: --listen-client-urls)")
 	fs.StringVar(&raw.listenPeerURLs, "listen-peer-urls", "", "comma-separated URLs to serve peers on (default: this member's --cluster URL)")
+	fs.StringVar(&raw.listenMetrics, "listen-metrics-urls", "", "comma-separated http:// URLs to serve /metrics, /livez, /readyz and /healthz on, without TLS (default: none; the client URLs serve them too)")
 	fs.StringVar(&raw.listenPeer, "listen-peer", "", "host:port to serve peers on, with the scheme of this member's --cluster URL (an older form of --listen-peer-urls)")
 	fs.StringVar(&raw.clientTLS.CertFile, "cert-file", "", "client TLS: this member's certificate (PEM)")
 	fs.StringVar(&raw.clientTLS.KeyFile, "key-file", "", "client TLS: its private key (PEM)")
@@ -84,6 +90,7 @@ func newFlagSet(raw *rawFlags) *flag.FlagSet {
 	fs.Int64Var(&raw.maxRequestBytes, "max-request-bytes", 1572864, "largest client request body accepted, in bytes")
 	fs.StringVar(&raw.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&raw.pprof, "enable-pprof", false, "serve Go's profiler at /debug/pprof/ on the client URLs")
+	fs.BoolVar(&raw.version, "version", false, "print the version, its git revision, Go version and data format, and exit (so does: node version)")
 	return fs
 }
 
@@ -94,11 +101,13 @@ type rawFlags struct {
 	token, listenClient, advertiseClient string
 	listenPeerURLs, listenPeer, logLevel string
 	port                                 int
-	join, pprof                          bool
+	join, force, pprof                   bool
 	clientTLS, peerTLS                   tlsfiles.Files
 	snapshotCount, catchUpEntries, quota uint64
 	maxRequestBytes                      int64
-	set                                  map[string]bool // flags given on the command line
+	listenMetrics                        string
+	set                                  map[string]bool // flags given on the command line or in the environment
+	version                              bool            // --version: print it and exit
 }
 
 // usage writes the flags' help, spelled with two dashes as everywhere else.
@@ -117,11 +126,20 @@ func usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s\n    \t%s\n", line, help)
 	})
+	fmt.Fprintf(w, "\nEvery flag but --version can be set in the environment instead, as %s<FLAG> in upper case\n"+
+		"with underscores for dashes: %sLISTEN_CLIENT_URLS for --listen-client-urls. A flag on the\n"+
+		"command line wins over its variable, an empty variable sets nothing, and a %s variable\n"+
+		"that names no flag is refused as an unknown flag is.\n", envPrefix, envPrefix, envPrefix)
 }
 
-// parseFlags parses and checks the command line. Its errors are one line
-// each and name the flag.
-func parseFlags(args []string) (options, error) {
+// errVersion is returned for --version: the version goes to stdout and
+// the exit is 0.
+var errVersion = errors.New("version asked for")
+
+// parseFlags parses and checks the command line and then the flags that
+// environ (os.Environ's form, KEY=value) sets (setFromEnv). Its errors are
+// one line each and name the flag or the variable.
+func parseFlags(args, environ []string) (options, error) {
 	var raw rawFlags
 	fs := newFlagSet(&raw)
 	if err := fs.Parse(args); err != nil {
@@ -130,15 +148,73 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if raw.version {
+		return options{}, errVersion
+	}
 	raw.set = make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { raw.set[f.Name] = true })
+	if err := setFromEnv(fs, raw.set, environ); err != nil {
+		return options{}, err
+	}
 	return raw.check()
+}
+
+// envPrefix starts the environment variables that set flags, as ETCD_
+// does etcd's: RAFTKV_DATA_DIR is --data-dir.
+const envPrefix = "RAFTKV_"
+
+// testVars are RAFTKV_ variables that are this repository's tests', not
+// flags (RAFTKV_TEST_LOG shows the logs of in-process members,
+// RAFTKV_BE_NODE makes cmd/node's test binary the node). A node that a
+// test starts inherits the test's environment, and must not refuse them.
+var testVars = map[string]bool{"RAFTKV_TEST_LOG": true, "RAFTKV_BE_NODE": true}
+
+// envName is the variable that sets flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// setFromEnv sets each flag that the command line did not give from its
+// variable in environ, and counts it as given (set), so that the checks
+// of flags that exclude each other see it. Unlike etcd, which warns of an
+// ETCD_ variable it does not know and stops when a flag and its variable
+// are both set, it refuses an unknown variable (a misspelt one would
+// otherwise leave a default in force unseen) and lets the command line
+// win. An empty variable sets nothing, as for etcd: a deployment template
+// that renders an unset value as "" leaves the default. --version is
+// never taken from the environment: a variable RAFTKV_VERSION set for
+// other uses would turn every start into a print.
+func setFromEnv(fs *flag.FlagSet, set map[string]bool, environ []string) error {
+	byVar := make(map[string]*flag.Flag)
+	fs.VisitAll(func(f *flag.Flag) { byVar[envName(f.Name)] = f })
+	onCommandLine := maps.Clone(set)
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || testVars[name] {
+			continue
+		}
+		f, ok := byVar[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("environment variable %s names no flag (see node --help)", name)
+		case f.Name == "version":
+			return fmt.Errorf("environment variable %s: --version is taken from the command line only", name)
+		case onCommandLine[f.Name] || val == "":
+			continue
+		}
+		if err := fs.Set(f.Name, val); err != nil {
+			return fmt.Errorf("invalid value %q for environment variable %s (--%s): %w", val, name, f.Name, err)
+		}
+		set[f.Name] = true
+	}
+	return nil
 }
 
 func (raw *rawFlags) check() (options, error) {
 	o := options{
 		id:              raw.id,
 		join:            raw.join,
+		force:           raw.force,
 		dataDir:         raw.dataDir,
 		token:           raw.token,
 		clientTLS:       raw.clientTLS,
@@ -178,8 +254,14 @@ func (raw *rawFlags) check() (options, error) {
 	if err := raw.checkPeerURLs(&o, self); err != nil {
 		return o, err
 	}
+	if err := raw.checkMetricsURLs(&o); err != nil {
+		return o, err
+	}
 	if err := checkTLS(o); err != nil {
 		return o, err
+	}
+	if o.force && o.join {
+		return o, errors.New("--force-new-cluster and --join exclude each other: a forced member keeps its own data and joins nothing")
 	}
 	if o.snapshotCount == 0 {
 		return o, errors.New("--snapshot-count must be positive")
@@ -272,6 +354,34 @@ func (raw *rawFlags) checkPeerURLs(o *options, self string) error {
 			return fmt.Errorf("--listen-peer-urls %s serves %s, but this member's peer URL in --cluster is %s: peers would dial it with the wrong protocol", u, u.Scheme, self)
 		}
 	}
+	return nil
+}
+
+// checkMetricsURLs reads --listen-metrics-urls. https:// is refused: the
+// listener exists so that Prometheus and probes need no certificate, and
+// an https:// one would need the client API's certificates and the choice
+// of whether to ask for a client's, which the client URLs already serve;
+// bind it to an interface only they reach. The host:port of a client or
+// peer URL is refused now rather than found taken at start.
+func (raw *rawFlags) checkMetricsURLs(o *options) error {
+	if raw.listenMetrics == "" {
+		return nil
+	}
+	us, err := parseURLs("--listen-metrics-urls", raw.listenMetrics, true)
+	if err != nil {
+		return err
+	}
+	for _, u := range us {
+		if u.Scheme != "http" {
+			return fmt.Errorf("--listen-metrics-urls %s: only http:// is served there (no TLS, so that probes and Prometheus need no certificate); the client URLs serve the same over TLS", u)
+		}
+		for _, other := range append(slices.Clone(o.listenClient), o.listenPeer...) {
+			if other.Host == u.Host {
+				return fmt.Errorf("--listen-metrics-urls %s: %s is also where %s listens; give the metrics a port of their own", u, u.Host, other)
+			}
+		}
+	}
+	o.listenMetrics = us
 	return nil
 }
 

@@ -133,22 +133,28 @@ func run(o options, lg *zap.Logger) int {
 		return refuse("could not listen for clients: %v", err)
 	}
 	defer closeAll(clientLns)
+	metricsLns, err := listenAll(o.listenMetrics, nil) // http:// only (flags.go)
+	if err != nil {
+		return refuse("could not listen for metrics: %v", err)
+	}
+	defer closeAll(metricsLns)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var tr *transport.HTTP
 	node, err := actors.StartNode(actors.NodeConfig{
-		ID:             o.id,
-		ClusterID:      cid,
-		Token:          o.token,
-		Peers:          o.peers,
-		Join:           o.join,
-		DataDir:        o.dataDir,
-		Format:         o.format,
-		ClientURLs:     o.advertiseClient,
-		SnapshotCount:  o.snapshotCount,
-		CatchUpEntries: o.catchUpEntries,
-		Quota:          o.quota,
+		ID:              o.id,
+		ClusterID:       cid,
+		Token:           o.token,
+		Peers:           o.peers,
+		Join:            o.join,
+		ForceNewCluster: o.force,
+		DataDir:         o.dataDir,
+		Format:          o.format,
+		ClientURLs:      o.advertiseClient,
+		SnapshotCount:   o.snapshotCount,
+		CatchUpEntries:  o.catchUpEntries,
+		Quota:           o.quota,
 		Transport: func(env actors.TransportEnv) (transport.Transport, error) {
 			var err error
 			tr, err = transport.NewHTTP(transport.HTTPConfig{
@@ -186,6 +192,8 @@ func run(o options, lg *zap.Logger) int {
 	for _, p := range httpapi.PeerPatterns() {
 		peerMux.Handle(p, peerAPI)
 	}
+	// The other members ask this one's version there (GET /version).
+	peerMux.Handle(httpapi.PeerVersionPath, httpapi.NewPeerVersionHandler(cid))
 	// No WriteTimeout: streams to peers live as long as their connection,
 	// and the transport puts a deadline on each write itself.
 	peerSrv := &http.Server{Handler: peerMux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: serverErrorLog(lg.Named("peer-server"))}
@@ -242,12 +250,25 @@ func run(o options, lg *zap.Logger) int {
 		return 1
 	}
 	doors.serve(clientLns, serveErr)
+	// Plain, whatever the client URLs are: probes and Prometheus need no
+	// certificate there, and reach nothing but the metrics and the health
+	// checks (httpapi.NewHealthHandler).
+	metricsSrv := &http.Server{
+		Handler: httpapi.NewHealthHandler(httpapi.HealthConfig{
+			Root: node.Root(), KV: node.KV(), Raft: node.Raft(), Logger: lg.Named("http"),
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          serverErrorLog(lg.Named("metrics-server")),
+	}
+	serveAll(metricsSrv, metricsLns, serveErr)
 	lg.Info("serving",
 		zap.Uint64("id", o.id),
 		zap.Strings("client_urls", o.advertiseClient),
 		zap.Stringers("listen_client_urls", o.listenClient),
 		zap.String("peer_url", o.peers[o.id]),
 		zap.Stringers("listen_peer_urls", o.listenPeer),
+		zap.Stringers("listen_metrics_urls", o.listenMetrics),
 		zap.Stringer("format", o.format),
 		zap.String("cluster_id", strconv.FormatUint(cid, 16)),
 		zap.String("data_dir", o.dataDir))
@@ -288,6 +309,9 @@ func run(o options, lg *zap.Logger) int {
 	defer cancel()
 	if err := doors.shutdown(ctx); err != nil {
 		lg.Warn("the client API did not shut down cleanly", zap.Error(err))
+	}
+	if err := metricsSrv.Shutdown(ctx); err != nil {
+		lg.Warn("the metrics listener did not shut down cleanly", zap.Error(err))
 	}
 	// Close, not Shutdown: a peer's stream is an endless response, and
 	// the member stops talking to peers from here on anyway.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
@@ -57,11 +59,25 @@ const (
 	layoutVersion = "raftkv-3"
 	layoutV2      = "raftkv-2"
 	layoutV1      = "raftkv-1"
+	// layoutPrefix and layoutNumber spell layoutVersion; a db naming a
+	// higher number is a newer binary's.
+	layoutPrefix = "raftkv-"
+	layoutNumber = 3
 )
 
+// Layout is the layout this package writes in every db it makes or
+// upgrades: the data dir's format (package version reports it).
+const Layout = layoutVersion
+
 // ErrBadDB is returned for a db file this package cannot read: not a
-// bbolt file, another layout, or records that do not decode.
+// bbolt file, a layout no binary wrote, or records that do not decode.
 var ErrBadDB = errors.New("state machine db is unreadable")
+
+// ErrNewerLayout is returned for a db whose layout a newer binary wrote.
+// It is not ErrBadDB: such a db is sound, only not this binary's to read,
+// so it must be left as it is (not moved aside and rebuilt from the log,
+// whose entries this binary may not know either) for the newer binary.
+var ErrNewerLayout = errors.New("the db was written by a newer version of node")
 
 // meta is what a db records of the state it holds.
 type meta struct {
@@ -100,6 +116,9 @@ func readMeta(tx *bolt.Tx, create bool) (meta, error) {
 	}
 	layout := string(mb.Get(metaLayout))
 	if layout != layoutVersion && layout != layoutV2 && layout != layoutV1 {
+		if n, err := strconv.Atoi(strings.TrimPrefix(layout, layoutPrefix)); err == nil && strings.HasPrefix(layout, layoutPrefix) && n > layoutNumber {
+			return m, fmt.Errorf("%w: its layout is %s; this binary reads %s and upgrades %s and %s", ErrNewerLayout, layout, layoutVersion, layoutV2, layoutV1)
+		}
 		return m, fmt.Errorf("%w: layout %q, want %q (or %q or %q, which are upgraded)", ErrBadDB, layout, layoutVersion, layoutV2, layoutV1)
 	}
 	required := [][]byte{bucketKV, bucketMembers, bucketRemoved}

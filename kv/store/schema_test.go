@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -185,12 +186,19 @@ func TestLayoutV1Upgrade(t *testing.T) {
 // A db this package cannot read is ErrBadDB, not misread: another
 // layout, a meta bucket without the buckets it names, not a db at all.
 func TestOpenRefusesOtherLayouts(t *testing.T) {
+	if got := layoutPrefix + strconv.Itoa(layoutNumber); got != layoutVersion {
+		t.Fatalf("layoutPrefix and layoutNumber spell %s, the layout is %s: a newer layout would be taken for this one's", got, layoutVersion)
+	}
 	for _, c := range []struct {
 		name  string
 		spoil func(tx *bolt.Tx) error
 		junk  bool
+		want  error // nil: ErrBadDB
 	}{
-		{name: "another layout", spoil: func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaLayout, []byte("raftkv-9")) }},
+		{name: "a layout no binary wrote", spoil: func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaLayout, []byte("raftkv-9x")) }},
+		// A newer binary's db is sound: not ErrBadDB, which has it moved
+		// aside (kv.OpenState).
+		{name: "a newer layout", spoil: func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaLayout, []byte("raftkv-9")) }, want: ErrNewerLayout},
 		{name: "no kv bucket", spoil: func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketKV) }},
 		{name: "no history bucket in a raftkv-2 db", spoil: func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketHistory) }},
 		{name: "a conf state that does not decode", spoil: func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaConfState, []byte{0xff}) }},
@@ -220,12 +228,16 @@ func TestOpenRefusesOtherLayouts(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			want := c.want
+			if want == nil {
+				want = ErrBadDB
+			}
 			s, _, err := Open(path)
-			if !errors.Is(err, ErrBadDB) {
+			if !errors.Is(err, want) || (want != ErrBadDB && errors.Is(err, ErrBadDB)) {
 				if s != nil {
 					_ = s.Close()
 				}
-				t.Fatalf("Open: %v, want ErrBadDB", err)
+				t.Fatalf("Open: %v, want %v only", err, want)
 			}
 		})
 	}
