@@ -117,6 +117,20 @@ func (a Actors) AskStatus(ctx context.Context) (messages.Status, error) {
 	return messages.Status{}, fmt.Errorf("the raft actor answered a status request with an unexpected %T", reply)
 }
 
+// AskStoreStatus asks the kv actor for the state's revisions, sizes and
+// space alarm.
+func (a Actors) AskStoreStatus(ctx context.Context) (messages.StoreStatus, error) {
+	reply, err := a.Ask(ctx, a.KV, messages.StoreStatusRequest{})
+	if err != nil {
+		return messages.StoreStatus{}, err
+	}
+	ss, ok := reply.(messages.StoreStatus)
+	if !ok {
+		return messages.StoreStatus{}, fmt.Errorf("the state machine answered a status request with an unexpected %T", reply)
+	}
+	return ss, nil
+}
+
 // BackupSource streams a consistent copy of the member's db: a read
 // transaction's view, so that writers go on while it is read. size is the
 // number of bytes the stream holds; info what the copy holds. kv.State is

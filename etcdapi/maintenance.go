@@ -67,13 +67,9 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 
 // storeStatus asks the kv actor for the state's sizes and revisions.
 func (m *maintenanceServer) storeStatus(ctx context.Context) (messages.StoreStatus, error) {
-	reply, err := m.s.actors.Ask(ctx, m.s.cfg.KV, messages.StoreStatusRequest{})
+	ss, err := m.s.actors.AskStoreStatus(ctx)
 	if err != nil {
 		return messages.StoreStatus{}, toStatus(err)
-	}
-	ss, ok := reply.(messages.StoreStatus)
-	if !ok {
-		return messages.StoreStatus{}, status.Errorf(codes.Internal, "etcdserver: the state machine answered a status request with %T", reply)
 	}
 	return ss, nil
 }

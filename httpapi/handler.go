@@ -49,6 +49,8 @@ type HandlerConfig struct {
 	// Backups streams the db for GET /v1/snapshot (kv.State); nil
 	// answers it 503.
 	Backups door.BackupSource
+	// Quota is --quota-backend-bytes (0: none), for /v1/status.
+	Quota uint64
 }
 
 const (
@@ -93,6 +95,7 @@ type handler struct {
 	metrics http.Handler
 	debug   http.Handler
 	backups door.BackupSource
+	quota   uint64
 	// broken, when set, is why every request fails: a handler guessing at
 	// an unknown format could store keys no other member would find.
 	broken error
@@ -122,6 +125,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		metrics: cfg.Metrics,
 		debug:   cfg.Debug,
 		backups: cfg.Backups,
+		quota:   cfg.Quota,
 	}
 	if h.timeout <= 0 {
 		h.timeout = defaultTimeout

@@ -411,6 +411,7 @@ func TestSameKeyBothRoutes(t *testing.T) {
 func TestClusterRoutes(t *testing.T) {
 	status := messages.Status{ID: 1, Leader: 2, Term: 3, RaftState: "StateFollower", Commit: 5, Applied: 4,
 		Members: map[uint64]string{1: "http://a:1", 2: "http://b:2"}, Learners: []uint64{3}}
+	store := messages.StoreStatus{Revision: 4, Compacted: 2, Applied: 4, DBSize: 32768, DBSizeInUse: 16384, Used: 900}
 	short := httpapi.HandlerConfig{Timeout: 50 * time.Millisecond}
 	runCases(t, []apiCase{
 		{name: "members", method: "GET", path: "/v1/members",
@@ -428,14 +429,18 @@ func TestClusterRoutes(t *testing.T) {
 			wantStatus: 503, wantKV: msgs(messages.MembersRequest{})},
 		{name: "members not PUT", method: "PUT", path: "/v1/members", body: ptr("x"),
 			wantStatus: 405, wantHeader: map[string]string{"Allow": "GET"}},
-		{name: "status", method: "GET", path: "/v1/status", raftReply: status, wantStatus: 200,
+		{name: "status", method: "GET", path: "/v1/status", raftReply: status, kvReply: store, cfg: httpapi.HandlerConfig{Quota: 1 << 30},
+			wantStatus: 200,
 			wantBody: ptr(`{"id":1,"leader":2,"term":3,"raft_state":"StateFollower","commit_index":5,` +
 				`"applied_index":4,"members":{"1":"http://a:1","2":"http://b:2"},"learners":[3],` +
-				`"version":"` + version.Version + `","data_format":"` + version.DataFormat + `"}` + "\n"),
+				`"version":"` + version.Version + `","data_format":"` + version.DataFormat + `",` +
+				`"db":{"revision":4,"compacted_revision":2,"size":32768,"size_in_use":16384,"quota_used":900,"quota":1073741824,"no_space":false}}` + "\n"),
 			wantHeader: map[string]string{"Content-Type": "application/json"},
-			wantRaft:   msgs(messages.StatusRequest{})},
-		{name: "status answered by pointer", method: "GET", path: "/v1/status", raftReply: &status,
-			wantStatus: 200, wantContains: `"leader":2`, wantRaft: msgs(messages.StatusRequest{})},
+			wantRaft:   msgs(messages.StatusRequest{}), wantKV: msgs(messages.StoreStatusRequest{})},
+		{name: "status answered by pointer", method: "GET", path: "/v1/status", raftReply: &status, kvReply: store,
+			wantStatus: 200, wantContains: `"leader":2`, wantRaft: msgs(messages.StatusRequest{}), wantKV: msgs(messages.StoreStatusRequest{})},
+		{name: "status without the state machine's", method: "GET", path: "/v1/status", raftReply: status, kvReply: silent, cfg: short,
+			wantStatus: 504, wantRaft: msgs(messages.StatusRequest{}), wantKV: msgs(messages.StoreStatusRequest{})},
 		{name: "status unexpected answer", method: "GET", path: "/v1/status", raftReply: "nonsense",
 			wantStatus: 500, wantRaft: msgs(messages.StatusRequest{})},
 		{name: "status timeout", method: "GET", path: "/v1/status", raftReply: silent, cfg: short,

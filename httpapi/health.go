@@ -349,7 +349,7 @@ func (hc health) probe(ctx context.Context, run []check) *probe {
 		wg.Go(func() { p.status, p.statusErr = a.AskStatus(ctx) })
 	}
 	if want&needStore != 0 {
-		wg.Go(func() { p.store, p.storeErr = askStoreStatus(ctx, a) })
+		wg.Go(func() { p.store, p.storeErr = a.AskStoreStatus(ctx) })
 	}
 	if want&needRead != 0 {
 		// The empty key, which no write can create: the read costs a
@@ -358,19 +358,6 @@ func (hc health) probe(ctx context.Context, run []check) *probe {
 	}
 	wg.Wait()
 	return p
-}
-
-// askStoreStatus asks the kv actor for the state's sizes and alarm.
-func askStoreStatus(ctx context.Context, a door.Actors) (messages.StoreStatus, error) {
-	reply, err := a.Ask(ctx, a.KV, messages.StoreStatusRequest{})
-	if err != nil {
-		return messages.StoreStatus{}, err
-	}
-	ss, ok := reply.(messages.StoreStatus)
-	if !ok {
-		return messages.StoreStatus{}, fmt.Errorf("the state machine answered a status request with an unexpected %T", reply)
-	}
-	return ss, nil
 }
 
 // writeText answers status with body as plain text.

@@ -124,15 +124,45 @@ func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err, false)
 		return
 	}
-	h.writeJSON(w, r, statusBody{Status: st, Version: version.Version, DataFormat: version.DataFormat})
+	ss, err := h.actors().AskStoreStatus(r.Context())
+	if err != nil {
+		h.fail(w, r, err, false)
+		return
+	}
+	h.writeJSON(w, r, statusBody{Status: st, Version: version.Version, DataFormat: version.DataFormat, DB: dbStatus{
+		Revision:  ss.Revision,
+		Compacted: ss.Compacted,
+		Size:      ss.DBSize,
+		InUse:     ss.DBSizeInUse,
+		Used:      ss.Used,
+		Quota:     h.quota,
+		NoSpace:   ss.NoSpace,
+	}})
 }
 
-// statusBody is the answer to GET /v1/status: the raft actor's status and
-// what this member runs (package version; GET /version has the cluster's).
+// statusBody is the answer to GET /v1/status: the raft actor's status,
+// the state's (db), and what this member runs (package version; GET
+// /version has the cluster's).
 type statusBody struct {
 	messages.Status
-	Version    string `json:"version"`
-	DataFormat string `json:"data_format"`
+	Version    string   `json:"version"`
+	DataFormat string   `json:"data_format"`
+	DB         dbStatus `json:"db"`
+}
+
+// dbStatus is what the state machine holds and how much room it takes:
+// the db's size as of its last commit and the part of it in use (what
+// defragmentation would leave, roughly: Size-InUse is bbolt's free
+// pages), and the bytes counted against the quota (0: none). NoSpace is
+// etcd's NOSPACE alarm: a write of the largest request might not fit.
+type dbStatus struct {
+	Revision  uint64 `json:"revision"`
+	Compacted uint64 `json:"compacted_revision"`
+	Size      int64  `json:"size"`
+	InUse     int64  `json:"size_in_use"`
+	Used      uint64 `json:"quota_used"`
+	Quota     uint64 `json:"quota"`
+	NoSpace   bool   `json:"no_space"`
 }
 
 // serveHealth serves /healthz, as the metrics listener does (health.go).

@@ -226,6 +226,7 @@ func run(o options, lg *zap.Logger) int {
 		Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Debug:           debug,
 		Backups:         node.State(),
+		Quota:           o.quota,
 	})
 	v3 := etcdapi.New(etcdapi.Config{
 		Root:            node.Root(),
