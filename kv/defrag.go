@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -53,11 +54,21 @@ type dbCopied struct {
 	err  error
 }
 
+// retire asks the copier to close the db file a copy replaced: the close
+// frees the old file's blocks, which takes as long as deleting it
+// (backend.Backend.Replace). Sender: kv actor, after an install.
+type retire struct{ f io.Closer }
+
 // copier is a child of the kv actor that makes compact copies of the db,
-// so that the kv actor goes on applying meanwhile.
+// so that the kv actor goes on applying meanwhile, and frees the files
+// they replace.
 type copier struct{}
 
 func (copier) Receive(ctx actor.Context) {
+	if r, ok := ctx.Message().(retire); ok {
+		_ = r.f.Close()
+		return
+	}
 	m, ok := ctx.Message().(copyDB)
 	if !ok {
 		return
@@ -162,7 +173,7 @@ func (a *Actor) dbCopied(ctx actor.Context, m dbCopied) {
 		_ = os.Remove(m.path)
 		return
 	}
-	res, err := a.installCopy(d, m)
+	res, err := a.installCopy(ctx, d, m)
 	if err != nil {
 		_ = os.Remove(m.path)
 		if errors.Is(err, errInstall) {
@@ -189,7 +200,7 @@ func (a *Actor) dbCopied(ctx actor.Context, m dbCopied) {
 // must stop, as for any failed write of its db.
 var errInstall = errors.New("install the defragmented db")
 
-func (a *Actor) installCopy(d *defragRun, m dbCopied) (messages.Defragmented, error) {
+func (a *Actor) installCopy(ctx actor.Context, d *defragRun, m dbCopied) (messages.Defragmented, error) {
 	switch {
 	case a.failed:
 		return messages.Defragmented{}, messages.ErrStopped
@@ -207,8 +218,12 @@ func (a *Actor) installCopy(d *defragRun, m dbCopied) (messages.Defragmented, er
 		return messages.Defragmented{}, messages.ErrStopped
 	}
 	revision, applied := a.st.Revision(), a.applied
-	if err := a.st.Install(m.path); err != nil {
+	retired, err := a.st.Install(m.path)
+	if err != nil {
 		return messages.Defragmented{}, fmt.Errorf("%w: %w", errInstall, err)
+	}
+	if retired != nil {
+		ctx.Send(a.copier, retire{retired})
 	}
 	if got, _ := a.st.Applied(); got != d.from {
 		return messages.Defragmented{}, fmt.Errorf("%w: the copy holds index %d, not %d", errInstall, got, d.from)

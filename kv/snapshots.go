@@ -80,8 +80,15 @@ func (a *Actor) restoreDB(idx uint64) error {
 	if a.cfg.SnapshotDB == nil {
 		return errors.New("no db came with the snapshot, and none is expected")
 	}
-	if err := a.st.Install(a.cfg.SnapshotDB(idx)); err != nil {
+	retired, err := a.st.Install(a.cfg.SnapshotDB(idx))
+	if err != nil {
 		return err
+	}
+	if retired != nil {
+		// Freeing the old file takes a while for a large one; a member
+		// installing a snapshot is catching up, and serves nothing
+		// linearizable until it has.
+		_ = retired.Close()
 	}
 	a.applied, _ = a.st.Applied()
 	a.confState = a.st.ConfState()

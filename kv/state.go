@@ -124,8 +124,12 @@ func (s *State) reconcile(codec apply.Codec, fresh bool, lg *zap.Logger) error {
 			return fmt.Errorf("%w: the db holds index %d, the log starts after %d, and no db came with that snapshot (%s)",
 				ErrStateLost, applied, snapIndex, path)
 		}
-		if err := st.Install(path); err != nil {
+		retired, err := st.Install(path)
+		if err != nil {
 			return err
+		}
+		if retired != nil {
+			_ = retired.Close() // at start: nothing is served yet
 		}
 		applied, _ = st.Applied()
 		lg.Info("installed the db received with the snapshot", zap.Uint64("snapshot_index", snapIndex), zap.Uint64("applied", applied))

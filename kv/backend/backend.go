@@ -178,28 +178,46 @@ func (r *txReader) Close() error {
 // Replace swaps in the db at path (one received with Receive) for the
 // current one, atomically by rename: a crash leaves one or the other whole.
 // What the batch transaction held is dropped: the state is replaced whole.
-func (b *Backend) Replace(path string) error {
+//
+// retired is the replaced file, still open: the kernel frees a file's
+// blocks when its last link and last descriptor go, and for a db of
+// hundreds of megabytes that takes as long as deleting it (116 ms for
+// 600 MiB on the benchmark box, inside rename(2) when the rename drops the
+// last link). Holding it open moves that cost to retired.Close, which the
+// caller makes off its hot path. Nil when the old file could not be
+// opened (it is then freed by the rename).
+func (b *Backend) Replace(path string) (retired io.Closer, err error) {
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("the db to install: %w", err)
+		return nil, fmt.Errorf("the db to install: %w", err)
 	}
 	b.Abort()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	old, oerr := os.Open(b.path)
+	if oerr == nil {
+		defer func() {
+			if err != nil {
+				_ = old.Close()
+			} else {
+				retired = old
+			}
+		}()
+	}
 	if err := b.db.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", b.path, err)
+		return nil, fmt.Errorf("close %s: %w", b.path, err)
 	}
 	if err := os.Rename(path, b.path); err != nil {
-		return fmt.Errorf("install %s as %s: %w", path, b.path, err)
+		return nil, fmt.Errorf("install %s as %s: %w", path, b.path, err)
 	}
 	if err := syncDir(filepath.Dir(b.path)); err != nil {
-		return err
+		return nil, err
 	}
 	db, err := openDB(b.path, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.db = db
-	return b.begin()
+	return nil, b.begin()
 }
 
 // Abort rolls the batch transaction back, for an owner that failed: what it

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -353,7 +354,7 @@ func TestReplace(t *testing.T) {
 	}
 	put(t, be, "uncommitted", "1")
 
-	if err := be.Replace(filepath.Join(dir, "absent.db")); err == nil {
+	if _, err := be.Replace(filepath.Join(dir, "absent.db")); err == nil {
 		t.Fatal("Replace with a file that is not there succeeded")
 	}
 	if got := contents(t, be.Tx()); !sameMap(got, map[string]string{"mine": "1", "uncommitted": "1"}) || be.Pending() != 1 {
@@ -378,8 +379,21 @@ func TestReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := be.Replace(received); err != nil {
+	retired, err := be.Replace(received)
+	if err != nil {
 		t.Fatalf("Replace: %v", err)
+	}
+	// The old file comes back open and unlinked: its blocks are freed at
+	// its close, on the caller's time, not inside Replace.
+	st, err := retired.(*os.File).Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links := st.Sys().(*syscall.Stat_t).Nlink; links != 0 {
+		t.Fatalf("the retired file has %d links, want 0 (the rename replaced it)", links)
+	}
+	if err := retired.Close(); err != nil {
+		t.Fatal(err)
 	}
 	want := map[string]string{"theirs": "2"}
 	if got := contents(t, be.Tx()); !sameMap(got, want) || be.Pending() != 0 {

@@ -155,9 +155,7 @@ func TestLayoutV2Upgrade(t *testing.T) {
 
 	// The received copy, installed in a member's store, is upgraded too.
 	member := newTestStore(t)
-	if err := member.Install(received); err != nil {
-		t.Fatal(err)
-	}
+	install(t, member, received)
 	if d := digestOf(t, member); d != fixtureV2Digest {
 		t.Fatalf("the installed copy's digest %s", d)
 	}

@@ -573,9 +573,7 @@ func TestLeasesInSnapshotDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	follower := newTestStore(t)
-	if err := follower.Install(dst); err != nil {
-		t.Fatal(err)
-	}
+	install(t, follower, dst)
 	if l, ok, err := follower.Lease(7); err != nil || !ok || l.TTL != 30 || l.Remaining != 12 {
 		t.Fatalf("lease 7 on the follower: %+v %v %v", l, ok, err)
 	}

@@ -175,9 +175,7 @@ func TestLayoutV1Upgrade(t *testing.T) {
 
 	// The received copy, installed in a member's store, is upgraded too.
 	member := newTestStore(t)
-	if err := member.Install(received); err != nil {
-		t.Fatal(err)
-	}
+	install(t, member, received)
 	if member.Revision() != 10 || member.Compacted() != 10 || member.be.Tx().Bucket(bucketHistory) == nil {
 		t.Fatalf("a raftkv-1 db installed: revision %d, compacted %d; want 10, 10 and a history", member.Revision(), member.Compacted())
 	}

@@ -49,9 +49,7 @@ func TestSnapshotDBRoundTrip(t *testing.T) {
 
 	follower := newTestStore(t)
 	mustPut(t, follower, "follower's own", "y", 1)
-	if err := follower.Install(dst); err != nil {
-		t.Fatal(err)
-	}
+	install(t, follower, dst)
 	if idx, _ := follower.Applied(); idx != 1000 {
 		t.Fatalf("installed db at %d, want 1000", idx)
 	}

@@ -164,14 +164,22 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Install swaps in a db received with a snapshot (ReceiveSnapshotDB) for
-// the current state, which is dropped whole.
-func (s *Store) Install(path string) error {
-	if err := s.be.Replace(path); err != nil {
-		return err
+// Install swaps in a db received with a snapshot (ReceiveSnapshotDB), or a
+// compact copy, for the current state, which is dropped whole. retired is
+// the old file, still open: closing it frees it (backend.Backend.Replace).
+func (s *Store) Install(path string) (retired io.Closer, err error) {
+	retired, err = s.be.Replace(path)
+	if err != nil {
+		return nil, err
 	}
 	s.events = nil
-	return s.load()
+	if err := s.load(); err != nil {
+		if retired != nil {
+			_ = retired.Close()
+		}
+		return nil, err
+	}
+	return retired, nil
 }
 
 // TakeEvents returns the changes made since it was last called.

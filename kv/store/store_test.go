@@ -23,6 +23,20 @@ func newTestStore(t testing.TB) *Store {
 	return s
 }
 
+// install installs the db at path into s and closes the file it retired.
+func install(t testing.TB, s *Store, path string) {
+	t.Helper()
+	retired, err := s.Install(path)
+	if err != nil {
+		t.Fatalf("Install %s: %v", path, err)
+	}
+	if retired != nil {
+		if err := retired.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // openStore opens the store at path, closed when the test ends (a test
 // that closes it first is fine).
 func openStore(t testing.TB, path string) *Store {
