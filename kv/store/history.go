@@ -171,19 +171,37 @@ func (s *Store) CompactHistory(maxEvents, maxBytes uint64) error {
 		return nil
 	}
 	c := s.be.Tx().Bucket(bucketHistory).Cursor()
-	k, v := c.First()
+	k, v := s.oldestEvent(c)
 	for k != nil && (s.meta.histEvents > maxEvents || s.meta.histBytes > maxBytes) {
 		rev := histRev(k)
-		// bbolt's cursor skips an element after a Delete if moved with
-		// Next; First after each is exact, and cheap at the left edge.
-		for ; k != nil && histRev(k) == rev; k, v = c.First() {
-			s.meta.histEvents--
-			s.meta.histBytes -= uint64(len(v))
-			if err := c.Delete(); err != nil {
-				return fmt.Errorf("compact the history: %w", err)
+		for ; k != nil && histRev(k) == rev; k, v = s.oldestEvent(c) {
+			if err := s.deleteEvent(c, k, v); err != nil {
+				return err
 			}
 		}
 		s.meta.compacted = rev
+	}
+	return nil
+}
+
+// oldestEvent positions c at the history's oldest event. Not Next after a
+// Delete: bbolt's cursor skips an element when moved so; a Seek to the
+// key just deleted lands on the one after it.
+func (s *Store) oldestEvent(c *bolt.Cursor) (k, v []byte) {
+	if s.histFloor == nil {
+		return c.First()
+	}
+	return c.Seek(s.histFloor)
+}
+
+// deleteEvent deletes the event (k, v) under c, the oldest, and counts it
+// out.
+func (s *Store) deleteEvent(c *bolt.Cursor, k, v []byte) error {
+	s.meta.histEvents--
+	s.meta.histBytes -= uint64(len(v))
+	s.histFloor = append(s.histFloor[:0], k...) // k is the page's, which the delete may reuse
+	if err := c.Delete(); err != nil {
+		return fmt.Errorf("compact the history: %w", err)
 	}
 	return nil
 }
@@ -222,13 +240,9 @@ const trimBatch = 1_000
 func (s *Store) trimCompacted() error {
 	c := s.be.Tx().Bucket(bucketHistory).Cursor()
 	n := 0
-	// First after each Delete, as in CompactHistory: bbolt's Next skips an
-	// element after a Delete.
-	for k, v := c.First(); k != nil && histRev(k) <= s.meta.compacted && n < trimBatch; k, v = c.First() {
-		s.meta.histEvents--
-		s.meta.histBytes -= uint64(len(v))
-		if err := c.Delete(); err != nil {
-			return fmt.Errorf("compact the history: %w", err)
+	for k, v := s.oldestEvent(c); k != nil && histRev(k) <= s.meta.compacted && n < trimBatch; k, v = s.oldestEvent(c) {
+		if err := s.deleteEvent(c, k, v); err != nil {
+			return err
 		}
 		n++
 	}

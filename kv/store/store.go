@@ -27,6 +27,13 @@ type Store struct {
 	// the last one written and the next sequence number within it.
 	histRev uint64
 	histSeq uint32
+	// histFloor is the key of the last history event deleted, while this
+	// store has the db: the history holds nothing below it, so trimming
+	// seeks there instead of starting at First, which walks every leaf
+	// the batch transaction emptied (bbolt rebalances them at commit):
+	// with a delete per event that made trimming a batch cost the square
+	// of its size. Nil: start at First.
+	histFloor []byte
 
 	members map[uint64]string // id → peer URL
 	removed map[uint64]bool
@@ -80,7 +87,7 @@ func (s *Store) load() error {
 		return fmt.Errorf("%s: %w", s.be.Path(), err)
 	}
 	s.meta = m
-	s.histRev, s.histSeq = 0, 0
+	s.histRev, s.histSeq, s.histFloor = 0, 0, nil
 	return s.loadMembers()
 }
 
@@ -367,7 +374,7 @@ func (s *Store) Reset(rev uint64) error {
 	s.meta.keys, s.meta.used = 0, 0
 	s.meta.histEvents, s.meta.histBytes = 0, 0
 	s.meta.revision, s.meta.compacted = rev, rev
-	s.histRev, s.histSeq = 0, 0
+	s.histRev, s.histSeq, s.histFloor = 0, 0, nil
 	s.members, s.removed, s.clients = make(map[uint64]string), make(map[uint64]bool), make(map[uint64][]string)
 	s.events = nil
 	return nil
