@@ -12,6 +12,10 @@
 //   - messages.ReportUnreachable, ReportSnapshot and MemberRemoved from the
 //     transport;
 //   - messages.StatusRequest from the HTTP API;
+//   - messages.SnapshotLoaded from the snapshotter: its answer to the
+//     LoadSnapshot its storage (persistence.SnapStorage) asked from inside
+//     raft, which the actor hands back to the storage, so that the storage
+//     is only ever touched on this actor's goroutine;
 //   - its own tick and flush markers.
 //
 // It handles every message already queued before it builds a Ready (the flush
@@ -22,7 +26,19 @@
 // once. Advance is never called.
 //
 // Node starts and stops the actors of one member: it replays the data dir
-// (package persistence), spawns the wal, snapshotter, kv and raft actors in
-// one actor system, and turns a panic or a fatal error in any of them into a
-// stop of the whole member, never a restart with empty state.
+// (package persistence) and spawns the wal, snapshotter, watch, kv and raft
+// actors in one actor system. A fatal error in any of them (a failed write)
+// stops the whole member. A panic costs what supervision.go's table says:
+//
+//	actor        on a panic                      rebuilt from
+//	wal          the member stops (exit 1)       never: an fsync that failed cannot be retried safely
+//	raft         the member stops (exit 1)       not yet (issue 21)
+//	kv           the member stops (exit 1)       not yet (issue 21)
+//	watch        the member stops (exit 1)       not yet
+//	snapshotter  restarted                       its config; a snapshot in progress is abandoned
+//	peers        restarted (package transport)   fresh connections; what was queued is dropped
+//
+// An actor restarted more than 3 times in 30 s stops the member instead,
+// naming it; no actor is ever restarted with an empty state it would
+// serve from.
 package actors

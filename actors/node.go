@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
@@ -94,6 +95,12 @@ type TransportEnv struct {
 	// the state inline.
 	SnapshotSource transport.SnapshotSource
 	SnapshotSink   transport.SnapshotSink
+	// Fatal is the member's fatal handler: a transport whose actors fail
+	// past their restart budget stops the member through it.
+	Fatal func(messages.Fatal)
+	// Restarts counts the restarts of the transport's actors
+	// (raftkv_actor_restarts_total).
+	Restarts *prometheus.CounterVec
 }
 
 // Defaults for NodeConfig's zero values. A 100 ms tick with a 10-tick
@@ -272,6 +279,8 @@ func (n *Node) start(rp *persistence.Replay) error {
 			}
 		},
 		ClusterID: cfg.ClusterID,
+		Fatal:     n.fatal,
+		Restarts:  cfg.Metrics.Restarts,
 	}
 	if cfg.Format == apply.FormatNative {
 		// The native format's snapshots carry no data: the db goes with
@@ -351,9 +360,11 @@ func (n *Node) start(rp *persistence.Replay) error {
 	if cfg.Format != apply.FormatNative {
 		// Snapshots carry the state inline (raftexample's JSON), kept in
 		// their .snap files: read back only for a follower that needs one.
+		// The snapshotter answers the raft actor, which hands the data
+		// to the storage.
 		snapPID := n.snap
-		storage.SetLoader(func(index, term uint64, done func(*raftpb.Snapshot, error)) {
-			root.Send(snapPID, messages.LoadSnapshot{Index: index, Term: term, Done: done})
+		storage.SetLoader(func(index, term uint64) {
+			root.RequestWithCustomSender(snapPID, messages.LoadSnapshot{Index: index, Term: term}, raftPID)
 		})
 	}
 	raftActor, err := NewRaft(RaftConfig{
@@ -393,7 +404,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Logger:      lg.Named("wal"),
 		Metrics:     cfg.Metrics,
 	})
-	snapActor := persistence.NewSnapshotterActor(persistence.SnapshotterConfig{
+	snapConfig := persistence.SnapshotterConfig{
 		SnapDir:        persistence.SnapDir(cfg.DataDir),
 		WALDir:         persistence.WALDir(cfg.DataDir),
 		Storage:        rp.Storage,
@@ -402,7 +413,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Fatal:          n.fatal,
 		Logger:         lg.Named("snapshotter"),
 		Metrics:        cfg.Metrics,
-	})
+	}
 
 	// The state's revision is read before the kv actor takes the state
 	// over: the hub starts there, and the kv actor's events follow it.
@@ -415,12 +426,22 @@ func (n *Node) start(rp *persistence.Replay) error {
 	})
 	// The hub goes before the kv actor, which sends to it; the raft actor
 	// last: once it runs it ticks and sends to the others.
+	// A producer is called again at each restart (supervision.go): the
+	// snapshotter's makes a new one; the others are never restarted.
+	once := func(a actor.Actor) func() actor.Actor { return func() actor.Actor { return a } }
+	sup := supervisor{lg: lg, restarts: cfg.Metrics.Restarts, fatal: n.fatal}
 	for _, a := range []struct {
-		name string
-		a    actor.Actor
-	}{{"wal", walActor}, {"snapshotter", snapActor}, {"watch", hub}, {"kv", kvActor}, {"raft", raftActor}} {
-		opts := append([]actor.PropsOption{actor.WithGuardian(n.stopOnPanic(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
-		props := actor.PropsFromProducer(func() actor.Actor { return a.a }, opts...)
+		name    string
+		produce func() actor.Actor
+	}{
+		{"wal", once(walActor)},
+		{"snapshotter", func() actor.Actor { return persistence.NewSnapshotterActor(snapConfig) }},
+		{"watch", once(hub)},
+		{"kv", once(kvActor)},
+		{"raft", once(raftActor)},
+	} {
+		opts := append([]actor.PropsOption{actor.WithGuardian(sup.strategy(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
+		props := actor.PropsFromProducer(a.produce, opts...)
 		if _, err := root.SpawnNamed(props, a.name); err != nil {
 			n.abort()
 			return fmt.Errorf("spawn %s actor: %w", a.name, err)
@@ -462,18 +483,6 @@ func startIndex(rp *persistence.Replay, state *kv.State, storage *persistence.Sn
 		}
 	}
 	return applied, nil
-}
-
-// stopOnPanic is the supervision of every actor of the member: a panic stops
-// the actor and the whole member, with the panic as the reason. protoactor's
-// default would restart the actor with a fresh, empty state.
-func (n *Node) stopOnPanic(name string) actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
-		// A panic's value may be anything, a message an actor holds
-		// among it: only its first bytes go into the reason.
-		n.fatal(messages.Fatal{Component: name, Err: errors.New("panic: " + redact.Text(fmt.Sprint(reason), 0))})
-		return actor.StopDirective
-	})
 }
 
 func (n *Node) fatal(f messages.Fatal) {

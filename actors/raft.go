@@ -254,6 +254,14 @@ func (r *Raft) Receive(ctx actor.Context) {
 	case messages.ReportSnapshot:
 		r.rn.ReportSnapshot(m.ID, m.Status)
 		r.releaseSnapshot()
+	case messages.SnapshotLoaded:
+		// A snapshot's data, read back for a follower at the storage's
+		// request: raft takes it when it next asks the storage, at the
+		// follower's next heartbeat, so there is nothing to flush.
+		if s, ok := r.cfg.Storage.(interface{ Loaded(messages.SnapshotLoaded) }); ok {
+			s.Loaded(m)
+		}
+		return
 	case messages.MemberRemoved:
 		r.remove(fmt.Errorf("%w (said by member %d)", messages.ErrRemoved, m.By))
 	case messages.StatusRequest:
@@ -348,6 +356,11 @@ func (r *Raft) ready(ctx actor.Context) {
 	r.releaseHeld(ctx)
 	r.askReadIndex(ctx)
 	for r.rn.HasReady() {
+		// A failpoint (scripts/build-failpoints.sh); `return` leaves the
+		// Ready to the next round.
+		// gofail: var raftBeforeReady struct{}
+		// return
+
 		rd := r.rn.Ready()
 		r.m.ReadyEntries.Observe(float64(len(rd.Entries)))
 		r.m.ReadyMessages.Observe(float64(len(rd.Messages)))

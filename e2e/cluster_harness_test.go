@@ -48,6 +48,10 @@ type clusterOpts struct {
 	// client, when set, is what the test's calls to the members use
 	// (registered for their client URLs: see clientFor).
 	client *http.Client
+	// bin is the members' binary; "" is cmd/node (nodeproc.Node).
+	bin string
+	// memberEnv is added to one member's environment.
+	memberEnv func(m *member) []string
 }
 
 // newCluster starts n members with the extra flags and waits until all of
@@ -133,7 +137,20 @@ func (c *cluster) start(m *member, join bool) {
 	if join {
 		m.args = append(m.args, "--join")
 	}
-	m.p = startNode(c.t, m.name(), "", m.args...)
+	m.p = c.run(m)
+}
+
+// run starts a run of m with the arguments of its last start.
+func (c *cluster) run(m *member) *nodeproc.Proc {
+	c.t.Helper()
+	cmd := nodeproc.Cmd{Name: m.name(), Bin: c.opts.bin, Args: m.args}
+	if cmd.Bin == "" {
+		cmd.Bin = nodeproc.Node(c.t)
+	}
+	if c.opts.memberEnv != nil {
+		cmd.Env = c.opts.memberEnv(m)
+	}
+	return nodeproc.StartT(c.t, cmd)
 }
 
 // restart runs m again from its data dir with the arguments of its last start.
@@ -141,7 +158,7 @@ func (c *cluster) restart(m *member) {
 	if m.p.Running() {
 		c.t.Fatalf("restart of %s, which is still running", m.name())
 	}
-	m.p = startNode(c.t, m.name(), "", m.args...)
+	m.p = c.run(m)
 }
 
 // others is every member but the given ones.

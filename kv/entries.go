@@ -76,6 +76,11 @@ func (a *Actor) commit() {
 	if a.failed || a.st.Backend().Pending() == 0 {
 		return
 	}
+	// A failpoint (scripts/build-failpoints.sh); `return` fails the commit.
+	// gofail: var kvBeforeCommit struct{}
+	// a.fatal(fmt.Errorf("failpoint kvBeforeCommit"))
+	// return
+
 	if err := a.st.Commit(); err != nil {
 		a.fatal(err)
 		return
@@ -87,6 +92,10 @@ func (a *Actor) commit() {
 }
 
 func (a *Actor) applyEntry(ctx actor.Context, e *raftpb.Entry) error {
+	// A failpoint (scripts/build-failpoints.sh); `return` fails the apply.
+	// gofail: var kvBeforeApply struct{}
+	// return fmt.Errorf("failpoint kvBeforeApply")
+
 	idx := e.GetIndex()
 	if idx <= a.applied {
 		// The db holds it already: it came with a snapshot's db, which is

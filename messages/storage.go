@@ -56,10 +56,23 @@ type SnapshotRecorded struct {
 // LoadSnapshot asks the snapshotter to read the data of the snapshot at
 // Index and Term back from its .snap file, which raft needs in order to send
 // it to a follower. Memory holds only the snapshot's metadata: the data can
-// be as large as the whole state. Done is called with the snapshot, or the
-// error, on the snapshotter's goroutine.
-// Sender: the raft actor's storage. Receiver: snapshotter actor.
+// be as large as the whole state.
+// Sender: the raft actor's storage (persistence.SnapStorage), from inside
+// raft, as a request whose sender is the raft actor. Receiver: snapshotter
+// actor, which responds with SnapshotLoaded. Order: the snapshotter's
+// mailbox puts it after the write of the file it names, which came first.
 type LoadSnapshot struct {
 	Index, Term uint64
-	Done        func(*raftpb.Snapshot, error)
+}
+
+// SnapshotLoaded answers LoadSnapshot: the snapshot at Index with its data,
+// or Err. The raft actor hands it to its storage, which only the raft
+// actor's goroutine touches.
+// Sender: snapshotter actor. Receiver: raft actor. Order: a newer snapshot
+// may replace the one asked for before the answer comes; the storage drops
+// an answer for a snapshot that is no longer the newest.
+type SnapshotLoaded struct {
+	Index    uint64
+	Snapshot *raftpb.Snapshot
+	Err      error
 }

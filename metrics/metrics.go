@@ -5,9 +5,10 @@
 //
 // Names are raftkv_<subsystem>_<name>: raft (the raft actor), kv (the state
 // machine), lease (its lessor), wal, snapshot, actor (every actor's message
-// handling), watch (the watch hub and streams) and network (per peer and
-// channel, read from the transport at scrape time); raftkv_build_info says
-// which version runs (build.go).
+// handling, and its restarts after a panic: restarts.go), watch (the watch
+// hub and streams) and network (per peer and channel, read from the
+// transport at scrape time); raftkv_build_info says which version runs
+// (build.go).
 package metrics
 
 import (
@@ -52,6 +53,7 @@ type Node struct {
 
 	// every actor
 	MessageDuration *prometheus.HistogramVec // by actor
+	Restarts        *prometheus.CounterVec   // by actor, after a panic (restarts.go)
 
 	// watch hub and streams (watch.go)
 	Watch Watch
@@ -98,6 +100,7 @@ func New(reg prometheus.Registerer) *Node {
 		SnapshotSave: f.histogram("snapshot", "save_duration_seconds", "Time to write and fsync a .snap file.", durationBuckets),
 
 		MessageDuration: f.histogramVec("actor", "message_duration_seconds", "Time an actor spent handling one message.", durationBuckets, "actor"),
+		Restarts:        newRestarts(f),
 
 		Watch:  newWatch(f),
 		Lease:  newLease(f),

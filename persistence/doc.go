@@ -7,8 +7,11 @@
 // returns a raft.MemoryStorage ready for raft.RawNode. The MemoryStorage holds
 // the newest snapshot's metadata but not its data, which can be as large as
 // the whole state: SnapStorage, the raft actor's view of it, has the data read
-// back from the .snap file (messages.LoadSnapshot to the snapshotter) only
-// when raft must send the snapshot to a follower.
+// back from the .snap file only when raft must send the snapshot to a
+// follower. It asks the snapshotter (messages.LoadSnapshot, with the raft
+// actor as sender), whose answer (messages.SnapshotLoaded) the raft actor
+// hands back to it: SnapStorage is only ever touched on the raft actor's
+// goroutine.
 //
 // Two actors then share the files:
 //
@@ -26,7 +29,7 @@
 //     it (messages.RecordSnapshot), and once that is durable compacts the
 //     MemoryStorage and purges old .snap and .wal files. It also answers the
 //     wal actor's messages.SaveSnapshotFile with messages.SnapshotFileSaved,
-//     and reads a snapshot back for messages.LoadSnapshot.
+//     and answers messages.LoadSnapshot with messages.SnapshotLoaded.
 //
 // A failed write or fsync cannot be retried safely, so either actor reports it
 // once through its Fatal callback and from then on does nothing that could

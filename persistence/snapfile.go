@@ -28,6 +28,10 @@ func writeSnapFile(dir string, s *raftpb.Snapshot) (err error) {
 	if raft.IsEmptySnap(s) {
 		return nil
 	}
+	// A failpoint (scripts/build-failpoints.sh); `return` fails the write.
+	// gofail: var snapBeforeSave struct{}
+	// return errors.New("failpoint snapBeforeSave")
+
 	md := s.GetMetadata()
 	meta, err := proto.Marshal(md)
 	if err != nil {

@@ -80,14 +80,11 @@ func NewSnapshotterActor(cfg SnapshotterConfig) actor.Actor {
 	}
 }
 
+// Receive handles one message. A panic (MemoryStorage panics on indexes
+// it does not hold: a bug) is the supervisor's to handle: the member
+// restarts this actor from its config, within a budget (package actors,
+// supervision.go). A failed write is not a panic: fail stops the member.
 func (a *snapshotterActor) Receive(ctx actor.Context) {
-	// MemoryStorage panics on indexes it does not hold; report it rather
-	// than let protoactor restart the actor silently.
-	defer func() {
-		if r := recover(); r != nil {
-			a.fail(fmt.Errorf("panic in the snapshotter actor: %v", r))
-		}
-	}()
 	switch msg := ctx.Message().(type) {
 	case messages.CreateSnapshot:
 		a.onCreate(ctx, msg)
@@ -96,7 +93,7 @@ func (a *snapshotterActor) Receive(ctx actor.Context) {
 	case messages.SaveSnapshotFile:
 		a.onSaveFile(ctx, msg)
 	case messages.LoadSnapshot:
-		a.onLoad(msg)
+		a.onLoad(ctx, msg)
 	}
 }
 
@@ -261,14 +258,16 @@ func (a *snapshotterActor) fail(err error) {
 }
 
 // onLoad reads a snapshot back from its .snap file for raft to send to a
-// follower. The mailbox orders it after the write of that file.
-func (a *snapshotterActor) onLoad(msg messages.LoadSnapshot) {
+// follower, and answers the requester (the raft actor) with
+// messages.SnapshotLoaded. The mailbox orders it after the write of that
+// file.
+func (a *snapshotterActor) onLoad(ctx actor.Context, msg messages.LoadSnapshot) {
 	name := filepath.Join(a.cfg.SnapDir, fmt.Sprintf("%016x-%016x.snap", msg.Term, msg.Index))
 	s, err := snap.Read(a.lg, name)
 	if err != nil {
-		msg.Done(nil, fmt.Errorf("read %s: %w", name, err))
+		ctx.Respond(messages.SnapshotLoaded{Index: msg.Index, Err: fmt.Errorf("read %s: %w", name, err)})
 		return
 	}
 	a.lg.Info("read a snapshot back for a follower", zap.Uint64("index", msg.Index), zap.Int("data-bytes", len(s.GetData())))
-	msg.Done(s, nil)
+	ctx.Respond(messages.SnapshotLoaded{Index: msg.Index, Snapshot: s})
 }

@@ -252,3 +252,43 @@ func TestCompactionPointBoundsTheTail(t *testing.T) {
 		})
 	}
 }
+
+// LoadSnapshot is answered to its sender, with the data of the .snap file
+// the snapshotter wrote or with the error reading it.
+func TestSnapshotterAnswersLoadSnapshot(t *testing.T) {
+	h := startSnapshotter(t, 5, 0, 0, nil)
+	h.create(20)
+	recv(t, "RecordSnapshot 20", h.records)
+
+	tests := []struct {
+		name        string
+		index, term uint64
+		wantData    string // empty: an error is wanted
+	}{
+		{"written file", 20, 1, "state@20"},
+		{"no such file", 30, 1, ""},
+		{"other term", 20, 2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := h.sys.Root.RequestFuture(h.pid, messages.LoadSnapshot{Index: tc.index, Term: tc.term}, waitTimeout).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := res.(messages.SnapshotLoaded)
+			if !ok || got.Index != tc.index {
+				t.Fatalf("answer = %#v, want SnapshotLoaded for index %d", res, tc.index)
+			}
+			if tc.wantData == "" {
+				if got.Err == nil || got.Snapshot != nil {
+					t.Fatalf("answer = %#v, want an error and no snapshot", got)
+				}
+				return
+			}
+			if got.Err != nil || string(got.Snapshot.GetData()) != tc.wantData || got.Snapshot.GetMetadata().GetIndex() != tc.index {
+				t.Fatalf("answer = %v, %v; want the snapshot at %d with data %q", got.Snapshot, got.Err, tc.index, tc.wantData)
+			}
+		})
+	}
+	noValue(t, "Fatal for a failed read", h.fatals)
+}

@@ -7,6 +7,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkv/node/messages"
 )
 
 // SnapStorage answers a snapshot without data as temporarily unavailable
@@ -36,46 +38,48 @@ func TestSnapStorageLoadsDataOnDemand(t *testing.T) {
 		t.Fatalf("without a loader: %v, %v; want the metadata at 10", snap, err)
 	}
 
-	type request struct {
-		index, term uint64
-		done        func(*raftpb.Snapshot, error)
-	}
+	type request struct{ index, term uint64 }
 	var asked []request
-	s.SetLoader(func(index, term uint64, done func(*raftpb.Snapshot, error)) {
-		asked = append(asked, request{index, term, done})
-	})
+	s.SetLoader(func(index, term uint64) { asked = append(asked, request{index, term}) })
 	for range 2 {
 		if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) {
 			t.Fatalf("while loading: %v, want unavailable", err)
 		}
 	}
-	if len(asked) != 1 || asked[0].index != 10 || asked[0].term != 2 {
+	if len(asked) != 1 || asked[0] != (request{10, 2}) {
 		t.Fatalf("loader asked %v, want once for index 10 term 2", asked)
 	}
 
-	asked[0].done(nil, errors.New("disk"))
+	s.Loaded(messages.SnapshotLoaded{Index: 10, Err: errors.New("disk")})
 	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 2 {
 		t.Fatalf("after a failed read: %v with %d requests, want a new request", err, len(asked))
 	}
-	asked[1].done(full(10), nil)
+	s.Loaded(messages.SnapshotLoaded{Index: 10, Snapshot: full(10)})
 	got, err := s.Snapshot()
 	if err != nil || !proto.Equal(got, full(10)) {
 		t.Fatalf("after the read: %v, %v, want the snapshot with data", got, err)
+	}
+	if len(asked) != 2 {
+		t.Fatalf("a held snapshot was asked for again: %v", asked)
 	}
 
 	s.Release()
 	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 3 {
 		t.Fatalf("after Release: %v with %d requests, want a new read", err, len(asked))
 	}
-	asked[2].done(full(10), nil)
 
-	apply(20) // a newer snapshot: the held one is stale
-	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 4 || asked[3].index != 20 {
+	apply(20) // a newer snapshot: the one being read is stale
+	// A late answer for the old one is dropped, not held: the next call
+	// still asks for the new one.
+	s.Loaded(messages.SnapshotLoaded{Index: 10, Snapshot: full(10)})
+	if s.loaded != nil {
+		t.Fatal("a stale snapshot's data is held")
+	}
+	if _, err := s.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) || len(asked) != 4 || asked[3] != (request{20, 2}) {
 		t.Fatalf("after a newer snapshot: %v, requests %v", err, asked)
 	}
-	asked[2].done(full(10), nil) // a late answer for the old one is harmless
-	asked[3].done(full(20), nil)
-	if got, err := s.Snapshot(); err != nil || got.GetMetadata().GetIndex() != 20 {
-		t.Fatalf("got %v, %v, want index 20", got, err)
+	s.Loaded(messages.SnapshotLoaded{Index: 20, Snapshot: full(20)})
+	if got, err := s.Snapshot(); err != nil || !proto.Equal(got, full(20)) {
+		t.Fatalf("got %v, %v, want index 20 with its data", got, err)
 	}
 }

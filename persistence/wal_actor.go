@@ -182,6 +182,11 @@ func (a *walActor) flush() {
 		// the last record for an index, so order is all that matters.
 		ents = append(ents, m.GetEntries()...)
 	}
+	// A failpoint (scripts/build-failpoints.sh); `return` fails the write.
+	// gofail: var walBeforeSync struct{}
+	// a.fail(errors.New("failpoint walBeforeSync"))
+	// return
+
 	start := time.Now()
 	if err := a.cfg.Log.Save(orEmpty(hs), ents); err != nil {
 		a.fail(fmt.Errorf("save %d entries: %w", len(ents), err))

@@ -20,6 +20,16 @@
 // peer endpoints; Stats counts what crossed the wire, per peer and
 // channel, for the metrics.
 //
+// The transport supervises its peer actors (supervise.go). A panic in a
+// peer actor, in one of its children or on a stream reader's goroutine
+// restarts the peer actor in place, with new children and new
+// connections; what its children held is dropped and reported unreachable,
+// as any lost message is, and raft sends again. The peer's bookkeeping
+// (its queue count, its URL, its entry in the transport's map, which keeps
+// the actor's PID) lives in one peerRef that outlives the restarts. A peer
+// actor that panics more than 3 times within 30 s stops the member through
+// HTTPConfig.Fatal.
+//
 // A MsgSnap goes one of two ways. Without a SnapshotSource it carries the
 // state machine in its Data and goes by pipeline, as in raftexample. With
 // one (a state machine in a db file, as etcd's), the MsgSnap carries only

@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
-	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/messages"
 	"github.com/raftkv/node/tlsfiles"
 )
@@ -45,22 +44,28 @@ type HTTPConfig struct {
 	// data that follows a peer's MsgSnap before the MsgSnap is delivered.
 	// Nil answers that endpoint 404.
 	SnapshotSink SnapshotSink
-	// Fatal is told when a peer actor panics: a bug, which stops the
-	// member rather than leaving a peer silently dead. May be nil.
-	Fatal  func(messages.Fatal)
-	Logger *zap.Logger
+	// Fatal is told when a peer actor panicked more often than its restart
+	// budget allows (supervise.go), and when a SnapshotSource panics: the
+	// member must stop rather than run on cut off from a peer. Nil only
+	// logs, and leaves such a peer stopped: for tests.
+	Fatal func(messages.Fatal)
+	// Restarts is raftkv_actor_restarts_total (label actor): the transport
+	// counts its peer actors' restarts as actor="peer". Nil counts none.
+	Restarts *prometheus.CounterVec
+	Logger   *zap.Logger
 }
 
 // HTTP is the network transport: etcd's rafthttp protocol, with one actor
 // per peer. Send, AddPeer and RemovePeer may be called from any goroutine.
 // Serve Handler on the member's peer URL.
 type HTTP struct {
-	cfg       HTTPConfig
-	lg        *zap.Logger
-	root      *actor.RootContext
-	pipeline  *http.Client
-	streams   *http.Client
-	snapshots *http.Client
+	cfg  HTTPConfig
+	lg   *zap.Logger
+	root *actor.RootContext
+	// supervisor is the strategy of the peer actors' guardian; restarts
+	// counts what it restarts (nil without HTTPConfig.Restarts).
+	supervisor *peerSupervisor
+	restarts   prometheus.Counter
 	// ctx is cancelled by Close: every dial and POST in flight ends with it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -69,6 +74,9 @@ type HTTP struct {
 	// fields so that this package's tests can fill a queue with a few
 	// messages.
 	queueSize, pipelineSize int64
+	// tap is set only by this package's tests, before any peer is added:
+	// see props.
+	tap func(actor string, msg any, next func())
 
 	mu      sync.RWMutex
 	peers   map[uint64]*peerRef
@@ -76,17 +84,25 @@ type HTTP struct {
 	stopped bool
 }
 
-// peerRef is what Send needs of a peer without asking its actor: where to
-// post and how full its queue is.
+// peerRef is a peer's bookkeeping, the one place it is kept: what Send
+// needs without asking the peer's actor (where to post, how full its queue
+// is), and what the actor keeps across its restarts. The actor keeps its
+// PID when protoactor restarts it, so the map entry never goes stale.
 type peerRef struct {
 	id  uint64
 	pid *actor.PID
 	// queued counts messages accepted by Send that no child has finished
-	// with (written or dropped). Send increments it, the children
-	// decrement it: the bound of invariant 8 without a round trip.
+	// with (written or dropped), nor a restart written off (peerLife).
+	// Send increments it, the children decrement it: the bound of
+	// invariant 8 without a round trip.
 	queued atomic.Int64
 	stats  peerCounters
 	active activity
+
+	// url and life belong to the peer actor's goroutine: the peer's URL,
+	// which outlives a restart, and the current life of the actor.
+	url  string
+	life *peerLife
 }
 
 // NewHTTP returns a transport with no peers; AddPeer adds them.
@@ -104,13 +120,10 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &HTTP{
+	t := &HTTP{
 		cfg:          cfg,
 		lg:           cfg.Logger,
 		root:         cfg.System.Root,
-		pipeline:     newPeerClient(cfg.TLS, connReadTimeout),
-		streams:      newPeerClient(cfg.TLS, connReadTimeout),
-		snapshots:    newPeerClient(cfg.TLS, snapshotAnswerTimeout),
 		ctx:          ctx,
 		cancel:       cancel,
 		closed:       make(chan struct{}),
@@ -118,7 +131,12 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		pipelineSize: pipelineQueueSize,
 		peers:        make(map[uint64]*peerRef),
 		removed:      make(map[uint64]bool),
-	}, nil
+	}
+	t.supervisor = &peerSupervisor{t: t}
+	if cfg.Restarts != nil {
+		t.restarts = cfg.Restarts.WithLabelValues(restartsLabel)
+	}
+	return t, nil
 }
 
 // Send implements Transport. A message to a peer whose queue is full is
@@ -171,9 +189,11 @@ func (t *HTTP) AddPeer(id uint64, peerURL string) {
 		t.root.Send(p.pid, peerURLChanged{url: peerURL})
 		return
 	}
-	p := &peerRef{id: id}
-	props := actor.PropsFromProducer(func() actor.Actor { return newPeerActor(t, p, peerURL) },
-		actor.WithGuardian(t.stopOnPanic(id)), actor.WithSupervisor(t.stopOnPanic(id)))
+	p := &peerRef{id: id, url: peerURL}
+	// The producer makes each life of the actor, the first and every one
+	// after a restart.
+	props := t.props("peer", func() actor.Actor { return newPeerActor(t, p) },
+		actor.WithGuardian(t.supervisor), actor.WithReceiverMiddleware(p.hold))
 	pid, err := t.root.SpawnNamed(props, "peer-"+strconv.FormatUint(id, 10))
 	if err != nil {
 		// Only a name clash fails, and names are unique per live peer.
@@ -210,7 +230,7 @@ func (t *HTTP) ActiveSince(id uint64) time.Time {
 }
 
 // Close implements Transport: it ends every connection and stops every peer
-// actor, waiting for them.
+// actor, waiting for them (each closes its own connections as it stops).
 func (t *HTTP) Close() error {
 	t.mu.Lock()
 	if t.stopped {
@@ -230,9 +250,6 @@ func (t *HTTP) Close() error {
 			errs = append(errs, fmt.Errorf("stop peer %d: %w", p.id, err))
 		}
 	}
-	t.pipeline.CloseIdleConnections()
-	t.streams.CloseIdleConnections()
-	t.snapshots.CloseIdleConnections()
 	return errors.Join(errs...)
 }
 
@@ -241,18 +258,4 @@ func (t *HTTP) peer(id uint64) (p *peerRef, removed bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.peers[id], t.removed[id]
-}
-
-// stopOnPanic stops a peer actor that panicked and stops the member: the
-// peer would otherwise be gone without a trace, and a bug in the transport
-// is not something to run on with.
-func (t *HTTP) stopOnPanic(id uint64) actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
-		err := fmt.Errorf("peer %d: panic: %s", id, redact.Text(fmt.Sprint(reason), 0))
-		t.lg.Error("transport actor failed", zap.Error(err))
-		if t.cfg.Fatal != nil {
-			t.cfg.Fatal(messages.Fatal{Component: "transport", Err: err})
-		}
-		return actor.StopDirective
-	})
 }

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,27 @@ type httpMember struct {
 	tr    *HTTP
 	inbox *wireRecorder
 	srv   *httptest.Server
+	// pipelineFrom records the remote address of each POST /raft the
+	// server took: which connection each pipeline message came over.
+	pipelineFrom addrLog
+}
+
+// addrLog is a list of remote addresses, safe for concurrent use.
+type addrLog struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (l *addrLog) add(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addrs = append(l.addrs, addr)
+}
+
+func (l *addrLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.addrs)
 }
 
 // newHTTPMember starts member id. Cleanup closes the transport before the
@@ -50,7 +73,13 @@ func newHTTPMemberWith(t *testing.T, id uint64, inbox *wireRecorder, configure f
 		tune(tr)
 	}
 	m.tr = tr
-	m.srv = httptest.NewServer(tr.Handler())
+	h := tr.Handler()
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == pathPipeline {
+			m.pipelineFrom.add(r.RemoteAddr)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		if err := tr.Close(); err != nil {
 			t.Error(err)

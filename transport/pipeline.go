@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.etcd.io/raft/v3"
@@ -22,17 +21,18 @@ type peerURLChanged struct{ url string }
 
 // pipeline sends one message per POST /raft, one at a time. It carries every
 // MsgSnap, and everything else while no stream is attached. A POST blocks
-// this actor only: the peer actor bounds what waits here.
+// this actor only: the peer actor bounds what waits here
+// (peerLife.pipelineQueued).
 type pipeline struct {
-	t      *HTTP
-	peer   *peerRef
-	url    string
-	queued *atomic.Int64 // messages waiting here, shared with the peer actor
-	buf    []byte
+	t    *HTTP
+	life *peerLife
+	peer *peerRef
+	url  string
+	buf  []byte
 }
 
-func newPipeline(t *HTTP, p *peerRef, url string, queued *atomic.Int64) *pipeline {
-	return &pipeline{t: t, peer: p, url: url, queued: queued}
+func newPipeline(t *HTTP, life *peerLife, url string) *pipeline {
+	return &pipeline{t: t, life: life, peer: life.peer, url: url}
 }
 
 // Receive implements actor.Actor.
@@ -42,8 +42,8 @@ func (p *pipeline) Receive(ctx actor.Context) {
 		p.url = m.url
 	case *raftpb.Message:
 		err := p.post(m)
-		p.queued.Add(-1)
-		p.peer.queued.Add(-1)
+		p.life.pipelineQueued.Add(-1)
+		p.life.done(m)
 		if err != nil {
 			p.peer.stats.failed[chanPipeline].Add(1)
 			p.t.lg.Debug("pipeline send failed", zap.Uint64("peer", p.peer.id),
@@ -72,13 +72,13 @@ func (p *pipeline) post(m *raftpb.Message) error {
 	if cap(b) <= 1<<20 {
 		p.buf = b // keep small buffers only: a snapshot's would pin its memory
 	}
-	req, err := http.NewRequestWithContext(p.t.ctx, http.MethodPost, p.url+pathPipeline, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(p.life.ctx, http.MethodPost, p.url+pathPipeline, bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("request to %s: %w", p.url, err)
 	}
 	p.t.setHeaders(req.Header)
 	req.Header.Set("Content-Type", "application/protobuf")
-	resp, err := p.t.pipeline.Do(req)
+	resp, err := p.life.pipeline.Do(req)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,16 +23,16 @@ import (
 // mailbox never holds a second one.
 type snapshotSender struct {
 	t    *HTTP
+	life *peerLife // whose snapshotBusy the peer actor sets when it hands over a MsgSnap
 	peer *peerRef
 	url  string
-	busy *atomic.Bool // set by the peer actor when it hands over a MsgSnap
-	// ctx ends every transfer of this peer: the peer actor cancels it when
-	// it stops (the peer was removed), and it derives from the transport's.
+	// ctx ends every transfer of this peer: the life's, which the peer
+	// actor cancels when it stops or restarts.
 	ctx context.Context
 }
 
-func newSnapshotSender(ctx context.Context, t *HTTP, p *peerRef, url string, busy *atomic.Bool) *snapshotSender {
-	return &snapshotSender{t: t, peer: p, url: url, busy: busy, ctx: ctx}
+func newSnapshotSender(t *HTTP, life *peerLife, url string) *snapshotSender {
+	return &snapshotSender{t: t, life: life, peer: life.peer, url: url, ctx: life.ctx}
 }
 
 // Receive implements actor.Actor.
@@ -43,8 +42,8 @@ func (s *snapshotSender) Receive(ctx actor.Context) {
 		s.url = m.url
 	case *raftpb.Message:
 		s.send(m)
-		s.peer.queued.Add(-1)
-		s.busy.Store(false)
+		s.life.done(m)
+		s.life.snapshotBusy.Store(false)
 	}
 }
 
@@ -115,7 +114,7 @@ func (s *snapshotSender) do(body io.Reader) error {
 	}
 	s.t.setHeaders(req.Header)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := s.t.snapshots.Do(req)
+	resp, err := s.life.snapshots.Do(req)
 	if err != nil {
 		return err
 	}

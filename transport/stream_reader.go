@@ -23,21 +23,28 @@ var errRemovedByPeer = errors.New("removed from the cluster")
 // waited for on Stopping.
 type streamReader struct {
 	t      *HTTP
+	life   *peerLife
 	peer   *peerRef
 	kind   streamKind
 	url    string
+	self   *actor.PID
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func newStreamReader(t *HTTP, p *peerRef, kind streamKind, url string) *streamReader {
-	return &streamReader{t: t, peer: p, kind: kind, url: url}
+func newStreamReader(t *HTTP, life *peerLife, kind streamKind, url string) *streamReader {
+	return &streamReader{t: t, life: life, peer: life.peer, kind: kind, url: url}
 }
+
+// readerPanicked hands a panic of the reading goroutine to the reader
+// actor: outside an actor, a panic would take the process down.
+type readerPanicked struct{ reason any }
 
 // Receive implements actor.Actor.
 func (r *streamReader) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		r.self = ctx.Self()
 		r.start()
 	case peerURLChanged:
 		r.stop()
@@ -45,6 +52,10 @@ func (r *streamReader) Receive(ctx actor.Context) {
 		r.start()
 	case *actor.Stopping:
 		r.stop()
+	case readerPanicked:
+		// Raised again on the actor's goroutine, where supervision takes
+		// it as the reader's own: the peer actor restarts.
+		panic(m.reason)
 	}
 }
 
@@ -52,7 +63,7 @@ func (r *streamReader) start() {
 	if r.url == "" {
 		return // the peer dials us; we cannot dial it
 	}
-	ctx, cancel := context.WithCancel(r.t.ctx)
+	ctx, cancel := context.WithCancel(r.life.ctx)
 	r.cancel, r.done = cancel, make(chan struct{})
 	go r.run(ctx, r.url, r.done)
 }
@@ -76,6 +87,11 @@ const unreachableWarnAfter = 5 * time.Second
 // all; the rest is at debug.
 func (r *streamReader) run(ctx context.Context, url string, done chan struct{}) {
 	defer close(done)
+	defer func() {
+		if v := recover(); v != nil {
+			r.t.root.Send(r.self, readerPanicked{reason: v})
+		}
+	}()
 	lg := r.t.lg.With(zap.Uint64("peer", r.peer.id), zap.Stringer("stream", r.kind))
 	lastErr := ""
 	warned := false    // since the last connection, or the start
@@ -121,7 +137,7 @@ func (r *streamReader) dialAndRead(ctx context.Context, url string, lg *zap.Logg
 	}
 	r.t.setHeaders(req.Header)
 	req.Header.Set(hdrTo, formatID(r.peer.id))
-	resp, err := r.t.streams.Do(req)
+	resp, err := r.life.streams.Do(req)
 	if err != nil {
 		return false, err
 	}
@@ -145,13 +161,19 @@ func (r *streamReader) dialAndRead(ctx context.Context, url string, lg *zap.Logg
 	} else {
 		lg.Debug("stream connected")
 	}
-	r.peer.active.connected(time.Now())
-	err = r.read(bufio.NewReaderSize(resp.Body, 64<<10))
-	r.peer.active.disconnected()
+	err = r.readConnected(bufio.NewReaderSize(resp.Body, 64<<10))
 	if ctx.Err() == nil {
 		lg.Debug("stream ended", zap.Error(err))
 	}
 	return true, fmt.Errorf("stream ended: %w", err)
+}
+
+// readConnected reads while the peer counts as connected; a panic in read
+// (which the reader hands to supervision) must not leave it counted.
+func (r *streamReader) readConnected(br *bufio.Reader) error {
+	r.peer.active.connected(time.Now())
+	defer r.peer.active.disconnected()
+	return r.read(br)
 }
 
 // read decodes frames until the stream ends or carries something malformed.

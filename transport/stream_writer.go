@@ -89,6 +89,7 @@ type (
 type streamWriter struct {
 	kind        streamKind
 	t           *HTTP
+	life        *peerLife
 	peer        *peerRef
 	conn        *outConn
 	enc         encoder
@@ -96,8 +97,8 @@ type streamWriter struct {
 	beat        *time.Timer
 }
 
-func newStreamWriter(t *HTTP, p *peerRef, kind streamKind) *streamWriter {
-	return &streamWriter{kind: kind, t: t, peer: p}
+func newStreamWriter(t *HTTP, life *peerLife, kind streamKind) *streamWriter {
+	return &streamWriter{kind: kind, t: t, life: life, peer: life.peer}
 }
 
 // Receive implements actor.Actor.
@@ -156,7 +157,7 @@ func (w *streamWriter) attach(ctx actor.Context, c *outConn) {
 }
 
 func (w *streamWriter) write(ctx actor.Context, m *raftpb.Message) {
-	defer w.peer.queued.Add(-1)
+	defer w.life.done(m)
 	if w.conn == nil {
 		// The stream went down after the peer actor chose it.
 		w.peer.stats.failed[channelOf(w.kind)].Add(1)

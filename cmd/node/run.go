@@ -167,6 +167,8 @@ func run(o options, lg *zap.Logger) int {
 
 				SnapshotSource: env.SnapshotSource,
 				SnapshotSink:   env.SnapshotSink,
+				Fatal:          env.Fatal,
+				Restarts:       env.Restarts,
 				Logger:         lg.Named("transport"),
 			})
 			return tr, err

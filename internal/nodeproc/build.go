@@ -45,42 +45,79 @@ func GoBuild(dir, out, pkg string) error {
 	return nil
 }
 
-// built is cmd/node, built once per test binary.
-var built struct {
+// build is a binary built once per test binary, on first use, into a
+// temporary directory that Cleanup removes.
+type build struct {
 	once sync.Once
 	dir  string // the temporary directory that holds it
 	bin  string
 	err  error
 }
 
+// get builds the binary on the first call, with compile writing it to out
+// from the repository's root, and returns it or why it could not be built.
+func (b *build) get(compile func(root, out string) error) (string, error) {
+	b.once.Do(func() {
+		root, err := RepoRoot()
+		if err != nil {
+			b.err = err
+			return
+		}
+		if b.dir, err = os.MkdirTemp("", "raftkv-node-"); err != nil {
+			b.err = err
+			return
+		}
+		b.bin = filepath.Join(b.dir, "node")
+		b.err = compile(root, b.bin)
+	})
+	if b.err != nil {
+		return "", b.err
+	}
+	return b.bin, nil
+}
+
+func (b *build) cleanup() {
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
+	}
+}
+
+// built is cmd/node; failpointsBuilt is cmd/node with its failpoints.
+var built, failpointsBuilt build
+
 // Node is cmd/node, built on the first call into a temporary directory
 // and shared by every test of the binary; it fails t if the build fails.
 // A package that calls it passes Cleanup to testutil.Main.
 func Node(t testing.TB) string {
 	t.Helper()
-	built.once.Do(func() {
-		root, err := RepoRoot()
-		if err != nil {
-			built.err = err
-			return
-		}
-		if built.dir, err = os.MkdirTemp("", "raftkv-node-"); err != nil {
-			built.err = err
-			return
-		}
-		built.bin = filepath.Join(built.dir, "node")
-		built.err = GoBuild(root, built.bin, "./cmd/node")
-	})
-	if built.err != nil {
-		t.Fatalf("build cmd/node: %v", built.err)
+	bin, err := built.get(func(root, out string) error { return GoBuild(root, out, "./cmd/node") })
+	if err != nil {
+		t.Fatalf("build cmd/node: %v", err)
 	}
-	return built.bin
+	return bin
 }
 
-// Cleanup removes what Node built. It runs after the package's tests,
-// from testutil.Main.
+// FailpointNode is cmd/node with its gofail failpoints compiled in, built
+// by scripts/build-failpoints.sh on the first call into a temporary
+// directory and shared by every test of the binary. The build may need the
+// Go module proxy (for gofail, on a machine that has never fetched it), so
+// it returns the error, with the script's output, rather than failing the
+// test: the caller tells a machine offline from a broken build. A package
+// that calls it passes Cleanup to testutil.Main.
+func FailpointNode() (string, error) {
+	return failpointsBuilt.get(func(root, out string) error {
+		cmd := exec.Command("bash", filepath.Join(root, "scripts", "build-failpoints.sh"), out)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("scripts/build-failpoints.sh: %w\n%s", err, b)
+		}
+		return nil
+	})
+}
+
+// Cleanup removes what Node and FailpointNode built. It runs after the
+// package's tests, from testutil.Main.
 func Cleanup() {
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
-	}
+	built.cleanup()
+	failpointsBuilt.cleanup()
 }

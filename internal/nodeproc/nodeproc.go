@@ -1,9 +1,9 @@
 // Package nodeproc runs programs as processes for tests, cmd/node above
-// all: it builds cmd/node once per test binary (Node), starts a process
-// with its output collected (Start, StartT), stops it with SIGTERM, kills
-// it with SIGKILL, pauses it with SIGSTOP and resumes it with SIGCONT,
-// reads its output and its exit code, and waits until it serves
-// (WaitHealthy). The e2e tests, the fault suite (tests/faults) and the
+// all: it builds cmd/node once per test binary (Node; FailpointNode with
+// its failpoints), starts a process with its output collected (Start,
+// StartT), stops it with SIGTERM, kills it with SIGKILL, pauses it with
+// SIGSTOP and resumes it with SIGCONT, reads its output and its exit code,
+// and waits until it serves (WaitHealthy). The e2e tests, the fault suite (tests/faults) and the
 // tests of cmd/node run their processes through it. Only tests import it.
 package nodeproc
 
@@ -117,6 +117,10 @@ func StartT(t testing.TB, c Cmd) *Proc {
 
 // Name is the process's name in messages.
 func (p *Proc) Name() string { return p.name }
+
+// Pid is the process id: a member restarted in process (an actor rebuilt)
+// keeps it, one restarted as a process does not.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Output is what the process wrote so far (with Cmd.Stderr set, to its
 // stdout only).
