@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -242,11 +243,11 @@ func sortKVs(kvs []messages.KV, target pb.RangeRequest_SortTarget, order pb.Rang
 	cmp := func(a, b messages.KV) int {
 		switch target {
 		case pb.RangeRequest_VERSION:
-			return cmpUint(a.Version, b.Version)
+			return cmp.Compare(a.Version, b.Version)
 		case pb.RangeRequest_CREATE:
-			return cmpUint(a.CreateRevision, b.CreateRevision)
+			return cmp.Compare(a.CreateRevision, b.CreateRevision)
 		case pb.RangeRequest_MOD:
-			return cmpUint(a.ModRevision, b.ModRevision)
+			return cmp.Compare(a.ModRevision, b.ModRevision)
 		case pb.RangeRequest_VALUE:
 			return bytes.Compare(a.Value, b.Value)
 		}
@@ -261,16 +262,6 @@ func sortKVs(kvs []messages.KV, target pb.RangeRequest_SortTarget, order pb.Rang
 		return
 	}
 	slices.SortStableFunc(kvs, cmp)
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // checkBounds refuses keys no request may name (messages.CheckKey) and a

@@ -14,6 +14,7 @@
 package version
 
 import (
+	"cmp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -113,7 +114,7 @@ func compare(a, b string) (int, bool) {
 		return 0, false
 	}
 	for i := range 3 {
-		if c := cmpInt(pa.core[i], pb.core[i]); c != 0 {
+		if c := cmp.Compare(pa.core[i], pb.core[i]); c != 0 {
 			return c, true
 		}
 	}
@@ -131,7 +132,7 @@ func compare(a, b string) (int, bool) {
 			return c, true
 		}
 	}
-	return cmpInt(uint64(len(pa.pre)), uint64(len(pb.pre))), true
+	return cmp.Compare(uint64(len(pa.pre)), uint64(len(pb.pre))), true
 }
 
 type parsed struct {
@@ -191,23 +192,13 @@ func cmpIdent(a, b string) int {
 	nb, bNum := number(b)
 	switch {
 	case aNum && bNum:
-		return cmpInt(na, nb)
+		return cmp.Compare(na, nb)
 	case aNum:
 		return -1
 	case bNum:
 		return 1
 	}
 	return strings.Compare(a, b)
-}
-
-func cmpInt(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // String is the version as `node --version` prints it.

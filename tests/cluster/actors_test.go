@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/raftkv/node/actors"
+	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/internal/testutil"
 )
 
@@ -110,10 +111,22 @@ func TestRestartedMemberCatchesUpFromDataDir(t *testing.T) {
 	})
 }
 
-// A follower that falls behind a compaction can only catch up by snapshot.
+// A follower that falls behind a compaction can only catch up by snapshot:
+// in the native format the leader streams its db after the snapshot
+// message; in raftexample's the snapshot carries the state inline, and the
+// leader keeps only its metadata in memory, so the raft actor's storage
+// has the snapshotter read the .snap file back (messages.LoadSnapshot,
+// answered by messages.SnapshotLoaded in the raft actor's mailbox).
 func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
+	for _, format := range []apply.Format{apply.FormatNative, apply.FormatRaftexample} {
+		t.Run(format.String(), func(t *testing.T) { followerCatchesUpBySnapshot(t, format) })
+	}
+}
+
+func followerCatchesUpBySnapshot(t *testing.T, format apply.Format) {
 	forEachNetwork(t, func(t *testing.T, over network) {
 		c := newClusterOver(t, over, 3, func(cfg *actors.NodeConfig) {
+			cfg.Format = format
 			cfg.SnapshotCount = 10
 			cfg.CatchUpEntries = 2
 		})
