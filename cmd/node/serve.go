@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/soheilhy/cmux"
@@ -69,7 +70,7 @@ func (d *clientDoors) serve(lns []net.Listener, errc chan<- error) {
 			serveAll(d.http, []net.Listener{ln}, errc)
 			continue
 		}
-		m := cmux.New(ln)
+		m := cmux.New(&closeOnce{Listener: ln})
 		grpcL := m.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 		httpL := m.Match(cmux.Any())
 		go func() {
@@ -103,6 +104,23 @@ func (d *clientDoors) shutdown(ctx context.Context) error {
 	err := d.http.Shutdown(ctx)
 	_ = d.gateway.Close()
 	return err
+}
+
+// closeOnce closes its listener once, and answers every later Close nil.
+// cmux's listeners each close the listener they share (their Close is the
+// shared one's), so the gRPC server's stop closed it and the HTTP
+// server's shutdown, coming second, failed with "use of closed network
+// connection" whenever its Serve had not returned yet (a race that
+// cmd/node's TestStopEndsWatchStreams lost in CI).
+type closeOnce struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *closeOnce) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // tlsListener is a listener whose connections are TLS ones (listenAll

@@ -72,6 +72,15 @@ type PrevHistory struct{ Store *Store }
 
 // ReadEvents implements watch.History.
 func (h PrevHistory) ReadEvents(from uint64, maxEvents int, fn func(messages.Event)) (uint64, error) {
+	// The events read first, and the whole history after: a test's writer
+	// runs beside the reader, and the history only grows, so every event
+	// read is in it (Store.ReadEvents holds the store's lock while it
+	// calls fn: the store cannot be asked from in there).
+	var read []messages.Event
+	through, err := h.Store.ReadEvents(from, maxEvents, func(e messages.Event) { read = append(read, e) })
+	if err != nil {
+		return through, err
+	}
 	prev := prevTracker{}
 	var all []messages.Event
 	for _, e := range h.Store.Events(1, math.MaxUint64, func(string) bool { return true }) {
@@ -82,18 +91,13 @@ func (h PrevHistory) ReadEvents(from uint64, maxEvents int, fn func(messages.Eve
 	i, _ := slices.BinarySearchFunc(all, from, func(e messages.Event, rev uint64) int {
 		return cmp.Compare(e.Revision(), rev)
 	})
-	var mismatch error
-	through, err := h.Store.ReadEvents(from, maxEvents, func(e messages.Event) {
+	for _, e := range read {
 		if i >= len(all) || all[i].KV.Key != e.KV.Key || all[i].Revision() != e.Revision() {
-			mismatch = fmt.Errorf("event %s@%d is not the store's %d-th", e.KV.Key, e.Revision(), i)
-			return
+			return 0, fmt.Errorf("event %s@%d is not the store's %d-th", e.KV.Key, e.Revision(), i)
 		}
 		e.Prev = all[i].Prev
 		i++
 		fn(e)
-	})
-	if mismatch != nil {
-		return 0, mismatch
 	}
-	return through, err
+	return through, nil
 }
