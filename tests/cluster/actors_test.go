@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/raftkv/node/actors"
-	"github.com/raftkv/node/kv/apply"
 	"github.com/raftkv/node/internal/testutil"
+	"github.com/raftkv/node/kv/apply"
 )
 
 func TestLeaderIsElected(t *testing.T) {
