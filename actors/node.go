@@ -335,6 +335,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		SnapshotCount:  cfg.SnapshotCount,
 		RequestTimeout: cfg.RequestTimeout,
 		State:          n.state,
+		Log:            rp.Storage,
 		SnapshotDB:     func(index uint64) string { return persistence.SnapDBPath(snapDir, index) },
 		Quota:          cfg.Quota,
 		// raft's election timeout, the lessor's minimum TTL and extension
@@ -437,7 +438,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		{"wal", once(walActor)},
 		{"snapshotter", func() actor.Actor { return persistence.NewSnapshotterActor(snapConfig) }},
 		{"watch", once(hub)},
-		{"kv", once(kvActor)},
+		{"kv", kvProducer(kvActor)},
 		{"raft", once(raftActor)},
 	} {
 		opts := append([]actor.PropsOption{actor.WithGuardian(sup.strategy(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
@@ -454,6 +455,21 @@ func (n *Node) start(rp *persistence.Replay) error {
 		zap.Uint64("applied_index", applied),
 		zap.Int("members", len(members)))
 	return nil
+}
+
+// kvProducer makes the kv actor: first the one made at start, then, at each
+// restart after a panic, the successor of the last (kv/rebuild.go). It
+// runs on the kv actor's goroutine, after the old actor heard Restarting.
+func kvProducer(first *kv.Actor) func() actor.Actor {
+	var cur *kv.Actor
+	return func() actor.Actor {
+		if cur == nil {
+			cur = first
+		} else {
+			cur = cur.Successor()
+		}
+		return cur
+	}
 }
 
 // startIndex is where raft starts applying: the state machine's applied

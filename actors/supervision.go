@@ -20,7 +20,10 @@ import (
 //	actor        on a panic                      rebuilt from
 //	wal          the member stops (exit 1)       -: an fsync that failed cannot be retried safely
 //	raft         the member stops (exit 1)       - (a rebuild is issue 21's next step)
-//	kv           the member stops (exit 1)       - (a rebuild is issue 21's next step)
+//	kv           rebuilt (kv/rebuild.go)         the db at its last commit, then the log's
+//	                                             entries after it; waiting writes answered 504
+//	                                             (unknown), reads 503; watches ended with the
+//	                                             revision to resume from
 //	watch        the member stops (exit 1)       -
 //	snapshotter  restarted                       its config: a snapshot in progress is abandoned,
 //	                                             and the next one falls due as usual
@@ -39,6 +42,7 @@ const (
 // member, each with how it is rebuilt, for the log line.
 var restartable = map[string]string{
 	"snapshotter": "from its config; a snapshot in progress is abandoned, the next falls due as usual",
+	"kv":          "from the db at its last commit and the log after it; waiting writes answered 504, reads 503, watches ended with the revision to resume from",
 }
 
 // budget counts one actor's recent restarts. The guardian that calls the

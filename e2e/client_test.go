@@ -173,3 +173,29 @@ func readValue(base, path, want string, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// waitEqualDigests waits until every member answers the same digest at
+// the same index: they applied the same entries to the same state.
+func waitEqualDigests(t *testing.T, ms ...*member) {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, "equal digests", func() error {
+		var sums []string
+		for _, m := range ms {
+			r := call(http.MethodGet, m.base+"/v1/digest", "")
+			var d struct {
+				Index uint64 `json:"index"`
+				Sum   string `json:"sha256"`
+			}
+			if r.code != http.StatusOK || json.Unmarshal([]byte(r.body), &d) != nil {
+				return fmt.Errorf("%s: %s", m.name(), r)
+			}
+			sums = append(sums, fmt.Sprintf("%d:%s", d.Index, d.Sum))
+		}
+		for _, s := range sums[1:] {
+			if s != sums[0] {
+				return errors.New(strings.Join(sums, " "))
+			}
+		}
+		return nil
+	})
+}

@@ -199,20 +199,36 @@ func TestFailpointSleepSlowsApplies(t *testing.T) {
 }
 
 // A panic in an actor the supervision restarts (actors/supervision.go,
-// transport/supervise.go) costs the member nothing but the work in hand:
-// injected once at snapBeforeSave (the snapshotter, while it writes a
-// .snap) or at peerBeforeSend (a peer's actor, on the leader), under
-// writes through every member, the process goes on (the same pid), the
-// restart is counted and logged, every acknowledged write reads back
-// through every member, and a later snapshot is written.
+// transport/supervise.go, kv/rebuild.go) costs the member nothing but the
+// work in hand: injected once at snapBeforeSave (the snapshotter, while it
+// writes a .snap), at peerBeforeSend (a peer's actor), at kvBeforeApply
+// (the kv actor, in the middle of a batch of entries) or at
+// kvBeforeCommit (the kv actor, with a batch applied and not committed),
+// on the leader or a follower, under writes through every member: the
+// process goes on (the same pid), the restart is counted and logged,
+// every acknowledged write reads back through every member, the members
+// agree on the digest, and a later snapshot is written.
 func TestFailpointPanicRestartsTheActor(t *testing.T) {
-	for _, tc := range []struct{ failpoint, actor string }{
-		{"snapBeforeSave", "snapshotter"},
-		{"peerBeforeSend", "peer"},
+	for _, tc := range []struct {
+		failpoint, actor string
+		follower         bool
+	}{
+		{"snapBeforeSave", "snapshotter", false},
+		{"peerBeforeSend", "peer", false},
+		{"kvBeforeApply", "kv", false},
+		{"kvBeforeApply", "kv", true},
+		{"kvBeforeCommit", "kv", true},
 	} {
-		t.Run(tc.actor, func(t *testing.T) {
+		role := "leader"
+		if tc.follower {
+			role = "follower"
+		}
+		t.Run(tc.failpoint+" on the "+role, func(t *testing.T) {
 			c, endpoints := newGofailCluster(t, 3, failpointNode(t), "--snapshot-count", "50")
 			m := c.leader(c.members...)
+			if tc.follower {
+				m = c.others(m)[0]
+			}
 			pid := m.p.Pid()
 			w := startWriters(t, "fp-"+tc.actor, c.members...)
 			w.waitAcked(t, 10, 20*time.Second)
@@ -227,6 +243,15 @@ func TestFailpointPanicRestartsTheActor(t *testing.T) {
 				}
 				return nil
 			})
+			// How long the member went without a write through it: the
+			// issue's measure (at most a second), logged, not asserted.
+			restarted := time.Now()
+			for r := call(http.MethodPut, m.base+"/v1/kv/fp-after", "x"); !r.ok(); r = call(http.MethodPut, m.base+"/v1/kv/fp-after", "x") {
+				if !r.retryable() || time.Since(restarted) > 20*time.Second {
+					t.Fatalf("a write through %s after the restart: %s", m.name(), r)
+				}
+			}
+			t.Logf("%s answered a write %v after its %s restart was seen", m.name(), time.Since(restarted).Round(time.Millisecond), tc.actor)
 			before := w.count()
 			w.waitAcked(t, before+120, 30*time.Second) // past two more snapshots
 			w.halt()
@@ -236,7 +261,15 @@ func TestFailpointPanicRestartsTheActor(t *testing.T) {
 			if !strings.Contains(m.p.Output(), "an actor panicked; restarted it") {
 				t.Fatalf("%s did not log the restart:\n%s", m.name(), testutil.Tail(m.p.Output(), 20))
 			}
+			if tc.actor == "kv" {
+				line := logEntries(m.p.Output(), "rebuilt the state machine after a panic")
+				if len(line) != 1 {
+					t.Fatalf("%s logged %d rebuilds of its state machine, want 1", m.name(), len(line))
+				}
+				t.Logf("rebuilt from the db at %v, replayed to %v", line[0]["db_index"], line[0]["replayed_to"])
+			}
 			checkAll(t, w.snapshot(), c.members...)
+			waitEqualDigests(t, c.members...)
 			if after := snapFiles(t, m); len(after) == 0 || slices.Equal(after, snapsBefore) {
 				t.Fatalf("no new .snap in %s after the restart: %v before, %v after", m.dataDir, snapsBefore, after)
 			}

@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/raftkv/node/internal/testutil"
 )
 
 // A write that would take the data past --quota-backend-bytes is refused
@@ -57,22 +52,5 @@ func TestQuotaRefusesWritesAlikeOnEveryMember(t *testing.T) {
 	mustWrite(t, c.members[1].base, "/v1/kv/after-delete", value, http.StatusOK)
 
 	// Every member decided alike: same applied state.
-	testutil.Eventually(t, 20*time.Second, "equal digests", func() error {
-		var sums []string
-		for _, m := range c.members {
-			r := call(http.MethodGet, m.base+"/v1/digest", "")
-			var d struct {
-				Index uint64 `json:"index"`
-				Sum   string `json:"sha256"`
-			}
-			if r.code != http.StatusOK || json.Unmarshal([]byte(r.body), &d) != nil {
-				return errors.New(r.String())
-			}
-			sums = append(sums, fmt.Sprintf("%d:%s", d.Index, d.Sum))
-		}
-		if sums[0] == sums[1] && sums[1] == sums[2] {
-			return nil
-		}
-		return errors.New(strings.Join(sums, " "))
-	})
+	waitEqualDigests(t, c.members...)
 }

@@ -126,25 +126,7 @@ func TestRestoreIntoNewCluster(t *testing.T) {
 		t.Fatalf("a write to the restored cluster: %s; want a revision past the backup's %d", r, at.revision)
 	}
 	waitApplied(t, wrote.Revision, dst.members...)
-	testutil.Eventually(t, 20*time.Second, "the restored members to agree on the digest", func() error {
-		var first string
-		for _, m := range dst.members {
-			r := call(http.MethodGet, m.base+"/v1/digest", "")
-			var d struct {
-				Index  uint64 `json:"index"`
-				Sha256 string `json:"sha256"`
-			}
-			if err := json.Unmarshal([]byte(r.body), &d); err != nil {
-				return fmt.Errorf("%s: %s", m.name(), r)
-			}
-			key := fmt.Sprintf("%d/%s", d.Index, d.Sha256)
-			if first != "" && key != first {
-				return fmt.Errorf("digests (index/sum) differ: %s and %s", first, key)
-			}
-			first = key
-		}
-		return nil
-	})
+	waitEqualDigests(t, dst.members...)
 	// The clusters are strangers: the source never learnt of the new one.
 	if st, err := getStatus(lead.base); err != nil || len(st.Members) != 3 {
 		t.Fatalf("the source's members after the restore: %+v, %v", st.Members, err)

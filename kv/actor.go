@@ -41,6 +41,10 @@ type Config struct {
 	// (OpenState). The actor writes it from then on; its owner closes it
 	// after the actor stopped.
 	State *State
+	// Log is raft's storage, where a kv actor rebuilt after a panic reads
+	// again the entries applied since the db's last commit (rebuild.go);
+	// nil leaves a panic nothing to rebuild from.
+	Log Log
 	// SnapshotDB names the file where the db received with the snapshot
 	// at an index was saved (ReceiveSnapshotDB), to be installed when raft
 	// hands the snapshot over.
@@ -130,6 +134,12 @@ type Actor struct {
 	sweep  *time.Timer
 	leases lessor             // lease deadlines, while leader (lessor.go)
 	root   *actor.RootContext // answers waiters while stopping
+
+	// After a panic (rebuild.go): current is the message in hand, if it
+	// carries entries or a snapshot; left is what this actor hands its
+	// successor, handoff what it was handed.
+	current       any
+	left, handoff *handoff
 }
 
 // DefaultSnapshotBytes is the log, in bytes of entry data, after which a
@@ -223,6 +233,11 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.armLeaseTick(ctx)
 		a.m.Health.Quota.Set(float64(a.cfg.Quota))
 		a.noteState()
+		if a.handoff != nil {
+			a.rebuild(ctx)
+		}
+	case *actor.Restarting:
+		a.handOver()
 	case commitTick:
 		a.commitTimer = nil
 		a.commit()
@@ -253,9 +268,13 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.published(m)
 
 	case *raftpb.Message:
+		a.current = m
 		a.applyMsg(ctx, m)
+		a.current = nil
 	case messages.RestoreSnapshot:
+		a.current = m
 		a.restore(ctx, m.Snapshot)
+		a.current = nil
 	case snapshotEncoded:
 		a.snapshotEncoded(ctx, m)
 

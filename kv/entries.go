@@ -148,10 +148,12 @@ func (a *Actor) applyConfChangeEntry(ctx actor.Context, e *raftpb.Entry) error {
 	a.confState = cs
 	a.st.SetApplied(idx, e.GetTerm(), cs)
 	if v1 == nil {
+		a.commitConfChange(ctx)
 		return nil // a ConfChangeV2 names no member of ours to record
 	}
 	if declined != nil {
 		// raft left its configuration as it was: so do the members.
+		a.commitConfChange(ctx)
 		a.fail(ctx, v1.GetId(), declined)
 		return nil
 	}
@@ -164,11 +166,24 @@ func (a *Actor) applyConfChangeEntry(ctx actor.Context, e *raftpb.Entry) error {
 	if err != nil {
 		return err
 	}
+	a.commitConfChange(ctx)
 	a.settle(ctx, v1.GetId())
 	if v1.GetNodeId() == a.cfg.ID && addsMember(v1) {
 		a.publish(ctx) // a joining member learns here that it is one
 	}
 	return nil
+}
+
+// commitConfChange commits the db once a conf change entry is applied, so
+// that a kv actor rebuilt after a panic never has one to apply again
+// (rebuild.go): raft applied it already. The hub hears first of the
+// changes before it, as before any commit. Conf changes are rare enough
+// for a commit each to cost nothing.
+func (a *Actor) commitConfChange(ctx actor.Context) {
+	if ev := a.st.TakeEvents(); len(ev) > 0 && a.cfg.Watch != nil {
+		ctx.Send(a.cfg.Watch, messages.WatchEvents{Events: ev, Revision: a.st.Revision()})
+	}
+	a.commit()
 }
 
 // confChangeOf decodes a conf change entry of either version; v1 is set

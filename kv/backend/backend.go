@@ -220,6 +220,16 @@ func (b *Backend) Replace(path string) (retired io.Closer, err error) {
 	return nil, b.begin()
 }
 
+// Rollback drops what the batch transaction holds and begins another: the
+// db is as its last commit left it. For an owner rebuilt after a panic,
+// whose batch may hold half an entry.
+func (b *Backend) Rollback() error {
+	b.Abort()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.begin()
+}
+
 // Abort rolls the batch transaction back, for an owner that failed: what it
 // holds may be half done, and must not reach the disk, not even at Close.
 func (b *Backend) Abort() {

@@ -189,6 +189,21 @@ func (s *Store) Install(path string) (retired io.Closer, err error) {
 	return retired, nil
 }
 
+// Rollback drops what was applied since the last Commit: the state is the
+// db's as of its last commit, as after a restart (the kv actor rebuilt
+// after a panic starts from it, and applies the log's entries after it
+// again).
+func (s *Store) Rollback() error {
+	if s.failed {
+		return errors.New("the store failed: it cannot be rolled back")
+	}
+	if err := s.be.Rollback(); err != nil {
+		return err
+	}
+	s.events = nil
+	return s.load()
+}
+
 // TakeEvents returns the changes made since it was last called.
 func (s *Store) TakeEvents() []messages.Event {
 	ev := s.events
