@@ -32,9 +32,9 @@
 //
 //	actor        on a panic                      rebuilt from
 //	wal          the member stops (exit 1)       never: an fsync that failed cannot be retried safely
-//	raft         the member stops (exit 1)       not yet (issue 21)
+//	raft         rebuilt in place                the hard state and log, at the kv actor's applied index
 //	kv           rebuilt in place                the db at its last commit, then the log after it
-//	watch        the member stops (exit 1)       not yet
+//	watch        the member stops (exit 1)       never yet
 //	snapshotter  restarted                       its config; a snapshot in progress is abandoned
 //	peers        restarted (package transport)   fresh connections; what was queued is dropped
 //

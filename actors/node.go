@@ -386,6 +386,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		Logger:        lg,
 		Metrics:       cfg.Metrics,
 		Removed:       func(reason error) { n.fail(reason) },
+		Fatal:         n.fatal,
 	})
 	if err != nil {
 		n.abort()
@@ -439,7 +440,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 		{"snapshotter", func() actor.Actor { return persistence.NewSnapshotterActor(snapConfig) }},
 		{"watch", once(hub)},
 		{"kv", kvProducer(kvActor)},
-		{"raft", once(raftActor)},
+		{"raft", raftProducer(raftActor)},
 	} {
 		opts := append([]actor.PropsOption{actor.WithGuardian(sup.strategy(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
 		props := actor.PropsFromProducer(a.produce, opts...)
@@ -462,6 +463,21 @@ func (n *Node) start(rp *persistence.Replay) error {
 // runs on the kv actor's goroutine, after the old actor heard Restarting.
 func kvProducer(first *kv.Actor) func() actor.Actor {
 	var cur *kv.Actor
+	return func() actor.Actor {
+		if cur == nil {
+			cur = first
+		} else {
+			cur = cur.Successor()
+		}
+		return cur
+	}
+}
+
+// raftProducer makes the raft actor: first the one made at start, then, at
+// each restart after a panic, the successor of the last
+// (raft_rebuild.go).
+func raftProducer(first *Raft) func() actor.Actor {
+	var cur *Raft
 	return func() actor.Actor {
 		if cur == nil {
 			cur = first

@@ -55,6 +55,9 @@ type RaftConfig struct {
 
 	Logger  *zap.Logger
 	Metrics *metrics.Node // nil makes an unregistered one
+	// Fatal stops the member, when a raft actor rebuilt after a panic
+	// cannot make its RawNode (raft_rebuild.go).
+	Fatal func(messages.Fatal)
 	// Removed is called once, when this member's removal is applied or a
 	// peer says it was removed. The member must then stop.
 	Removed func(reason error)
@@ -118,6 +121,12 @@ type Raft struct {
 	lastForwarded time.Time
 
 	ticker *time.Timer
+
+	// After a panic (raft_rebuild.go): left is what this actor hands its
+	// successor, handoff what it was handed (nil once it has a RawNode),
+	// waiting what came before it had one.
+	left, handoff *raftHandoff
+	waiting       []keptMsg
 }
 
 type readRound struct {
@@ -141,20 +150,10 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New(nil)
 	}
-	rc := rawNodeConfig(cfg.ID, cfg.Storage, cfg.ElectionTick, cfg.HeartbeatTick, cfg.Logger.Named("raft"))
-	rc.Applied = cfg.Applied
-	rn, err := raft.NewRawNode(rc)
-	if err != nil {
-		return nil, fmt.Errorf("new raft node: %w", err)
-	}
-	g, err := newGuard(cfg.ID, cfg.Storage, cfg.ValidEntry)
+	rn, g, err := newRawNode(cfg, cfg.Applied)
 	if err != nil {
 		return nil, err
 	}
-	// As leader, a peer's proposed conf change must fit the configuration
-	// it will be applied to: raft takes one only once every earlier one
-	// is applied, so the leader's current one is that configuration.
-	g.conf = func() *raftpb.ConfState { return leaderConfState(rn) }
 	if len(cfg.Bootstrap) > 0 {
 		if err := rn.Bootstrap(cfg.Bootstrap); err != nil {
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
@@ -168,6 +167,26 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 		inflight: make(map[uint64]*readRound),
 		guard:    g,
 	}, nil
+}
+
+// newRawNode makes the RawNode, starting at applied, and the guard in front
+// of it.
+func newRawNode(cfg RaftConfig, applied uint64) (*raft.RawNode, *guard, error) {
+	rc := rawNodeConfig(cfg.ID, cfg.Storage, cfg.ElectionTick, cfg.HeartbeatTick, cfg.Logger.Named("raft"))
+	rc.Applied = applied
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("new raft node: %w", err)
+	}
+	g, err := newGuard(cfg.ID, cfg.Storage, cfg.ValidEntry)
+	if err != nil {
+		return nil, nil, err
+	}
+	// As leader, a peer's proposed conf change must fit the configuration
+	// it will be applied to: raft takes one only once every earlier one
+	// is applied, so the leader's current one is that configuration.
+	g.conf = func() *raftpb.ConfState { return leaderConfState(rn) }
+	return rn, g, nil
 }
 
 // rawNodeConfig is the RawNode's configuration, for the actor and for tests
@@ -197,7 +216,14 @@ func rawNodeConfig(id uint64, s raft.Storage, electionTick, heartbeatTick int, l
 
 // Receive implements actor.Actor.
 func (r *Raft) Receive(ctx actor.Context) {
+	if r.handoff != nil {
+		r.awaitApplied(ctx) // rebuilt after a panic, without a RawNode yet
+		return
+	}
 	switch m := ctx.Message().(type) {
+	case *actor.Restarting:
+		r.handOver(ctx)
+		return
 	case *actor.Started:
 		for id, u := range r.members {
 			r.cfg.Transport.AddPeer(id, u)

@@ -19,7 +19,10 @@ import (
 //
 //	actor        on a panic                      rebuilt from
 //	wal          the member stops (exit 1)       -: an fsync that failed cannot be retried safely
-//	raft         the member stops (exit 1)       - (a rebuild is issue 21's next step)
+//	raft         rebuilt (raft_rebuild.go)       the durable hard state and log, at the kv
+//	                                             actor's applied index and configuration;
+//	                                             its reads and held proposals answered 503;
+//	                                             a leader campaigns at once
 //	kv           rebuilt (kv/rebuild.go)         the db at its last commit, then the log's
 //	                                             entries after it; waiting writes answered 504
 //	                                             (unknown), reads 503; watches ended with the
@@ -43,6 +46,7 @@ const (
 var restartable = map[string]string{
 	"snapshotter": "from its config; a snapshot in progress is abandoned, the next falls due as usual",
 	"kv":          "from the db at its last commit and the log after it; waiting writes answered 504, reads 503, watches ended with the revision to resume from",
+	"raft":        "from the durable hard state and log, at the kv actor's applied index; reads and proposals it held answered 503; a leader campaigns at once",
 }
 
 // budget counts one actor's recent restarts. The guardian that calls the

@@ -42,7 +42,8 @@ func TestSupervisionPolicy(t *testing.T) {
 		{"snapshotter", restartLimit, restartLimit, false},
 		{"snapshotter", restartLimit + 1, restartLimit, true},
 		{"kv", restartLimit + 1, restartLimit, true},
-		{"raft", 1, 0, true},
+		{"raft", restartLimit + 1, restartLimit, true},
+		{"watch", 1, 0, true},
 		{"wal", 1, 0, true},
 	} {
 		t.Run(fmt.Sprintf("%s panics %d times", tc.name, tc.panics), func(t *testing.T) {

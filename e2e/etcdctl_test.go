@@ -55,7 +55,7 @@ func etcdctlBin(t *testing.T) string {
 		etcdctlBuild.err = err
 	})
 	if etcdctlBuild.bin == "" {
-		if offline(etcdctlBuild.err) {
+		if nodeproc.Offline(etcdctlBuild.err) {
 			t.Skipf("etcdctl cannot be built without the Go module proxy: %v", etcdctlBuild.err)
 		}
 		t.Fatalf("build etcdctl: %v", etcdctlBuild.err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkv/node/internal/failpoint"
 	"github.com/raftkv/node/internal/nodeproc"
 	"github.com/raftkv/node/internal/testutil"
 )
@@ -35,7 +36,7 @@ func failpointNode(t *testing.T) string {
 	t.Helper()
 	bin, err := nodeproc.FailpointNode()
 	if err != nil {
-		if offline(err) {
+		if nodeproc.Offline(err) {
 			t.Skipf("cmd/node with failpoints cannot be built without the Go module proxy: %v", err)
 		}
 		t.Fatalf("build cmd/node with failpoints: %v", err)
@@ -60,19 +61,19 @@ func newGofailCluster(t *testing.T, n int, bin string, flags ...string) (*cluste
 }
 
 // setFailpoint switches a failpoint of the member whose gofail endpoint is
-// at addr to term, as `curl -XPUT -d term http://addr/name` does.
+// at addr to term.
 func setFailpoint(t *testing.T, addr, name, term string) {
 	t.Helper()
-	if r := call(http.MethodPut, "http://"+addr+"/"+name, term); r.err != nil || r.code != http.StatusNoContent {
-		t.Fatalf("PUT %s=%s at %s: %s, want 204", name, term, addr, r)
+	if err := (failpoint.Client{Addr: addr}).Set(name, term); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // clearFailpoint switches a failpoint off.
 func clearFailpoint(t *testing.T, addr, name string) {
 	t.Helper()
-	if r := call(http.MethodDelete, "http://"+addr+"/"+name, ""); r.err != nil || r.code != http.StatusNoContent {
-		t.Fatalf("DELETE %s at %s: %s, want 204", name, addr, r)
+	if err := (failpoint.Client{Addr: addr}).Clear(name); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -80,13 +81,9 @@ func clearFailpoint(t *testing.T, addr, name string) {
 // it was last set.
 func failpointCount(t *testing.T, addr, name string) int {
 	t.Helper()
-	r := call(http.MethodGet, "http://"+addr+"/"+name+"/count", "")
-	if r.err != nil || r.code != http.StatusOK {
-		t.Fatalf("GET %s/count at %s: %s, want 200", name, addr, r)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(r.body))
+	n, err := (failpoint.Client{Addr: addr}).Count(name)
 	if err != nil {
-		t.Fatalf("GET %s/count at %s: %q is no count", name, addr, r.body)
+		t.Fatal(err)
 	}
 	return n
 }
@@ -202,8 +199,9 @@ func TestFailpointSleepSlowsApplies(t *testing.T) {
 // transport/supervise.go, kv/rebuild.go) costs the member nothing but the
 // work in hand: injected once at snapBeforeSave (the snapshotter, while it
 // writes a .snap), at peerBeforeSend (a peer's actor), at kvBeforeApply
-// (the kv actor, in the middle of a batch of entries) or at
-// kvBeforeCommit (the kv actor, with a batch applied and not committed),
+// (the kv actor, in the middle of a batch of entries), at kvBeforeCommit
+// (the kv actor, with a batch applied and not committed) or at
+// raftBeforeReady (the raft actor, with a Ready to take),
 // on the leader or a follower, under writes through every member: the
 // process goes on (the same pid), the restart is counted and logged,
 // every acknowledged write reads back through every member, the members
@@ -218,6 +216,8 @@ func TestFailpointPanicRestartsTheActor(t *testing.T) {
 		{"kvBeforeApply", "kv", false},
 		{"kvBeforeApply", "kv", true},
 		{"kvBeforeCommit", "kv", true},
+		{"raftBeforeReady", "raft", false},
+		{"raftBeforeReady", "raft", true},
 	} {
 		role := "leader"
 		if tc.follower {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/raftkv/node/internal/nodeproc"
@@ -60,27 +59,12 @@ func raftexampleBin(t *testing.T) string {
 	t.Helper()
 	<-raftexample.done
 	if raftexample.bin == "" {
-		if offline(raftexample.err) {
+		if nodeproc.Offline(raftexample.err) {
 			t.Skipf("raftexample cannot be built without the Go module proxy: %v", raftexample.err)
 		}
 		t.Fatalf("build raftexample: %v", raftexample.err)
 	}
 	return raftexample.bin
-}
-
-// offline reports whether a failed build failed for lack of network.
-func offline(err error) bool {
-	s := err.Error()
-	for _, sign := range []string{
-		"dial tcp", "no such host", "network is unreachable", "connection refused",
-		"i/o timeout", "TLS handshake timeout", "proxyconnect", "GOPROXY=off",
-		"module lookup disabled",
-	} {
-		if strings.Contains(s, sign) {
-			return true
-		}
-	}
-	return false
 }
 
 // startNode runs cmd/node with args in dir ("" for the test's own); it is

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkv/node/internal/redact"
 	"github.com/raftkv/node/kv/apply"
@@ -348,6 +349,10 @@ func (a *Actor) Receive(ctx actor.Context) {
 		a.proposePending(ctx)
 	case messages.ProposalFailed:
 		a.proposalFailed(ctx, m)
+	case messages.AppliedStateRequest:
+		// A raft actor rebuilt after a panic starts here (package actors,
+		// raft_rebuild.go).
+		ctx.Respond(messages.AppliedState{Index: a.applied, ConfState: proto.Clone(a.confState).(*raftpb.ConfState)})
 	case messages.LeaderChanged:
 		a.leaderChanged(ctx, m)
 		a.leadershipForLeases(m.Leader, m.Term)

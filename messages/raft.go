@@ -179,3 +179,17 @@ type MemberRemoved struct {
 // (actors.NodeConfig.ManualTick). Receiver: raft actor. Without a manual
 // clock the raft actor ticks on its own timer, and a Tick adds one tick.
 type Tick struct{}
+
+// AppliedStateRequest asks the kv actor for the index it applied and the
+// configuration as of it, which a raft actor rebuilt after a panic starts
+// its RawNode at (actors/raft_rebuild.go). Every response to an apply the
+// kv actor sent before it answers reaches the raft actor first: one
+// sender, one mailbox.
+// Sender: raft actor, once per rebuild. Receiver: kv actor.
+type AppliedStateRequest struct{}
+
+// AppliedState answers AppliedStateRequest.
+type AppliedState struct {
+	Index     uint64
+	ConfState *raftpb.ConfState
+}

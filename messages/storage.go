@@ -76,3 +76,15 @@ type SnapshotLoaded struct {
 	Snapshot *raftpb.Snapshot
 	Err      error
 }
+
+// FlushWAL asks the wal actor to write and sync every append queued before
+// it, then answer WALFlushed: a raft actor rebuilt after a panic makes its
+// RawNode only once the old one's appends are in the log, since raft must
+// never find in its storage entries it did not ask for (actors,
+// raft_rebuild.go). The responses those appends carry reach the raft actor
+// before the answer: one sender, one mailbox.
+// Sender: raft actor, once per rebuild. Receiver: wal actor.
+type FlushWAL struct{}
+
+// WALFlushed answers FlushWAL. Err is the wal actor's failure, if it failed.
+type WALFlushed struct{ Err error }

@@ -120,6 +120,13 @@ func (a *walActor) Receive(ctx actor.Context) {
 		a.flush()
 	case messages.RecordSnapshot:
 		a.onRecordSnapshot(ctx, msg)
+	case messages.FlushWAL:
+		a.flush()
+		var err error
+		if a.failed || a.closed {
+			err = ErrFailed
+		}
+		ctx.Respond(messages.WALFlushed{Err: err})
 	case *actor.Stopping, *actor.Stopped:
 		a.close()
 	}

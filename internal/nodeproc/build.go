@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -120,4 +121,21 @@ func FailpointNode() (string, error) {
 func Cleanup() {
 	built.cleanup()
 	failpointsBuilt.cleanup()
+}
+
+// Offline reports whether err, from a build, says the Go module proxy could
+// not be reached: a test may then skip what needs a module this machine
+// never fetched (raftexample's, gofail), and must fail on anything else.
+func Offline(err error) bool {
+	s := err.Error()
+	for _, sign := range []string{
+		"dial tcp", "no such host", "network is unreachable", "connection refused",
+		"i/o timeout", "TLS handshake timeout", "proxyconnect", "GOPROXY=off",
+		"module lookup disabled",
+	} {
+		if strings.Contains(s, sign) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,8 +1,10 @@
 // Package faults is the fault-injection suite and its infrastructure: it
 // runs cmd/node processes (through internal/nodeproc, which builds the
-// binary once), injects faults into them and between them
-// (kill, pause, network partitions through a proxy in front of each
-// member's peer port, a torn WAL tail), drives concurrent clients against
+// binary once, with its failpoints when gofail can be fetched), injects
+// faults into them and between them (kill, pause, network partitions
+// through a proxy in front of each member's peer port, a torn WAL tail,
+// and through failpoints an actor's panic or a crash at a durable step:
+// failpoint_faults_test.go), drives concurrent clients against
 // the cluster, records their history and checks it for linearizability
 // with porcupine. Some clients (Workers.GRPC) speak etcd's v3 gRPC API on
 // the same client URLs instead (grpc_client.go: KV.Range, Put,

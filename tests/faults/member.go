@@ -38,6 +38,9 @@ type Member struct {
 	DataDir   string
 	// Args are extra flags for every start, such as --snapshot-count.
 	Args []string
+	// Env is added to the environment of every start, such as
+	// GOFAIL_HTTP for a failpoint build.
+	Env []string
 
 	mu  sync.Mutex
 	p   *nodeproc.Proc  // the current or last run; nil before the first
@@ -70,7 +73,7 @@ func (m *Member) Start(bin, cluster string, join bool) error {
 	}
 	args = append(args, m.Args...)
 	fmt.Fprintf(&m.out, "=== start member %d: %s %v\n", m.ID, bin, args)
-	p, err := nodeproc.Start(nodeproc.Cmd{Name: fmt.Sprintf("member %d", m.ID), Bin: bin, Args: args, Output: &m.out})
+	p, err := nodeproc.Start(nodeproc.Cmd{Name: fmt.Sprintf("member %d", m.ID), Bin: bin, Args: args, Env: m.Env, Output: &m.out})
 	if err != nil {
 		return fmt.Errorf("start member %d: %w", m.ID, err)
 	}
@@ -144,6 +147,15 @@ func (m *Member) ExitCode() int {
 		return p.ExitCode()
 	}
 	return -1
+}
+
+// Pid is the last process's id, 0 before the first Start: an actor
+// rebuilt in place keeps it, a restart of the process does not.
+func (m *Member) Pid() int {
+	if p := m.proc(); p != nil {
+		return p.Pid()
+	}
+	return 0
 }
 
 // Output is everything every run of the member printed, for failure

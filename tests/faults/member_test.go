@@ -112,7 +112,7 @@ func TestMember(t *testing.T) {
 	bin := nodeproc.Node(t)
 	m, cluster := newTestMember(t)
 
-	if m.Running() || m.Exited() != nil || m.ExitCode() != -1 {
+	if m.Running() || m.Exited() != nil || m.ExitCode() != -1 || m.Pid() != 0 {
 		t.Fatal("a member that never started looks started")
 	}
 	if err := m.Pause(); !errors.Is(err, ErrNotRunning) {
@@ -148,6 +148,7 @@ func TestMember(t *testing.T) {
 	})
 
 	t.Run("kill and restart", func(t *testing.T) {
+		pid := m.Pid()
 		if err := m.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -157,6 +158,9 @@ func TestMember(t *testing.T) {
 		waitMemberExited(t, m)
 		if err := m.Start(bin, cluster, false); err != nil {
 			t.Fatal(err)
+		}
+		if m.Pid() == pid || m.Pid() == 0 {
+			t.Fatalf("pid %d after a restart, %d before", m.Pid(), pid)
 		}
 		eventuallyMember(t, m, "read after restart", func(ctx context.Context) error {
 			v, err := memberGet(ctx, m, "b")

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/raftkv/node/internal/failpoint"
 	"github.com/raftkv/node/internal/nodeproc"
 	"github.com/raftkv/node/internal/testutil"
 )
@@ -56,6 +57,27 @@ type faultCluster struct {
 	seed    uint64
 	client  *http.Client
 	watch   watchSet
+	// failpoints says bin is a failpoint build; gofail is each member's
+	// endpoint then (failpoint_faults_test.go).
+	failpoints bool
+	gofail     map[uint64]failpoint.Client
+}
+
+// faultBinary is cmd/node built with its failpoints, which the actor
+// faults need, or, on a machine that cannot fetch gofail, the plain build
+// (the suite then leaves those faults out and says so).
+func faultBinary(t *testing.T) (bin string, failpoints bool) {
+	t.Helper()
+	bin, err := nodeproc.FailpointNode()
+	switch {
+	case err == nil:
+		return bin, true
+	case nodeproc.Offline(err):
+		t.Logf("no failpoint build without the Go module proxy: the actor faults are left out (%v)", err)
+		return nodeproc.Node(t), false
+	}
+	t.Fatalf("build cmd/node with failpoints: %v", err)
+	return "", false
 }
 
 func newFaultCluster(t *testing.T) *faultCluster {
@@ -68,7 +90,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 	t.Logf("seed %d (repeat with -fault-seed %d)", seed, seed)
 	c := &faultCluster{
 		t:       t,
-		bin:     nodeproc.Node(t),
+		gofail:  make(map[uint64]failpoint.Client),
 		dir:     dir,
 		net:     NewNet(zap.NewNop()),
 		members: make(map[uint64]*Member),
@@ -77,6 +99,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 		seed:    seed,
 		client:  &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}},
 	}
+	c.bin, c.failpoints = faultBinary(t)
 	t.Cleanup(func() {
 		for _, m := range c.members {
 			_ = m.Resume()
@@ -106,7 +129,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 // a proxy of the Net.
 func (c *faultCluster) addMember(id uint64) *Member {
 	c.t.Helper()
-	ports := testutil.FreePorts(c.t, 3)
+	ports := testutil.FreePorts(c.t, 4)
 	m := &Member{
 		ID:         id,
 		PeerURL:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
@@ -115,6 +138,11 @@ func (c *faultCluster) addMember(id uint64) *Member {
 		DataDir:    filepath.Join(c.dir, "node-"+strconv.FormatUint(id, 10)),
 		// Small snapshots, so that restarts and catch-ups cross them.
 		Args: []string{"--snapshot-count", "300", "--catch-up-entries", "100"},
+	}
+	if c.failpoints {
+		addr := "127.0.0.1:" + strconv.Itoa(ports[3])
+		m.Env = []string{"GOFAIL_HTTP=" + addr}
+		c.gofail[id] = failpoint.Client{Addr: addr, HTTP: c.client}
 	}
 	c.members[id] = m
 	if err := c.net.Add(id, strings.TrimPrefix(m.PeerURL, "http://"), m.ListenPeer); err != nil {
@@ -238,7 +266,7 @@ func (c *faultCluster) recovered(what string) time.Duration {
 // election timeout (1 s) to pass several times.
 const held = 2500 * time.Millisecond
 
-func schedule() []fault {
+func schedule(failpoints bool) []fault {
 	kill := func(pick func(*faultCluster) uint64) func(*faultCluster) func() {
 		return func(c *faultCluster) func() {
 			id := pick(c)
@@ -254,7 +282,7 @@ func schedule() []fault {
 		}
 		return c.pick()
 	}
-	return []fault{
+	faults := []fault{
 		{"kill -9 a random member", kill((*faultCluster).pick)},
 		{"kill -9 the leader", kill(leaderOrAny)},
 		{"SIGSTOP the leader", func(c *faultCluster) func() {
@@ -365,6 +393,10 @@ func schedule() []fault {
 			}
 		}},
 	}
+	if failpoints {
+		faults = append(faults, failpointFaults()...)
+	}
+	return faults
 }
 
 // TestLinearizableUnderFaults runs clients against a three-member cluster
@@ -400,7 +432,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		leases.Expiries = append(leases.Expiries, ls.Expiries...)
 		if time.Now().After(deadline) {
 			t.Logf("%d rounds of %d faults; %d operations checked; slowest recovery %v; %d leases checked (%d kept alive past their TTL, %d lost to a 404, %d keep-alives); %v",
-				round, len(schedule()), total, slowest.Round(time.Millisecond), leases.Leases, leases.Protected, leases.Lost, leases.KeepAlives,
+				round, len(schedule(c.failpoints)), total, slowest.Round(time.Millisecond), leases.Leases, leases.Protected, leases.Lost, leases.KeepAlives,
 				Summary(leases.Expiries))
 			break
 		}
@@ -457,7 +489,7 @@ func (c *faultCluster) round(n int) (ops int, slowest time.Duration, leases Leas
 	// Each fault's window, from its injection until writes go through
 	// every member again: where leadership may move (CheckLeases).
 	var windows []FaultWindow
-	for _, f := range schedule() {
+	for _, f := range schedule(c.failpoints) {
 		from := rec.Now()
 		heal := f.inject(c)
 		time.Sleep(held) // the fault lasts this long: it is not synchronization
