@@ -34,7 +34,7 @@
 //	wal          the member stops (exit 1)       never: an fsync that failed cannot be retried safely
 //	raft         rebuilt in place                the hard state and log, at the kv actor's applied index
 //	kv           rebuilt in place                the db at its last commit, then the log after it
-//	watch        the member stops (exit 1)       never yet
+//	watch        rebuilt in place                the revision it knew; watches resume from the history
 //	snapshotter  restarted                       its config; a snapshot in progress is abandoned
 //	peers        restarted (package transport)   fresh connections; what was queued is dropped
 //

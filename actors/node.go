@@ -438,7 +438,7 @@ func (n *Node) start(rp *persistence.Replay) error {
 	}{
 		{"wal", once(walActor)},
 		{"snapshotter", func() actor.Actor { return persistence.NewSnapshotterActor(snapConfig) }},
-		{"watch", once(hub)},
+		{"watch", hubProducer(hub)},
 		{"kv", kvProducer(kvActor)},
 		{"raft", raftProducer(raftActor)},
 	} {
@@ -463,6 +463,21 @@ func (n *Node) start(rp *persistence.Replay) error {
 // runs on the kv actor's goroutine, after the old actor heard Restarting.
 func kvProducer(first *kv.Actor) func() actor.Actor {
 	var cur *kv.Actor
+	return func() actor.Actor {
+		if cur == nil {
+			cur = first
+		} else {
+			cur = cur.Successor()
+		}
+		return cur
+	}
+}
+
+// hubProducer makes the watch hub: first the one made at start, then, at
+// each restart after a panic, the successor of the last
+// (watch/hub_rebuild.go).
+func hubProducer(first *watch.Hub) func() actor.Actor {
+	var cur *watch.Hub
 	return func() actor.Actor {
 		if cur == nil {
 			cur = first

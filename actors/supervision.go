@@ -27,7 +27,8 @@ import (
 //	                                             entries after it; waiting writes answered 504
 //	                                             (unknown), reads 503; watches ended with the
 //	                                             revision to resume from
-//	watch        the member stops (exit 1)       -
+//	watch        rebuilt (watch/hub_rebuild.go)  the revision, commit and tail it knew; every
+//	                                             watch ended with the revision to resume from
 //	snapshotter  restarted                       its config: a snapshot in progress is abandoned,
 //	                                             and the next one falls due as usual
 //	peers        restarted (package transport)   fresh connections; queued messages are
@@ -47,6 +48,7 @@ var restartable = map[string]string{
 	"snapshotter": "from its config; a snapshot in progress is abandoned, the next falls due as usual",
 	"kv":          "from the db at its last commit and the log after it; waiting writes answered 504, reads 503, watches ended with the revision to resume from",
 	"raft":        "from the durable hard state and log, at the kv actor's applied index; reads and proposals it held answered 503; a leader campaigns at once",
+	"watch":       "at the revision it knew; every watch ended with the revision to resume from",
 }
 
 // budget counts one actor's recent restarts. The guardian that calls the

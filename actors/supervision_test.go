@@ -43,7 +43,7 @@ func TestSupervisionPolicy(t *testing.T) {
 		{"snapshotter", restartLimit + 1, restartLimit, true},
 		{"kv", restartLimit + 1, restartLimit, true},
 		{"raft", restartLimit + 1, restartLimit, true},
-		{"watch", 1, 0, true},
+		{"watch", restartLimit + 1, restartLimit, true},
 		{"wal", 1, 0, true},
 	} {
 		t.Run(fmt.Sprintf("%s panics %d times", tc.name, tc.panics), func(t *testing.T) {

@@ -27,6 +27,7 @@ var failpoints = []string{
 	"raftBeforeReady",
 	"snapBeforeSave",
 	"walBeforeSync",
+	"watchBeforeDispatch",
 }
 
 // failpointNode is cmd/node built with its failpoints. The build fetches
@@ -218,6 +219,7 @@ func TestFailpointPanicRestartsTheActor(t *testing.T) {
 		{"kvBeforeCommit", "kv", true},
 		{"raftBeforeReady", "raft", false},
 		{"raftBeforeReady", "raft", true},
+		{"watchBeforeDispatch", "watch", true},
 	} {
 		role := "leader"
 		if tc.follower {

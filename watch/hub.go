@@ -36,6 +36,14 @@ type Hub struct {
 	// filtered copies made, shared by watchers of the same encoding.
 	counts   map[*watcher]int
 	filtered map[encoding]payload
+
+	// After a panic (hub_rebuild.go): left is what this hub hands its
+	// successor. beforeDispatch, nil but in this package's tests, runs
+	// before each revision is handed out.
+	left           *hubHandoff
+	handoff        *hubHandoff
+	current        *messages.WatchEvents // the events being handed out
+	beforeDispatch func()
 }
 
 // watcher is the hub's side of one stream.
@@ -77,6 +85,11 @@ func (h *Hub) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		h.arm(ctx)
+		if h.handoff != nil {
+			h.takeOver()
+		}
+	case *actor.Restarting:
+		h.handOver()
 	case *actor.Stopping:
 		if h.timer != nil {
 			h.timer.Stop()
@@ -84,7 +97,9 @@ func (h *Hub) Receive(ctx actor.Context) {
 		h.stopAll()
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	case messages.WatchEvents:
+		h.current = &m
 		h.apply(m)
+		h.current = nil
 	case messages.WatchCommitted:
 		h.commit(m.Revision)
 		if h.cfg.History != nil {
@@ -195,6 +210,12 @@ func (h *Hub) apply(m messages.WatchEvents) {
 		if g.rev > h.committed {
 			h.tail = append(h.tail, g)
 		}
+		if h.beforeDispatch != nil {
+			h.beforeDispatch()
+		}
+		// A failpoint (scripts/build-failpoints.sh).
+		// gofail: var watchBeforeDispatch struct{}
+
 		h.dispatch(g)
 		h.rev = g.rev
 	}

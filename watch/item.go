@@ -21,6 +21,9 @@ const (
 	ReasonOverflow = "overflow" // its queue was full: the client did not read fast enough
 	ReasonReset    = "reset"    // the state was replaced by a snapshot from the leader
 	ReasonStopping = "stopping" // the member stops
+	// ReasonRestarted: the hub panicked and was rebuilt (hub_rebuild.go);
+	// the stream resumes from the history, as after a reset.
+	ReasonRestarted = "restarted"
 )
 
 // Item is one thing a stream sends its client.

@@ -14,7 +14,11 @@ type queue struct {
 	// Bounds, set by the hub before its first push.
 	maxEvents, maxBytes int
 	ended               bool // a KindEnd item was pushed: nothing follows it
-	closed              bool // the stream closed: onEnd may no longer run
+	// pushed is the revision of the last events pushed: a hub rebuilt
+	// after a panic in the middle of handing a revision out resumes each
+	// watcher after what it was given (hub_rebuild.go).
+	pushed uint64
+	closed bool // the stream closed: onEnd may no longer run
 	// onEnd, if set, runs once when the hub ends the watcher, on the hub's
 	// goroutine and under mu, so never after close returned.
 	onEnd func()
@@ -45,6 +49,7 @@ func (q *queue) push(rev uint64, size int, evs *Events) bool {
 		return false
 	}
 	q.items = append(q.items, Item{Kind: KindEvents, Revision: rev, Events: evs})
+	q.pushed = rev
 	q.events++
 	q.bytes += size
 	q.signal()
@@ -83,6 +88,13 @@ func (q *queue) end(reason string, resume uint64) {
 	if q.onEnd != nil && !q.closed {
 		q.onEnd()
 	}
+}
+
+// lastPushed is the revision of the last events pushed, 0 if none.
+func (q *queue) lastPushed() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pushed
 }
 
 // take moves every waiting item to dst.

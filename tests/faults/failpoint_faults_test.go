@@ -102,6 +102,7 @@ func failpointFaults() []fault {
 		panicOnce("raftBeforeReady", "raft actor", leaderOrAny),
 		panicOnce("peerBeforeSend", "peer actor", leaderOrAny),
 		panicOnce("snapBeforeSave", "snapshotter", (*faultCluster).pick),
+		panicOnce("watchBeforeDispatch", "watch hub", (*faultCluster).pick),
 		crashAt("walBeforeSync"),
 		crashAt("kvBeforeCommit"),
 		crashAt("kvAfterCommitBeforeSnap"),
