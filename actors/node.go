@@ -429,7 +429,9 @@ func (n *Node) start(rp *persistence.Replay) error {
 	// The hub goes before the kv actor, which sends to it; the raft actor
 	// last: once it runs it ticks and sends to the others.
 	// A producer is called again at each restart (supervision.go): the
-	// snapshotter's makes a new one; the others are never restarted.
+	// snapshotter's makes a new one from its config, the watch hub's, the
+	// kv actor's and the raft actor's a successor of the last; the wal
+	// actor is never restarted.
 	once := func(a actor.Actor) func() actor.Actor { return func() actor.Actor { return a } }
 	sup := supervisor{lg: lg, restarts: cfg.Metrics.Restarts, fatal: n.fatal}
 	for _, a := range []struct {
@@ -438,9 +440,9 @@ func (n *Node) start(rp *persistence.Replay) error {
 	}{
 		{"wal", once(walActor)},
 		{"snapshotter", func() actor.Actor { return persistence.NewSnapshotterActor(snapConfig) }},
-		{"watch", hubProducer(hub)},
-		{"kv", kvProducer(kvActor)},
-		{"raft", raftProducer(raftActor)},
+		{"watch", successive(hub, (*watch.Hub).Successor)},
+		{"kv", successive(kvActor, (*kv.Actor).Successor)},
+		{"raft", successive(raftActor, (*Raft).Successor)},
 	} {
 		opts := append([]actor.PropsOption{actor.WithGuardian(sup.strategy(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
 		props := actor.PropsFromProducer(a.produce, opts...)
@@ -458,47 +460,17 @@ func (n *Node) start(rp *persistence.Replay) error {
 	return nil
 }
 
-// kvProducer makes the kv actor: first the one made at start, then, at each
-// restart after a panic, the successor of the last (kv/rebuild.go). It
-// runs on the kv actor's goroutine, after the old actor heard Restarting.
-func kvProducer(first *kv.Actor) func() actor.Actor {
-	var cur *kv.Actor
+// successive makes an actor that supervision rebuilds (supervision.go):
+// first the one made at start, then, at each restart after a panic, the
+// successor of the last, made from what the old one handed over when it
+// heard Restarting. It runs on the actor's goroutine.
+func successive[A actor.Actor](first A, successor func(A) A) func() actor.Actor {
+	cur, started := first, false
 	return func() actor.Actor {
-		if cur == nil {
-			cur = first
-		} else {
-			cur = cur.Successor()
+		if started {
+			cur = successor(cur)
 		}
-		return cur
-	}
-}
-
-// hubProducer makes the watch hub: first the one made at start, then, at
-// each restart after a panic, the successor of the last
-// (watch/hub_rebuild.go).
-func hubProducer(first *watch.Hub) func() actor.Actor {
-	var cur *watch.Hub
-	return func() actor.Actor {
-		if cur == nil {
-			cur = first
-		} else {
-			cur = cur.Successor()
-		}
-		return cur
-	}
-}
-
-// raftProducer makes the raft actor: first the one made at start, then, at
-// each restart after a panic, the successor of the last
-// (raft_rebuild.go).
-func raftProducer(first *Raft) func() actor.Actor {
-	var cur *Raft
-	return func() actor.Actor {
-		if cur == nil {
-			cur = first
-		} else {
-			cur = cur.Successor()
-		}
+		started = true
 		return cur
 	}
 }
