@@ -72,18 +72,7 @@ for t in ETCD:go.etcd.io/etcd/server/v3 ETCDCTL:go.etcd.io/etcd/etcdctl/v3; do
   fi
 done
 
-# freeports N: N ports free on 127.0.0.1 now.
-freeports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-for s in ss:
-    s.close()
-PY
-}
+source "$(dirname "$0")/freeports.sh"
 
 # start_member SYSTEM: a fresh one-member cluster; sets EP (host:port), DB
 # (its db file) and MLOG (its log).

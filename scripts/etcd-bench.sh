@@ -96,18 +96,7 @@ for t in ETCD:go.etcd.io/etcd/server/v3 BENCHMARK:go.etcd.io/etcd/v3/tools/bench
 done
 tick=$(getconf CLK_TCK)
 
-# freeports N: N ports free on 127.0.0.1 now.
-freeports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-for s in ss:
-    s.close()
-PY
-}
+source "$(dirname "$0")/freeports.sh"
 
 # start_cluster SYSTEM: three fresh members; sets EPS (host:port, comma
 # separated), pids, leader (index 0..2 into pids) and leader_ep.
