@@ -134,6 +134,9 @@ type Node struct {
 	snap    *actor.PID
 	kv      *actor.PID
 	watch   *actor.PID
+	// pinned are the goroutines the actors above run on (dispatcher.go),
+	// ended by Stop once the actors stopped.
+	pinned []*pinned
 
 	failOnce sync.Once
 	done     chan struct{} // closed when the member stopped by itself
@@ -444,7 +447,9 @@ func (n *Node) start(rp *persistence.Replay) error {
 		{"kv", successive(kvActor, (*kv.Actor).Successor)},
 		{"raft", successive(raftActor, (*Raft).Successor)},
 	} {
-		opts := append([]actor.PropsOption{actor.WithGuardian(sup.strategy(a.name))}, cfg.Metrics.PropsOptions(a.name)...)
+		d := newPinned()
+		n.pinned = append(n.pinned, d)
+		opts := append([]actor.PropsOption{actor.WithGuardian(sup.strategy(a.name)), actor.WithDispatcher(d)}, cfg.Metrics.PropsOptions(a.name)...)
 		props := actor.PropsFromProducer(a.produce, opts...)
 		if _, err := root.SpawnNamed(props, a.name); err != nil {
 			n.abort()
@@ -526,6 +531,15 @@ func (n *Node) abort() {
 		_ = n.tr.Close()
 	}
 	n.system.Shutdown()
+	n.closePinned()
+}
+
+// closePinned ends the actors' goroutines; the actors must have stopped.
+func (n *Node) closePinned() {
+	for _, d := range n.pinned {
+		d.close()
+	}
+	n.pinned = nil
 }
 
 // DrainForwarded waits until no peer has forwarded this member a proposal or
@@ -647,6 +661,7 @@ func (n *Node) Stop() error {
 			errs = append(errs, fmt.Errorf("close transport: %w", err))
 		}
 		n.system.Shutdown()
+		n.closePinned()
 		if err := n.state.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the state machine's db: %w", err))
 		}
