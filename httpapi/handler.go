@@ -348,7 +348,20 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		tooLarge(w, r, h.maxBody)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		// The length is known and within the limit, and net/http reads no
+		// more than it: one buffer of exactly that size, where ReadAll
+		// would grow one from 512 bytes (6 % of the leader's allocations
+		// at 64 clients).
+		body = make([]byte, n)
+		if _, err = io.ReadFull(r.Body, body); err != nil {
+			refuse(w, r, http.StatusBadRequest, "reading request body: "+err.Error())
+			return nil, false
+		}
+		return body, true
+	}
+	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
