@@ -1,7 +1,8 @@
 # The plumbing the benchmark scripts share: a work dir removed on exit, the
 # binaries, and a three-member cluster on raftexample's ports (peers 12379,
 # 22379, 32379; clients 12380, 22380, 32380) with its data in $work/data.
-# A script sources it, then:
+# A script sources it, then (a binary named raftexample* is etcd's
+# raftexample, started and awaited as it needs):
 #
 #   build "$1"        builds cmd/bench into $bench, and cmd/node into $bin
 #                     unless $1 names a node binary
@@ -34,8 +35,15 @@ build() {
   bench=$work/bench
 }
 
+# etcd's raftexample (built from interop/raftexample) takes the same --id,
+# --cluster and --port, and no other flag; it serves PUT on any path, which
+# it takes as the key, and has no /healthz.
+is_raftexample() { case "$(basename "$1")" in raftexample*) return 0 ;; esac; return 1; }
+
 start_member() {
-  (cd "$work/data" && exec "${2:-$bin}" --id "$1" --cluster $C --port "${1}2380" --log-level warn >> "node$1.log" 2>&1) &
+  local b=${2:-$bin} extra=(--log-level warn)
+  if is_raftexample "$b"; then extra=(); fi
+  (cd "$work/data" && exec "$b" --id "$1" --cluster $C --port "${1}2380" "${extra[@]}" >> "node$1.log" 2>&1) &
   pids[$1]=$!
 }
 
@@ -44,6 +52,11 @@ start_cluster() {
   rm -rf "$work/data" && mkdir "$work/data"
   for i in 1 2 3; do start_member $i "${1:-$bin}"; done
   for _ in $(seq 200); do
+    if is_raftexample "${1:-$bin}"; then
+      curl -sf -XPUT -d x http://127.0.0.1:12380/v1/kv/warm >/dev/null 2>&1 && return
+      sleep 0.1
+      continue
+    fi
     curl -sf http://127.0.0.1:22380/healthz >/dev/null 2>&1 && curl -sf http://127.0.0.1:32380/healthz >/dev/null 2>&1 &&
       curl -sf -XPUT -d x http://127.0.0.1:12380/v1/kv/warm >/dev/null 2>&1 && return
     sleep 0.1
