@@ -34,6 +34,10 @@
 #                  p50/p99 are of the events, from a put's acknowledgement to each watcher's event
 #                  (0 for an event that came first); CPU per put
 #   lease-keepalive --target-leader --clients 64 --conns 8 lease-keepalive --total 200000 (each a KeepAliveOnce: a stream opened, one keep-alive, closed)
+#   put-1m         --target-leader --clients 64 --conns 8 put --key-size 8 --key-space-size 1000 --val-size 1048576 --total 600:
+#                  1 MB values; the note gives each member's peak anonymous memory (RssAnon,
+#                  sampled every 100 ms: heap and stacks, not the mapped db) and the leader
+#                  changes during the run (term before and after)
 #   watch-sweep    1,000 watchers of one key on 10 streams (10 conns spread over the members:
 #                  `watch --streams 10 --watch-per-stream 100 --watched-key-total 1 --key-size 8
 #                  --key-space-size 1 --put-rate 1 --put-total T`, in the background), and,
@@ -51,7 +55,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 QUICK=${QUICK:-0}
 SYSTEMS=${SYSTEMS:-node etcd}
-ALL_WORKLOADS="put-1 put-64 range-l range-s txn-put watch-latency lease-keepalive watch-sweep"
+ALL_WORKLOADS="put-1 put-64 range-l range-s txn-put watch-latency lease-keepalive watch-sweep put-1m"
 WORKLOADS=${WORKLOADS:-$ALL_WORKLOADS}
 BENCH_PROCS=${BENCH_PROCS:-1}
 DELIVER_WAIT=${DELIVER_WAIT:-120}
@@ -152,6 +156,29 @@ for s in st:
   done
 }
 
+# anon_sampler: every 100 ms, each member's RssAnon (kB) to $work/anon, a
+# line per member: "index kB".
+anon_sampler() {
+  : > "$work/anon"
+  while sleep 0.1; do
+    local i
+    for i in 0 1 2; do awk -v i="$i" '/^RssAnon/ {print i, $2}' "/proc/${pids[$i]}/status" 2>/dev/null >> "$work/anon"; done
+  done
+}
+
+# peak_anon: the peaks anon_sampler saw, in MB, the leader's first.
+peak_anon() {
+  awk -v l="$leader" '{ if ($2 > m[$1]) m[$1] = $2 } END {
+    printf "%d", m[l] / 1024; for (i = 0; i < 3; i++) if (i != l) printf " / %d", m[i] / 1024 }' "$work/anon"
+}
+
+# term: the raft term etcdctl reports for the leader's endpoint; a change
+# over a run is an election.
+term() {
+  "$ETCDCTL" --endpoints "${EPS//,*/}" --command-timeout 2s endpoint status -w json 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["raftTerm"])' 2>/dev/null || echo "?"
+}
+
 # cpu: the members' utime+stime so far, in ticks, in pids' order.
 cpu() { local p; for p in "${pids[@]}"; do awk '{printf "%d ", $14 + $15}' "/proc/$p/stat"; done; }
 
@@ -236,6 +263,13 @@ run() {
     txn-put) bench "$raw" "${L[@]}" "${W[@]}" txn-put --key-size 8 --key-space-size 100000 --val-size 100 --total "$(total 100000)" || rc=$? ;;
     watch-latency) bench "$raw" "${L[@]}" watch-latency --put-total "$(total 1000)" || rc=$? ;;
     lease-keepalive) bench "$raw" "${L[@]}" "${W[@]}" lease-keepalive --total "$(total 200000)" || rc=$? ;;
+    put-1m)
+      anon_sampler &
+      sampler=$!
+      term0=$(term)
+      bench "$raw" "${L[@]}" "${W[@]}" put --key-size 8 --key-space-size 1000 --val-size 1048576 --total "$(total 600)" || rc=$?
+      kill "$sampler"; wait "$sampler" 2>/dev/null || true
+      extra="peak RssAnon MB (leader first) $(peak_anon); raft term $term0 -> $(term)" ;;
     watch-sweep) sweep "$raw" || rc=$? ;;
     *) echo "unknown workload $wl" >&2; exit 2 ;;
   esac
