@@ -32,6 +32,9 @@ type Config struct {
 	// bytes, so that large values cannot pile up gigabytes of log in
 	// memory; zero means DefaultSnapshotBytes.
 	SnapshotBytes uint64
+	// InflightBytes bounds the entry data of this member's proposals in
+	// raft at once (batch.go); zero means DefaultInflightBytes.
+	InflightBytes int
 	// RequestTimeout bounds how long a request waits for the log. The HTTP
 	// handler gives up at its own timeout; this frees what it left behind.
 	RequestTimeout time.Duration
@@ -120,6 +123,7 @@ type Actor struct {
 	answers []answer
 
 	pending       pendingBatch      // writes not yet proposed
+	held          []heldWrite       // writes for the batches after pending, in order (batch.go)
 	proposeQueued bool              // a flushProposals marker is in the mailbox
 	inflight      map[uint64]*batch // proposals in raft, by request or batch id
 	// leader and leaderTerm are the leadership the raft actor last told
@@ -182,6 +186,9 @@ func NewActor(cfg Config) (*Actor, error) {
 	}
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if cfg.InflightBytes <= 0 {
+		cfg.InflightBytes = DefaultInflightBytes
 	}
 	if cfg.HistoryEvents == 0 {
 		cfg.HistoryEvents = store.DefaultHistoryEvents

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -160,5 +161,37 @@ func TestActorHoldsWritesWhileProposalsAreInFlight(t *testing.T) {
 	p := recv[messages.Propose](t, f.raft.got, "the held write, once a proposal was applied")
 	if c, err := nativeCodec(t).Decode(p.Data); err != nil || c.Key != "held" {
 		t.Fatalf("proposed %+v (%v), want the held write", c, err)
+	}
+}
+
+// Writes that would take this member's proposals in raft past
+// Config.InflightBytes wait, whole batches or not, and go in their turn as
+// proposals in flight are applied: raft never hears more than its bound on
+// uncommitted log, which would make it drop them.
+func TestActorHoldsWritesPastTheBytesInFlight(t *testing.T) {
+	const inflight = 8 * maxBatchBytes
+	f := newFixture(t, fixtureOpts{cfg: func(c *Config) { c.InflightBytes = inflight; c.RequestTimeout = time.Hour }})
+	value := make([]byte, maxBatchBytes) // a full batch by itself
+	fit := inflight / len(value)
+	var proposed []messages.Propose
+	for i := range fit - 1 {
+		f.request(messages.Put{Key: fmt.Sprint("big", i), Value: value})
+		proposed = append(proposed, recv[messages.Propose](t, f.raft.got, "a write within the bytes in flight"))
+	}
+	var held []*call
+	for i := range 3 {
+		held = append(held, f.request(messages.Put{Key: fmt.Sprint("held", i), Value: value}))
+	}
+	f.raftQuiet(t)
+	for _, w := range held {
+		w.pending(t)
+	}
+	for i, want := range []string{"held0", "held1", "held2"} {
+		f.wantDelivery(t, f.apply(normalEntry(uint64(i+1), proposed[i].Data)))
+		p := recv[messages.Propose](t, f.raft.got, "a held write, once a proposal was applied")
+		if c, err := nativeCodec(t).Decode(p.Data); err != nil || c.Key != want {
+			t.Fatalf("proposed %q (%v), want the held write %s: they go in their turn", c.Key, err, want)
+		}
+		f.raftQuiet(t)
 	}
 }
