@@ -27,7 +27,9 @@
 //
 // Node starts and stops the actors of one member: it replays the data dir
 // (package persistence) and spawns the wal, snapshotter, watch, kv and raft
-// actors in one actor system. A fatal error in any of them (a failed write)
+// actors in one actor system, each on a goroutine of its own that lives as
+// long as the member (dispatcher.go), rather than protoactor's new goroutine
+// per mailbox run. A fatal error in any of them (a failed write)
 // stops the whole member. A panic costs what supervision.go's table says:
 //
 //	actor        on a panic                      rebuilt from
