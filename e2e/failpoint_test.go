@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/raftkv/node/internal/failpoint"
 	"github.com/raftkv/node/internal/nodeproc"
@@ -154,6 +159,49 @@ func TestFailpointWALPanicStopsTheMember(t *testing.T) {
 	c.restart(f) // failpoints start off
 	checkAll(t, acked, f)
 	c.leader(c.members...)
+}
+
+// A member that stops by itself closes its client API at once rather than
+// waiting for the calls in flight: they can only be told it stopped. With a
+// lease keep-alive stream open, which lasts as long as its client, the
+// graceful stop waited grpcStopTimeout (2 s) for it, and meanwhile the HTTP
+// server answered every request "stopped". The bound below is that wait:
+// the member exits in milliseconds otherwise.
+func TestFailpointWALPanicDoesNotWaitForClientStreams(t *testing.T) {
+	const gracefulWait = 2 * time.Second // cmd/node's grpcStopTimeout
+	c, endpoints := newGofailCluster(t, 3, failpointNode(t))
+	f := c.others(c.leader(c.members...))[0]
+	conn, err := grpc.NewClient(strings.TrimPrefix(f.base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lease, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepAlive, err := pb.NewLeaseClient(conn).LeaseKeepAlive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keepAlive.Send(&pb.LeaseKeepAliveRequest{ID: lease.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keepAlive.Recv(); err != nil {
+		t.Fatalf("the keep-alive stream to %s: %v", f.name(), err)
+	}
+
+	setFailpoint(t, endpoints[f.id], "walBeforeSync", `panic("injected")`)
+	set := time.Now()
+	if r := call(http.MethodPut, f.base+"/v1/kv/fp-stream", "x"); r.ok() {
+		t.Fatalf("a write through %s with its WAL failing: %s", f.name(), r)
+	}
+	f.p.WaitExit(t, 1, 20*time.Second)
+	if took := time.Since(set); took >= gracefulWait {
+		t.Fatalf("%s exited %v after its WAL failed: its client API waited for the open keep-alive stream", f.name(), took.Round(time.Millisecond))
+	}
 }
 
 // sleep(100) at kvBeforeApply on a follower delays every apply there by

@@ -282,11 +282,13 @@ func run(o options, lg *zap.Logger) int {
 
 	code := 0
 	var fatal error
+	stoppedItself := false // a fatal error or its removal: nothing left to serve
 	select {
 	case s := <-sig:
 		lg.Info("stopping on signal", zap.Stringer("signal", s))
 		handOver(node, lg)
 	case <-node.Done():
+		stoppedItself = true
 		if errors.Is(node.Err(), messages.ErrRemoved) {
 			lg.Info("this member was removed from the cluster; stopping", zap.Error(node.Err()))
 		} else {
@@ -310,7 +312,11 @@ func run(o options, lg *zap.Logger) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := doors.shutdown(ctx); err != nil {
+	if stoppedItself {
+		// The member is stopping already (Node.Stop runs since it
+		// failed): what the client API would wait for can only fail.
+		doors.close()
+	} else if err := doors.shutdown(ctx); err != nil {
 		lg.Warn("the client API did not shut down cleanly", zap.Error(err))
 	}
 	if err := metricsSrv.Shutdown(ctx); err != nil {
