@@ -34,18 +34,18 @@ const (
 // batch commits, instead of leaving it idle between round trips.
 const maxInflightProposals = 2
 
-// DefaultInflightBytes bounds the entry data of this member's proposals in raft
-// at once; past it, even a full batch waits for one in flight to be
+// DefaultInflightBytes bounds the entry data of this member's proposals in
+// raft at once; past it, even a full batch waits for one in flight to be
 // applied. Without it, 64 clients writing 1 MB values each had their write
 // proposed at once, and raft dropped the proposals past its own bound on a
-// leader's uncommitted log (actors.maxUncommittedSize, 64 MiB): 13 writes of
-// 1,200 in two runs failed with "no leader". Half that bound leaves room for
-// the proposals peers forward to a leader.
+// leader's uncommitted log (actors.maxUncommittedSize, 64 MiB): 13 writes
+// of 1,200 in two runs failed with "no leader". Half that bound leaves room
+// for the proposals peers forward to a leader.
 const DefaultInflightBytes = 32 << 20
 
 // heldWrite is a write that found the pending batch full while the
-// proposals in flight held Config.InflightBytes: it joins a batch once there is
-// room, in its turn.
+// proposals in flight held Config.InflightBytes: it joins a batch once
+// there is room, in its turn.
 type heldWrite struct {
 	reqID uint64
 	data  []byte
